@@ -1,0 +1,32 @@
+// Strong types for numbers that are easy to mix up: an ifindex is not a VF
+// index is not a tc priority is not a tc chain.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <functional>
+
+namespace vfsteer {
+
+template <class Tag, class Rep>
+struct Strong {
+  Rep value{};
+  constexpr Strong() = default;
+  constexpr explicit Strong(Rep v) : value(v) {}
+  constexpr auto operator<=>(const Strong&) const = default;
+};
+
+using IfIndex = Strong<struct IfIndexTag, int>;
+using VfIndex = Strong<struct VfIndexTag, uint16_t>;
+using TcPriority = Strong<struct TcPriorityTag, uint16_t>;
+using TcChain = Strong<struct TcChainTag, uint32_t>;
+using TcHandle = Strong<struct TcHandleTag, uint32_t>;
+
+}  // namespace vfsteer
+
+template <class Tag, class Rep>
+struct std::hash<vfsteer::Strong<Tag, Rep>> {
+  size_t operator()(const vfsteer::Strong<Tag, Rep>& s) const noexcept {
+    return std::hash<Rep>{}(s.value);
+  }
+};
