@@ -1,0 +1,77 @@
+// A NIC capability profile: what one NIC family can do in hardware, stated as
+// data (profiles/*.yaml) in the policy vocabulary. The planner reads it; a
+// probe of the live device may narrow it (never widen it).
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "vfsteer/policies/source.hpp"
+#include "vfsteer/policies/vocabulary.hpp"
+
+namespace vfsteer::policies {
+
+// How hardware rules are expressed to the kernel.
+enum class NicEngine {
+  kNone,    // no hardware classification (software-only devices such as veth)
+  kFlower,  // tc flower filters with skip_sw
+  kBpf,     // one offloaded BPF program (cls_bpf skip_sw or XDP offload)
+};
+std::string_view name(NicEngine engine);
+
+// The order in which the eswitch mode and the VFs must be set up.
+enum class ProvisionOrder {
+  kVfsFirst,      // create VFs, then change the eswitch mode
+  kEswitchFirst,  // change the eswitch mode, then create VFs
+};
+std::string_view name(ProvisionOrder order);
+
+// Which kernel interface sets VF rate limits in each eswitch mode.
+enum class RateApi { kRtnetlink, kDevlink, kNone };
+std::string_view name(RateApi api);
+
+struct Profile {
+  std::string name;
+  std::string description;
+  std::vector<std::string> drivers;  // kernel driver names that map to this profile
+
+  NicEngine engine = NicEngine::kNone;
+  std::set<MatchKey> matchKeys;      // keys the engine can match in hardware
+  std::set<StageKind> stages;        // stages it can execute in hardware
+  std::set<TargetKind> targets;      // deliver/mirror targets it can reach
+  std::set<TunnelType> tunnels;      // tunnel types it can match and decap
+  int vlanDepth = 0;                 // tags it can match (and pop) per packet
+  // After a hardware prefix, a hardware miss resumes in a software tc chain
+  // with the packet as the prefix left it (mlx5 "chain restore").
+  bool missToSoftware = false;
+  // A hardware rule can hand a matched, unmodified packet to the host.
+  bool trapToHost = false;
+  // Hardware rules can match traffic sent by VFs (rules on VF representors).
+  bool vfSideRules = false;
+  int ruleBudget = 0;                // hardware rules, 0 = not stated
+
+  bool xdpOffload = false;           // XDP programs in offload mode
+  bool clsBpfOffload = false;        // cls_bpf filters with skip_sw
+
+  ProvisionOrder provisionOrder = ProvisionOrder::kVfsFirst;
+  bool eswitchChangeWithVfs = true;  // the mode can change while VFs exist
+  RateApi rateApiLegacy = RateApi::kRtnetlink;
+  RateApi rateApiSwitchdev = RateApi::kRtnetlink;
+
+  // Packet metadata the NIC reports to the host (described, not guessed).
+  bool rxHash = false;
+  bool rxVlanTag = false;
+  bool rxChecksum = false;
+
+  std::string file;  // where it was loaded from
+  SourcePos pos;
+
+  bool canMatch(MatchKey key) const { return matchKeys.contains(key); }
+  bool canRun(StageKind kind) const { return stages.contains(kind); }
+  bool canReach(TargetKind kind) const { return targets.contains(kind); }
+  bool canTunnel(TunnelType type) const { return tunnels.contains(type); }
+};
+
+}  // namespace vfsteer::policies

@@ -1,0 +1,132 @@
+#include "vfsteer/policies/policy.hpp"
+
+#include <cstdio>
+
+namespace vfsteer::policies {
+
+std::vector<MatchKey> Match::keys() const {
+  std::vector<MatchKey> out;
+  if (from.kind != Port::Kind::kUplink) out.push_back(MatchKey::kFrom);
+  if (srcMac) out.push_back(MatchKey::kSrcMac);
+  if (dstMac) out.push_back(MatchKey::kDstMac);
+  if (ethertype) out.push_back(MatchKey::kEthertype);
+  if (vlan) out.push_back(MatchKey::kVlan);
+  if (cvlan) out.push_back(MatchKey::kCvlan);
+  if (srcIp) out.push_back(srcIp->v6 ? MatchKey::kSrcIp6 : MatchKey::kSrcIp4);
+  if (dstIp) out.push_back(dstIp->v6 ? MatchKey::kDstIp6 : MatchKey::kDstIp4);
+  if (ipProto) out.push_back(MatchKey::kIpProto);
+  if (srcPort) out.push_back(MatchKey::kSrcPort);
+  if (dstPort) out.push_back(MatchKey::kDstPort);
+  if (tunnel) out.push_back(MatchKey::kTunnel);
+  return out;
+}
+
+std::string Match::describe() const {
+  std::vector<std::string> parts;
+  if (from.kind != Port::Kind::kUplink) parts.push_back("from " + from.str());
+  if (tunnel) {
+    std::string t = std::string(name(tunnel->type)) + ":" + std::to_string(tunnel->dstPort);
+    if (tunnel->vni) t += " vni " + std::to_string(*tunnel->vni);
+    if (tunnel->srcIp) t += " outer src " + tunnel->srcIp->str();
+    if (tunnel->dstIp) t += " outer dst " + tunnel->dstIp->str();
+    parts.push_back(t);
+  }
+  auto mac = [](const MacMatch& m) {
+    std::string s = m.addr.str();
+    if (m.mask.bytes != std::array<uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+      s += "/" + m.mask.str();
+    return s;
+  };
+  if (srcMac) parts.push_back("src " + mac(*srcMac));
+  if (dstMac) parts.push_back("dst " + mac(*dstMac));
+  auto tag = [](const char* what, const VlanMatch& v) {
+    std::string s = what;
+    if (v.id) s += " " + std::to_string(*v.id);
+    if (v.prio) s += " prio " + std::to_string(*v.prio);
+    if (v.proto == VlanProto::k8021AD) s += " (802.1ad)";
+    return s;
+  };
+  if (vlan) parts.push_back(tag("vlan", *vlan));
+  if (cvlan) parts.push_back(tag("cvlan", *cvlan));
+  if (ethertype) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "ethertype 0x%04x", static_cast<unsigned>(*ethertype));
+    parts.push_back(buf);
+  }
+  if (ipVersion == IpVersion::kV4 && !srcIp && !dstIp) parts.push_back("ipv4");
+  if (ipVersion == IpVersion::kV6 && !srcIp && !dstIp) parts.push_back("ipv6");
+  if (srcIp) parts.push_back("src " + srcIp->str());
+  if (dstIp) parts.push_back("dst " + dstIp->str());
+  if (ipProto) {
+    switch (*ipProto) {
+      case 6: parts.push_back("tcp"); break;
+      case 17: parts.push_back("udp"); break;
+      case 1: parts.push_back("icmp"); break;
+      case 58: parts.push_back("icmpv6"); break;
+      case 132: parts.push_back("sctp"); break;
+      default: parts.push_back("ip_proto " + std::to_string(*ipProto));
+    }
+  }
+  if (srcPort) parts.push_back("sport " + std::to_string(*srcPort));
+  if (dstPort) parts.push_back("dport " + std::to_string(*dstPort));
+  if (parts.empty()) return "any";
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+std::string Target::str() const {
+  switch (kind) {
+    case TargetKind::kVf: return "vf" + std::to_string(index);
+    case TargetKind::kQueue: return "queue " + std::to_string(index);
+    case TargetKind::kHost: return "host";
+    case TargetKind::kUplink: return "uplink";
+  }
+  return "?";
+}
+
+StageKind Stage::kind() const {
+  struct Visitor {
+    StageKind operator()(const VlanPopStage&) const { return StageKind::kVlanPop; }
+    StageKind operator()(const VlanPushStage&) const { return StageKind::kVlanPush; }
+    StageKind operator()(const TunnelDecapStage&) const { return StageKind::kTunnelDecap; }
+    StageKind operator()(const QueueStage&) const { return StageKind::kQueue; }
+    StageKind operator()(const PoliceStage&) const { return StageKind::kPolice; }
+    StageKind operator()(const MarkStage&) const { return StageKind::kMark; }
+    StageKind operator()(const MirrorStage&) const { return StageKind::kMirror; }
+    StageKind operator()(const DropStage&) const { return StageKind::kDrop; }
+    StageKind operator()(const BpfStage&) const { return StageKind::kBpf; }
+    StageKind operator()(const DeliverStage&) const { return StageKind::kDeliver; }
+  };
+  return std::visit(Visitor{}, op);
+}
+
+std::string Stage::describe() const {
+  struct Visitor {
+    std::string operator()(const VlanPopStage&) const { return "vlan_pop"; }
+    std::string operator()(const VlanPushStage& s) const {
+      return "vlan_push " + std::to_string(s.id) +
+             (s.proto == VlanProto::k8021AD ? " (802.1ad)" : "");
+    }
+    std::string operator()(const TunnelDecapStage&) const { return "tunnel_decap"; }
+    std::string operator()(const QueueStage& s) const { return "queue " + std::to_string(s.queue); }
+    std::string operator()(const PoliceStage& s) const {
+      return "police " + std::to_string(s.rateBitsPerSec / 1000) + "kbit burst " +
+             std::to_string(s.burstBytes) + "B";
+    }
+    std::string operator()(const MarkStage& s) const { return "mark " + std::to_string(s.mark); }
+    std::string operator()(const MirrorStage& s) const { return "mirror " + s.to.str(); }
+    std::string operator()(const DropStage&) const { return "drop"; }
+    std::string operator()(const BpfStage& s) const { return "bpf " + s.program; }
+    std::string operator()(const DeliverStage& s) const { return "deliver " + s.to.str(); }
+  };
+  return std::visit(Visitor{}, op);
+}
+
+const Chain* Policy::findChain(std::string_view chainName) const {
+  for (const auto& c : chains)
+    if (c.name == chainName) return &c;
+  return nullptr;
+}
+
+}  // namespace vfsteer::policies

@@ -1,0 +1,223 @@
+// Capability profiles: YAML → Profile, with the same strictness as policies.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "vfsteer/policies/loader.hpp"
+#include "yaml_reader.hpp"
+
+namespace vfsteer::policies {
+namespace {
+
+using detail::child;
+using detail::element;
+using detail::YamlReader;
+
+// Reads a list of vocabulary words into a set, reporting unknown words.
+template <class E, class Parse, size_t N>
+void readWordSet(YamlReader& r, const YAML::Node& node, const std::string& path, std::set<E>& out,
+                 Parse parse, const std::array<E, N>& all) {
+  if (!r.expectSequence(node, path)) return;
+  std::vector<std::string_view> known;
+  for (E e : all) known.push_back(name(e));
+  for (size_t i = 0; i < node.size(); ++i) {
+    auto word = r.string(node[i], element(path, i));
+    if (!word) continue;
+    auto value = parse(*word);
+    if (!value) {
+      std::string msg = "unknown word \"" + *word + "\"";
+      if (auto s = detail::suggest(*word, known)) msg += "; did you mean \"" + *s + "\"?";
+      r.error(node[i], element(path, i), msg);
+      continue;
+    }
+    out.insert(*value);
+  }
+}
+
+class ProfileReader {
+ public:
+  explicit ProfileReader(const std::string& file) : r_(file) {}
+
+  Result<Profile> read(std::string_view text) {
+    auto root = r_.parse(text);
+    if (!root) return r_.toError();
+    Profile p;
+    p.file = r_.file();
+    p.pos = r_.pos(*root);
+    if (!r_.expectMap(*root, "",
+                      {"name", "description", "drivers", "hardware", "bpf_offload",
+                       "provisioning", "metadata"}))
+      return r_.toError();
+    if (r_.require(*root, "name", ""))
+      if (auto n = r_.string((*root)["name"], "name")) p.name = *n;
+    if (auto n = (*root)["description"])
+      if (auto d = r_.string(n, "description")) p.description = *d;
+    if (auto n = (*root)["drivers"]) {
+      if (r_.expectSequence(n, "drivers"))
+        for (size_t i = 0; i < n.size(); ++i)
+          if (auto d = r_.string(n[i], element("drivers", i))) p.drivers.push_back(*d);
+    }
+    if (r_.require(*root, "hardware", "")) readHardware((*root)["hardware"], p);
+    if (auto n = (*root)["bpf_offload"]) readBpfOffload(n, p);
+    if (auto n = (*root)["provisioning"]) readProvisioning(n, p);
+    if (auto n = (*root)["metadata"]) readMetadata(n, p);
+    if (r_.failed()) return r_.toError();
+    return p;
+  }
+
+ private:
+  void readHardware(const YAML::Node& node, Profile& p) {
+    const std::string path = "hardware";
+    if (!r_.expectMap(node, path,
+                      {"engine", "match", "stages", "targets", "tunnels", "vlan_depth",
+                       "miss_to_software", "trap_to_host", "vf_side_rules", "rule_budget"}))
+      return;
+    if (r_.require(node, "engine", path)) {
+      if (auto e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf"}))
+        p.engine = *e == "flower" ? NicEngine::kFlower
+                                  : (*e == "bpf" ? NicEngine::kBpf : NicEngine::kNone);
+    }
+    if (auto n = node["match"])
+      readWordSet(r_, n, child(path, "match"), p.matchKeys, parseMatchKey, kAllMatchKeys);
+    if (auto n = node["stages"])
+      readWordSet(r_, n, child(path, "stages"), p.stages, parseStageKind, kAllStageKinds);
+    if (auto n = node["targets"])
+      readWordSet(r_, n, child(path, "targets"), p.targets, parseTargetKind, kAllTargetKinds);
+    if (auto n = node["tunnels"])
+      readWordSet(r_, n, child(path, "tunnels"), p.tunnels, parseTunnelType, kAllTunnelTypes);
+    if (auto n = node["vlan_depth"])
+      if (auto v = r_.unsignedInt(n, child(path, "vlan_depth"), 0, 2)) p.vlanDepth = static_cast<int>(*v);
+    if (auto n = node["miss_to_software"])
+      if (auto v = r_.boolean(n, child(path, "miss_to_software"))) p.missToSoftware = *v;
+    if (auto n = node["trap_to_host"])
+      if (auto v = r_.boolean(n, child(path, "trap_to_host"))) p.trapToHost = *v;
+    if (auto n = node["vf_side_rules"])
+      if (auto v = r_.boolean(n, child(path, "vf_side_rules"))) p.vfSideRules = *v;
+    if (auto n = node["rule_budget"])
+      if (auto v = r_.unsignedInt(n, child(path, "rule_budget"), 0, 100000000))
+        p.ruleBudget = static_cast<int>(*v);
+    if (p.engine == NicEngine::kNone && (!p.stages.empty() || !p.matchKeys.empty()))
+      r_.error(node, path, "engine none cannot claim match keys or stages");
+    if (p.engine != NicEngine::kNone && p.matchKeys.empty())
+      r_.error(node, path, "a hardware engine needs at least one match key");
+  }
+
+  void readBpfOffload(const YAML::Node& node, Profile& p) {
+    if (!r_.expectMap(node, "bpf_offload", {"xdp", "cls_bpf"})) return;
+    if (auto n = node["xdp"])
+      if (auto v = r_.boolean(n, "bpf_offload.xdp")) p.xdpOffload = *v;
+    if (auto n = node["cls_bpf"])
+      if (auto v = r_.boolean(n, "bpf_offload.cls_bpf")) p.clsBpfOffload = *v;
+    if (p.engine == NicEngine::kBpf && !p.xdpOffload && !p.clsBpfOffload)
+      r_.error(node, "bpf_offload", "engine bpf needs xdp or cls_bpf offload");
+  }
+
+  void readProvisioning(const YAML::Node& node, Profile& p) {
+    const std::string path = "provisioning";
+    if (!r_.expectMap(node, path, {"order", "eswitch_change_with_vfs", "rate_api"})) return;
+    if (auto n = node["order"])
+      if (auto v = r_.oneOf(n, child(path, "order"), {"vfs_first", "eswitch_first"}))
+        p.provisionOrder =
+            *v == "vfs_first" ? ProvisionOrder::kVfsFirst : ProvisionOrder::kEswitchFirst;
+    if (auto n = node["eswitch_change_with_vfs"])
+      if (auto v = r_.boolean(n, child(path, "eswitch_change_with_vfs"))) p.eswitchChangeWithVfs = *v;
+    if (auto n = node["rate_api"]) {
+      const std::string rpath = child(path, "rate_api");
+      if (!r_.expectMap(n, rpath, {"legacy", "switchdev"})) return;
+      auto api = [&](const YAML::Node& v, const std::string& at) -> std::optional<RateApi> {
+        auto w = r_.oneOf(v, at, {"rtnetlink", "devlink", "none"});
+        if (!w) return std::nullopt;
+        return *w == "rtnetlink" ? RateApi::kRtnetlink
+                                 : (*w == "devlink" ? RateApi::kDevlink : RateApi::kNone);
+      };
+      if (auto v = n["legacy"])
+        if (auto a = api(v, child(rpath, "legacy"))) p.rateApiLegacy = *a;
+      if (auto v = n["switchdev"])
+        if (auto a = api(v, child(rpath, "switchdev"))) p.rateApiSwitchdev = *a;
+    }
+  }
+
+  void readMetadata(const YAML::Node& node, Profile& p) {
+    if (!r_.expectMap(node, "metadata", {"rx_hash", "vlan_tag", "checksum"})) return;
+    if (auto n = node["rx_hash"])
+      if (auto v = r_.boolean(n, "metadata.rx_hash")) p.rxHash = *v;
+    if (auto n = node["vlan_tag"])
+      if (auto v = r_.boolean(n, "metadata.vlan_tag")) p.rxVlanTag = *v;
+    if (auto n = node["checksum"])
+      if (auto v = r_.boolean(n, "metadata.checksum")) p.rxChecksum = *v;
+  }
+
+  YamlReader r_;
+};
+
+Result<std::string> readWholeFile(const std::string& path, const char* what) {
+  std::ifstream in(path);
+  if (!in)
+    return Error(ErrorCode::kNotFound,
+                 std::string("cannot read ") + what + " \"" + path + "\": " + std::strerror(errno));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+}  // namespace
+
+Result<Profile> loadProfileText(std::string_view text, const std::string& file) {
+  return ProfileReader(file).read(text);
+}
+
+Result<Profile> loadProfileFile(const std::string& path) {
+  VFSTEER_ASSIGN_OR_RETURN(std::string text, readWholeFile(path, "profile"));
+  return loadProfileText(text, path);
+}
+
+Result<std::vector<Profile>> loadProfileDir(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path().string());
+  if (ec)
+    return Error(ErrorCode::kNotFound,
+                 "cannot list profile directory \"" + dir + "\": " + ec.message());
+  std::sort(files.begin(), files.end());
+  std::vector<Profile> profiles;
+  for (const auto& f : files) {
+    VFSTEER_ASSIGN_OR_RETURN(Profile p, loadProfileFile(f));
+    for (const auto& other : profiles)
+      if (other.name == p.name)
+        return Error(ErrorCode::kInvalidInput,
+                     f + ": profile name \"" + p.name + "\" is also used by " + other.file);
+    profiles.push_back(std::move(p));
+  }
+  if (profiles.empty())
+    return Error(ErrorCode::kNotFound, "no profiles (*.yaml) in \"" + dir + "\"");
+  return profiles;
+}
+
+Result<Profile> selectProfile(const std::vector<Profile>& profiles, std::string_view name,
+                              std::string_view driver) {
+  std::vector<std::string_view> names;
+  for (const auto& p : profiles) names.push_back(p.name);
+  std::string known;
+  for (auto n : names) known += (known.empty() ? "" : ", ") + std::string(n);
+  if (name != "auto") {
+    for (const auto& p : profiles)
+      if (p.name == name) return p;
+    std::string msg = "unknown profile \"" + std::string(name) + "\"";
+    if (auto s = detail::suggest(name, names)) msg += "; did you mean \"" + *s + "\"?";
+    return Error(ErrorCode::kInvalidInput, msg + " (profiles: " + known + ")");
+  }
+  if (driver.empty())
+    return Error(ErrorCode::kInvalidInput,
+                 "profile auto needs the PF's driver, which is unknown here; name a profile with "
+                 "--profile (profiles: " + known + ")");
+  for (const auto& p : profiles)
+    if (std::find(p.drivers.begin(), p.drivers.end(), driver) != p.drivers.end()) return p;
+  return Error(ErrorCode::kNotSupported,
+               "no profile lists driver \"" + std::string(driver) +
+                   "\"; name one with --profile or device.profile (profiles: " + known + ")");
+}
+
+}  // namespace vfsteer::policies

@@ -1,0 +1,201 @@
+#include "yaml_reader.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+namespace vfsteer::policies::detail {
+namespace {
+
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+const char* typeName(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    default: return "an undefined node";
+  }
+}
+
+std::string joinChoices(std::initializer_list<std::string_view> choices) {
+  std::string out;
+  for (auto c : choices) {
+    if (!out.empty()) out += ", ";
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> suggest(std::string_view word,
+                                   const std::vector<std::string_view>& candidates) {
+  std::optional<std::string> best;
+  size_t bestDistance = std::max<size_t>(2, word.size() / 3) + 1;
+  for (auto c : candidates) {
+    size_t d = editDistance(word, c);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = std::string(c);
+    }
+  }
+  return best;
+}
+
+std::optional<YAML::Node> YamlReader::parse(std::string_view text) {
+  try {
+    return YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    SourcePos at{file_, e.mark.line + 1, e.mark.column + 1};
+    if (e.mark.is_null()) at.line = 0;
+    errorAt(at, "", "YAML syntax error: " + e.msg);
+    return std::nullopt;
+  }
+}
+
+SourcePos YamlReader::pos(const YAML::Node& node) const {
+  const auto mark = node.Mark();
+  if (mark.is_null()) return SourcePos{file_, 0, 0};
+  return SourcePos{file_, mark.line + 1, mark.column + 1};
+}
+
+void YamlReader::error(const YAML::Node& at, std::string_view path, std::string message) {
+  errorAt(pos(at), path, std::move(message));
+}
+
+void YamlReader::errorAt(const SourcePos& at, std::string_view path, std::string message) {
+  std::string line = at.str() + ": ";
+  if (!path.empty()) line += std::string(path) + ": ";
+  line += message;
+  errors_.push_back(std::move(line));
+}
+
+Error YamlReader::toError() const {
+  std::string text;
+  for (const auto& e : errors_) {
+    if (!text.empty()) text += "\n";
+    text += e;
+  }
+  return Error(ErrorCode::kInvalidInput, text);
+}
+
+bool YamlReader::expectMap(const YAML::Node& node, std::string_view path,
+                           std::initializer_list<std::string_view> allowed) {
+  if (!node.IsMap()) {
+    error(node, path, std::string("expected a map with keys {") + joinChoices(allowed) +
+                          "}, found " + typeName(node));
+    return false;
+  }
+  std::vector<std::string_view> candidates(allowed);
+  std::set<std::string> seen;
+  bool ok = true;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const YAML::Node& keyNode = it->first;
+    if (!keyNode.IsScalar()) {
+      error(keyNode, path, "keys must be plain words");
+      ok = false;
+      continue;
+    }
+    const std::string& key = keyNode.Scalar();
+    if (!seen.insert(key).second) {
+      error(keyNode, child(path, key), "duplicate key; each key may appear once");
+      ok = false;
+      continue;
+    }
+    if (std::find(candidates.begin(), candidates.end(), key) == candidates.end()) {
+      std::string msg = "unknown key \"" + key + "\"";
+      if (auto s = suggest(key, candidates)) msg += "; did you mean \"" + *s + "\"?";
+      msg += " (allowed here: " + joinChoices(allowed) + ")";
+      error(keyNode, path, msg);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+bool YamlReader::expectSequence(const YAML::Node& node, std::string_view path) {
+  if (node.IsSequence()) return true;
+  error(node, path, std::string("expected a list, found ") + typeName(node));
+  return false;
+}
+
+bool YamlReader::require(const YAML::Node& map, std::string_view key, std::string_view path) {
+  if (map[std::string(key)]) return true;
+  error(map, path, "missing required key \"" + std::string(key) + "\"");
+  return false;
+}
+
+std::optional<uint64_t> YamlReader::unsignedInt(const YAML::Node& node, std::string_view path,
+                                                uint64_t min, uint64_t max) {
+  std::string range = std::to_string(min) + ".." + std::to_string(max);
+  if (!node.IsScalar()) {
+    error(node, path, "expected an integer " + range + ", found " + typeName(node));
+    return std::nullopt;
+  }
+  std::string_view text = node.Scalar();
+  int base = 10;
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+    base = 16;
+    text.remove_prefix(2);
+  }
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+    error(node, path, "expected an integer " + range + ", found \"" + node.Scalar() + "\"");
+    return std::nullopt;
+  }
+  if (value < min || value > max) {
+    error(node, path, "value " + node.Scalar() + " is out of range; expected " + range);
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<bool> YamlReader::boolean(const YAML::Node& node, std::string_view path) {
+  if (node.IsScalar()) {
+    if (node.Scalar() == "true") return true;
+    if (node.Scalar() == "false") return false;
+    error(node, path, "expected true or false, found \"" + node.Scalar() + "\"");
+    return std::nullopt;
+  }
+  error(node, path, std::string("expected true or false, found ") + typeName(node));
+  return std::nullopt;
+}
+
+std::optional<std::string> YamlReader::string(const YAML::Node& node, std::string_view path) {
+  if (node.IsScalar() && !node.Scalar().empty()) return node.Scalar();
+  error(node, path, std::string("expected a non-empty string, found ") + typeName(node));
+  return std::nullopt;
+}
+
+std::optional<std::string> YamlReader::oneOf(const YAML::Node& node, std::string_view path,
+                                             std::initializer_list<std::string_view> choices) {
+  if (!node.IsScalar()) {
+    error(node, path, "expected one of " + joinChoices(choices) + ", found " + typeName(node));
+    return std::nullopt;
+  }
+  const std::string& value = node.Scalar();
+  for (auto c : choices)
+    if (c == value) return value;
+  std::string msg = "\"" + value + "\" is not one of " + joinChoices(choices);
+  if (auto s = suggest(value, std::vector<std::string_view>(choices)))
+    msg += "; did you mean \"" + *s + "\"?";
+  error(node, path, msg);
+  return std::nullopt;
+}
+
+}  // namespace vfsteer::policies::detail
