@@ -1,0 +1,42 @@
+// The tc priorities and chains vfsteer owns. Anything outside these ranges
+// belongs to someone else and is never touched.
+#pragma once
+
+#include <cstdint>
+
+#include "vfsteer/policies/policy.hpp"
+
+namespace vfsteer::demux {
+
+// NIC rules: one tc priority per (chain priority, IP version), so that a
+// chain matching both IPv4 and IPv6 gets two filters (tc binds a priority to
+// one protocol). Chain priority 1..9999 maps into [10002, 30000).
+inline constexpr uint16_t kNicPriorityBase = 10000;
+inline constexpr uint16_t kNicPriorityEnd = 30000;
+
+// The host datapath's cls_bpf filter on each attach point.
+inline constexpr uint16_t kHostPriority = 40000;
+
+// Software continuation chains (Handover::kContinue): one tc chain per
+// policy chain priority, far above anything a person types.
+inline constexpr uint32_t kContinueChainBase = 0x76660000;  // "vf" 0000
+inline constexpr uint32_t kContinueChainEnd = kContinueChainBase + 10000;
+
+inline constexpr uint16_t nicPriority(uint32_t chainPriority, policies::IpVersion l3) {
+  return static_cast<uint16_t>(kNicPriorityBase + chainPriority * 2 +
+                               (l3 == policies::IpVersion::kV6 ? 1 : 0));
+}
+
+inline constexpr uint32_t continueChain(uint32_t chainPriority) {
+  return kContinueChainBase + chainPriority;
+}
+
+inline constexpr bool ownsPriority(uint32_t prio) {
+  return (prio > kNicPriorityBase && prio < kNicPriorityEnd) || prio == kHostPriority;
+}
+
+inline constexpr bool ownsChain(uint32_t chain) {
+  return chain >= kContinueChainBase && chain < kContinueChainEnd;
+}
+
+}  // namespace vfsteer::demux

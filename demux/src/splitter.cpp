@@ -1,0 +1,229 @@
+#include "vfsteer/demux/splitter.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "vfsteer/demux/capabilities.hpp"
+#include "vfsteer/demux/overlap.hpp"
+#include "vfsteer/demux/tc_layout.hpp"
+
+namespace vfsteer::demux {
+
+using namespace policies;
+
+std::string_view name(Placement placement) {
+  return placement == Placement::kNic ? "nic" : "host";
+}
+
+std::string_view name(Handover handover) {
+  switch (handover) {
+    case Handover::kNone: return "none";
+    case Handover::kContinue: return "continue";
+    case Handover::kTrap: return "trap";
+    case Handover::kHostOnly: return "host-only";
+  }
+  return "?";
+}
+
+namespace {
+
+OffloadMode effectiveMode(const Chain& chain, const PlanOptions& options) {
+  if (auto it = options.chains.find(chain.name); it != options.chains.end()) return it->second;
+  if (options.all) return *options.all;
+  return chain.offload;
+}
+
+// The split each chain would get on its own, before chains are compared.
+ChainPlan splitChain(const Chain& chain, const Profile& profile, OffloadMode mode) {
+  ChainPlan cp;
+  cp.name = chain.name;
+  cp.priority = chain.priority;
+  cp.from = chain.match.from;
+  cp.mode = mode;
+  cp.continueTcChain = continueChain(chain.priority);
+  const size_t n = chain.stages.size();
+
+  size_t capable = 0;  // longest prefix the NIC could run
+  std::string stopReason;
+  auto matchReason = whyMatchNotInNic(profile, chain.match);
+  if (mode == OffloadMode::kSkipHw) {
+    stopReason = "offload skip-hw keeps this chain on the host";
+  } else if (matchReason) {
+    stopReason = *matchReason;
+  } else {
+    for (; capable < n; ++capable) {
+      if (auto why = whyStageNotInNic(profile, chain, capable)) {
+        stopReason = *why;
+        break;
+      }
+    }
+  }
+
+  const std::string p = "profile " + profile.name;
+  if (mode == OffloadMode::kSkipHw || matchReason) {
+    cp.handover = Handover::kHostOnly;
+    cp.split = 0;
+    cp.reason = stopReason;
+  } else if (capable == n) {
+    cp.handover = Handover::kNone;
+    cp.split = n;
+  } else if (profile.missToSoftware) {
+    cp.handover = Handover::kContinue;
+    cp.split = capable;
+    cp.reason = stopReason;
+  } else if (profile.trapToHost) {
+    cp.handover = Handover::kTrap;
+    cp.split = 0;
+    cp.reason = stopReason;
+    if (capable > 0)
+      cp.reason += "; " + p + " cannot continue a chain in software after the NIC, so the NIC "
+                   "only demuxes and the host runs every stage";
+  } else {
+    cp.handover = Handover::kHostOnly;
+    cp.split = 0;
+    cp.reason = stopReason + "; " + p + " can neither continue a chain in software nor hand a "
+                "matched packet to the host, so the whole chain runs on the host";
+  }
+  cp.demuxInNic = cp.handover != Handover::kHostOnly;
+  return cp;
+}
+
+void fillStages(const Chain& chain, ChainPlan& cp) {
+  cp.stages.clear();
+  for (size_t i = 0; i < chain.stages.size(); ++i) {
+    StagePlan sp;
+    sp.kind = chain.stages[i].kind();
+    sp.description = chain.stages[i].describe();
+    sp.where = i < cp.split ? Placement::kNic : Placement::kHost;
+    if (sp.where == Placement::kHost) {
+      if (i == cp.split) sp.reason = cp.reason;
+      else sp.reason = "after stage " + std::to_string(cp.split) + ", the rest of the chain runs on the host";
+    }
+    cp.stages.push_back(std::move(sp));
+  }
+}
+
+void demoteToHost(ChainPlan& cp, std::string reason) {
+  cp.handover = Handover::kHostOnly;
+  cp.split = 0;
+  cp.demuxInNic = false;
+  cp.reason = std::move(reason);
+}
+
+// Within one ingress side, the NIC sees only chains with a NIC rule and the
+// host only the others. If a host-only chain can match a packet that a later
+// chain's NIC rule also matches, the NIC would take the packet first and break
+// priority order; such later chains must run on the host too.
+void keepPriorityOrder(const Policy& policy, const std::vector<size_t>& order,
+                       std::vector<ChainPlan>& plans) {
+  for (size_t oi = 0; oi < order.size(); ++oi) {
+    ChainPlan& cp = plans[order[oi]];
+    if (!cp.demuxInNic) continue;
+    for (size_t oj = 0; oj < oi; ++oj) {
+      const ChainPlan& earlier = plans[order[oj]];
+      if (earlier.demuxInNic || earlier.from != cp.from) continue;
+      if (!mayOverlap(policy.chains[order[oj]].match, policy.chains[order[oi]].match)) continue;
+      demoteToHost(cp, "chain " + earlier.name + " (priority " + std::to_string(earlier.priority) +
+                           ") runs on the host only and may match the same packets; to keep "
+                           "priority order this chain runs on the host too");
+      break;
+    }
+  }
+}
+
+std::vector<IpVersion> ruleVersions(const Match& m) {
+  // A tunnel chain's NIC rule is keyed on the outer header's protocol.
+  if (m.tunnel) {
+    const auto& outer = m.tunnel->dstIp ? m.tunnel->dstIp : m.tunnel->srcIp;
+    if (outer) return {outer->v6 ? IpVersion::kV6 : IpVersion::kV4};
+    return {IpVersion::kV4, IpVersion::kV6};
+  }
+  if (m.ipVersion == IpVersion::kAny) return {IpVersion::kV4, IpVersion::kV6};
+  return {m.ipVersion};
+}
+
+}  // namespace
+
+Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOptions& options) {
+  for (const auto& [chainName, mode] : options.chains) {
+    if (!policy.findChain(chainName))
+      return Error(ErrorCode::kInvalidInput,
+                   "no chain named \"" + chainName + "\" in " + policy.file + " (--" +
+                       std::string(name(mode)) + ")");
+  }
+  Plan out;
+  out.profile = profile.name;
+  out.engine = profile.engine;
+  for (const auto& chain : policy.chains)
+    out.chains.push_back(splitChain(chain, profile, effectiveMode(chain, options)));
+
+  // Chains in match order: by side, then priority.
+  std::vector<size_t> order(policy.chains.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const auto& x = policy.chains[a];
+    const auto& y = policy.chains[b];
+    return std::tie(x.match.from, x.priority) < std::tie(y.match.from, y.priority);
+  });
+
+  // The rule budget: chains past it (in match order) lose their NIC rules.
+  if (profile.ruleBudget > 0) {
+    int used = 0;
+    for (size_t i : order) {
+      ChainPlan& cp = out.chains[i];
+      if (!cp.demuxInNic) continue;
+      int need = static_cast<int>(ruleVersions(policy.chains[i].match).size());
+      if (used + need > profile.ruleBudget) {
+        demoteToHost(cp, "profile " + profile.name + " holds at most " +
+                             std::to_string(profile.ruleBudget) + " hardware rules");
+        continue;
+      }
+      used += need;
+    }
+  }
+  keepPriorityOrder(policy, order, out.chains);
+
+  for (size_t i = 0; i < policy.chains.size(); ++i) {
+    const Chain& chain = policy.chains[i];
+    ChainPlan& cp = out.chains[i];
+    fillStages(chain, cp);
+    if (cp.mode == OffloadMode::kSkipSw && !cp.demuxInNic)
+      out.errors.push_back(
+          {chain.name,
+           "chain " + chain.name + " is skip-sw, but no part of it can run in the NIC: " + cp.reason,
+           chain.pos});
+  }
+
+  for (size_t i : order) {
+    const Chain& chain = policy.chains[i];
+    const ChainPlan& cp = out.chains[i];
+    if (cp.demuxInNic) {
+      for (IpVersion l3 : ruleVersions(chain.match)) {
+        NicRule r;
+        r.chain = i;
+        r.from = chain.match.from;
+        r.l3 = l3;
+        r.tcPriority = nicPriority(chain.priority, l3);
+        r.stageCount = cp.split;
+        r.exit = cp.handover == Handover::kNone       ? NicExit::kTerminal
+                 : cp.handover == Handover::kContinue ? NicExit::kGotoChain
+                                                      : NicExit::kTrap;
+        if (r.exit == NicExit::kGotoChain) r.gotoTcChain = cp.continueTcChain;
+        out.nicRules.push_back(r);
+      }
+    }
+    if (cp.handover != Handover::kNone) {
+      HostRule h;
+      h.chain = i;
+      h.from = chain.match.from;
+      h.priority = chain.priority;
+      h.startStage = cp.handover == Handover::kContinue ? cp.split : 0;
+      h.entry = cp.handover == Handover::kContinue ? HostEntry::kContinuation : HostEntry::kClassify;
+      if (h.entry == HostEntry::kContinuation) h.tcChain = cp.continueTcChain;
+      out.hostRules.push_back(h);
+    }
+  }
+  return out;
+}
+
+}  // namespace vfsteer::demux

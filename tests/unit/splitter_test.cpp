@@ -1,0 +1,229 @@
+#include <gtest/gtest.h>
+
+#include "vfsteer/demux/splitter.hpp"
+#include "vfsteer/policies/loader.hpp"
+
+namespace vfsteer::demux {
+namespace {
+
+using policies::OffloadMode;
+using policies::Policy;
+using policies::Profile;
+
+const std::string kSource = VFSTEER_SOURCE_DIR;
+
+Profile profileNamed(const std::string& name) {
+  auto p = policies::loadProfileFile(kSource + "/profiles/" + name + ".yaml");
+  EXPECT_TRUE(p.ok()) << p.error().describe();
+  return *p;
+}
+
+Policy example() {
+  auto p = policies::loadPolicyFile(kSource + "/examples/basic.yaml");
+  EXPECT_TRUE(p.ok()) << p.error().describe();
+  return *p;
+}
+
+Policy policyText(const std::string& chains, int vfs = 4) {
+  auto p = policies::loadPolicyText(
+      "version: 1\ndevice: {pf: eth0, vfs: {count: " + std::to_string(vfs) + "}}\nchains:\n" + chains,
+      "t.yaml");
+  EXPECT_TRUE(p.ok()) << p.error().describe();
+  return *p;
+}
+
+TEST(Profiles, AllShippedProfilesLoadAndMapDrivers) {
+  auto all = policies::loadProfileDir(kSource + "/profiles");
+  ASSERT_TRUE(all.ok()) << all.error().describe();
+  std::vector<std::string> names;
+  for (const auto& p : *all) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"ice", "mlx5", "netdevsim", "nfp", "veth"}));
+  for (auto [driver, profile] : {std::pair{"mlx5_core", "mlx5"}, std::pair{"ice", "ice"},
+                                 std::pair{"nfp", "nfp"}, std::pair{"netdevsim", "netdevsim"},
+                                 std::pair{"veth", "veth"}}) {
+    auto p = policies::selectProfile(*all, "auto", driver);
+    ASSERT_TRUE(p.ok()) << driver;
+    EXPECT_EQ(p->name, profile);
+  }
+  auto unknown = policies::selectProfile(*all, "auto", "virtio_net");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message().find("virtio_net"), std::string::npos);
+  auto typo = policies::selectProfile(*all, "mlx4", "");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.error().message().find("did you mean \"mlx5\""), std::string::npos);
+}
+
+TEST(Profiles, ProvisioningOrderIsData) {
+  EXPECT_EQ(profileNamed("ice").provisionOrder, policies::ProvisionOrder::kEswitchFirst);
+  EXPECT_FALSE(profileNamed("ice").eswitchChangeWithVfs);
+  EXPECT_EQ(profileNamed("mlx5").provisionOrder, policies::ProvisionOrder::kVfsFirst);
+  EXPECT_EQ(profileNamed("netdevsim").rateApiSwitchdev, policies::RateApi::kDevlink);
+  EXPECT_EQ(profileNamed("netdevsim").rateApiLegacy, policies::RateApi::kRtnetlink);
+}
+
+TEST(Profiles, BadProfileNamesThePosition) {
+  auto p = policies::loadProfileText("name: x\nhardware:\n  engine: flower\n  match: [dst_mca]\n",
+                                     "x.yaml");
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message().find("x.yaml:4:11"), std::string::npos) << p.error().message();
+  EXPECT_NE(p.error().message().find("did you mean \"dst_mac\""), std::string::npos);
+}
+
+TEST(Splitter, ExampleOnMlx5) {
+  auto plan = demux::plan(example(), profileNamed("mlx5"));
+  ASSERT_TRUE(plan.ok());
+  ASSERT_TRUE(plan->ok()) << plan->errors[0].message;
+  const ChainPlan& web = plan->chains[0];
+  EXPECT_EQ(web.handover, Handover::kNone);
+  EXPECT_EQ(web.split, 2u);
+  EXPECT_EQ(web.stages[0].where, Placement::kNic);
+
+  const ChainPlan& tb = plan->chains[1];
+  EXPECT_EQ(tb.handover, Handover::kContinue);
+  EXPECT_EQ(tb.split, 1u);
+  EXPECT_EQ(tb.reason, "stage 1 queue: profile mlx5 cannot select a receive queue in hardware");
+  EXPECT_EQ(tb.stages[1].reason, tb.reason);
+
+  const ChainPlan& inspect = plan->chains[2];
+  EXPECT_EQ(inspect.handover, Handover::kContinue);
+  EXPECT_EQ(inspect.split, 0u);
+  EXPECT_EQ(inspect.reason, "stage 0 bpf: profile mlx5 has no BPF offload for user programs");
+
+  // web: IPv4 only; tenant-b (no outer address) and inspect (udp, any IP): v4 + v6.
+  ASSERT_EQ(plan->nicRules.size(), 5u);
+  EXPECT_EQ(plan->nicRules[0].tcPriority, 10020);
+  EXPECT_EQ(plan->nicRules[0].exit, NicExit::kTerminal);
+  EXPECT_EQ(plan->nicRules[1].tcPriority, 10040);
+  EXPECT_EQ(plan->nicRules[2].tcPriority, 10041);
+  EXPECT_EQ(plan->nicRules[1].exit, NicExit::kGotoChain);
+  EXPECT_EQ(plan->nicRules[1].gotoTcChain, 0x76660000u + 20);
+  ASSERT_EQ(plan->hostRules.size(), 2u);
+  EXPECT_EQ(plan->hostRules[0].entry, HostEntry::kContinuation);
+  EXPECT_EQ(plan->hostRules[0].startStage, 1u);
+}
+
+TEST(Splitter, ExampleOnVethFailsOnlyTheSkipSwChain) {
+  auto plan = demux::plan(example(), profileNamed("veth"));
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->errors.size(), 1u);
+  EXPECT_EQ(plan->errors[0].chain, "tenant-b");
+  EXPECT_EQ(plan->errors[0].message,
+            "chain tenant-b is skip-sw, but no part of it can run in the NIC: profile veth has no "
+            "hardware offload");
+  EXPECT_EQ(plan->errors[0].pos.line, 16);
+  for (const auto& c : plan->chains) EXPECT_EQ(c.handover, Handover::kHostOnly);
+  EXPECT_TRUE(plan->nicRules.empty());
+  EXPECT_EQ(plan->hostRules.size(), 3u);
+}
+
+TEST(Splitter, ExampleOnIceExplainsMissingHandover) {
+  auto plan = demux::plan(example(), profileNamed("ice"));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->chains[0].handover, Handover::kHostOnly);
+  EXPECT_EQ(plan->chains[0].reason,
+            "stage 0 vlan_pop: profile ice cannot pop VLAN tags in hardware; profile ice can "
+            "neither continue a chain in software nor hand a matched packet to the host, so the "
+            "whole chain runs on the host");
+  ASSERT_EQ(plan->errors.size(), 1u);
+  EXPECT_NE(plan->errors[0].message.find("stage 0 tunnel_decap: profile ice cannot decapsulate"),
+            std::string::npos);
+}
+
+TEST(Splitter, OverridesFromTheCommandLine) {
+  PlanOptions hw;
+  hw.all = OffloadMode::kSkipHw;
+  auto plan = demux::plan(example(), profileNamed("mlx5"), hw);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->ok()) << "skip-hw all overrides the policy's skip-sw";
+  EXPECT_TRUE(plan->nicRules.empty());
+  for (const auto& c : plan->chains) {
+    EXPECT_EQ(c.mode, OffloadMode::kSkipHw);
+    EXPECT_EQ(c.reason, "offload skip-hw keeps this chain on the host");
+  }
+
+  PlanOptions sw;
+  sw.chains["inspect"] = OffloadMode::kSkipSw;
+  auto onVeth = demux::plan(example(), profileNamed("veth"), sw);
+  ASSERT_TRUE(onVeth.ok());
+  ASSERT_EQ(onVeth->errors.size(), 2u);
+  EXPECT_EQ(onVeth->errors[1].chain, "inspect");
+
+  PlanOptions unknown;
+  unknown.chains["nope"] = OffloadMode::kSkipSw;
+  auto bad = demux::plan(example(), profileNamed("mlx5"), unknown);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("no chain named \"nope\""), std::string::npos);
+}
+
+TEST(Splitter, HostOnlyChainDemotesLaterOverlappingChains) {
+  auto policy = policyText(R"(  - {name: slow, priority: 5, offload: skip-hw, match: {ip_proto: udp}, stages: [{deliver: {vf: 0}}]}
+  - {name: dns, priority: 10, match: {ip_proto: udp, dst_port: 53}, stages: [{deliver: {vf: 1}}]}
+  - {name: web, priority: 20, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 2}}]}
+)");
+  auto plan = demux::plan(policy, profileNamed("mlx5"));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->chains[1].handover, Handover::kHostOnly);
+  EXPECT_EQ(plan->chains[1].reason,
+            "chain slow (priority 5) runs on the host only and may match the same packets; to "
+            "keep priority order this chain runs on the host too");
+  EXPECT_EQ(plan->chains[2].handover, Handover::kNone) << "tcp and udp are disjoint";
+}
+
+TEST(Splitter, DemotionOnlyWithinOneIngressSide) {
+  auto policy = policyText(R"(  - {name: slow, priority: 5, offload: skip-hw, match: {from: {vf: 0}}, stages: [{deliver: uplink}]}
+  - {name: fast, priority: 10, stages: [{deliver: {vf: 1}}]}
+)");
+  auto plan = demux::plan(policy, profileNamed("mlx5"));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->chains[1].handover, Handover::kNone);
+}
+
+TEST(Splitter, RuleBudgetDemotesTheLowestPriorities) {
+  Profile p = profileNamed("mlx5");
+  p.ruleBudget = 2;
+  auto policy = policyText(R"(  - {name: a, priority: 1, match: {dst_ip: 10.0.0.1}, stages: [{deliver: {vf: 0}}]}
+  - {name: b, priority: 2, match: {dst_ip: 10.0.0.2}, stages: [{deliver: {vf: 1}}]}
+  - {name: c, priority: 3, match: {dst_ip: 10.0.0.3}, stages: [{deliver: {vf: 2}}]}
+)");
+  auto plan = demux::plan(policy, p);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->nicRules.size(), 2u);
+  EXPECT_EQ(plan->chains[2].handover, Handover::kHostOnly);
+  EXPECT_EQ(plan->chains[2].reason, "profile mlx5 holds at most 2 hardware rules");
+}
+
+TEST(Splitter, VfSideAndTrapAndHostOnlyReasons) {
+  auto policy = policyText(R"(  - {name: from-vf, priority: 1, match: {from: {vf: 0}}, stages: [{deliver: uplink}]}
+  - {name: marked, priority: 2, match: {dst_ip: 10.0.0.1}, stages: [{mark: 7}, {deliver: {vf: 1}}]}
+  - {name: blackhole, priority: 3, match: {dst_ip: 10.9.0.0/16}, stages: [drop]}
+)");
+  auto nsim = demux::plan(policy, profileNamed("netdevsim"));
+  ASSERT_TRUE(nsim.ok());
+  EXPECT_EQ(nsim->chains[0].reason,
+            "traffic from vf0: profile netdevsim cannot match traffic sent by VFs in hardware");
+  EXPECT_EQ(nsim->chains[1].handover, Handover::kTrap);
+  EXPECT_EQ(nsim->chains[1].reason, "stage 0 mark: profile netdevsim cannot set the packet mark in hardware");
+  EXPECT_EQ(nsim->chains[2].handover, Handover::kNone);
+
+  auto nfp = demux::plan(policy, profileNamed("nfp"));
+  ASSERT_TRUE(nfp.ok());
+  EXPECT_EQ(nfp->chains[1].handover, Handover::kHostOnly);
+  EXPECT_NE(nfp->chains[1].reason.find("can neither continue"), std::string::npos);
+  EXPECT_EQ(nfp->chains[2].handover, Handover::kNone)
+      << "10.0.0.1 and 10.9.0.0/16 are disjoint, so host-only 'marked' cannot steal its packets";
+}
+
+TEST(Splitter, IsDeterministic) {
+  auto a = demux::plan(example(), profileNamed("mlx5"));
+  auto b = demux::plan(example(), profileNamed("mlx5"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->chains.size(), b->chains.size());
+  for (size_t i = 0; i < a->chains.size(); ++i) {
+    EXPECT_EQ(a->chains[i].split, b->chains[i].split);
+    EXPECT_EQ(a->chains[i].reason, b->chains[i].reason);
+  }
+  EXPECT_EQ(a->nicRules.size(), b->nicRules.size());
+}
+
+}  // namespace
+}  // namespace vfsteer::demux
