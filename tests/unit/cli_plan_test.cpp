@@ -1,0 +1,124 @@
+// `vfsteer plan` as an operator runs it: the real binary, its exit status,
+// stdout and stderr.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.hpp"
+
+namespace vfsteer {
+namespace {
+
+using testing::runVfsteer;
+
+const std::string kExample = std::string(VFSTEER_SOURCE_DIR) + "/examples/basic.yaml";
+
+TEST(CliPlan, JsonOnMlx5IsCompleteAndStable) {
+  auto r = runVfsteer({"plan", "-f", kExample, "--profile", "mlx5", "-o", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["vfsteer_plan"], 1);
+  EXPECT_EQ(doc["profile"], "mlx5");
+  EXPECT_EQ(doc["ok"], true);
+  ASSERT_EQ(doc["chains"].size(), 3u);
+  const auto& tb = doc["chains"][1];
+  EXPECT_EQ(tb["name"], "tenant-b");
+  EXPECT_EQ(tb["split"], 1);
+  EXPECT_EQ(tb["handover"], "continue");
+  EXPECT_EQ(tb["stages"][0]["runs_in"], "nic");
+  EXPECT_EQ(tb["stages"][1]["runs_in"], "host");
+  EXPECT_EQ(tb["stages"][1]["reason"],
+            "stage 1 queue: profile mlx5 cannot select a receive queue in hardware");
+  EXPECT_EQ(tb["nic_rules"].size(), 2u);
+  EXPECT_EQ(tb["host"]["entry"], "continuation");
+  EXPECT_EQ(tb["host"]["start_stage"], 1);
+}
+
+TEST(CliPlan, RefusedSkipSwPrintsReportAndExitsTwo) {
+  auto r = runVfsteer({"plan", "-f", kExample, "--profile", "veth"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("chain tenant-b"), std::string::npos);
+  EXPECT_NE(r.err.find("basic.yaml:16:5: chain tenant-b is skip-sw, but no part of it can run in "
+                       "the NIC: profile veth has no hardware offload"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(CliPlan, SkipHwAllFromTheCommandLineOverridesThePolicy) {
+  auto r = runVfsteer({"plan", "-f", kExample, "--profile", "veth", "--skip-hw", "all", "-o", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  for (const auto& c : doc["chains"]) EXPECT_EQ(c["offload"], "skip-hw");
+}
+
+TEST(CliPlan, DotOutputSeparatesNicAndHost) {
+  auto r = runVfsteer({"plan", "-f", kExample, "--profile", "mlx5", "-o", "dot"});
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(r.out.rfind("digraph vfsteer_plan {", 0), 0u);
+  EXPECT_NE(r.out.find("subgraph cluster_c1_nic"), std::string::npos);
+  EXPECT_NE(r.out.find("subgraph cluster_c1_host"), std::string::npos);
+  EXPECT_NE(r.out.find("goto chain 0x76660014"), std::string::npos);
+}
+
+struct BadCli {
+  std::vector<std::string> args;
+  const char* stderrPhrase;
+};
+
+TEST(CliPlan, BadInvocationsExitOneWithAClearMessage) {
+  const BadCli cases[] = {
+      {{"plan"}, "--file is required"},
+      {{"plan", "-f", "/nonexistent.yaml"}, "File does not exist: /nonexistent.yaml"},
+      {{"plan", "-f", kExample, "--profile", "mlx4"}, "did you mean \"mlx5\""},
+      {{"plan", "-f", kExample, "--profile", "mlx5", "-o", "xml"}, "xml not in {table,json,dot}"},
+      {{"plan", "-f", kExample, "--profile", "mlx5", "--skip-sw", "nope"}, "no chain named \"nope\""},
+      {{"plan", "-f", kExample, "--profile", "mlx5", "--skip-sw", "web", "--skip-hw", "web"},
+       "named by both"},
+      {{"plan", "-f", kExample, "--profile", "mlx5", "--skip-sw", "all", "--skip-hw", "all"},
+       "contradict"},
+      {{"plan", "-f", kExample, "--profiles-dir", "/nonexistent"}, "cannot list profile directory"},
+      {{"frobnicate"}, "frobnicate"},
+  };
+  for (const auto& c : cases) {
+    auto r = runVfsteer(c.args);
+    std::string cmd;
+    for (const auto& a : c.args) cmd += a + " ";
+    EXPECT_EQ(r.status, 1) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.stderrPhrase), std::string::npos) << cmd << "\nstderr: " << r.err;
+  }
+}
+
+TEST(CliPlan, BadPolicyFileShowsEveryPosition) {
+  char path[] = "/tmp/vfsteer-bad-XXXXXX.yaml";
+  int fd = mkstemps(path, 5);
+  ASSERT_GE(fd, 0);
+  const std::string text =
+      "version: 1\ndevice: {pf: eth0}\nchains:\n  - {name: a, priority: 1, stages: [dorp]}\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  auto r = runVfsteer({"plan", "-f", path, "--profile", "mlx5"});
+  unlink(path);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find(std::string(path) + ":4:37: chains[0].stages[0]: unknown stage \"dorp\"; "
+                                           "did you mean \"drop\"?"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(CliHelp, EveryCommandHasHelp) {
+  auto top = runVfsteer({"--help"});
+  EXPECT_EQ(top.status, 0);
+  EXPECT_NE(top.out.find("plan"), std::string::npos);
+  EXPECT_NE(top.out.find("Exit status"), std::string::npos);
+  auto plan = runVfsteer({"plan", "--help"});
+  EXPECT_EQ(plan.status, 0);
+  for (const char* flag : {"--file", "--profile", "--skip-sw", "--skip-hw", "--output"})
+    EXPECT_NE(plan.out.find(flag), std::string::npos) << flag;
+}
+
+}  // namespace
+}  // namespace vfsteer
