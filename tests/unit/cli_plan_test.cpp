@@ -60,7 +60,7 @@ TEST(CliPlan, DotOutputSeparatesNicAndHost) {
   EXPECT_EQ(r.out.rfind("digraph vfsteer_plan {", 0), 0u);
   EXPECT_NE(r.out.find("subgraph cluster_c1_nic"), std::string::npos);
   EXPECT_NE(r.out.find("subgraph cluster_c1_host"), std::string::npos);
-  EXPECT_NE(r.out.find("goto chain 0x76660014"), std::string::npos);
+  EXPECT_NE(r.out.find("goto chain 0x07660014"), std::string::npos);
 }
 
 struct BadCli {

@@ -96,7 +96,7 @@ TEST(Splitter, ExampleOnMlx5) {
   EXPECT_EQ(plan->nicRules[1].tcPriority, 10040);
   EXPECT_EQ(plan->nicRules[2].tcPriority, 10041);
   EXPECT_EQ(plan->nicRules[1].exit, NicExit::kGotoChain);
-  EXPECT_EQ(plan->nicRules[1].gotoTcChain, 0x76660000u + 20);
+  EXPECT_EQ(plan->nicRules[1].gotoTcChain, 0x07660000u + 20);
   ASSERT_EQ(plan->hostRules.size(), 2u);
   EXPECT_EQ(plan->hostRules[0].entry, HostEntry::kContinuation);
   EXPECT_EQ(plan->hostRules[0].startStage, 1u);

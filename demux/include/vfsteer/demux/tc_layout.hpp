@@ -18,8 +18,9 @@ inline constexpr uint16_t kNicPriorityEnd = 30000;
 inline constexpr uint16_t kHostPriority = 40000;
 
 // Software continuation chains (Handover::kContinue): one tc chain per
-// policy chain priority, far above anything a person types.
-inline constexpr uint32_t kContinueChainBase = 0x76660000;  // "vf" 0000
+// policy chain priority, far above anything a person types. The kernel
+// refuses chain indexes past 2^28 - 1 (the low bits of TC_ACT_GOTO_CHAIN).
+inline constexpr uint32_t kContinueChainBase = 0x07660000;
 inline constexpr uint32_t kContinueChainEnd = kContinueChainBase + 10000;
 
 inline constexpr uint16_t nicPriority(uint32_t chainPriority, policies::IpVersion l3) {
