@@ -1,0 +1,188 @@
+#include <arpa/inet.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <linux/rtnetlink.h>
+#include <netlink/msg.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/sriov.h>
+
+#include <cstring>
+#include <memory>
+
+#include "vfsteer/netlink/link.hpp"
+
+namespace vfsteer::netlink::link {
+
+namespace {
+
+ifinfomsg linkHeader(int ifindex) {
+  ifinfomsg h{};
+  h.ifi_family = AF_UNSPEC;
+  h.ifi_index = ifindex;
+  return h;
+}
+
+template <class T>
+T vfStruct(uint32_t vf) {
+  T s{};
+  s.vf = vf;
+  return s;
+}
+
+}  // namespace
+
+Message encodeSetVf(int ifindex, const VfConfig& c) {
+  Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+  m.putHeader(linkHeader(ifindex));
+  auto list = m.nest(IFLA_VFINFO_LIST);
+  auto info = m.nest(IFLA_VF_INFO);
+  if (c.mac) {
+    auto mac = vfStruct<ifla_vf_mac>(c.vf);
+    std::memcpy(mac.mac, c.mac->data(), 6);
+    m.putStruct(IFLA_VF_MAC, mac);
+  }
+  if (c.vlan) {
+    // iproute2 uses the older single-VLAN attribute unless a protocol other
+    // than 802.1Q is asked for.
+    if (c.vlan->protocol == 0x8100) {
+      auto v = vfStruct<ifla_vf_vlan>(c.vf);
+      v.vlan = c.vlan->id;
+      v.qos = c.vlan->qos;
+      m.putStruct(IFLA_VF_VLAN, v);
+    } else {
+      auto vlans = m.nest(IFLA_VF_VLAN_LIST);
+      auto v = vfStruct<ifla_vf_vlan_info>(c.vf);
+      v.vlan = c.vlan->id;
+      v.qos = c.vlan->qos;
+      v.vlan_proto = htons(c.vlan->protocol);
+      m.putStruct(IFLA_VF_VLAN_INFO, v);
+    }
+  }
+  if (c.spoofchk) {
+    auto s = vfStruct<ifla_vf_spoofchk>(c.vf);
+    s.setting = *c.spoofchk ? 1 : 0;
+    m.putStruct(IFLA_VF_SPOOFCHK, s);
+  }
+  if (c.trust) {
+    auto t = vfStruct<ifla_vf_trust>(c.vf);
+    t.setting = *c.trust ? 1 : 0;
+    m.putStruct(IFLA_VF_TRUST, t);
+  }
+  if (c.linkState) {
+    auto s = vfStruct<ifla_vf_link_state>(c.vf);
+    s.link_state = static_cast<uint32_t>(*c.linkState);
+    m.putStruct(IFLA_VF_LINK_STATE, s);
+  }
+  // iproute2 adds the rates last: it may have to read the VF's current rate
+  // first when only one of min/max is given.
+  if (c.rate) {
+    auto r = vfStruct<ifla_vf_rate>(c.vf);
+    r.min_tx_rate = c.rate->minMbps;
+    r.max_tx_rate = c.rate->maxMbps;
+    m.putStruct(IFLA_VF_RATE, r);
+  }
+  return m;
+}
+
+Message encodeGetLink(const std::string& name) {
+  Message m(RTM_GETLINK, NLM_F_REQUEST);
+  m.putHeader(linkHeader(0));
+  m.putU32(IFLA_EXT_MASK, RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS);
+  m.putStrz(IFLA_IFNAME, name);
+  return m;
+}
+
+Message encodeGetLink(int ifindex) {
+  // Like "ip link show", no ack: the reply itself ends the request.
+  Message m(RTM_GETLINK, NLM_F_REQUEST);
+  m.putHeader(linkHeader(ifindex));
+  m.putU32(IFLA_EXT_MASK, RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS);
+  return m;
+}
+
+Message encodeDumpLinks() {
+  Message m(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP);
+  m.putHeader(linkHeader(0));
+  m.putU32(IFLA_EXT_MASK, RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS);
+  return m;
+}
+
+namespace {
+
+struct NlMsgDeleter {
+  void operator()(nl_msg* m) const { nlmsg_free(m); }
+};
+struct NlObjectDeleter {
+  void operator()(rtnl_link* l) const { rtnl_link_put(l); }
+};
+
+void keepLink(nl_object* obj, void* arg) {
+  auto* out = static_cast<rtnl_link**>(arg);
+  nl_object_get(obj);
+  *out = reinterpret_cast<rtnl_link*>(obj);
+}
+
+}  // namespace
+
+Result<LinkInfo> decodeLink(const RawMessage& raw) {
+  if (raw.size() < NLMSG_HDRLEN + sizeof(ifinfomsg))
+    return Error(ErrorCode::kInternal, "link message too short");
+  auto* nlh = reinterpret_cast<nlmsghdr*>(const_cast<uint8_t*>(raw.data()));
+  if (nlh->nlmsg_type != RTM_NEWLINK) return Error(ErrorCode::kInternal, "not a link message");
+  // libnl parses a message it owns; nlmsg_convert copies ours.
+  std::unique_ptr<nl_msg, NlMsgDeleter> msg(nlmsg_convert(nlh));
+  if (!msg) return Error(ErrorCode::kInternal, "libnl could not copy the link message");
+  nlmsg_set_proto(msg.get(), NETLINK_ROUTE);  // selects libnl's link parser
+  rtnl_link* parsed = nullptr;
+  int rc = nl_msg_parse(msg.get(), keepLink, &parsed);
+  if (rc < 0 || !parsed)
+    return Error(ErrorCode::kInternal, std::string("libnl could not parse the link: ") + nl_geterror(rc));
+  std::unique_ptr<rtnl_link, NlObjectDeleter> link(parsed);
+
+  LinkInfo info;
+  info.ifindex = rtnl_link_get_ifindex(link.get());
+  if (const char* n = rtnl_link_get_name(link.get())) info.name = n;
+  if (const char* k = rtnl_link_get_type(link.get())) info.kind = k;
+  if (const char* p = rtnl_link_get_phys_port_name(link.get())) info.physPortName = p;
+  if (nl_data* sw = rtnl_link_get_phys_switch_id(link.get())) {
+    auto* bytes = static_cast<const uint8_t*>(nl_data_get(sw));
+    info.physSwitchId.assign(bytes, bytes + nl_data_get_size(sw));
+  }
+  info.up = rtnl_link_get_flags(link.get()) & IFF_UP;
+  info.mtu = rtnl_link_get_mtu(link.get());
+
+  uint32_t numVfs = 0;
+  if (rtnl_link_get_num_vf(link.get(), &numVfs) == 0) {
+    for (uint32_t i = 0; i < numVfs; ++i) {
+      rtnl_link_vf* vf = rtnl_link_vf_get(link.get(), i);
+      if (!vf) continue;
+      VfInfo v;
+      uint32_t value = 0;
+      if (rtnl_link_vf_get_index(vf, &value) == 0) v.vf = value;
+      nl_addr* addr = nullptr;
+      if (rtnl_link_vf_get_addr(vf, &addr) == 0 && addr && nl_addr_get_len(addr) >= 6)
+        std::memcpy(v.mac.data(), nl_addr_get_binary_addr(addr), 6);
+      nl_vf_vlans_t* vlans = nullptr;
+      if (rtnl_link_vf_get_vlans(vf, &vlans) == 0 && vlans && vlans->size > 0) {
+        v.vlan.id = static_cast<uint16_t>(vlans->vlans[0].vf_vlan);
+        v.vlan.qos = static_cast<uint8_t>(vlans->vlans[0].vf_vlan_qos);
+        // libnl keeps the protocol in network order, as the kernel sent it.
+        v.vlan.protocol = ntohs(vlans->vlans[0].vf_vlan_proto);
+        if (v.vlan.protocol == 0) v.vlan.protocol = 0x8100;
+      }
+      nl_vf_rate rate{};
+      if (rtnl_link_vf_get_rate(vf, &rate) == 0) {
+        v.rate.minMbps = rate.min_tx_rate;
+        v.rate.maxMbps = rate.max_tx_rate;
+      }
+      if (rtnl_link_vf_get_spoofchk(vf, &value) == 0) v.spoofchk = value != 0;
+      if (rtnl_link_vf_get_trust(vf, &value) == 0) v.trust = value != 0;
+      if (rtnl_link_vf_get_linkstate(vf, &value) == 0) v.linkState = static_cast<VfLinkState>(value);
+      rtnl_link_vf_put(vf);
+      info.vfs.push_back(v);
+    }
+  }
+  return info;
+}
+
+}  // namespace vfsteer::netlink::link

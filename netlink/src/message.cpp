@@ -1,0 +1,161 @@
+#include "vfsteer/netlink/message.hpp"
+
+#include <libmnl/libmnl.h>
+
+#include <algorithm>
+
+namespace vfsteer::netlink {
+
+void NestGuard::close() {
+  if (!msg_) return;
+  if (msg_->overflowed_) {
+    msg_ = nullptr;
+    return;
+  }
+  auto* start = reinterpret_cast<nlattr*>(msg_->buf_.data() + offset_);
+  mnl_attr_nest_end(msg_->nlh(), start);
+  msg_ = nullptr;
+}
+
+Message::Message(uint16_t type, uint16_t flags) : buf_(256, 0) {
+  nlmsghdr* h = mnl_nlmsg_put_header(buf_.data());
+  h->nlmsg_type = type;
+  h->nlmsg_flags = flags;
+}
+
+Message::Message(const Message& other) : buf_(other.buf_), overflowed_(other.overflowed_) {}
+
+Message& Message::operator=(const Message& other) {
+  buf_ = other.buf_;
+  overflowed_ = other.overflowed_;
+  return *this;
+}
+
+bool Message::reserve(size_t extra) {
+  size_t need = nlh()->nlmsg_len + MNL_ALIGN(extra);
+  if (need > kMaxSize) {
+    overflowed_ = true;
+    return false;
+  }
+  if (need > buf_.size()) buf_.resize(std::max(need, buf_.size() * 2), 0);
+  return true;
+}
+
+void* Message::putExtraHeader(size_t len) {
+  if (!reserve(len)) return nullptr;
+  return mnl_nlmsg_put_extra_header(nlh(), len);
+}
+
+void Message::put(uint16_t type, const void* data, size_t len) {
+  if (!reserve(MNL_ATTR_HDRLEN + len)) return;
+  mnl_attr_put(nlh(), type, len, data);
+}
+
+void Message::putStrz(uint16_t type, std::string_view s) {
+  std::string copy(s);
+  put(type, copy.c_str(), copy.size() + 1);
+}
+
+NestGuard Message::nest(uint16_t type, bool nestedFlag) {
+  if (!reserve(MNL_ATTR_HDRLEN)) return NestGuard(*this, 0);
+  nlattr* start = mnl_attr_nest_start(nlh(), type);
+  // libmnl always marks nests NLA_F_NESTED; iproute2 (and so our golden
+  // fixtures) marks only some. The kernel accepts both.
+  start->nla_type = static_cast<uint16_t>(type | (nestedFlag ? NLA_F_NESTED : 0));
+  return NestGuard(*this, static_cast<uint32_t>(reinterpret_cast<uint8_t*>(start) - buf_.data()));
+}
+
+uint16_t Attr::type() const { return mnl_attr_get_type(nla); }
+
+std::span<const uint8_t> Attr::payload() const {
+  return {static_cast<const uint8_t*>(mnl_attr_get_payload(nla)), mnl_attr_get_payload_len(nla)};
+}
+
+uint8_t Attr::u8() const { return as<uint8_t>().value_or(0); }
+uint16_t Attr::u16() const { return as<uint16_t>().value_or(0); }
+uint32_t Attr::u32() const { return as<uint32_t>().value_or(0); }
+uint64_t Attr::u64() const { return as<uint64_t>().value_or(0); }
+
+std::string Attr::str() const {
+  auto p = payload();
+  std::string s(reinterpret_cast<const char*>(p.data()), p.size());
+  if (auto nul = s.find('\0'); nul != std::string::npos) s.resize(nul);
+  return s;
+}
+
+namespace {
+
+// Walks attributes in [begin, end), rejecting any that run past the end.
+Result<std::vector<Attr>> walk(const uint8_t* begin, const uint8_t* end) {
+  std::vector<Attr> out;
+  const uint8_t* p = begin;
+  while (p + sizeof(nlattr) <= end) {
+    const auto* nla = reinterpret_cast<const nlattr*>(p);
+    if (nla->nla_len < sizeof(nlattr) || p + nla->nla_len > end)
+      return Error(ErrorCode::kInternal, "malformed netlink attribute (length " +
+                                             std::to_string(nla->nla_len) + ")");
+    out.push_back(Attr{nla});
+    p += MNL_ALIGN(nla->nla_len);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<AttrTable> AttrTable::ofMessage(const nlmsghdr* nlh, size_t headerLen, uint16_t maxType) {
+  if (nlh->nlmsg_len < NLMSG_HDRLEN + MNL_ALIGN(headerLen))
+    return Error(ErrorCode::kInternal, "netlink message shorter than its fixed header");
+  const auto* base = reinterpret_cast<const uint8_t*>(nlh);
+  AttrTable t;
+  t.byType_.resize(maxType + 1);
+  VFSTEER_ASSIGN_OR_RETURN(t.all_, walk(base + NLMSG_HDRLEN + MNL_ALIGN(headerLen), base + nlh->nlmsg_len));
+  for (const auto& a : t.all_)
+    if (a.type() <= maxType) t.byType_[a.type()] = a;
+  return t;
+}
+
+Result<AttrTable> AttrTable::ofNest(const Attr& nest, uint16_t maxType) {
+  auto p = nest.payload();
+  AttrTable t;
+  t.byType_.resize(maxType + 1);
+  VFSTEER_ASSIGN_OR_RETURN(t.all_, walk(p.data(), p.data() + p.size()));
+  for (const auto& a : t.all_)
+    if (a.type() <= maxType) t.byType_[a.type()] = a;
+  return t;
+}
+
+std::optional<Attr> AttrTable::get(uint16_t type) const {
+  if (type >= byType_.size() || byType_[type].nla == nullptr) return std::nullopt;
+  return byType_[type];
+}
+
+std::string attributePath(std::span<const uint8_t> request, size_t headerLen, uint32_t offset) {
+  std::string path;
+  const uint8_t* begin = request.data() + NLMSG_HDRLEN + MNL_ALIGN(headerLen);
+  const uint8_t* end = request.data() + request.size();
+  const uint8_t* target = request.data() + offset;
+  while (begin + sizeof(nlattr) <= end) {
+    const uint8_t* p = begin;
+    bool descended = false;
+    while (p + sizeof(nlattr) <= end) {
+      const auto* nla = reinterpret_cast<const nlattr*>(p);
+      if (nla->nla_len < sizeof(nlattr)) break;
+      const uint8_t* next = p + MNL_ALIGN(nla->nla_len);
+      if (target >= p && target < next) {
+        if (!path.empty()) path += " > ";
+        path += "attr " + std::to_string(nla->nla_type & NLA_TYPE_MASK);
+        if (target == p) return path + " (offset " + std::to_string(offset) + ")";
+        begin = p + sizeof(nlattr);
+        end = p + nla->nla_len;
+        descended = true;
+        break;
+      }
+      p = next;
+    }
+    if (!descended) break;
+  }
+  return path.empty() ? "offset " + std::to_string(offset)
+                      : path + " (offset " + std::to_string(offset) + ")";
+}
+
+}  // namespace vfsteer::netlink
