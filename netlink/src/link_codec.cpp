@@ -2,6 +2,7 @@
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <linux/rtnetlink.h>
+#include <linux/veth.h>
 #include <netlink/msg.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/sriov.h>
@@ -104,6 +105,46 @@ Message encodeDumpLinks() {
   Message m(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP);
   m.putHeader(linkHeader(0));
   m.putU32(IFLA_EXT_MASK, RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS);
+  return m;
+}
+
+Message encodeCreateVeth(const VethSpec& spec) {
+  Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  m.putHeader(linkHeader(0));
+  if (spec.mac) m.put(IFLA_ADDRESS, spec.mac->data(), 6);
+  m.putStrz(IFLA_IFNAME, spec.name);
+  auto info = m.nest(IFLA_LINKINFO);
+  m.put(IFLA_INFO_KIND, "veth", 4);  // ip sends the kind without its NUL
+  auto data = m.nest(IFLA_INFO_DATA);
+  // VETH_INFO_PEER carries a whole ifinfomsg followed by the peer's attributes.
+  auto peer = m.nest(VETH_INFO_PEER);
+  ifinfomsg peerHeader = linkHeader(0);
+  m.putRaw(&peerHeader, sizeof peerHeader);
+  if (spec.peerMac) m.put(IFLA_ADDRESS, spec.peerMac->data(), 6);
+  m.putStrz(IFLA_IFNAME, spec.peer);
+  if (spec.peerNetnsFd >= 0) m.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(spec.peerNetnsFd));
+  return m;
+}
+
+Message encodeSetUp(int ifindex, bool up) {
+  Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+  ifinfomsg h = linkHeader(ifindex);
+  h.ifi_change = IFF_UP;
+  h.ifi_flags = up ? IFF_UP : 0;
+  m.putHeader(h);
+  return m;
+}
+
+Message encodeSetNetns(int ifindex, int netnsFd) {
+  Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+  m.putHeader(linkHeader(ifindex));
+  m.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(netnsFd));
+  return m;
+}
+
+Message encodeDeleteLink(int ifindex) {
+  Message m(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK);
+  m.putHeader(linkHeader(ifindex));
   return m;
 }
 

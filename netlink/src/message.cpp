@@ -3,6 +3,7 @@
 #include <libmnl/libmnl.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace vfsteer::netlink {
 
@@ -49,6 +50,14 @@ void* Message::putExtraHeader(size_t len) {
 void Message::put(uint16_t type, const void* data, size_t len) {
   if (!reserve(MNL_ATTR_HDRLEN + len)) return;
   mnl_attr_put(nlh(), type, len, data);
+}
+
+void Message::putRaw(const void* data, size_t len) {
+  if (!reserve(len)) return;
+  auto* tail = static_cast<uint8_t*>(mnl_nlmsg_get_payload_tail(nlh()));
+  std::memcpy(tail, data, len);
+  std::memset(tail + len, 0, MNL_ALIGN(len) - len);
+  nlh()->nlmsg_len += MNL_ALIGN(len);
 }
 
 void Message::putStrz(uint16_t type, std::string_view s) {

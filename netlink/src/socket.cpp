@@ -4,6 +4,8 @@
 #include <libmnl/libmnl.h>
 #include <linux/rtnetlink.h>
 #include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,6 +36,60 @@ Result<Netns> Netns::byName(const std::string& name) {
     return Error::fromErrno(err, "open " + path);
   }
   return Netns(fd, name);
+}
+
+namespace {
+
+bool validNetnsName(const std::string& name) {
+  return !name.empty() && name.size() < 64 && name.find('/') == std::string::npos && name != "." &&
+         name != "..";
+}
+
+}  // namespace
+
+bool Netns::exists(const std::string& name) {
+  return validNetnsName(name) && ::access(("/run/netns/" + name).c_str(), F_OK) == 0;
+}
+
+Result<Netns> Netns::create(const std::string& name) {
+  if (!validNetnsName(name))
+    return Error(ErrorCode::kInvalidInput, "\"" + name + "\" is not a network namespace name");
+  ::mkdir("/run/netns", 0755);
+  const std::string path = "/run/netns/" + name;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0) {
+    if (errno == EEXIST) return Error(ErrorCode::kExists, "network namespace " + name + " exists");
+    return Error::fromErrno(errno, "create " + path);
+  }
+  ::close(fd);
+  // A helper thread gets the new namespace; its /proc entry is bind-mounted
+  // on the file so the namespace outlives the thread.
+  Status made;
+  std::thread worker([&] {
+    if (::unshare(CLONE_NEWNET) != 0) {
+      made = Error::fromErrno(errno, "unshare(CLONE_NEWNET)");
+      return;
+    }
+    if (::mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) != 0)
+      made = Error::fromErrno(errno, "bind-mount the new namespace on " + path);
+  });
+  worker.join();
+  if (!made.ok()) {
+    ::unlink(path.c_str());
+    return std::move(made).error();
+  }
+  return byName(name);
+}
+
+Status Netns::remove(const std::string& name) {
+  if (!validNetnsName(name))
+    return Error(ErrorCode::kInvalidInput, "\"" + name + "\" is not a network namespace name");
+  const std::string path = "/run/netns/" + name;
+  if (::access(path.c_str(), F_OK) != 0) return okStatus();
+  if (::umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL)
+    return Error::fromErrno(errno, "unmount " + path);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Error::fromErrno(errno, "remove " + path);
+  return okStatus();
 }
 
 Result<Netns> Netns::byFd(int fd, std::string label) {

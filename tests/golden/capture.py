@@ -23,7 +23,7 @@ NS = "vfsgold"
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures")
 
-RTM_NEWLINK, RTM_GETLINK = 16, 18
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWQDISC, RTM_DELQDISC, RTM_GETQDISC = 36, 37, 38
 RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 44, 45, 46
 GENL_CTRL = 16
@@ -82,6 +82,10 @@ ENCODE = [
     ("vf_all", "ip link set dev va vf 3 mac 02:00:00:00:00:03 vlan 7 qos 1 max_tx_rate 200 "
      "min_tx_rate 20 spoofchk off trust on state disable", "vfinfo", set()),
     ("link_show", "ip -d link show dev va", RTM_GETLINK, set()),
+    ("veth_create", "ip link add vc address 02:00:00:00:00:0c type veth peer name vd "
+     "address 02:00:00:00:00:0d", RTM_NEWLINK, set()),
+    ("link_set_up", "ip link set dev va up", RTM_NEWLINK, set()),
+    ("link_delete", "ip link del dev vb", RTM_DELLINK, set()),
     ("devlink_eswitch_set", "devlink dev eswitch set {dl} mode switchdev", "devlink", {"devlink"}),
     ("devlink_eswitch_show", "devlink dev eswitch show {dl}", "devlink", {"devlink"}),
     ("devlink_port_dump", "devlink port show", "devlink", {"devlink"}),
@@ -284,10 +288,11 @@ def main():
         env = fresh_namespace("devlink" in needs)
         try:
             command = cmd.format(obj=obj, **env)
+            before = ifindexes()  # the command may delete a link
             records, _ = capture(command, shim)
             sent = [m for d, p, data in records if d == "S" for m in messages(data)]
             fixture = {"kind": "encode", "command": command.replace(obj, "pass.bpf.o"),
-                       "ifindex": ifindexes()}
+                       "ifindex": before}
             if want == "devlink":
                 fixture["devlink_family"] = devlink_family(records)
                 chosen = [m for m in sent if msg_type(m) == fixture["devlink_family"]]

@@ -27,7 +27,10 @@ const fs::path kFixtures = fs::path(VFSTEER_SOURCE_DIR) / "tests/golden/fixtures
 struct Fixture {
   std::string name;
   json doc;
-  int ifindex(const std::string& dev) const { return doc["ifindex"][dev].get<int>(); }
+  int ifindex(const std::string& dev) const {
+    if (!doc["ifindex"].contains(dev)) throw std::runtime_error(name + ": no ifindex for " + dev);
+    return doc["ifindex"][dev].get<int>();
+  }
   RawMessage request() const { return hex(doc["request"].get<std::string>()); }
   std::vector<RawMessage> replies() const {
     std::vector<RawMessage> out;
@@ -338,6 +341,17 @@ const std::map<std::string, Builder>& builders() {
          return link::encodeSetVf(fx.ifindex("va"), c);
        }},
       {"link_show", [](const Fixture&) { return link::encodeGetLink(std::string("va")); }},
+      {"veth_create",
+       [](const Fixture&) {
+         link::VethSpec v;
+         v.name = "vc";
+         v.peer = "vd";
+         v.mac = std::array<uint8_t, 6>{2, 0, 0, 0, 0, 0x0c};
+         v.peerMac = std::array<uint8_t, 6>{2, 0, 0, 0, 0, 0x0d};
+         return link::encodeCreateVeth(v);
+       }},
+      {"link_set_up", [](const Fixture& fx) { return link::encodeSetUp(fx.ifindex("va"), true); }},
+      {"link_delete", [](const Fixture& fx) { return link::encodeDeleteLink(fx.ifindex("vb")); }},
       {"devlink_eswitch_set",
        [](const Fixture& fx) {
          return devlink::encodeSetEswitch(fx.doc["devlink_family"].get<uint16_t>(),

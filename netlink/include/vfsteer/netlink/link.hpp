@@ -76,4 +76,21 @@ Message encodeDumpLinks();
 
 Result<LinkInfo> decodeLink(const RawMessage& msg);
 
+// ip link add NAME [address MAC] type veth peer name PEER [address MAC] [netns NS]
+// `peerNetnsFd` >= 0 creates the peer directly in that namespace.
+struct VethSpec {
+  std::string name;
+  std::string peer;
+  std::optional<std::array<uint8_t, 6>> mac;
+  std::optional<std::array<uint8_t, 6>> peerMac;
+  int peerNetnsFd = -1;
+};
+Message encodeCreateVeth(const VethSpec& spec);
+// ip link set dev DEV up|down
+Message encodeSetUp(int ifindex, bool up);
+// ip link set dev DEV netns NS
+Message encodeSetNetns(int ifindex, int netnsFd);
+// ip link del dev DEV
+Message encodeDeleteLink(int ifindex);
+
 }  // namespace vfsteer::netlink::link

@@ -78,6 +78,9 @@ class Message {
   void putStruct(uint16_t type, const T& value) {
     put(type, &value, sizeof value);
   }
+  // Raw bytes with no attribute header (aligned), for the few payloads that
+  // start with a fixed struct inside a nest (veth's peer ifinfomsg).
+  void putRaw(const void* data, size_t len);
 
   // Opens a nested attribute; `nestedFlag` sets NLA_F_NESTED as iproute2
   // does for some nests.

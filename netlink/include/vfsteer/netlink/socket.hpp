@@ -23,6 +23,12 @@ class Netns {
   static Result<Netns> byName(const std::string& name);
   // Duplicates `fd` (a /proc/PID/ns/net or bind-mounted namespace).
   static Result<Netns> byFd(int fd, std::string label = "fd");
+  // Creates a named namespace as "ip netns add NAME" does (a new namespace
+  // bind-mounted on /run/netns/NAME). Fails with kExists if it exists.
+  static Result<Netns> create(const std::string& name);
+  // Removes a named namespace ("ip netns del NAME"); absent is success.
+  static Status remove(const std::string& name);
+  static bool exists(const std::string& name);
 
   Netns(Netns&& other) noexcept;
   Netns& operator=(Netns&& other) noexcept;
