@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: GPL-2.0
+/* vfsteer's host datapath: the part of each chain the NIC does not run.
+ *
+ * Attached with cls_bpf (direct action) on tc ingress of the uplink
+ * representor and of each VF representor. For every packet it parses
+ * Ethernet, up to two VLAN tags (the outer one may already sit in skb
+ * metadata), IPv4 or IPv6 (skipping extension headers), TCP/UDP/SCTP ports,
+ * and VXLAN/GENEVE with the frame inside; classifies by tuple-space search
+ * over the orchestrator's tables (datapath_abi.h); then runs the chain's
+ * stages. Malformed packets and packets no chain matches take the default
+ * path (the host stack, as in switchdev) and are counted. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "datapath_abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct vfs_config);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_config SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, VFS_GENERATIONS * VFS_MAX_TUPLES);
+  __type(key, __u32);
+  __type(value, struct vfs_tuple);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_tuples SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, VFS_MAX_RULES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct vfs_rule_key);
+  __type(value, struct vfs_rule);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_rules SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, VFS_MAX_RULES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct vfs_compact_rule_key);
+  __type(value, struct vfs_rule);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_rules_compact SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, VFS_GENERATIONS * VFS_MAX_CHAINS);
+  __type(key, __u32);
+  __type(value, struct vfs_chain);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_chains SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, VFS_MAX_CHAINS);
+  __type(key, __u32);
+  __type(value, struct vfs_chain_stats);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_chain_stats SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, VFS_G_COUNT);
+  __type(key, __u32);
+  __type(value, __u64);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_global_stats SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, VFS_MAX_CHAINS * VFS_MAX_STAGES);
+  __type(key, __u32);
+  __type(value, struct vfs_bucket);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_buckets SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, VFS_MAX_USER_PROGS + 1);
+  __type(key, __u32);
+  __type(value, __u32);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_jmp SEC(".maps");
+
+/* Parse results and the rule key are too big for the 512-byte BPF stack;
+ * they live in per-CPU scratch: slot 0 for classification, slot 1 for decap. */
+struct vfs_scratch {
+  struct parsed_state {
+    struct vfs_key outer;
+    struct vfs_key inner;
+    __u8 has_inner;
+    __u8 malformed;
+    __u8 outer_tags_in_packet; /* VLAN tags still inside the outer frame */
+    __u8 pad;
+    __u16 inner_off;           /* offset of the inner Ethernet header */
+    __u16 pad2;
+  } p;
+  struct vfs_rule_key rk;
+  struct vfs_compact_rule_key ck;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, struct vfs_scratch);
+} vfs_scratch SEC(".maps");
+
+#define ETH_P_8021AD_BE bpf_htons(0x88A8)
+#define ETH_P_8021Q_BE bpf_htons(0x8100)
+#define VFS_DEFAULT_PATH TC_ACT_OK
+#define VFS_PULL_LEN 256
+
+static __always_inline void count(__u32 which) {
+  __u64 *c = bpf_map_lookup_elem(&vfs_global_stats, &which);
+  if (c) *c += 1;
+}
+
+/* Parsing --------------------------------------------------------------------- */
+
+#define parsed parsed_state
+
+static __always_inline int is_vlan(__u16 proto_be) {
+  return proto_be == ETH_P_8021Q_BE || proto_be == ETH_P_8021AD_BE;
+}
+
+/* The parser works on offsets from skb->data, each bounded so that the
+ * verifier can follow them; headers that would end past VFS_MAX_HDR are
+ * treated as malformed. */
+#define VFS_MAX_HDR 1024
+/* An offset masked in inline assembly: the compiler cannot drop the mask or
+ * recompute the offset from an unchecked copy, so the verifier always sees
+ * the bound. */
+static __always_inline __u64 vfs_bound(__u64 off) {
+  asm volatile("%0 &= 0x7ff" : "+r"(off));
+  return off;
+}
+#define VFS_BOUND(off) vfs_bound(off)
+
+/* Fills L3/L4 fields of k from the IP header at `off`. Returns the offset of
+ * the L4 header, 0 when there is none to read (not IP, or a non-first
+ * fragment), or -1 when the packet is truncated or malformed. */
+static __always_inline int parse_ip(void *data, void *data_end, __u32 off, struct vfs_key *k) {
+  if (off > VFS_MAX_HDR) return -1;
+  off = VFS_BOUND(off);
+  if (k->ethertype == bpf_htons(ETH_P_IP)) {
+    struct iphdr *ip = data + off;
+    if ((void *)(ip + 1) > data_end) return -1;
+    if (ip->ihl < 5) return -1;
+    __u32 hlen = ip->ihl * 4;
+    if ((void *)ip + hlen > data_end) return -1;
+    k->src4 = ip->saddr;
+    k->dst4 = ip->daddr;
+    k->ip_proto = ip->protocol;
+    if (ip->frag_off & bpf_htons(0x1fff)) return 0;
+    return off + hlen;
+  }
+  if (k->ethertype == bpf_htons(ETH_P_IPV6)) {
+    struct ipv6hdr *ip6 = data + off;
+    if ((void *)(ip6 + 1) > data_end) return -1;
+    __builtin_memcpy(k->src6, &ip6->saddr, 16);
+    __builtin_memcpy(k->dst6, &ip6->daddr, 16);
+    __u8 next = ip6->nexthdr;
+    off += sizeof(*ip6);
+    /* Up to four extension headers before the transport header. */
+    for (int i = 0; i < 4; i++) {
+      if (next != 0 && next != 43 && next != 60 && next != 51 && next != 44) break;
+      if (off > VFS_MAX_HDR) return -1;
+      __u8 *h = data + VFS_BOUND(off);
+      if ((void *)(h + 8) > data_end) return -1;
+      if (next == 44) {
+        /* Fragment header: only the first fragment carries L4. */
+        int later = (h[2] << 8 | h[3]) & 0xfff8;
+        next = h[0];
+        off += 8;
+        if (later) {
+          k->ip_proto = next;
+          return 0;
+        }
+        continue;
+      }
+      __u32 len = next == 51 ? ((__u32)h[1] + 2) * 4 : ((__u32)h[1] + 1) * 8;
+      next = h[0];
+      off += len;
+    }
+    if (off > VFS_MAX_HDR) return -1;
+    k->ip_proto = next;
+    return off;
+  }
+  return 0;
+}
+
+/* Parses one Ethernet frame at `off` into k. `accel` is a tag the kernel
+ * already moved into skb metadata (tpid << 16 | tci, network order; outer
+ * frame only). Returns -1 when malformed, else (tags found inside the frame
+ * << 24) | the L4 offset (0 if there is no L4 header).
+ * A global function: the verifier checks it once, not at every call site. */
+__noinline int vfs_parse_frame(struct __sk_buff *skb, __u32 off, struct vfs_key *k, __u32 accel) {
+  if (!k || off > VFS_MAX_HDR) return -1;
+  off = VFS_BOUND(off);
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data + off;
+  if ((void *)(eth + 1) > data_end) return -1;
+  __builtin_memcpy(k->dmac, eth->h_dest, 6);
+  __builtin_memcpy(k->smac, eth->h_source, 6);
+  __u16 proto = eth->h_proto;
+  off += sizeof(*eth);
+  int ntags = 0;
+  if (accel) {
+    k->tpid0 = accel >> 16;
+    k->tci0 = accel & 0xffff;
+    ntags = 1;
+  }
+  int inpkt = 0;
+  for (int i = 0; i < 2; i++) {
+    if (!is_vlan(proto)) break;
+    __u16 *tag = data + VFS_BOUND(off); /* TCI, then the next ethertype */
+    if ((void *)(tag + 2) > data_end) return -1;
+    if (ntags == 0) {
+      k->tpid0 = proto;
+      k->tci0 = tag[0];
+    } else if (ntags == 1) {
+      k->tpid1 = proto;
+      k->tci1 = tag[0];
+    }
+    ntags++;
+    inpkt++;
+    proto = tag[1];
+    off += 4;
+  }
+  k->ethertype = proto;
+  int l4 = parse_ip(data, data_end, off, k);
+  if (l4 < 0) return -1;
+  if (l4 > 0 && (k->ip_proto == IPPROTO_TCP || k->ip_proto == IPPROTO_UDP ||
+                 k->ip_proto == IPPROTO_SCTP)) {
+    if (l4 > VFS_MAX_HDR) return -1;
+    __u16 *ports = data + VFS_BOUND(l4);
+    if ((void *)(ports + 2) > data_end) return -1;
+    k->sport = ports[0];
+    k->dport = ports[1];
+  }
+  return (inpkt << 24) | l4;
+}
+
+static __always_inline void parse(struct __sk_buff *skb, const struct vfs_gen_config *gc,
+                                  struct parsed *p) {
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  /* Headers beyond the linear part (a non-linear skb) are pulled in once. */
+  if (data + skb->len > data_end && data + VFS_PULL_LEN > data_end)
+    bpf_skb_pull_data(skb, skb->len < VFS_PULL_LEN ? skb->len : VFS_PULL_LEN);
+  struct vfs_key *o = &p->outer;
+  o->ifindex = skb->ingress_ifindex;
+  __u32 accel = 0;
+  if (skb->vlan_present)
+    accel = ((__u32)(__u16)skb->vlan_proto << 16) | bpf_htons((__u16)skb->vlan_tci);
+  int r = vfs_parse_frame(skb, 0, o, accel);
+  if (r < 0) {
+    p->malformed = 1;
+    return;
+  }
+  p->outer_tags_in_packet = r >> 24;
+  __u32 l4 = r & 0xffffff;
+  if (l4 == 0 || o->ip_proto != IPPROTO_UDP) return;
+  /* A UDP port the policy names as a tunnel: read the tunnel header and the
+   * frame inside. A header that does not parse means "not a tunnel". */
+  __u8 type = VFS_TUN_NONE;
+  for (int i = 0; i < VFS_MAX_TUNNEL_PORTS; i++)
+    if (gc->tunnel_ports[i].port && gc->tunnel_ports[i].port == o->dport)
+      type = gc->tunnel_ports[i].type;
+  if (type == VFS_TUN_NONE) return;
+  __u8 t[8];
+  __u32 th = l4 + sizeof(struct udphdr);
+  if (bpf_skb_load_bytes(skb, th, t, sizeof(t))) return;
+  __u32 inner_off;
+  if (type == VFS_TUN_VXLAN) {
+    if (!(t[0] & 0x08)) return; /* the VNI is not valid */
+    inner_off = th + 8;
+  } else {
+    /* GENEVE: version 0, options in 4-byte units, Ethernet payload. */
+    if ((t[0] >> 6) != 0 || t[2] != 0x65 || t[3] != 0x58) return;
+    inner_off = th + 8 + (t[0] & 0x3f) * 4;
+  }
+  struct vfs_key *in = &p->inner;
+  __builtin_memset(in, 0, sizeof(*in));
+  if (vfs_parse_frame(skb, inner_off, in, 0) < 0) return;
+  in->ifindex = o->ifindex;
+  in->tun_type = type;
+  in->vni = bpf_htonl(((__u32)t[4] << 16) | ((__u32)t[5] << 8) | t[6]);
+  in->tun_port = o->dport;
+  if (o->ethertype == bpf_htons(ETH_P_IP)) {
+    in->tun_l3 = 4;
+    in->tun_src4 = o->src4;
+    in->tun_dst4 = o->dst4;
+  } else {
+    in->tun_l3 = 6;
+    __builtin_memcpy(in->tun_src6, o->src6, 16);
+    __builtin_memcpy(in->tun_dst6, o->dst6, 16);
+  }
+  p->has_inner = 1;
+  p->inner_off = inner_off;
+}
+
+/* Classification ----------------------------------------------------------- */
+
+static __always_inline void mask_key(struct vfs_key *out, const struct vfs_key *in,
+                                     const struct vfs_key *mask) {
+  const __u64 *a = (const __u64 *)in;
+  const __u64 *m = (const __u64 *)mask;
+  __u64 *o = (__u64 *)out;
+#pragma unroll
+  for (int i = 0; i < sizeof(struct vfs_key) / 8; i++) o[i] = a[i] & m[i];
+}
+
+/* The compact prefix only (VFS_KEY_COMPACT bytes: 5 u64 and a u32). */
+static __always_inline void mask_key_compact(__u8 *out, const struct vfs_key *in,
+                                             const struct vfs_key *mask) {
+  const __u64 *a = (const __u64 *)in;
+  const __u64 *m = (const __u64 *)mask;
+  __u64 *o = (__u64 *)out;
+#pragma unroll
+  for (int i = 0; i < VFS_KEY_COMPACT / 8; i++) o[i] = a[i] & m[i];
+  ((__u32 *)out)[VFS_KEY_COMPACT / 4 - 1] =
+      ((const __u32 *)in)[VFS_KEY_COMPACT / 4 - 1] & ((const __u32 *)mask)[VFS_KEY_COMPACT / 4 - 1];
+}
+
+/* The best (lowest priority) rule across the generation's tuples. */
+static __always_inline const struct vfs_rule *classify(__u32 gen, __u32 ntuples,
+                                                       const struct parsed *p,
+                                                       struct vfs_rule_key *rk,
+                                                       struct vfs_compact_rule_key *ck) {
+  const struct vfs_rule *best = 0;
+  rk->gen = gen;
+  rk->pad0 = 0;
+  ck->gen = gen;
+  ck->pad0 = 0;
+  for (__u32 i = 0; i < VFS_MAX_TUPLES; i++) {
+    if (i >= ntuples) break;
+    __u32 idx = gen * VFS_MAX_TUPLES + i;
+    const struct vfs_tuple *t = bpf_map_lookup_elem(&vfs_tuples, &idx);
+    if (!t) break;
+    if (t->inner && !p->has_inner) continue;
+    const struct vfs_rule *r;
+    if (t->compact) {
+      ck->tuple = i;
+      mask_key_compact(ck->masked, t->inner ? &p->inner : &p->outer, &t->mask);
+      r = bpf_map_lookup_elem(&vfs_rules_compact, ck);
+    } else {
+      rk->tuple = i;
+      mask_key(&rk->masked, t->inner ? &p->inner : &p->outer, &t->mask);
+      r = bpf_map_lookup_elem(&vfs_rules, rk);
+    }
+    if (r && (!best || r->priority < best->priority)) best = r;
+  }
+  return best;
+}
+
+/* Stages -------------------------------------------------------------------- */
+
+/* Removes the outer Ethernet/IP/UDP/tunnel headers so that the inner frame
+ * is the packet. Only outer frames without VLAN tags in the packet are
+ * handled (the kernel has already lifted one outer tag into metadata). */
+__noinline int vfs_decap(struct __sk_buff *skb, __u32 gen) {
+  __u32 zero = 0, one = 1;
+  const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
+  struct vfs_scratch *sc = bpf_map_lookup_elem(&vfs_scratch, &one);
+  if (!cfg || !sc || !skb) return -1;
+  if (skb->vlan_present && bpf_skb_vlan_pop(skb)) return -1;
+  struct parsed *p = &sc->p;
+  __builtin_memset(&p->outer, 0, sizeof(p->outer));
+  p->has_inner = 0;
+  p->malformed = 0;
+  p->outer_tags_in_packet = 0;
+  parse(skb, &cfg->gen[gen & 1], p);
+  if (!p->has_inner || p->outer_tags_in_packet) return -1;
+  struct ethhdr inner_eth;
+  if (bpf_skb_load_bytes(skb, p->inner_off, &inner_eth, sizeof(inner_eth))) return -1;
+  /* Remove everything between the outer MAC header and the inner one's end,
+   * then put the inner MAC header in its place. */
+  int remove = p->inner_off;
+  if (bpf_skb_adjust_room(skb, -remove, BPF_ADJ_ROOM_MAC, 0)) return -1;
+  if (bpf_skb_store_bytes(skb, 0, &inner_eth, sizeof(inner_eth), 0)) return -1;
+  return 0;
+}
+
+/* Token bucket: true when the packet conforms. */
+static __always_inline int police(__u32 chain_id, __u32 stage, const struct vfs_stage *st,
+                                  __u32 len) {
+  __u32 idx = chain_id * VFS_MAX_STAGES + stage;
+  struct vfs_bucket *b = bpf_map_lookup_elem(&vfs_buckets, &idx);
+  if (!b) return 1;
+  const __u64 scale = 1000000000ULL; /* tokens are bytes * 1e9 */
+  __u64 now = bpf_ktime_get_ns();
+  __u64 rate = st->u64;
+  __u64 cap = (__u64)st->u32 * scale;
+  __u64 need = (__u64)len * scale;
+  int ok = 0;
+  bpf_spin_lock(&b->lock);
+  __u64 elapsed = now - b->last_ns;
+  if (b->last_ns == 0 || elapsed > scale) {
+    b->tokens = cap;  /* first packet or idle for a second: a full bucket */
+  } else {
+    __u64 tokens = b->tokens + elapsed * rate;
+    b->tokens = tokens > cap ? cap : tokens;
+  }
+  b->last_ns = now;
+  if (b->tokens >= need) {
+    b->tokens -= need;
+    ok = 1;
+  }
+  bpf_spin_unlock(&b->lock);
+  return ok;
+}
+
+/* Runs stages [start, nstages) of a chain. `fresh` counts the chain itself
+ * (a packet entering from classification, not resuming after a bpf stage). */
+static __always_inline int run_chain(struct __sk_buff *skb, const struct vfs_gen_config *gc,
+                                     __u32 gen, __u32 slot, __u32 start, int fresh) {
+  __u32 idx = gen * VFS_MAX_CHAINS + slot;
+  const struct vfs_chain *c = bpf_map_lookup_elem(&vfs_chains, &idx);
+  if (!c) return VFS_DEFAULT_PATH;
+  __u32 id = c->id;
+  struct vfs_chain_stats *stats = bpf_map_lookup_elem(&vfs_chain_stats, &id);
+  if (!stats) return VFS_DEFAULT_PATH; /* only for an id past the table: a bug */
+  if (fresh) {
+    stats->packets++;
+    stats->bytes += skb->len;
+  }
+  __u32 n = c->nstages;
+  for (__u32 i = 0; i < VFS_MAX_STAGES; i++) {
+    if (i < start) continue;
+    if (i >= n) break;
+    const struct vfs_stage *st = &c->stages[i];
+    stats->stage_packets[i]++;
+    stats->stage_bytes[i] += skb->len;
+    switch (st->kind) {
+      case VFS_ST_VLAN_POP:
+        if (bpf_skb_vlan_pop(skb)) goto action_error;
+        break;
+      case VFS_ST_VLAN_PUSH:
+        if (bpf_skb_vlan_push(skb, (__be16)st->u32, st->u16)) goto action_error;
+        break;
+      case VFS_ST_TUNNEL_DECAP:
+        if (vfs_decap(skb, gen)) goto action_error;
+        break;
+      case VFS_ST_QUEUE:
+        skb->queue_mapping = st->u16;
+        break;
+      case VFS_ST_POLICE:
+        if (!police(id, i, st, skb->len)) {
+          count(VFS_G_POLICED);
+          return TC_ACT_SHOT;
+        }
+        break;
+      case VFS_ST_MARK:
+        skb->mark = st->u32;
+        break;
+      case VFS_ST_MIRROR:
+        if (bpf_clone_redirect(skb, st->u32, 0)) count(VFS_G_ACTION_ERR);
+        break;
+      case VFS_ST_DROP:
+        return TC_ACT_SHOT;
+      case VFS_ST_BPF:
+        /* Hand over to the user's program; it continues the chain by tail
+         * calling slot VFS_JMP_RESUME (see docs/bpf-stage.md). */
+        skb->cb[VFS_CB_MAGIC_WORD] = VFS_CB_MAGIC;
+        skb->cb[VFS_CB_CHAIN_WORD] = (gen << 16) | slot;
+        skb->cb[VFS_CB_STAGE_WORD] = i + 1;
+        bpf_tail_call(skb, &vfs_jmp, st->u32);
+        count(VFS_G_TAILCALL);
+        return TC_ACT_SHOT;
+      case VFS_ST_REDIRECT:
+        return bpf_redirect(st->u32, 0);
+      case VFS_ST_HOST_QUEUE:
+        skb->queue_mapping = st->u16;
+        return TC_ACT_OK;
+      case VFS_ST_HOST:
+        return TC_ACT_OK;
+      default:
+        goto action_error;
+    }
+  }
+  /* A chain always ends in deliver or drop; falling off the end is a bug. */
+action_error:
+  count(VFS_G_ACTION_ERR);
+  return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int vfs_ingress(struct __sk_buff *skb) {
+  __u32 zero = 0;
+  const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
+  if (!cfg) return VFS_DEFAULT_PATH;
+  struct vfs_scratch *sc = bpf_map_lookup_elem(&vfs_scratch, &zero);
+  if (!sc) return VFS_DEFAULT_PATH;
+  __u32 gen = cfg->active & 1;
+  const struct vfs_gen_config *gc = &cfg->gen[gen];
+  struct parsed *p = &sc->p;
+  /* The inner key is cleared only when a tunnel is found. */
+  __builtin_memset(&p->outer, 0, sizeof(p->outer));
+  p->has_inner = 0;
+  p->malformed = 0;
+  p->outer_tags_in_packet = 0;
+  parse(skb, gc, p);
+  if (p->malformed) {
+    count(VFS_G_MALFORMED);
+    return VFS_DEFAULT_PATH;
+  }
+  const struct vfs_rule *r = classify(gen, gc->ntuples, p, &sc->rk, &sc->ck);
+  if (!r) {
+    count(VFS_G_UNMATCHED);
+    return VFS_DEFAULT_PATH;
+  }
+  return run_chain(skb, gc, gen, r->chain, 0, 1);
+}
+
+/* Re-entry after a user program's stage (or a NIC continuation): the chain,
+ * its generation and the next stage come from skb->cb. */
+SEC("tc")
+int vfs_resume(struct __sk_buff *skb) {
+  if (skb->cb[VFS_CB_MAGIC_WORD] != VFS_CB_MAGIC) {
+    count(VFS_G_ACTION_ERR);
+    return TC_ACT_SHOT;
+  }
+  __u32 word = skb->cb[VFS_CB_CHAIN_WORD];
+  __u32 gen = (word >> 16) & 1;
+  __u32 slot = word & 0xffff;
+  __u32 next = skb->cb[VFS_CB_STAGE_WORD];
+  skb->cb[VFS_CB_MAGIC_WORD] = 0;
+  __u32 zero = 0;
+  const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
+  if (!cfg || slot >= VFS_MAX_CHAINS) return TC_ACT_SHOT;
+  return run_chain(skb, &cfg->gen[gen], gen, slot, next, 0);
+}

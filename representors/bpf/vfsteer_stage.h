@@ -1,0 +1,35 @@
+/* For authors of programs used as vfsteer `bpf` stages (docs/bpf-stage.md).
+ *
+ *   #include "vfsteer_stage.h"
+ *   SEC("tc") int my_stage(struct __sk_buff *skb) {
+ *     ...                              // look at or change the packet
+ *     return vfsteer_continue(skb);    // go on with the chain's next stage
+ *   }
+ *
+ * Returning anything else ends the chain with that tc verdict
+ * (TC_ACT_SHOT drops, TC_ACT_OK passes to the host stack, TC_ACT_REDIRECT
+ * after bpf_redirect() sends it). Do not change skb->cb[0..2]: they carry
+ * vfsteer's place in the chain (cb[3] and cb[4] are free). */
+#ifndef VFSTEER_STAGE_H
+#define VFSTEER_STAGE_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+/* vfsteer's program array, found by name in vfsteer's pin directory when
+ * vfsteer loads this object. Must match the datapath's definition. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, 65);
+  __type(key, __u32);
+  __type(value, __u32);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_jmp SEC(".maps");
+
+static __always_inline int vfsteer_continue(struct __sk_buff *skb) {
+  bpf_tail_call(skb, &vfs_jmp, 0);
+  return TC_ACT_SHOT; /* only reached if vfsteer's resume entry is gone */
+}
+
+#endif

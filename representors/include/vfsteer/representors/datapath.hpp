@@ -1,0 +1,82 @@
+// The host datapath in the kernel: its programs and maps, pinned under a
+// bpffs directory that vfsteer owns, so that they outlive the vfsteer
+// process and a later run finds them again.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vfsteer/common/result.hpp"
+#include "vfsteer/representors/host_tables.hpp"
+
+namespace vfsteer::representors {
+
+struct ChainCounters {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  std::vector<uint64_t> stagePackets;  // VFS_MAX_STAGES entries
+  std::vector<uint64_t> stageBytes;
+};
+
+struct GlobalCounters {
+  uint64_t malformed = 0;
+  uint64_t unmatched = 0;
+  uint64_t policed = 0;
+  uint64_t tailcallFailures = 0;
+  uint64_t actionErrors = 0;
+};
+
+class Datapath {
+ public:
+  // The directory vfsteer pins an instance's objects in.
+  static std::string pinDir(const std::string& instance);
+  // Mounts bpffs on /sys/fs/bpf when nothing is mounted there.
+  static Status ensureBpffs();
+
+  // The datapath pinned in `dir`, or nothing when there is none.
+  static Result<std::optional<Datapath>> open(const std::string& dir);
+  // Loads the datapath and pins it in `dir` (which must not hold one).
+  static Result<Datapath> create(const std::string& dir);
+
+  Datapath(Datapath&&) noexcept;
+  Datapath& operator=(Datapath&&) noexcept;
+  ~Datapath();
+
+  const std::string& dir() const { return dir_; }
+  int ingressFd() const;
+  uint32_t ingressProgId() const;
+
+  uint32_t activeGeneration() const;
+  Result<HostTables> readGeneration(uint32_t gen) const;
+  // Replaces the tables of a generation that is not active.
+  Status writeGeneration(uint32_t gen, const HostTables& tables);
+  // Makes `gen` active and returns once no packet can still be using the
+  // other generation (an RCU grace period).
+  Status activate(uint32_t gen);
+  // Empties a generation (after it was replaced).
+  Status clearGeneration(uint32_t gen);
+
+  // User programs for bpf stages.
+  Status loadUserProgram(const UserProgram& p);
+  Status unloadUserProgram(uint32_t slot);
+  std::vector<uint32_t> userProgramSlots() const;
+
+  Result<ChainCounters> chainCounters(uint32_t chainId) const;
+  Status resetChainCounters(uint32_t chainId);
+  Result<GlobalCounters> globalCounters() const;
+
+  // Unpins everything and removes the directory; the programs go away once
+  // no tc filter holds them.
+  Status destroy();
+
+ private:
+  struct Fds;
+  Datapath(std::string dir, std::unique_ptr<Fds> fds);
+  std::string dir_;
+  std::unique_ptr<Fds> fds_;
+};
+
+}  // namespace vfsteer::representors

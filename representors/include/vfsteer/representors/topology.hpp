@@ -1,0 +1,57 @@
+// The device vfsteer steers: the PF (uplink), its VFs and their
+// representors, where they live and which driver runs them.
+//
+// Two sources, one result: a topology file (written by `vfsteer lab up`, or
+// by an operator for a setup the kernel cannot describe) or the kernel
+// itself (devlink ports and sysfs). Everything downstream sees a Topology
+// and never asks which source it came from.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vfsteer/common/result.hpp"
+
+namespace vfsteer::representors {
+
+struct Representor {
+  uint16_t vf = 0;
+  std::string ifname;    // the representor netdev (host side)
+  int ifindex = 0;
+  std::string vfNetns;   // where the VF netdev is, when known ("" = unknown)
+  std::string vfIfname;
+};
+
+struct Topology {
+  std::string source;   // "file:PATH" or "kernel"
+  std::string netns;    // network namespace of the PF and representors; "" = ours
+  std::string pf;
+  int pfIfindex = 0;
+  std::string driver;
+  std::string eswitch;  // "switchdev", "legacy", or "" when unknown
+  std::string devlink;  // "bus/device", or "" when the PF has no devlink instance
+  uint16_t numVfs = 0;
+  std::vector<Representor> reps;
+
+  const Representor* representor(uint16_t vf) const;
+  // A name for vfsteer's state and pins: "pf", or "pf:netns" when the PF
+  // lives in a named network namespace.
+  std::string instance() const;
+};
+
+struct DiscoverOptions {
+  std::optional<std::string> topologyFile;  // explicit file (--topology)
+  std::string topologyDir = "/run/vfsteer/topology";  // <pf>.json looked up here
+};
+
+// Finds the topology of `pf`: an explicit file, else DIR/<pf>.json, else the
+// kernel. Interface indexes are resolved live; a listed interface that does
+// not exist is an error naming it.
+Result<Topology> discover(const std::string& pf, const DiscoverOptions& options = {});
+
+Result<Topology> loadTopologyFile(const std::string& path);
+Status writeTopologyFile(const std::string& path, const Topology& topology);
+
+}  // namespace vfsteer::representors

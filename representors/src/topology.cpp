@@ -1,0 +1,143 @@
+#include "vfsteer/representors/topology.hpp"
+
+#include <linux/netlink.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "vfsteer/netlink/link.hpp"
+#include "vfsteer/netlink/socket.hpp"
+#include "vfsteer/representors/driver.hpp"
+
+namespace vfsteer::representors {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const Representor* Topology::representor(uint16_t vf) const {
+  for (const auto& r : reps)
+    if (r.vf == vf) return &r;
+  return nullptr;
+}
+
+// Interface names never contain ':' (the kernel refuses them), so "pf:netns"
+// splits back unambiguously.
+std::string Topology::instance() const { return netns.empty() ? pf : pf + ":" + netns; }
+
+namespace {
+
+constexpr int kTopologyVersion = 1;
+
+Result<netlink::Socket> socketIn(const std::string& netns) {
+  if (netns.empty()) return netlink::Socket::open(NETLINK_ROUTE);
+  VFSTEER_ASSIGN_OR_RETURN(auto ns, netlink::Netns::byName(netns));
+  return netlink::Socket::open(NETLINK_ROUTE, &ns);
+}
+
+Result<int> ifindexOf(netlink::Socket& sock, const std::string& name, const std::string& netns,
+                      const std::string& role) {
+  auto reply = sock.request(netlink::link::encodeGetLink(name));
+  if (!reply.ok() || reply->replies.empty()) {
+    std::string where = netns.empty() ? "this network namespace" : "network namespace " + netns;
+    return Error(ErrorCode::kNotFound, role + " \"" + name + "\" does not exist in " + where);
+  }
+  VFSTEER_ASSIGN_OR_RETURN(auto info, netlink::link::decodeLink(reply->replies[0]));
+  return info.ifindex;
+}
+
+// Fills in interface indexes, checking that every listed interface exists.
+Status resolve(Topology& t) {
+  VFSTEER_ASSIGN_OR_RETURN(auto sock, socketIn(t.netns));
+  VFSTEER_ASSIGN_OR_RETURN(t.pfIfindex, ifindexOf(sock, t.pf, t.netns, "PF"));
+  for (auto& r : t.reps) {
+    VFSTEER_ASSIGN_OR_RETURN(r.ifindex, ifindexOf(sock, r.ifname, t.netns,
+                                                  "representor of vf " + std::to_string(r.vf)));
+  }
+  return okStatus();
+}
+
+Result<Topology> fromKernel(const std::string& pf) {
+  Topology t;
+  t.source = "kernel";
+  t.pf = pf;
+  VFSTEER_ASSIGN_OR_RETURN(t.driver, driverOf(pf));
+  VFSTEER_TRY(resolve(t));
+  return t;
+}
+
+}  // namespace
+
+Result<Topology> loadTopologyFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Error(ErrorCode::kNotFound, "cannot read topology file " + path);
+  json doc = json::parse(in, nullptr, false);
+  auto bad = [&](const std::string& why) {
+    return Error(ErrorCode::kInvalidInput, path + ": " + why);
+  };
+  if (doc.is_discarded()) return bad("not valid JSON");
+  if (doc.value("vfsteer_topology", 0) != kTopologyVersion)
+    return bad("expected \"vfsteer_topology\": " + std::to_string(kTopologyVersion));
+  Topology t;
+  t.source = "file:" + path;
+  try {
+    t.netns = doc.value("netns", "");
+    t.pf = doc.at("pf").get<std::string>();
+    t.driver = doc.value("driver", "");
+    t.eswitch = doc.value("eswitch", "");
+    t.devlink = doc.value("devlink", "");
+    for (const auto& v : doc.value("vfs", json::array())) {
+      Representor r;
+      r.vf = v.at("vf").get<uint16_t>();
+      r.ifname = v.at("representor").get<std::string>();
+      r.vfNetns = v.value("vf_netns", "");
+      r.vfIfname = v.value("vf_ifname", "");
+      t.reps.push_back(r);
+    }
+  } catch (const json::exception& e) {
+    return bad(e.what());
+  }
+  t.numVfs = static_cast<uint16_t>(t.reps.size());
+  return t;
+}
+
+Status writeTopologyFile(const std::string& path, const Topology& t) {
+  json doc{{"vfsteer_topology", kTopologyVersion}, {"netns", t.netns},   {"pf", t.pf},
+           {"driver", t.driver},                  {"eswitch", t.eswitch}, {"devlink", t.devlink}};
+  doc["vfs"] = json::array();
+  for (const auto& r : t.reps)
+    doc["vfs"].push_back({{"vf", r.vf},
+                          {"representor", r.ifname},
+                          {"vf_netns", r.vfNetns},
+                          {"vf_ifname", r.vfIfname}});
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) return Error(ErrorCode::kInternal, "cannot write " + tmp);
+    out << doc.dump(2) << "\n";
+  }
+  ::chmod(tmp.c_str(), 0644);
+  fs::rename(tmp, path, ec);
+  if (ec) return Error(ErrorCode::kInternal, "cannot write " + path + ": " + ec.message());
+  return okStatus();
+}
+
+Result<Topology> discover(const std::string& pf, const DiscoverOptions& options) {
+  std::optional<std::string> file = options.topologyFile;
+  if (!file) {
+    std::string candidate = options.topologyDir + "/" + pf + ".json";
+    if (fs::exists(candidate)) file = candidate;
+  }
+  if (!file) return fromKernel(pf);
+  VFSTEER_ASSIGN_OR_RETURN(Topology t, loadTopologyFile(*file));
+  if (t.pf != pf)
+    return Error(ErrorCode::kInvalidInput,
+                 *file + " describes PF \"" + t.pf + "\", but the policy names \"" + pf + "\"");
+  VFSTEER_TRY(resolve(t));
+  return t;
+}
+
+}  // namespace vfsteer::representors
