@@ -4,7 +4,13 @@
 
 namespace vfsteer::orchestrator {
 
-void addCommands(CLI::App& app, int& exitCode) { addPlanCommand(app, exitCode); }
+void addCommands(CLI::App& app, int& exitCode) {
+  addPlanCommand(app, exitCode);
+  addApplyCommand(app, exitCode);
+  addReportCommand(app, exitCode);
+  addTeardownCommand(app, exitCode);
+  addLabCommand(app, exitCode);
+}
 
 void printError(const std::string& text) { std::fprintf(stderr, "vfsteer: %s\n", text.c_str()); }
 

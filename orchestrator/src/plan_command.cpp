@@ -41,12 +41,13 @@ int runPlan(const PlanArgs& args) {
     printError(plan.error().message());
     return kExitBadInput;
   }
+  const auto doc = planJson(*policy, *plan);
   if (args.output == "json")
-    std::cout << planJson(*policy, *plan).dump(2) << "\n";
+    std::cout << doc.dump(2) << "\n";
   else if (args.output == "dot")
-    std::cout << planDot(*policy, *plan);
+    std::cout << chainsDot(doc);
   else
-    std::cout << planTable(*policy, *plan);
+    std::cout << chainsTable(doc);
   if (!plan->ok()) {
     for (const auto& e : plan->errors) printError(e.pos.str() + ": " + e.message);
     return kExitPlanRefused;

@@ -1,5 +1,6 @@
 #include "plan_output.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -7,7 +8,6 @@ namespace vfsteer::orchestrator {
 
 using demux::ChainPlan;
 using demux::Handover;
-using demux::Placement;
 using nlohmann::json;
 
 namespace {
@@ -16,16 +16,6 @@ std::string hex(uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08x", v);
   return buf;
-}
-
-std::string handoverText(const ChainPlan& c) {
-  switch (c.handover) {
-    case Handover::kNone: return "all in NIC";
-    case Handover::kContinue: return "NIC, then host in tc chain " + hex(c.continueTcChain);
-    case Handover::kTrap: return "NIC demux, trap to host";
-    case Handover::kHostOnly: return "host only";
-  }
-  return "?";
 }
 
 std::string l3Name(policies::IpVersion v) {
@@ -64,36 +54,21 @@ std::string dotEscape(const std::string& s) {
   return out;
 }
 
-}  // namespace
-
-std::string planTable(const policies::Policy& policy, const demux::Plan& plan) {
-  std::ostringstream out;
-  out << "policy " << policy.file << ", profile " << plan.profile << " (engine "
-      << policies::name(plan.engine) << ")\n";
-  for (size_t i = 0; i < plan.chains.size(); ++i) {
-    const ChainPlan& c = plan.chains[i];
-    out << "\nchain " << c.name << "  priority " << c.priority << "  from " << c.from.str()
-        << "  offload " << policies::name(c.mode) << "\n";
-    out << "  match   " << policy.chains[i].match.describe() << "  ["
-        << (c.demuxInNic ? "nic" : "host") << "]\n";
-    out << "  split   " << c.split << "/" << c.stages.size() << " stages in the NIC: "
-        << handoverText(c) << "\n";
-    for (size_t s = 0; s < c.stages.size(); ++s) {
-      const auto& st = c.stages[s];
-      out << "  " << s << " " << pad(st.description, 22);
-      if (!st.reason.empty() && s == c.split)
-        out << pad(std::string(name(st.where)), 5) << " " << st.reason;
-      else
-        out << name(st.where);
-      out << "\n";
-    }
-  }
-  if (!plan.errors.empty()) {
-    out << "\nrefused:\n";
-    for (const auto& e : plan.errors) out << "  " << e.pos.str() << ": " << e.message << "\n";
-  }
-  return out.str();
+std::string handoverText(const json& c) {
+  const std::string h = c["handover"];
+  if (h == "none") return "all in NIC";
+  if (h == "continue") return "NIC, then host in tc chain " + hex(c["host"]["tc_chain"].get<uint32_t>());
+  if (h == "trap") return "NIC demux, trap to host";
+  return "host only";
 }
+
+std::string counterText(const json& node) {
+  if (!node.contains("packets")) return "";
+  return std::to_string(node["packets"].get<uint64_t>()) + " pkts " +
+         std::to_string(node["bytes"].get<uint64_t>()) + " B";
+}
+
+}  // namespace
 
 json planJson(const policies::Policy& policy, const demux::Plan& plan) {
   json doc;
@@ -150,56 +125,104 @@ json planJson(const policies::Policy& policy, const demux::Plan& plan) {
   return doc;
 }
 
-std::string planDot(const policies::Policy& policy, const demux::Plan& plan) {
+std::string chainsTable(const json& doc) {
+  std::ostringstream out;
+  out << "policy " << doc["policy"].get<std::string>() << ", profile "
+      << doc["profile"].get<std::string>() << " (engine " << doc["engine"].get<std::string>() << ")\n";
+  for (const auto& c : doc["chains"]) {
+    out << "\nchain " << c["name"].get<std::string>() << "  priority " << c["priority"]
+        << "  from " << c["from"].get<std::string>() << "  offload "
+        << c["offload"].get<std::string>() << "\n";
+    out << "  match   " << c["match"].get<std::string>() << "  ["
+        << (c["demux_in_nic"].get<bool>() ? "nic" : "host") << "]";
+    if (c.contains("counters")) out << "  " << counterText(c["counters"]);
+    out << "\n";
+    out << "  split   " << c["split"] << "/" << c["stages"].size() << " stages in the NIC: "
+        << handoverText(c) << "\n";
+    const size_t split = c["split"];
+    for (const auto& st : c["stages"]) {
+      const size_t index = st["index"];
+      const std::string desc = st["description"];
+      std::string line = "  " + std::to_string(index) + " " + pad(desc, std::max<size_t>(22, desc.size() + 1));
+      line += pad(st["runs_in"], 5);
+      if (st.contains("packets")) line += " " + pad(counterText(st), 22);
+      if (index == split && !st["reason"].get<std::string>().empty())
+        line += " " + st["reason"].get<std::string>();
+      while (!line.empty() && line.back() == ' ') line.pop_back();
+      out << line << "\n";
+    }
+  }
+  if (doc.contains("errors") && !doc["errors"].empty()) {
+    out << "\nrefused:\n";
+    for (const auto& e : doc["errors"])
+      out << "  " << e["position"].get<std::string>() << ": " << e["message"].get<std::string>() << "\n";
+  }
+  return out.str();
+}
+
+std::string chainsDot(const json& doc) {
   // One cluster per chain, split into a NIC cluster and a host cluster so the
   // split is visible at a glance; the handover is the edge that crosses.
   std::ostringstream out;
   out << "digraph vfsteer_plan {\n"
-      << "  graph [rankdir=LR, fontname=\"Helvetica\", label=\"" << dotEscape(policy.file)
-      << " on profile " << dotEscape(plan.profile) << "\", labelloc=t];\n"
+      << "  graph [rankdir=LR, fontname=\"Helvetica\", label=\""
+      << dotEscape(doc["policy"].get<std::string>()) << " on profile "
+      << dotEscape(doc["profile"].get<std::string>()) << "\", labelloc=t];\n"
       << "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];\n"
       << "  edge [fontname=\"Helvetica\", fontsize=9];\n";
-  for (size_t i = 0; i < plan.chains.size(); ++i) {
-    const ChainPlan& c = plan.chains[i];
-    const std::string id = "c" + std::to_string(i);
+  size_t i = 0;
+  for (const auto& c : doc["chains"]) {
+    const std::string id = "c" + std::to_string(i++);
+    const size_t split = c["split"];
+    const std::string handover = c["handover"];
+    const bool demuxInNic = c["demux_in_nic"];
     out << "  subgraph cluster_" << id << " {\n"
-        << "    label=\"chain " << dotEscape(c.name) << " (priority " << c.priority << ", "
-        << policies::name(c.mode) << ")\";\n";
+        << "    label=\"chain " << dotEscape(c["name"]) << " (priority " << c["priority"] << ", "
+        << c["offload"].get<std::string>() << ")\";\n";
     auto node = [&](const std::string& nid, const std::string& label, const std::string& tip) {
       out << "      " << nid << " [label=\"" << dotEscape(label) << "\"";
       if (!tip.empty()) out << ", tooltip=\"" << dotEscape(tip) << "\"";
       out << "];\n";
     };
-    const std::string matchLabel = "match\n" + policy.chains[i].match.describe();
+    std::string matchLabel = "match\n" + c["match"].get<std::string>();
+    if (c.contains("counters")) matchLabel += "\n" + counterText(c["counters"]);
+    auto stageLabel = [](const json& st) {
+      std::string l = st["description"];
+      if (st.contains("packets")) l += "\n" + counterText(st);
+      return l;
+    };
     out << "    subgraph cluster_" << id << "_nic {\n"
         << "      label=\"NIC\"; style=filled; fillcolor=\"#dbe9f6\"; node [fillcolor=\"#9ecae1\"];\n";
-    if (c.demuxInNic) node(id + "_m", matchLabel, "");
-    for (size_t s = 0; s < c.split; ++s) node(id + "_s" + std::to_string(s), c.stages[s].description, "");
+    if (demuxInNic) node(id + "_m", matchLabel, "");
+    for (const auto& st : c["stages"])
+      if (st["index"].get<size_t>() < split) node(id + "_s" + std::to_string(st["index"].get<size_t>()), stageLabel(st), "");
     out << "    }\n";
     out << "    subgraph cluster_" << id << "_host {\n"
         << "      label=\"host\"; style=filled; fillcolor=\"#fdf0d5\"; node [fillcolor=\"#fdd49e\"];\n";
-    if (!c.demuxInNic) node(id + "_m", matchLabel, c.reason);
-    if (c.handover == Handover::kTrap) node(id + "_hm", "classify again", "");
-    for (size_t s = c.split; s < c.stages.size(); ++s)
-      node(id + "_s" + std::to_string(s), c.stages[s].description, c.stages[s].reason);
+    if (!demuxInNic) node(id + "_m", matchLabel, c["reason"]);
+    if (handover == "trap") node(id + "_hm", "classify again", "");
+    for (const auto& st : c["stages"])
+      if (st["index"].get<size_t>() >= split)
+        node(id + "_s" + std::to_string(st["index"].get<size_t>()), stageLabel(st), st["reason"]);
     out << "    }\n";
-    // Edges along the chain.
     std::string prev = id + "_m";
-    if (c.handover == Handover::kTrap) {
+    if (handover == "trap") {
       out << "    " << prev << " -> " << id << "_hm [label=\"trap\", style=dashed, color=red];\n";
       prev = id + "_hm";
     }
-    for (size_t s = 0; s < c.stages.size(); ++s) {
+    for (const auto& st : c["stages"]) {
+      const size_t s = st["index"];
       std::string cur = id + "_s" + std::to_string(s);
       out << "    " << prev << " -> " << cur;
-      if (s == c.split && c.handover == Handover::kContinue)
-        out << " [label=\"goto chain " << hex(c.continueTcChain) << "\", style=dashed, color=red]";
+      if (s == split && handover == "continue")
+        out << " [label=\"goto chain " << hex(c["host"]["tc_chain"].get<uint32_t>())
+            << "\", style=dashed, color=red]";
       out << ";\n";
       prev = cur;
     }
-    if (!c.reason.empty())
+    if (!c["reason"].get<std::string>().empty())
       out << "    " << id << "_why [shape=note, fillcolor=white, label=\""
-          << dotEscape(c.reason) << "\"];\n";
+          << dotEscape(c["reason"]) << "\"];\n";
     out << "  }\n";
   }
   out << "}\n";

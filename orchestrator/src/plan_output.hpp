@@ -1,5 +1,7 @@
-// Renders a Plan for people (table), programs (JSON, docs/plan-json.md) and
-// pictures (Graphviz dot). Pure functions of the plan.
+// Renders plans and reports: JSON for programs (docs/plan-json.md,
+// docs/report-json.md), and a table and a Graphviz picture for people. The
+// table and the picture are drawn from the JSON document, so a report (the
+// plan plus counters) and a plan look alike.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -10,11 +12,14 @@
 
 namespace vfsteer::orchestrator {
 
-// Format version of the JSON document; bump on any incompatible change.
+// Format version of the plan JSON document; bump on any incompatible change.
 inline constexpr int kPlanJsonVersion = 1;
 
-std::string planTable(const policies::Policy& policy, const demux::Plan& plan);
 nlohmann::json planJson(const policies::Policy& policy, const demux::Plan& plan);
-std::string planDot(const policies::Policy& policy, const demux::Plan& plan);
+
+// From a plan or report document; counters are shown where present
+// ("counters" on a chain, "packets"/"bytes" on a stage).
+std::string chainsTable(const nlohmann::json& doc);
+std::string chainsDot(const nlohmann::json& doc);
 
 }  // namespace vfsteer::orchestrator

@@ -1,0 +1,82 @@
+// vfsteer apply: program the host path (and, where the profile allows, the
+// NIC prefix) for a policy; all or nothing; idempotent.
+#include <iostream>
+
+#include "apply.hpp"
+#include "commands.hpp"
+#include "instances.hpp"
+#include "plan_output.hpp"
+
+namespace vfsteer::orchestrator {
+
+namespace {
+
+struct ApplyArgs {
+  ApplyOptions options;
+  std::optional<std::string> topology;
+};
+
+int runApply(ApplyArgs& args) {
+  if (!args.options.dryRun) {
+    if (auto p = requirePrivileges("apply"); !p.ok()) {
+      printError(p.error().message());
+      return kExitBadInput;
+    }
+  }
+  args.options.discover.topologyFile = args.topology;
+  auto ports = makeRealPorts();
+  ApplyResult r = apply(args.options, *ports);
+  if (r.exitCode == kExitPlanRefused && r.policy && r.plan) {
+    std::cout << chainsTable(planJson(*r.policy, *r.plan));
+    for (const auto& line : {r.error}) printError(line);
+    printError("the plan was refused; nothing was changed");
+    return r.exitCode;
+  }
+  if (r.exitCode != kExitOk) {
+    printError(r.error);
+    return r.exitCode;
+  }
+  if (!r.changed) {
+    std::cout << "vfsteer: " << r.instance << " already matches " << args.options.policyFile
+              << "; nothing to change\n";
+    return kExitOk;
+  }
+  std::cout << (args.options.dryRun ? "would change " : "changed ") << r.instance << ":\n";
+  for (const auto& s : r.steps) std::cout << "  " << s << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void addApplyCommand(CLI::App& app, int& exitCode) {
+  auto args = std::make_shared<ApplyArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "apply", "Apply a steering policy: program the host datapath (and the NIC where the profile "
+               "allows). All or nothing: a failure undoes every change. A second apply of the "
+               "same policy changes nothing.");
+  cmd->add_option("-f,--file", args->options.policyFile, "Steering policy (YAML, docs/policy.md)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--dry-run", args->options.dryRun,
+                "Print the changes apply would make, make none (no root needed)");
+  cmd->add_option("--profile", args->options.profile,
+                  "NIC profile; default: device.profile, where \"auto\" asks the PF's driver");
+  cmd->add_option("--profiles-dir", args->options.profileDir, "Directory of profile files");
+  cmd->add_option("--skip-sw", args->options.skipSw,
+                  "Require CHAIN (or \"all\") to have a NIC part; fail otherwise")
+      ->delimiter(',')
+      ->type_name("CHAIN|all");
+  cmd->add_option("--skip-hw", args->options.skipHw, "Keep CHAIN (or \"all\") on the host")
+      ->delimiter(',')
+      ->type_name("CHAIN|all");
+  cmd->add_option("--topology", args->topology,
+                  "Topology file for the PF (default: /run/vfsteer/topology/PF.json if present, "
+                  "else the kernel's devlink and sysfs view)")
+      ->check(CLI::ExistingFile);
+  cmd->footer(
+      "Exit status: 0 applied (or nothing to change); 1 bad input, nothing changed; 2 the plan "
+      "was refused, nothing changed; 3 the kernel refused a change, everything was undone.");
+  cmd->callback([args, &exitCode] { exitCode = runApply(*args); });
+}
+
+}  // namespace vfsteer::orchestrator

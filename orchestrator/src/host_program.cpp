@@ -1,0 +1,372 @@
+#include "host_program.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <filesystem>
+
+namespace vfsteer::orchestrator {
+
+using namespace policies;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct KeyMask {
+  vfs_key key{};
+  vfs_key mask{};
+  bool inner = false;
+};
+
+// An IPv4 prefix fills the 4-byte field, an IPv6 prefix the 16-byte one.
+void setPrefix(uint32_t& key4, uint32_t& mask4, uint8_t (&key6)[16], uint8_t (&mask6)[16],
+               const IpPrefix& p) {
+  uint8_t key[16] = {}, mask[16] = {};
+  for (int i = 0; i < p.length; ++i) mask[i / 8] |= static_cast<uint8_t>(1 << (7 - i % 8));
+  for (int i = 0; i < 16; ++i) key[i] = p.addr[i] & mask[i];
+  if (p.v6) {
+    std::memcpy(key6, key, 16);
+    std::memcpy(mask6, mask, 16);
+  } else {
+    std::memcpy(&key4, key, 4);
+    std::memcpy(&mask4, mask, 4);
+  }
+}
+
+// A shape whose mask is zero past the compact part is looked up with the
+// short key.
+bool compactMask(const vfs_key& mask) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(&mask);
+  for (size_t i = VFS_KEY_COMPACT; i < sizeof mask; ++i)
+    if (bytes[i]) return false;
+  return true;
+}
+
+void setMac(uint8_t (&key)[6], uint8_t (&mask)[6], const MacMatch& m) {
+  for (int i = 0; i < 6; ++i) {
+    mask[i] = m.mask.bytes[i];
+    key[i] = m.addr.bytes[i] & m.mask.bytes[i];
+  }
+}
+
+void setTag(uint16_t& tpid, uint16_t& tci, uint16_t& tpidMask, uint16_t& tciMask,
+            const VlanMatch& v) {
+  tpid = htons(v.proto == VlanProto::k8021AD ? 0x88a8 : 0x8100);
+  tpidMask = 0xffff;
+  uint16_t value = 0, mask = 0;
+  if (v.id) value |= *v.id, mask |= 0x0fff;
+  if (v.prio) value |= static_cast<uint16_t>(*v.prio << 13), mask |= 0xe000;
+  tci = htons(value);
+  tciMask = htons(mask);
+}
+
+// The keys (one per IP version the match covers) for packets entering on
+// `ifindex`. With a tunnel, the L2..L4 keys describe the inner frame.
+std::vector<KeyMask> keysFor(const Match& m, int ifindex) {
+  KeyMask km;
+  km.inner = m.tunnel.has_value();
+  km.key.ifindex = static_cast<uint32_t>(ifindex);
+  km.mask.ifindex = 0xffffffff;
+  if (m.dstMac) setMac(km.key.dmac, km.mask.dmac, *m.dstMac);
+  if (m.srcMac) setMac(km.key.smac, km.mask.smac, *m.srcMac);
+  if (m.vlan) setTag(km.key.tpid0, km.key.tci0, km.mask.tpid0, km.mask.tci0, *m.vlan);
+  if (m.cvlan) {
+    VlanMatch inner = *m.cvlan;
+    inner.proto = VlanProto::k8021Q;
+    setTag(km.key.tpid1, km.key.tci1, km.mask.tpid1, km.mask.tci1, inner);
+  }
+  if (m.ethertype) {
+    km.key.ethertype = htons(*m.ethertype);
+    km.mask.ethertype = 0xffff;
+  }
+  if (m.srcIp) setPrefix(km.key.src4, km.mask.src4, km.key.src6, km.mask.src6, *m.srcIp);
+  if (m.dstIp) setPrefix(km.key.dst4, km.mask.dst4, km.key.dst6, km.mask.dst6, *m.dstIp);
+  if (m.ipProto) {
+    km.key.ip_proto = *m.ipProto;
+    km.mask.ip_proto = 0xff;
+  }
+  if (m.srcPort) {
+    km.key.sport = htons(*m.srcPort);
+    km.mask.sport = 0xffff;
+  }
+  if (m.dstPort) {
+    km.key.dport = htons(*m.dstPort);
+    km.mask.dport = 0xffff;
+  }
+  if (m.tunnel) {
+    const TunnelMatch& t = *m.tunnel;
+    km.key.tun_type = t.type == TunnelType::kVxlan ? VFS_TUN_VXLAN : VFS_TUN_GENEVE;
+    km.mask.tun_type = 0xff;
+    km.key.tun_port = htons(t.dstPort);
+    km.mask.tun_port = 0xffff;
+    if (t.vni) {
+      km.key.vni = htonl(*t.vni);
+      km.mask.vni = 0xffffffff;
+    }
+    const auto& outer = t.dstIp ? t.dstIp : t.srcIp;
+    if (outer) {
+      km.key.tun_l3 = outer->v6 ? 6 : 4;
+      km.mask.tun_l3 = 0xff;
+    }
+    if (t.srcIp) setPrefix(km.key.tun_src4, km.mask.tun_src4, km.key.tun_src6, km.mask.tun_src6, *t.srcIp);
+    if (t.dstIp) setPrefix(km.key.tun_dst4, km.mask.tun_dst4, km.key.tun_dst6, km.mask.tun_dst6, *t.dstIp);
+  }
+  std::vector<uint16_t> ethertypes;
+  switch (m.ipVersion) {
+    case IpVersion::kV4: ethertypes = {0x0800}; break;
+    case IpVersion::kV6: ethertypes = {0x86dd}; break;
+    case IpVersion::kAny: ethertypes = {0x0800, 0x86dd}; break;
+    case IpVersion::kNone: return {km};
+  }
+  std::vector<KeyMask> out;
+  for (uint16_t et : ethertypes) {
+    KeyMask v = km;
+    v.key.ethertype = htons(et);
+    v.mask.ethertype = 0xffff;
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::string tupleIdentity(const KeyMask& km) {
+  std::string id(reinterpret_cast<const char*>(&km.mask), sizeof km.mask);
+  id += km.inner ? '1' : '0';
+  return id;
+}
+
+Result<int> targetIfindex(const Target& t, const HostBindings& b, const std::string& where) {
+  if (t.kind == TargetKind::kUplink) return b.uplinkIfindex;
+  auto it = b.repIfindex.find(t.index);
+  if (it == b.repIfindex.end())
+    return Error(ErrorCode::kNotFound, where + " sends to vf" + std::to_string(t.index) +
+                                           ", but the device has no representor for VF " +
+                                           std::to_string(t.index));
+  return it->second;
+}
+
+uint32_t lowestFreeId(const std::set<uint32_t>& used) {
+  uint32_t id = 0;
+  while (used.contains(id)) ++id;
+  return id;
+}
+
+}  // namespace
+
+Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& plan,
+                                     const HostBindings& b, const InstanceState* previous) {
+  HostProgram out;
+  out.attach[b.uplinkIfindex] = b.uplinkName;
+
+  // Counter ids: a chain keeps its id while it exists; new chains take the
+  // lowest free ones.
+  std::set<uint32_t> usedIds;
+  for (const auto& h : plan.hostRules) {
+    const std::string& chainName = policy.chains[h.chain].name;
+    if (previous) {
+      auto it = previous->chainIds.find(chainName);
+      if (it != previous->chainIds.end() && !usedIds.contains(it->second)) {
+        out.chainIds[chainName] = it->second;
+        usedIds.insert(it->second);
+      }
+    }
+  }
+  for (const auto& h : plan.hostRules) {
+    const std::string& chainName = policy.chains[h.chain].name;
+    if (out.chainIds.contains(chainName)) continue;
+    uint32_t id = lowestFreeId(usedIds);
+    if (id >= VFS_MAX_CHAINS)
+      return Error(ErrorCode::kNotSupported, "more than " + std::to_string(VFS_MAX_CHAINS) +
+                                                 " chains on the host");
+    out.chainIds[chainName] = id;
+    usedIds.insert(id);
+  }
+
+  // Program slots: an unchanged program keeps its slot; a new one takes a
+  // slot that the running generation does not use.
+  std::set<uint32_t> usedSlots;
+  if (previous)
+    for (const auto& p : previous->programs) usedSlots.insert(p.slot);
+
+  std::map<std::string, uint8_t> tupleIndex;
+  std::map<std::pair<uint8_t, std::string>, size_t> ruleIndex;  // (tuple, key bytes) → rule
+  std::map<uint16_t, uint8_t> tunnelPorts;
+
+  for (const auto& h : plan.hostRules) {
+    const Chain& chain = policy.chains[h.chain];
+    const std::string where = "chain " + chain.name;
+    if (chain.stages.size() > VFS_MAX_STAGES)
+      return Error(ErrorCode::kNotSupported, where + " has " + std::to_string(chain.stages.size()) +
+                                                 " stages; the host datapath runs at most " +
+                                                 std::to_string(VFS_MAX_STAGES));
+    int ingress = b.uplinkIfindex;
+    if (chain.match.from.kind == Port::Kind::kVf) {
+      auto it = b.repIfindex.find(chain.match.from.vf);
+      if (it == b.repIfindex.end())
+        return Error(ErrorCode::kNotFound, where + " matches traffic from vf" +
+                                               std::to_string(chain.match.from.vf) +
+                                               ", but the device has no representor for it");
+      ingress = it->second;
+      out.attach[ingress] = b.repName.at(chain.match.from.vf);
+    }
+
+    vfs_chain c{};
+    c.id = out.chainIds.at(chain.name);
+    c.nstages = static_cast<uint32_t>(chain.stages.size());
+    for (size_t i = 0; i < chain.stages.size(); ++i) {
+      const Stage& s = chain.stages[i];
+      vfs_stage& st = c.stages[i];
+      const std::string stageWhere = where + " stage " + std::to_string(i);
+      struct Visitor {
+        vfs_stage& st;
+        const HostBindings& b;
+        const std::string& stageWhere;
+        Status operator()(const VlanPopStage&) {
+          st.kind = VFS_ST_VLAN_POP;
+          return okStatus();
+        }
+        Status operator()(const VlanPushStage& p) {
+          st.kind = VFS_ST_VLAN_PUSH;
+          st.u16 = static_cast<uint16_t>((p.prio << 13) | p.id);
+          st.u32 = htons(p.proto == VlanProto::k8021AD ? 0x88a8 : 0x8100);
+          return okStatus();
+        }
+        Status operator()(const TunnelDecapStage&) {
+          st.kind = VFS_ST_TUNNEL_DECAP;
+          return okStatus();
+        }
+        Status operator()(const QueueStage& q) {
+          st.kind = VFS_ST_QUEUE;
+          st.u16 = q.queue;
+          return okStatus();
+        }
+        Status operator()(const PoliceStage& p) {
+          st.kind = VFS_ST_POLICE;
+          st.u64 = p.rateBitsPerSec / 8;
+          st.u32 = p.burstBytes;
+          return okStatus();
+        }
+        Status operator()(const MarkStage& m) {
+          st.kind = VFS_ST_MARK;
+          st.u32 = m.mark;
+          return okStatus();
+        }
+        Status operator()(const MirrorStage& m) {
+          st.kind = VFS_ST_MIRROR;
+          VFSTEER_ASSIGN_OR_RETURN(int ifindex, targetIfindex(m.to, b, stageWhere));
+          st.u32 = static_cast<uint32_t>(ifindex);
+          return okStatus();
+        }
+        Status operator()(const DropStage&) {
+          st.kind = VFS_ST_DROP;
+          return okStatus();
+        }
+        Status operator()(const BpfStage&) {
+          st.kind = VFS_ST_BPF;  // slot filled in below
+          return okStatus();
+        }
+        Status operator()(const DeliverStage& d) {
+          switch (d.to.kind) {
+            case TargetKind::kHost: st.kind = VFS_ST_HOST; return okStatus();
+            case TargetKind::kQueue:
+              st.kind = VFS_ST_HOST_QUEUE;
+              st.u16 = d.to.index;
+              return okStatus();
+            default: {
+              st.kind = VFS_ST_REDIRECT;
+              VFSTEER_ASSIGN_OR_RETURN(int ifindex, targetIfindex(d.to, b, stageWhere));
+              st.u32 = static_cast<uint32_t>(ifindex);
+              return okStatus();
+            }
+          }
+        }
+      };
+      VFSTEER_TRY(std::visit(Visitor{st, b, stageWhere}, s.op));
+      if (const auto* bpf = std::get_if<BpfStage>(&s.op)) {
+        std::error_code ec;
+        const std::string object = fs::absolute(bpf->object, ec).lexically_normal().string();
+        auto fp = fileFingerprint(object);
+        if (!fp.ok())
+          return Error(ErrorCode::kNotFound,
+                       s.pos.str() + ": " + stageWhere + " (bpf): BPF object \"" + bpf->object +
+                           "\" cannot be read; build it or fix the path (relative paths start in "
+                           "the current directory)");
+        LoadedProgram lp{0, object, bpf->program, *fp};
+        bool reused = false;
+        if (previous) {
+          for (const auto& p : previous->programs) {
+            if (p.object == lp.object && p.program == lp.program && p.fingerprint == lp.fingerprint) {
+              lp.slot = p.slot;
+              reused = true;
+            }
+          }
+        }
+        for (const auto& p : out.programs)
+          if (!reused && p.object == lp.object && p.program == lp.program && p.fingerprint == lp.fingerprint) {
+            lp.slot = p.slot;
+            reused = true;
+          }
+        if (!reused) {
+          uint32_t slot = 1;
+          while (usedSlots.contains(slot)) ++slot;
+          if (slot > VFS_MAX_USER_PROGS)
+            return Error(ErrorCode::kNotSupported, "more than " + std::to_string(VFS_MAX_USER_PROGS) +
+                                                       " bpf stage programs");
+          lp.slot = slot;
+          usedSlots.insert(slot);
+        }
+        st.u32 = lp.slot;
+        bool listed = false;
+        for (const auto& p : out.programs) listed |= p.slot == lp.slot;
+        if (!listed) out.programs.push_back(lp);
+      }
+    }
+    const uint32_t slot = static_cast<uint32_t>(out.tables.chains.size());
+    out.tables.chains.push_back(c);
+
+    if (chain.match.tunnel) {
+      const uint8_t type = chain.match.tunnel->type == TunnelType::kVxlan ? VFS_TUN_VXLAN : VFS_TUN_GENEVE;
+      tunnelPorts[htons(chain.match.tunnel->dstPort)] = type;
+    }
+    // Continuations enter through skb->cb, not through classification.
+    if (h.entry != demux::HostEntry::kClassify) continue;
+    for (const KeyMask& km : keysFor(chain.match, ingress)) {
+      const std::string id = tupleIdentity(km);
+      auto [tit, fresh] = tupleIndex.emplace(id, static_cast<uint8_t>(tupleIndex.size()));
+      if (fresh) {
+        if (tupleIndex.size() > VFS_MAX_TUPLES)
+          return Error(ErrorCode::kNotSupported,
+                       "the host chains use more than " + std::to_string(VFS_MAX_TUPLES) +
+                           " distinct match shapes (which keys, which prefix lengths); the host "
+                           "datapath searches at most that many");
+        vfs_tuple t{};
+        t.mask = km.mask;
+        t.inner = km.inner ? 1 : 0;
+        t.compact = compactMask(km.mask) ? 1 : 0;
+        out.tables.tuples.push_back(t);
+      }
+      representors::HostRule r;
+      r.tuple = tit->second;
+      r.masked = km.key;
+      r.rule.priority = chain.priority;
+      r.rule.chain = slot;
+      const std::string keyBytes(reinterpret_cast<const char*>(&r.masked), sizeof r.masked);
+      auto [rit, freshRule] = ruleIndex.emplace(std::pair{r.tuple, keyBytes}, out.tables.rules.size());
+      if (freshRule) {
+        out.tables.rules.push_back(r);
+      } else if (out.tables.rules[rit->second].rule.priority > r.rule.priority) {
+        out.tables.rules[rit->second] = r;  // identical match: the higher priority shadows
+      }
+    }
+  }
+  if (tunnelPorts.size() > VFS_MAX_TUNNEL_PORTS)
+    return Error(ErrorCode::kNotSupported, "the host datapath parses at most " +
+                                               std::to_string(VFS_MAX_TUNNEL_PORTS) +
+                                               " tunnel UDP ports");
+  for (const auto& [port, type] : tunnelPorts)
+    out.tables.tunnelPorts.push_back(vfs_tunnel_port{port, type, 0});
+  for (const auto& p : out.programs)
+    out.tables.userPrograms.push_back(representors::UserProgram{p.slot, p.object, p.program});
+  return out;
+}
+
+}  // namespace vfsteer::orchestrator

@@ -1,0 +1,39 @@
+// Plan → the host datapath's tables: which packets each port classifies to
+// which chain (tuples and rules), and what each chain's host stages do.
+// Pure: no kernel access; bindings supply the interface indexes.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "state.hpp"
+#include "vfsteer/common/result.hpp"
+#include "vfsteer/demux/plan.hpp"
+#include "vfsteer/policies/policy.hpp"
+#include "vfsteer/representors/host_tables.hpp"
+
+namespace vfsteer::orchestrator {
+
+struct HostBindings {
+  int uplinkIfindex = 0;
+  std::map<uint16_t, int> repIfindex;  // VF index → its representor
+  std::string uplinkName;
+  std::map<uint16_t, std::string> repName;
+};
+
+struct HostProgram {
+  representors::HostTables tables;
+  std::map<std::string, uint32_t> chainIds;  // chains with host work → counter id
+  std::vector<LoadedProgram> programs;       // bpf stages' programs (object, slot)
+  std::map<int, std::string> attach;         // ifindex → name of every port to attach to
+};
+
+// `previous` (may be null) keeps chain ids and program slots stable across
+// applies. Fails on what the host datapath cannot hold (too many match
+// shapes, stages, tunnel ports) and on a bpf object it cannot read.
+Result<HostProgram> buildHostProgram(const policies::Policy& policy, const demux::Plan& plan,
+                                     const HostBindings& bindings, const InstanceState* previous);
+
+}  // namespace vfsteer::orchestrator

@@ -1,0 +1,57 @@
+// The orchestrator's view of the kernel: small interfaces that netlink/ and
+// representors/ implement for real (real_ports.cpp) and that tests wrap to
+// inject faults. Every kernel write the orchestrator makes goes through one.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vfsteer/common/result.hpp"
+#include "vfsteer/netlink/message.hpp"
+#include "vfsteer/netlink/socket.hpp"
+#include "vfsteer/representors/datapath.hpp"
+#include "vfsteer/representors/host_tables.hpp"
+
+namespace vfsteer::orchestrator {
+
+// A netlink channel into the topology's network namespace.
+class NetlinkPort {
+ public:
+  virtual ~NetlinkPort() = default;
+  virtual Result<std::vector<netlink::RequestOutcome>> transact(std::vector<netlink::Message> batch) = 0;
+  virtual Result<std::vector<netlink::RawMessage>> dump(netlink::Message request) = 0;
+};
+
+// The host datapath pinned in one directory (present or not yet).
+class DatapathPort {
+ public:
+  virtual ~DatapathPort() = default;
+  virtual bool present() const = 0;
+  virtual Status create() = 0;
+  virtual Status destroy() = 0;
+  virtual int ingressFd() const = 0;
+  virtual uint32_t ingressProgId() const = 0;
+  virtual uint32_t activeGeneration() const = 0;
+  virtual Result<representors::HostTables> readGeneration(uint32_t gen) const = 0;
+  virtual Status writeGeneration(uint32_t gen, const representors::HostTables& tables) = 0;
+  virtual Status activate(uint32_t gen) = 0;
+  virtual Status clearGeneration(uint32_t gen) = 0;
+  virtual Status loadUserProgram(const representors::UserProgram& program) = 0;
+  virtual Status unloadUserProgram(uint32_t slot) = 0;
+  virtual Status resetChainCounters(uint32_t chainId) = 0;
+  virtual Result<representors::ChainCounters> chainCounters(uint32_t chainId) const = 0;
+  virtual Result<representors::GlobalCounters> globalCounters() const = 0;
+};
+
+class PortFactory {
+ public:
+  virtual ~PortFactory() = default;
+  // netns "" is the caller's namespace.
+  virtual Result<std::unique_ptr<NetlinkPort>> netlink(const std::string& netns, int protocol) = 0;
+  virtual Result<std::unique_ptr<DatapathPort>> datapath(const std::string& pinDir) = 0;
+};
+
+std::unique_ptr<PortFactory> makeRealPorts();
+
+}  // namespace vfsteer::orchestrator

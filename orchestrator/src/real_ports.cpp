@@ -1,0 +1,111 @@
+// The ports backed by the real kernel.
+#include <optional>
+
+#include "ports.hpp"
+
+namespace vfsteer::orchestrator {
+
+namespace {
+
+class RealNetlink : public NetlinkPort {
+ public:
+  explicit RealNetlink(netlink::Socket s) : sock_(std::move(s)) {}
+  Result<std::vector<netlink::RequestOutcome>> transact(std::vector<netlink::Message> batch) override {
+    return sock_.transact(batch);
+  }
+  Result<std::vector<netlink::RawMessage>> dump(netlink::Message request) override {
+    return sock_.dump(std::move(request));
+  }
+
+ private:
+  netlink::Socket sock_;
+};
+
+class RealDatapath : public DatapathPort {
+ public:
+  RealDatapath(std::string dir, std::optional<representors::Datapath> dp)
+      : dir_(std::move(dir)), dp_(std::move(dp)) {}
+
+  bool present() const override { return dp_.has_value(); }
+  Status create() override {
+    VFSTEER_TRY(representors::Datapath::ensureBpffs());
+    VFSTEER_ASSIGN_OR_RETURN(auto dp, representors::Datapath::create(dir_));
+    dp_.emplace(std::move(dp));
+    return okStatus();
+  }
+  Status destroy() override {
+    if (!dp_) return okStatus();
+    VFSTEER_TRY(dp_->destroy());
+    dp_.reset();
+    return okStatus();
+  }
+  int ingressFd() const override { return dp_ ? dp_->ingressFd() : -1; }
+  uint32_t ingressProgId() const override { return dp_ ? dp_->ingressProgId() : 0; }
+  uint32_t activeGeneration() const override { return dp_ ? dp_->activeGeneration() : 0; }
+  Result<representors::HostTables> readGeneration(uint32_t gen) const override {
+    if (!dp_) return representors::HostTables{};
+    return dp_->readGeneration(gen);
+  }
+  Status writeGeneration(uint32_t gen, const representors::HostTables& t) override {
+    if (!dp_) return missing();
+    return dp_->writeGeneration(gen, t);
+  }
+  Status activate(uint32_t gen) override {
+    if (!dp_) return missing();
+    return dp_->activate(gen);
+  }
+  Status clearGeneration(uint32_t gen) override {
+    if (!dp_) return missing();
+    return dp_->clearGeneration(gen);
+  }
+  Status loadUserProgram(const representors::UserProgram& p) override {
+    if (!dp_) return missing();
+    return dp_->loadUserProgram(p);
+  }
+  Status unloadUserProgram(uint32_t slot) override {
+    if (!dp_) return missing();
+    return dp_->unloadUserProgram(slot);
+  }
+  Status resetChainCounters(uint32_t id) override {
+    if (!dp_) return missing();
+    return dp_->resetChainCounters(id);
+  }
+  Result<representors::ChainCounters> chainCounters(uint32_t id) const override {
+    if (!dp_) return missing();
+    return dp_->chainCounters(id);
+  }
+  Result<representors::GlobalCounters> globalCounters() const override {
+    if (!dp_) return missing();
+    return dp_->globalCounters();
+  }
+
+ private:
+  Error missing() const {
+    return Error(ErrorCode::kNotFound, "no host datapath is loaded in " + dir_);
+  }
+  std::string dir_;
+  std::optional<representors::Datapath> dp_;
+};
+
+class RealPorts : public PortFactory {
+ public:
+  Result<std::unique_ptr<NetlinkPort>> netlink(const std::string& netns, int protocol) override {
+    std::optional<netlink::Netns> ns;
+    if (!netns.empty()) {
+      VFSTEER_ASSIGN_OR_RETURN(auto n, netlink::Netns::byName(netns));
+      ns.emplace(std::move(n));
+    }
+    VFSTEER_ASSIGN_OR_RETURN(auto sock, netlink::Socket::open(protocol, ns ? &*ns : nullptr));
+    return std::unique_ptr<NetlinkPort>(new RealNetlink(std::move(sock)));
+  }
+  Result<std::unique_ptr<DatapathPort>> datapath(const std::string& pinDir) override {
+    VFSTEER_ASSIGN_OR_RETURN(auto existing, representors::Datapath::open(pinDir));
+    return std::unique_ptr<DatapathPort>(new RealDatapath(pinDir, std::move(existing)));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<PortFactory> makeRealPorts() { return std::make_unique<RealPorts>(); }
+
+}  // namespace vfsteer::orchestrator

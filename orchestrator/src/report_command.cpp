@@ -1,0 +1,82 @@
+// vfsteer report: what runs where, live, with counters.
+#include <iostream>
+
+#include "commands.hpp"
+#include "instances.hpp"
+#include "plan_output.hpp"
+#include "report.hpp"
+
+namespace vfsteer::orchestrator {
+
+namespace {
+
+struct ReportArgs {
+  std::optional<std::string> instance;
+  std::optional<std::string> policyFile;
+  std::string output = "table";
+  std::string stateRoot = "/run/vfsteer";
+};
+
+int runReport(const ReportArgs& args) {
+  StateStore store(args.stateRoot);
+  auto ref = resolveInstance(args.instance, args.policyFile, {}, store);
+  if (!ref.ok()) {
+    printError(ref.error().describe());
+    return kExitBadInput;
+  }
+  auto state = store.load(ref->instance);
+  if (!state.ok()) {
+    printError(state.error().describe());
+    return kExitBadInput;
+  }
+  if (!state->has_value()) {
+    printError("nothing is applied for " + ref->instance + " (no state); run vfsteer apply first");
+    return kExitBadInput;
+  }
+  auto ports = makeRealPorts();
+  auto doc = buildReport(**state, *ports);
+  if (!doc.ok()) {
+    printError(doc.error().describe());
+    return kExitKernelRefused;
+  }
+  if (args.output == "json") {
+    std::cout << doc->dump(2) << "\n";
+  } else if (args.output == "dot") {
+    std::cout << chainsDot(*doc);
+  } else {
+    std::cout << "instance " << ref->instance << "\n" << chainsTable(*doc);
+    const auto& dp = (*doc)["datapath"];
+    std::cout << "\nhost datapath " << (dp["loaded"].get<bool>() ? "loaded" : "NOT loaded")
+              << " (" << dp["pinned"].get<std::string>() << ", generation " << dp["generation"] << ")\n";
+    for (const auto& a : dp["attachments"])
+      std::cout << "  " << a["ifname"].get<std::string>() << ": "
+                << (a["attached"].get<bool>() ? "attached" : "NOT attached") << "\n";
+    if (doc->contains("host_totals")) {
+      const auto& t = (*doc)["host_totals"];
+      std::cout << "host totals: " << t["unmatched"] << " unmatched (default path), " << t["malformed"]
+                << " malformed, " << t["policed"] << " policed, " << t["action_errors"]
+                << " action errors, " << t["bpf_stage_missing"] << " missing bpf programs\n";
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void addReportCommand(CLI::App& app, int& exitCode) {
+  auto args = std::make_shared<ReportArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "report", "Show what runs where for an applied policy: NIC and host placement per stage, "
+                "whether the host datapath is attached, and packet/byte counters.");
+  cmd->add_option("--instance", args->instance,
+                  "PF or PF:NETNS as vfsteer names it (default: the only one applied)");
+  cmd->add_option("-f,--file", args->policyFile, "Report on the PF this policy names")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("-o,--output", args->output, "Output format")
+      ->check(CLI::IsMember({"table", "json", "dot"}))
+      ->capture_default_str();
+  cmd->footer("JSON format: docs/report-json.md.");
+  cmd->callback([args, &exitCode] { exitCode = runReport(*args); });
+}
+
+}  // namespace vfsteer::orchestrator

@@ -1,0 +1,160 @@
+#include "state.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace vfsteer::orchestrator {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kStateVersion = 1;
+
+// State directories are root's business: 0700, files 0600.
+Status ensurePrivateDir(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return Error(ErrorCode::kPermission, "cannot create " + path + ": " + ec.message());
+  if (::chmod(path.c_str(), 0700) != 0) return Error::fromErrno(errno, "chmod " + path);
+  return okStatus();
+}
+
+}  // namespace
+
+InstanceLock::~InstanceLock() {
+  if (fd_ >= 0) {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+}
+
+Result<std::optional<InstanceState>> StateStore::load(const std::string& instance) const {
+  const std::string path = dir(instance) + "/state.json";
+  std::ifstream in(path);
+  if (!in) return std::optional<InstanceState>{};
+  json doc = json::parse(in, nullptr, false);
+  if (doc.is_discarded() || doc.value("vfsteer_state", 0) != kStateVersion)
+    return Error(ErrorCode::kInternal, path + " is damaged; \"vfsteer teardown\" removes it");
+  InstanceState s;
+  try {
+    s.instance = doc.at("instance");
+    s.netns = doc.value("netns", "");
+    s.pf = doc.value("pf", "");
+    s.policyFile = doc.value("policy", "");
+    s.profile = doc.value("profile", "");
+    // Named copies: iterating a temporary's items() would dangle.
+    const json chainIds = doc.value("chain_ids", json::object());
+    const json programs = doc.value("programs", json::array());
+    const json attachments = doc.value("attachments", json::array());
+    for (const auto& [name, id] : chainIds.items()) s.chainIds[name] = id.get<uint32_t>();
+    for (const auto& p : programs)
+      s.programs.push_back({p.at("slot"), p.at("object"), p.at("program"), p.at("fingerprint")});
+    for (const auto& a : attachments)
+      s.attachments.push_back({a.at("ifname"), a.at("ifindex"), a.at("created_clsact")});
+    s.plan = doc.value("plan", json());
+  } catch (const json::exception& e) {
+    return Error(ErrorCode::kInternal, path + " is damaged (" + e.what() + ")");
+  }
+  return std::optional<InstanceState>(std::move(s));
+}
+
+Status StateStore::save(const InstanceState& s) const {
+  const std::string d = dir(s.instance);
+  VFSTEER_TRY(ensurePrivateDir(root_));
+  VFSTEER_TRY(ensurePrivateDir(d));
+  json doc{{"vfsteer_state", kStateVersion}, {"instance", s.instance}, {"netns", s.netns},
+           {"pf", s.pf}, {"policy", s.policyFile},
+           {"profile", s.profile}, {"chain_ids", s.chainIds}, {"plan", s.plan}};
+  doc["programs"] = json::array();
+  for (const auto& p : s.programs)
+    doc["programs"].push_back({{"slot", p.slot}, {"object", p.object}, {"program", p.program},
+                               {"fingerprint", p.fingerprint}});
+  doc["attachments"] = json::array();
+  for (const auto& a : s.attachments)
+    doc["attachments"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex},
+                                  {"created_clsact", a.createdClsact}});
+  // Written aside and renamed: a crash leaves the old file or the new one.
+  const std::string tmp = d + "/state.json.tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::fromErrno(errno, "write " + tmp);
+  const std::string text = doc.dump(1) + "\n";
+  ssize_t n = ::write(fd, text.data(), text.size());
+  int err = errno;
+  if (n == static_cast<ssize_t>(text.size()) && ::fsync(fd) != 0) err = errno, n = -1;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size())) return Error::fromErrno(err, "write " + tmp);
+  if (::rename(tmp.c_str(), (d + "/state.json").c_str()) != 0)
+    return Error::fromErrno(errno, "replace " + d + "/state.json");
+  return okStatus();
+}
+
+Status StateStore::remove(const std::string& instance) const {
+  std::error_code ec;
+  fs::remove(dir(instance) + "/state.json", ec);
+  fs::remove(dir(instance) + "/state.json.tmp", ec);
+  return okStatus();
+}
+
+std::vector<std::string> StateStore::instances() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_, ec))
+    if (entry.is_directory() && fs::exists(entry.path() / "state.json"))
+      out.push_back(entry.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<InstanceLock> StateStore::lock(const std::string& instance, std::chrono::milliseconds wait) const {
+  const std::string d = dir(instance);
+  VFSTEER_TRY(ensurePrivateDir(root_));
+  VFSTEER_TRY(ensurePrivateDir(d));
+  const std::string path = d + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::fromErrno(errno, "open " + path);
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) {
+      int err = errno;
+      ::close(fd);
+      return Error::fromErrno(err, "lock " + path);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::close(fd);
+      return Error(ErrorCode::kConflict,
+                   "another vfsteer is changing " + instance + " (lock " + path + " held for " +
+                       std::to_string(wait.count() / 1000) + " s); try again when it is done");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return InstanceLock(fd);
+}
+
+Result<std::string> fileFingerprint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error(ErrorCode::kNotFound, "cannot read " + path);
+  uint64_t h = 1469598103934665603ULL;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h ^= static_cast<uint8_t>(buf[i]);
+      h *= 1099511628211ULL;
+    }
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return std::string(out);
+}
+
+}  // namespace vfsteer::orchestrator

@@ -1,0 +1,79 @@
+// What vfsteer remembers about an instance between runs: the kernel holds
+// the truth about what is installed; the state file holds what the kernel
+// cannot say (which policy, chain counter ids, which programs sit in which
+// slots, which clsact qdiscs vfsteer created).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vfsteer/common/result.hpp"
+
+namespace vfsteer::orchestrator {
+
+struct AttachPoint {
+  std::string ifname;
+  int ifindex = 0;
+  bool createdClsact = false;  // vfsteer added the qdisc and may remove it
+  bool operator==(const AttachPoint&) const = default;
+};
+
+struct LoadedProgram {
+  uint32_t slot = 0;
+  std::string object;       // absolute path
+  std::string program;
+  std::string fingerprint;  // of the object file's content
+  bool operator==(const LoadedProgram&) const = default;
+};
+
+struct InstanceState {
+  std::string instance;
+  std::string netns;  // where the PF and representors live ("" = the default namespace)
+  std::string pf;
+  std::string policyFile;
+  std::string profile;
+  std::map<std::string, uint32_t> chainIds;
+  std::vector<LoadedProgram> programs;
+  std::vector<AttachPoint> attachments;
+  nlohmann::json plan;  // `vfsteer plan -o json` of what was applied
+};
+
+// Held while an instance is being changed; released on destruction.
+class InstanceLock {
+ public:
+  InstanceLock(InstanceLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  InstanceLock(const InstanceLock&) = delete;
+  InstanceLock& operator=(const InstanceLock&) = delete;
+  ~InstanceLock();
+
+ private:
+  friend class StateStore;
+  explicit InstanceLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+class StateStore {
+ public:
+  explicit StateStore(std::string root = "/run/vfsteer") : root_(std::move(root)) {}
+
+  std::string dir(const std::string& instance) const { return root_ + "/" + instance; }
+  Result<std::optional<InstanceState>> load(const std::string& instance) const;
+  Status save(const InstanceState& state) const;
+  Status remove(const std::string& instance) const;
+  // Instances with a state file.
+  std::vector<std::string> instances() const;
+  // Waits up to `wait` for other vfsteer processes working on the instance.
+  Result<InstanceLock> lock(const std::string& instance, std::chrono::milliseconds wait) const;
+
+ private:
+  std::string root_;
+};
+
+// A fingerprint of a file's content (FNV-1a, 64 bits, hex).
+Result<std::string> fileFingerprint(const std::string& path);
+
+}  // namespace vfsteer::orchestrator

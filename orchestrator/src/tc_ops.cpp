@@ -1,0 +1,59 @@
+#include "tc_ops.hpp"
+
+#include <linux/if_ether.h>
+
+#include "vfsteer/demux/tc_layout.hpp"
+
+namespace vfsteer::orchestrator {
+
+namespace tc = netlink::tc;
+
+tc::Filter hostFilter(int ifindex, int progFd, const std::string& instance) {
+  tc::Filter f;
+  f.ifindex = ifindex;
+  f.parent = tc::kIngress;
+  f.priority = demux::kHostPriority;
+  f.protocol = ETH_P_ALL;
+  f.handle = kHostFilterHandle;
+  tc::Bpf b;
+  b.fd = progFd;
+  b.name = kHostFilterNamePrefix + instance;
+  b.flags = tc::kSkipHw;  // the host datapath is software by definition
+  f.spec = b;
+  return f;
+}
+
+Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex) {
+  PortTcState s;
+  VFSTEER_ASSIGN_OR_RETURN(auto qdiscs, nl.dump(tc::encodeDumpQdiscs(ifindex)));
+  for (const auto& raw : qdiscs) {
+    auto q = tc::decodeQdisc(raw);
+    if (q.ok() && q->ifindex == ifindex && q->kind == "clsact") s.clsact = true;
+  }
+  if (!s.clsact) return s;
+  VFSTEER_ASSIGN_OR_RETURN(auto filters, nl.dump(tc::encodeDumpFilters(ifindex, tc::kIngress)));
+  for (const auto& raw : filters) {
+    if (tc::isFilterHead(raw)) continue;
+    auto f = tc::decodeFilter(raw);
+    if (!f.ok()) continue;  // a kind vfsteer does not decode is someone else's
+    s.all.push_back(*f);
+    auto* b = std::get_if<tc::Bpf>(&f->spec);
+    if (b && f->priority == demux::kHostPriority && f->handle == kHostFilterHandle &&
+        b->name.rfind(kHostFilterNamePrefix, 0) == 0)
+      s.ours = *f;
+  }
+  return s;
+}
+
+Status runOne(NetlinkPort& nl, netlink::Message m, const std::string& what) {
+  std::vector<netlink::Message> batch;
+  batch.push_back(std::move(m));
+  VFSTEER_ASSIGN_OR_RETURN(auto outcomes, nl.transact(std::move(batch)));
+  if (!outcomes[0].status.ok()) {
+    Error e = outcomes[0].status.error();
+    return Error::fromErrno(e.errnum(), what, e.kernelText(), e.attribute());
+  }
+  return okStatus();
+}
+
+}  // namespace vfsteer::orchestrator

@@ -1,0 +1,33 @@
+// tc operations the orchestrator needs, in terms of its ports: reading what
+// sits on an interface and building the requests that change it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ports.hpp"
+#include "vfsteer/netlink/tc.hpp"
+
+namespace vfsteer::orchestrator {
+
+// vfsteer's host datapath filter: cls_bpf at the owned host priority, with a
+// fixed handle so that it is found and deleted alone even if someone else
+// put a filter at the same priority.
+inline constexpr uint32_t kHostFilterHandle = 0x7666;  // "vf"
+inline constexpr const char* kHostFilterNamePrefix = "vfsteer:";
+
+netlink::tc::Filter hostFilter(int ifindex, int progFd, const std::string& instance);
+
+struct PortTcState {
+  bool clsact = false;
+  std::optional<netlink::tc::Filter> ours;  // our host filter, when present
+  std::vector<netlink::tc::Filter> all;     // every ingress filter (chain 0 and others)
+};
+
+Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex);
+
+// Runs one request; its kernel error (with extack) is the result.
+Status runOne(NetlinkPort& nl, netlink::Message m, const std::string& what);
+
+}  // namespace vfsteer::orchestrator

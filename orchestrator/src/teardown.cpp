@@ -1,0 +1,63 @@
+#include "teardown.hpp"
+
+#include <linux/netlink.h>
+
+#include <chrono>
+#include <set>
+
+#include "tc_ops.hpp"
+#include "vfsteer/netlink/link.hpp"
+#include "vfsteer/representors/datapath.hpp"
+
+namespace vfsteer::orchestrator {
+
+namespace tc = netlink::tc;
+
+Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& ports,
+                                          const StateStore& store) {
+  std::vector<std::string> done;
+  VFSTEER_ASSIGN_OR_RETURN(auto lock, store.lock(ref.instance, std::chrono::seconds(30)));
+  VFSTEER_ASSIGN_OR_RETURN(auto state, store.load(ref.instance));
+
+  // The namespace may be gone already (e.g. the lab was removed by hand).
+  const bool netnsGone = !ref.netns.empty() && !netlink::Netns::exists(ref.netns);
+  if (!netnsGone) {
+    VFSTEER_ASSIGN_OR_RETURN(auto nl, ports.netlink(ref.netns, NETLINK_ROUTE));
+    // Our filter is recognisable without state (priority, handle, name), so
+    // every link of the namespace is checked: nothing of ours stays behind.
+    std::map<int, std::string> links;
+    VFSTEER_ASSIGN_OR_RETURN(auto dumped, nl->dump(netlink::link::encodeDumpLinks()));
+    for (const auto& raw : dumped) {
+      auto info = netlink::link::decodeLink(raw);
+      if (info.ok()) links[info->ifindex] = info->name;
+    }
+    std::set<int> createdClsact;
+    if (state)
+      for (const auto& a : state->attachments)
+        if (a.createdClsact) createdClsact.insert(a.ifindex);
+    for (const auto& [ifindex, name] : links) {
+      VFSTEER_ASSIGN_OR_RETURN(auto s, readPortTc(*nl, ifindex));
+      if (s.ours) {
+        VFSTEER_TRY(runOne(*nl, tc::encodeDeleteFilter(*s.ours), "detach from " + name));
+        done.push_back("detached the host datapath from " + name);
+      }
+      const size_t foreign = s.all.size() - (s.ours ? 1 : 0);
+      if (s.clsact && createdClsact.contains(ifindex) && foreign == 0) {
+        VFSTEER_TRY(runOne(*nl, tc::encodeDeleteQdisc({ifindex, "clsact"}), "remove clsact from " + name));
+        done.push_back("removed the clsact vfsteer added on " + name);
+      }
+    }
+  }
+  VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(representors::Datapath::pinDir(ref.instance)));
+  if (dp->present()) {
+    VFSTEER_TRY(dp->destroy());
+    done.push_back("removed " + representors::Datapath::pinDir(ref.instance));
+  }
+  if (state) {
+    VFSTEER_TRY(store.remove(ref.instance));
+    done.push_back("removed the state of " + ref.instance);
+  }
+  return done;
+}
+
+}  // namespace vfsteer::orchestrator

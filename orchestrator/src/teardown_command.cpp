@@ -1,0 +1,60 @@
+// vfsteer teardown: remove only what vfsteer made.
+#include <iostream>
+
+#include "commands.hpp"
+#include "instances.hpp"
+#include "teardown.hpp"
+
+namespace vfsteer::orchestrator {
+
+namespace {
+
+struct TeardownArgs {
+  std::optional<std::string> instance;
+  std::optional<std::string> policyFile;
+};
+
+int runTeardown(const TeardownArgs& args) {
+  if (auto p = requirePrivileges("teardown"); !p.ok()) {
+    printError(p.error().message());
+    return kExitBadInput;
+  }
+  StateStore store;
+  auto ref = resolveInstance(args.instance, args.policyFile, {}, store);
+  if (!ref.ok()) {
+    if (ref.error().code() == ErrorCode::kNotFound) {
+      std::cout << "vfsteer: nothing to tear down\n";
+      return kExitOk;
+    }
+    printError(ref.error().describe());
+    return kExitBadInput;
+  }
+  auto ports = makeRealPorts();
+  auto done = teardown(*ref, *ports, store);
+  if (!done.ok()) {
+    printError(done.error().describe());
+    return kExitKernelRefused;
+  }
+  if (done->empty()) {
+    std::cout << "vfsteer: nothing of vfsteer's on " << ref->instance << "\n";
+    return kExitOk;
+  }
+  std::cout << "tore down " << ref->instance << ":\n";
+  for (const auto& s : *done) std::cout << "  " << s << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void addTeardownCommand(CLI::App& app, int& exitCode) {
+  auto args = std::make_shared<TeardownArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "teardown", "Remove everything vfsteer made for an instance (filters, the qdiscs it added, "
+                  "pinned programs and maps, state) and nothing else.");
+  cmd->add_option("--instance", args->instance, "PF or PF:NETNS (default: the only one)");
+  cmd->add_option("-f,--file", args->policyFile, "Tear down the PF this policy names")
+      ->check(CLI::ExistingFile);
+  cmd->callback([args, &exitCode] { exitCode = runTeardown(*args); });
+}
+
+}  // namespace vfsteer::orchestrator
