@@ -1,0 +1,384 @@
+// End to end on the real kernel: `vfsteer lab up`, `vfsteer apply`, real
+// frames sent from vfs-wire (or a VF), captured in the VF namespaces, and
+// `vfsteer report` counters checked against what was sent.
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli_runner.hpp"
+#include "packets.hpp"
+#include "scratch_netns.hpp"
+
+namespace vfsteer::testing {
+namespace {
+
+using nlohmann::json;
+using FB = FrameBuilder;
+
+const Mac kWire = mac("02:00:00:00:00:fe");
+const Mac kUplink = mac("02:00:00:00:00:ff");
+Mac vfMac(int i) { return mac(("02:00:00:00:00:1" + std::to_string(i)).c_str()); }
+const char* kInstance = "uplink0:vfs-host";
+const std::string kPins = std::string("/sys/fs/bpf/vfsteer/") + kInstance;
+
+std::string writePolicy(const std::string& chains) {
+  static int n = 0;
+  const std::string path = "/tmp/vfsteer-e2e-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml";
+  std::ofstream(path) << "version: 1\ndevice: {pf: uplink0, vfs: {count: 4}}\nchains:\n" << chains;
+  return path;
+}
+
+CliResult vfsteer(const std::vector<std::string>& args) {
+  // The example bpf object is named relative to the repository root.
+  auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(VFSTEER_SOURCE_DIR);
+  auto r = runVfsteer(args);
+  std::filesystem::current_path(cwd);
+  return r;
+}
+
+json report() {
+  auto r = vfsteer({"report", "-o", "json"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  return r.status == 0 ? json::parse(r.out) : json();
+}
+
+const json& chainIn(const json& rep, const std::string& name) {
+  for (const auto& c : rep["chains"])
+    if (c["name"] == name) return c;
+  static const json none;
+  ADD_FAILURE() << "no chain " << name << " in the report";
+  return none;
+}
+
+uint64_t chainPackets(const json& rep, const std::string& name) {
+  const json& c = chainIn(rep, name);
+  return c.contains("counters") ? c["counters"]["packets"].get<uint64_t>() : 0;
+}
+
+uint64_t stagePackets(const json& rep, const std::string& name, size_t stage) {
+  const json& c = chainIn(rep, name);
+  return c["stages"][stage].value("packets", uint64_t{0});
+}
+
+// Everything that arrives at the VFs and at the wire while `send` runs.
+struct Arrivals {
+  std::map<std::string, std::vector<Captured>> at;
+  std::vector<Captured> with(const std::string& where, const Bytes& marker) const {
+    std::vector<Captured> out;
+    auto it = at.find(where);
+    if (it == at.end()) return out;
+    for (const auto& c : it->second)
+      if (contains(c.frame, marker)) out.push_back(c);
+    return out;
+  }
+  size_t countEverywhere(const Bytes& marker) const {
+    size_t n = 0;
+    for (const auto& [where, frames] : at) n += with(where, marker).size();
+    return n;
+  }
+};
+
+Arrivals sendAndCapture(const std::string& netns, const std::string& ifname, const std::vector<Bytes>& frames) {
+  std::map<std::string, Capture> caps;
+  for (int i = 0; i < 4; ++i) {
+    auto c = Capture::open("vfs-vf" + std::to_string(i), "vf" + std::to_string(i));
+    EXPECT_TRUE(c.ok()) << c.error().describe();
+    caps.emplace("vf" + std::to_string(i), std::move(*c));
+  }
+  auto w = Capture::open("vfs-wire", "wire0");
+  EXPECT_TRUE(w.ok());
+  caps.emplace("wire0", std::move(*w));
+  auto sent = sendFrames(netns, ifname, frames);
+  EXPECT_TRUE(sent.ok()) << sent.error().describe();
+  Arrivals a;
+  for (auto& [where, cap] : caps) a.at[where] = cap.collect();
+  return a;
+}
+
+Arrivals fromWire(const std::vector<Bytes>& frames) { return sendAndCapture("vfs-wire", "wire0", frames); }
+
+Bytes udp4(const Mac& dst, const char* src, const char* dstIp, uint16_t dport, const std::string& marker) {
+  return FB::ethernet(dst, kWire, 0x0800, FB::ipv4(src, dstIp, 17, FB::udp(40000, dport, text(marker))));
+}
+
+class LabE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!isRoot()) return;
+    auto st = vfsteer({"lab", "status"});
+    if (st.out.find("lab: up") != std::string::npos) {
+      labWasUp_ = true;
+      return;
+    }
+    auto up = vfsteer({"lab", "up", "--vfs", "4"});
+    ASSERT_EQ(up.status, 0) << up.err;
+  }
+  static void TearDownTestSuite() {
+    if (isRoot() && !labWasUp_) vfsteer({"lab", "down"});
+  }
+  void SetUp() override {
+    VFSTEER_REQUIRE_ROOT();
+    if (labWasUp_) GTEST_SKIP() << "a lab is already up; these tests make their own (vfsteer lab down)";
+  }
+  void TearDown() override {
+    if (isRoot() && !labWasUp_) {
+      auto r = vfsteer({"teardown"});
+      EXPECT_EQ(r.status, 0) << r.err;
+    }
+  }
+  void apply(const std::string& chains) {
+    auto r = vfsteer({"apply", "-f", writePolicy(chains)});
+    ASSERT_EQ(r.status, 0) << r.err << r.out;
+  }
+  static bool labWasUp_;
+};
+bool LabE2E::labWasUp_ = false;
+
+TEST_F(LabE2E, Ipv4AndIpv6L4MatchesDeliverTheFrameUnchanged) {
+  apply(R"(  - {name: v4, priority: 1, match: {ip_proto: udp, dst_ip: 10.1.0.0/24, dst_port: 7001}, stages: [{deliver: {vf: 0}}]}
+  - {name: v6, priority: 2, match: {ip_proto: tcp, dst_ip: "2001:db8:1::/64", dst_port: 7002}, stages: [{deliver: {vf: 1}}]}
+)");
+  Bytes v4 = udp4(vfMac(0), "10.9.0.1", "10.1.0.7", 7001, "v4-match");
+  Bytes v4miss = udp4(vfMac(0), "10.9.0.1", "10.1.0.7", 7009, "v4-miss");
+  Bytes v6 = FB::ethernet(vfMac(1), kWire, 0x86dd,
+                          FB::ipv6("2001:db8:9::1", "2001:db8:1::5", 6, FB::tcp(5000, 7002, text("v6-match"))));
+  Bytes v6ext = FB::ethernet(vfMac(1), kWire, 0x86dd,
+                             FB::ipv6WithHopByHop("2001:db8:9::1", "2001:db8:1::6", 6,
+                                                  FB::tcp(5000, 7002, text("v6-extension"))));
+  auto got = fromWire({v4, v4miss, v6, v6ext});
+  auto a = got.with("vf0", text("v4-match"));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].frame, v4) << "delivered unchanged";
+  EXPECT_EQ(got.countEverywhere(text("v4-miss")), 0u) << "unmatched traffic stays on the host";
+  ASSERT_EQ(got.with("vf1", text("v6-match")).size(), 1u);
+  EXPECT_EQ(got.with("vf1", text("v6-match"))[0].frame, v6);
+  EXPECT_EQ(got.with("vf1", text("v6-extension")).size(), 1u) << "IPv6 extension headers are skipped";
+  auto rep = report();
+  EXPECT_EQ(chainPackets(rep, "v4"), 1u);
+  EXPECT_EQ(chainPackets(rep, "v6"), 2u);
+  EXPECT_EQ(stagePackets(rep, "v6", 0), 2u);
+  EXPECT_GE(rep["host_totals"]["unmatched"].get<uint64_t>(), 1u);
+}
+
+TEST_F(LabE2E, VlanPopPushAndQinQ) {
+  apply(R"(  - {name: pop, priority: 1, match: {vlan: 200, ip_proto: udp, dst_port: 7003}, stages: [vlan_pop, {deliver: {vf: 2}}]}
+  - {name: push, priority: 2, match: {ip_proto: udp, dst_port: 7008}, stages: [{vlan_push: {id: 55, prio: 3}}, {deliver: {vf: 0}}]}
+  - {name: qinq, priority: 3, match: {vlan: {id: 300, proto: 802.1ad}, cvlan: 301}, stages: [vlan_pop, {deliver: {vf: 3}}]}
+  - {name: qinq2, priority: 4, match: {vlan: {id: 310, proto: 802.1ad}, cvlan: 311}, stages: [vlan_pop, vlan_pop, {deliver: {vf: 1}}]}
+)");
+  Bytes inner = udp4(vfMac(2), "10.9.0.1", "10.2.0.1", 7003, "vlan-pop");
+  Bytes pushed = udp4(vfMac(0), "10.9.0.1", "10.2.0.1", 7008, "vlan-push");
+  Bytes q = udp4(vfMac(3), "10.9.0.1", "10.2.0.1", 9, "qinq-one");
+  Bytes q2 = udp4(vfMac(1), "10.9.0.1", "10.2.0.1", 9, "qinq-two");
+  auto got = fromWire({FB::tagged(inner, 0x8100, 200), pushed,
+                       FB::tagged(FB::tagged(q, 0x8100, 301), 0x88a8, 300),
+                       FB::tagged(FB::tagged(q2, 0x8100, 311), 0x88a8, 310)});
+  auto popped = got.with("vf2", text("vlan-pop"));
+  ASSERT_EQ(popped.size(), 1u);
+  EXPECT_EQ(popped[0].frame, inner) << "the tag the kernel had lifted into metadata is gone";
+  auto p = got.with("vf0", text("vlan-push"));
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].frame, FB::tagged(pushed, 0x8100, (3 << 13) | 55));
+  auto one = got.with("vf3", text("qinq-one"));
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].frame, FB::tagged(q, 0x8100, 301)) << "outer 802.1ad popped, inner 802.1Q kept";
+  auto two = got.with("vf1", text("qinq-two"));
+  ASSERT_EQ(two.size(), 1u);
+  EXPECT_EQ(two[0].frame, q2);
+  auto rep = report();
+  for (const char* c : {"pop", "push", "qinq", "qinq2"}) EXPECT_EQ(chainPackets(rep, c), 1u) << c;
+}
+
+TEST_F(LabE2E, VxlanAndGeneveDecap) {
+  apply(R"(  - {name: vx, priority: 1, match: {tunnel: {type: vxlan, vni: 77}}, stages: [tunnel_decap, {deliver: {vf: 0}}]}
+  - {name: gn, priority: 2, match: {tunnel: {type: geneve, vni: 78}, ip_proto: udp}, stages: [tunnel_decap, {deliver: {vf: 1}}]}
+)");
+  Bytes inner0 = FB::ethernet(vfMac(0), mac("02:aa:00:00:00:01"), 0x0800,
+                              FB::ipv4("172.16.0.1", "172.16.0.2", 17, FB::udp(1, 2, text("vxlan-inner"))));
+  Bytes inner1 = FB::ethernet(vfMac(1), mac("02:aa:00:00:00:02"), 0x0800,
+                              FB::ipv4("172.16.1.1", "172.16.1.2", 17, FB::udp(1, 2, text("geneve-inner"))));
+  Bytes inner2 = FB::ethernet(vfMac(1), mac("02:aa:00:00:00:03"), 0x0800,
+                              FB::ipv4("172.16.1.1", "172.16.1.2", 17, FB::udp(1, 2, text("other-vni"))));
+  auto outer = [](uint16_t port, const Bytes& tunnel) {
+    return FB::ethernet(kUplink, kWire, 0x0800, FB::ipv4("192.0.2.10", "192.0.2.20", 17, FB::udp(33333, port, tunnel)));
+  };
+  auto got = fromWire({outer(4789, FB::vxlan(77, inner0)), outer(6081, FB::geneve(78, inner1, 2)),
+                       outer(4789, FB::vxlan(79, inner2))});
+  auto a = got.with("vf0", text("vxlan-inner"));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].frame, inner0) << "exactly the inner frame";
+  auto b = got.with("vf1", text("geneve-inner"));
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].frame, inner1) << "GENEVE options removed with the header";
+  EXPECT_EQ(got.countEverywhere(text("other-vni")), 0u);
+  auto rep = report();
+  EXPECT_EQ(chainPackets(rep, "vx"), 1u);
+  EXPECT_EQ(chainPackets(rep, "gn"), 1u);
+}
+
+TEST_F(LabE2E, PoliceDropsAboveItsRate) {
+  // 800 kbit/s is 100 kB/s; a burst of 4 KB lets about four 1000-byte frames
+  // through when 100 arrive at once.
+  apply(R"(  - {name: metered, priority: 1, match: {ip_proto: udp, dst_port: 7005}, stages: [{police: {rate_kbps: 800, burst_kb: 4}}, {deliver: {vf: 2}}]}
+)");
+  std::vector<Bytes> frames;
+  std::string pad(960, 'p');
+  for (int i = 0; i < 100; ++i) frames.push_back(udp4(vfMac(2), "10.9.0.1", "10.5.0.1", 7005, "police-" + pad));
+  auto got = fromWire(frames);
+  const size_t passed = got.with("vf2", text("police-")).size();
+  EXPECT_GE(passed, 3u);
+  EXPECT_LE(passed, 10u);
+  auto rep = report();
+  EXPECT_EQ(stagePackets(rep, "metered", 0), 100u);
+  EXPECT_EQ(stagePackets(rep, "metered", 1), passed);
+  EXPECT_EQ(rep["host_totals"]["policed"].get<uint64_t>(), 100u - passed);
+}
+
+TEST_F(LabE2E, UserBpfStageRunsAndTheChainContinues) {
+  apply(R"(  - {name: inspect, priority: 1, match: {ip_proto: udp, dst_port: 7006}, stages: [{bpf: {object: examples/bpf/count.bpf.o, program: count}}, {deliver: {vf: 3}}]}
+)");
+  std::vector<Bytes> frames;
+  for (int i = 0; i < 5; ++i) frames.push_back(udp4(vfMac(3), "10.9.0.1", "10.6.0.1", 7006, "bpf-stage"));
+  auto got = fromWire(frames);
+  EXPECT_EQ(got.with("vf3", text("bpf-stage")).size(), 5u);
+  int fd = bpf_obj_get((kPins + "/count_packets").c_str());
+  ASSERT_GE(fd, 0) << "the example pins its counter map in vfsteer's directory";
+  uint32_t zero = 0;
+  uint64_t counted = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(fd, &zero, &counted), 0);
+  close(fd);
+  EXPECT_EQ(counted, 5u);
+  auto rep = report();
+  EXPECT_EQ(stagePackets(rep, "inspect", 0), 5u);
+  EXPECT_EQ(stagePackets(rep, "inspect", 1), 5u);
+  EXPECT_EQ(rep["host_totals"]["bpf_stage_missing"].get<uint64_t>(), 0u);
+}
+
+TEST_F(LabE2E, DropUnmatchedAndMalformedTakeTheirPaths) {
+  apply(R"(  - {name: blocked, priority: 1, match: {src_ip: 192.0.2.0/24}, stages: [drop]}
+  - {name: anything-udp, priority: 2, match: {ip_proto: udp}, stages: [{deliver: {vf: 0}}]}
+)");
+  std::vector<Bytes> frames;
+  for (int i = 0; i < 3; ++i) frames.push_back(udp4(vfMac(0), "192.0.2.9", "10.7.0.1", 9, "dropped"));
+  Bytes notUdp = FB::ethernet(vfMac(0), kWire, 0x0800, FB::ipv4("10.9.0.1", "10.7.0.1", 6, FB::tcp(1, 2, text("unmatched"))));
+  frames.push_back(notUdp);
+  frames.push_back(FB::ethernet(vfMac(0), kWire, 0x0806, text("arp-like-unmatched")));
+  // Malformed: an IPv4 header claiming 60 bytes in a 60-byte frame, an IHL
+  // below 5, and an IPv6 extension header running past the frame.
+  Bytes longIhl = udp4(vfMac(0), "10.9.0.1", "10.7.0.1", 9, "malformed-ihl");
+  longIhl[14] = 0x4f;
+  Bytes shortIhl = udp4(vfMac(0), "10.9.0.1", "10.7.0.1", 9, "malformed-short");
+  shortIhl[14] = 0x43;
+  Bytes badExt = FB::ethernet(vfMac(0), kWire, 0x86dd,
+                              FB::ipv6("2001:db8::1", "2001:db8::2", 0, Bytes{17, 255, 0, 0, 0, 0, 0, 0}));
+  frames.push_back(longIhl);
+  frames.push_back(shortIhl);
+  frames.push_back(badExt);
+  auto got = fromWire(frames);
+  EXPECT_EQ(got.countEverywhere(text("dropped")), 0u);
+  EXPECT_EQ(got.countEverywhere(text("unmatched")), 0u);
+  EXPECT_EQ(got.countEverywhere(text("malformed")), 0u) << "malformed frames are never steered";
+  auto rep = report();
+  EXPECT_EQ(chainPackets(rep, "blocked"), 3u);
+  EXPECT_EQ(chainPackets(rep, "anything-udp"), 0u);
+  EXPECT_EQ(rep["host_totals"]["malformed"].get<uint64_t>(), 3u);
+  EXPECT_EQ(rep["host_totals"]["unmatched"].get<uint64_t>(), 2u);
+}
+
+TEST_F(LabE2E, MirrorAndTrafficFromAVfToTheUplink) {
+  apply(R"(  - {name: copy, priority: 1, match: {ip_proto: udp, dst_port: 7009}, stages: [{mirror: {vf: 1}}, {deliver: {vf: 0}}]}
+  - {name: out, priority: 1, match: {from: {vf: 2}, ip_proto: udp, dst_port: 7010}, stages: [{mark: 7}, {deliver: uplink}]}
+)");
+  auto got = fromWire({udp4(vfMac(0), "10.9.0.1", "10.8.0.1", 7009, "mirrored")});
+  EXPECT_EQ(got.with("vf0", text("mirrored")).size(), 1u);
+  EXPECT_EQ(got.with("vf1", text("mirrored")).size(), 1u);
+  Bytes up = FB::ethernet(kWire, vfMac(2), 0x0800, FB::ipv4("10.8.0.2", "10.9.0.1", 17, FB::udp(1, 7010, text("from-vf2"))));
+  auto back = sendAndCapture("vfs-vf2", "vf2", {up});
+  auto w = back.with("wire0", text("from-vf2"));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].frame, up);
+  auto rep = report();
+  EXPECT_EQ(chainPackets(rep, "copy"), 1u);
+  EXPECT_EQ(chainPackets(rep, "out"), 1u);
+}
+
+TEST_F(LabE2E, SecondApplyWritesNothingAndAPolicyChangeHasNoWindow) {
+  const std::string a = writePolicy(R"(  - {name: flow, priority: 1, match: {ip_proto: udp, dst_port: 7020}, stages: [{deliver: {vf: 0}}]}
+)");
+  const std::string b = writePolicy(R"(  - {name: flow, priority: 1, match: {ip_proto: udp, dst_port: 7020}, stages: [{deliver: {vf: 1}}]}
+)");
+  ASSERT_EQ(vfsteer({"apply", "-f", a}).status, 0);
+  auto before = report();
+  auto again = vfsteer({"apply", "-f", a});
+  ASSERT_EQ(again.status, 0);
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
+  auto after = report();
+  EXPECT_EQ(after["datapath"]["generation"], before["datapath"]["generation"]);
+  EXPECT_EQ(after["datapath"]["prog_id"], before["datapath"]["prog_id"]);
+
+  // Stream frames while the policy changes: each must reach vf0 (old) or
+  // vf1 (new); none may fall to the default path in between.
+  std::map<std::string, Capture> caps;
+  for (int i : {0, 1}) caps.emplace("vf" + std::to_string(i), std::move(*Capture::open("vfs-vf" + std::to_string(i), "vf" + std::to_string(i))));
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0};
+  std::thread sender([&] {
+    while (!stop) {
+      std::vector<Bytes> burst;
+      for (int i = 0; i < 20; ++i) burst.push_back(udp4(vfMac(0), "10.9.0.1", "10.20.0.1", 7020, "swap"));
+      if (sendFrames("vfs-wire", "wire0", burst).ok()) sent += 20;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto changed = vfsteer({"apply", "-f", b});
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  stop = true;
+  sender.join();
+  ASSERT_EQ(changed.status, 0) << changed.err;
+  size_t old = 0, fresh = 0;
+  for (const auto& c : caps.at("vf0").collect()) old += contains(c.frame, text("swap"));
+  for (const auto& c : caps.at("vf1").collect()) fresh += contains(c.frame, text("swap"));
+  EXPECT_GT(old, 0u);
+  EXPECT_GT(fresh, 0u);
+  EXPECT_EQ(old + fresh, static_cast<size_t>(sent.load())) << "a frame was lost during the swap";
+}
+
+TEST_F(LabE2E, TeardownRemovesOnlyWhatVfsteerMade) {
+  // A foreign clsact and filter on the uplink, there before vfsteer.
+  ScratchNetns::ip({"netns", "exec", "vfs-host", "tc", "qdisc", "add", "dev", "uplink0", "clsact"});
+  ScratchNetns::ip({"netns", "exec", "vfs-host", "tc", "filter", "add", "dev", "uplink0", "ingress", "prio", "100",
+                    "protocol", "ip", "u32", "match", "ip", "dst", "10.99.0.1/32", "action", "mirred", "egress",
+                    "redirect", "dev", "pf0vf3"});
+  apply(R"(  - {name: flow, priority: 1, match: {ip_proto: udp, dst_port: 7030}, stages: [{deliver: {vf: 0}}]}
+  - {name: vfside, priority: 1, match: {from: {vf: 1}}, stages: [{deliver: uplink}]}
+)");
+  ASSERT_TRUE(std::filesystem::exists(kPins));
+  auto down = vfsteer({"teardown"});
+  ASSERT_EQ(down.status, 0) << down.err;
+  EXPECT_FALSE(std::filesystem::exists(kPins));
+  auto show = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-j", "filter", "show", "dev", "uplink0", "ingress"});
+  ASSERT_EQ(show.status, 0);
+  auto filters = json::parse(show.out);
+  bool foreign = false, ours = false;
+  for (const auto& f : filters) {
+    foreign |= f.value("pref", 0) == 100;
+    ours |= f.value("pref", 0) == 40000;
+  }
+  EXPECT_TRUE(foreign) << "the foreign filter survives";
+  EXPECT_FALSE(ours);
+  auto rep = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-j", "qdisc", "show", "dev", "pf0vf1"});
+  EXPECT_EQ(rep.out.find("clsact"), std::string::npos) << "the clsact vfsteer added on pf0vf1 is gone";
+  ScratchNetns::ip({"netns", "exec", "vfs-host", "tc", "qdisc", "del", "dev", "uplink0", "clsact"});
+}
+
+}  // namespace
+}  // namespace vfsteer::testing

@@ -1,0 +1,269 @@
+// The plan → host tables translation. A model of the datapath's key
+// extraction and tuple-space lookup (mirroring datapath.bpf.c) classifies
+// generated packets through the generated tables; it must pick the chain the
+// reference interpreter picks. This checks byte orders, prefix masks, VLAN
+// TCI encoding, tunnel keys and priority shadowing across many policies.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+
+#include "generators.hpp"
+#include "host_program.hpp"
+#include "vfsteer/demux/interpreter.hpp"
+#include "vfsteer/demux/splitter.hpp"
+#include "vfsteer/policies/loader.hpp"
+
+namespace vfsteer::orchestrator {
+namespace {
+
+using namespace policies;
+using demux::Frame;
+using demux::Packet;
+
+constexpr int kUplink = 2;
+int repIfindex(uint16_t vf) { return 10 + vf; }
+
+HostBindings bindings(int vfs) {
+  HostBindings b;
+  b.uplinkIfindex = kUplink;
+  b.uplinkName = "uplink0";
+  for (uint16_t i = 0; i < vfs; ++i) {
+    b.repIfindex[i] = repIfindex(i);
+    b.repName[i] = "pf0vf" + std::to_string(i);
+  }
+  return b;
+}
+
+// What vfs_parse_frame() writes for one frame.
+void fillFrame(vfs_key& k, const Frame& f) {
+  std::memcpy(k.dmac, f.dst.bytes.data(), 6);
+  std::memcpy(k.smac, f.src.bytes.data(), 6);
+  auto tag = [](const demux::VlanTag& t, uint16_t& tpid, uint16_t& tci) {
+    tpid = htons(t.proto == VlanProto::k8021AD ? 0x88a8 : 0x8100);
+    tci = htons(static_cast<uint16_t>(t.prio << 13 | t.id));
+  };
+  if (!f.tags.empty()) tag(f.tags[0], k.tpid0, k.tci0);
+  if (f.tags.size() > 1) tag(f.tags[1], k.tpid1, k.tci1);
+  // Past two tags the datapath sees a VLAN ethertype, not the payload's.
+  k.ethertype = htons(f.tags.size() > 2 ? 0x8100 : f.ethertype);
+  if (f.tags.size() > 2 || !(f.isIp4() || f.isIp6())) return;
+  if (f.isIp4()) {
+    std::memcpy(&k.src4, f.srcIp.data(), 4);
+    std::memcpy(&k.dst4, f.dstIp.data(), 4);
+  } else {
+    std::memcpy(k.src6, f.srcIp.data(), 16);
+    std::memcpy(k.dst6, f.dstIp.data(), 16);
+  }
+  k.ip_proto = f.ipProto;
+  if (f.ipProto == 6 || f.ipProto == 17 || f.ipProto == 132) {
+    k.sport = htons(f.srcPort);
+    k.dport = htons(f.dstPort);
+  }
+}
+
+struct Keys {
+  vfs_key outer{};
+  vfs_key inner{};
+  bool hasInner = false;
+};
+
+Keys keysOf(const Packet& p, const representors::HostTables& t) {
+  Keys k;
+  const int ifindex = p.in.kind == Port::Kind::kUplink ? kUplink : repIfindex(p.in.vf);
+  k.outer.ifindex = static_cast<uint32_t>(ifindex);
+  fillFrame(k.outer, p.frame);
+  if (!p.tunnel || !p.inner || p.frame.ipProto != 17) return k;
+  // The datapath recognises a tunnel by a UDP port the tables list.
+  uint8_t type = VFS_TUN_NONE;
+  for (const auto& tp : t.tunnelPorts)
+    if (tp.port == htons(p.frame.dstPort)) type = tp.type;
+  const uint8_t packetType = p.tunnel->type == TunnelType::kVxlan ? VFS_TUN_VXLAN : VFS_TUN_GENEVE;
+  if (type == VFS_TUN_NONE || type != packetType) return k;
+  k.inner.ifindex = k.outer.ifindex;
+  fillFrame(k.inner, *p.inner);
+  k.inner.tun_type = type;
+  k.inner.vni = htonl(p.tunnel->vni);
+  k.inner.tun_port = htons(p.frame.dstPort);
+  if (p.frame.isIp4()) {
+    k.inner.tun_l3 = 4;
+    std::memcpy(&k.inner.tun_src4, p.frame.srcIp.data(), 4);
+    std::memcpy(&k.inner.tun_dst4, p.frame.dstIp.data(), 4);
+  } else {
+    k.inner.tun_l3 = 6;
+    std::memcpy(k.inner.tun_src6, p.frame.srcIp.data(), 16);
+    std::memcpy(k.inner.tun_dst6, p.frame.dstIp.data(), 16);
+  }
+  k.hasInner = true;
+  return k;
+}
+
+// classify() of datapath.bpf.c over the tables.
+std::optional<uint32_t> lookup(const representors::HostTables& t, const Keys& keys) {
+  std::map<std::pair<uint8_t, std::string>, vfs_rule> rules;
+  for (const auto& r : t.rules)
+    rules[{r.tuple, std::string(reinterpret_cast<const char*>(&r.masked), sizeof r.masked)}] = r.rule;
+  std::optional<vfs_rule> best;
+  for (size_t i = 0; i < t.tuples.size(); ++i) {
+    const vfs_tuple& tuple = t.tuples[i];
+    if (tuple.inner && !keys.hasInner) continue;
+    const vfs_key& src = tuple.inner ? keys.inner : keys.outer;
+    vfs_key masked{};
+    const auto* a = reinterpret_cast<const uint8_t*>(&src);
+    const auto* m = reinterpret_cast<const uint8_t*>(&tuple.mask);
+    auto* o = reinterpret_cast<uint8_t*>(&masked);
+    for (size_t b = 0; b < sizeof(vfs_key); ++b) o[b] = a[b] & m[b];
+    auto it = rules.find({static_cast<uint8_t>(i), std::string(reinterpret_cast<const char*>(&masked), sizeof masked)});
+    if (it != rules.end() && (!best || it->second.priority < best->priority)) best = it->second;
+  }
+  if (!best) return std::nullopt;
+  return best->chain;
+}
+
+TEST(HostProgram, TupleSpaceLookupPicksTheChainTheInterpreterPicks) {
+  testing::Generator gen(7);
+  demux::PlanOptions allHost;
+  allHost.all = OffloadMode::kSkipHw;
+  Profile none;
+  none.name = "none";
+  int cases = 0, matched = 0;
+  for (int i = 0; i < 1500; ++i) {
+    auto policy = loadPolicyText(gen.policyYaml(6, 3), "gen.yaml");
+    ASSERT_TRUE(policy.ok()) << policy.error().message();
+    // bpf stages name a file that does not exist here; they are not what
+    // this test is about.
+    bool hasBpf = false;
+    for (const auto& c : policy->chains)
+      for (const auto& s : c.stages) hasBpf |= s.kind() == StageKind::kBpf;
+    if (hasBpf) continue;
+    auto plan = demux::plan(*policy, none, allHost);
+    ASSERT_TRUE(plan.ok() && plan->ok());
+    auto program = buildHostProgram(*policy, *plan, bindings(3), nullptr);
+    if (!program.ok()) {
+      // Only capacity limits may refuse a valid policy.
+      ASSERT_EQ(program.error().code(), ErrorCode::kNotSupported) << program.error().describe();
+      continue;
+    }
+    // Slot → chain index (chains are laid out in host-rule order).
+    std::vector<size_t> chainOfSlot;
+    for (const auto& h : plan->hostRules) chainOfSlot.push_back(h.chain);
+    for (int k = 0; k < 10; ++k) {
+      Packet p = gen.packet(*policy);
+      auto want = demux::runWhole(*policy, p, {}).chain;
+      auto slot = lookup(program->tables, keysOf(p, program->tables));
+      std::optional<size_t> got;
+      if (slot) got = chainOfSlot.at(*slot);
+      ++cases;
+      matched += want.has_value();
+      ASSERT_EQ(got, want) << "packet classified differently; policy chains: " << policy->chains.size();
+    }
+  }
+  std::printf("host tables: %d packets classified, %d matched a chain\n", cases, matched);
+  EXPECT_GT(cases, 8000);
+  EXPECT_GT(matched, cases / 3);
+}
+
+TEST(HostProgram, StagesCarryWhatTheDatapathNeeds) {
+  auto policy = loadPolicyText(R"(version: 1
+device: {pf: uplink0, vfs: {count: 2}}
+chains:
+  - {name: a, priority: 5, match: {vlan: 100, ip_proto: udp}, stages: [vlan_pop, {vlan_push: {id: 55, prio: 3, proto: 802.1ad}}, {police: {rate_mbps: 8, burst_kb: 16}}, {mirror: {vf: 1}}, {deliver: {vf: 0}}]}
+  - {name: b, priority: 6, match: {from: {vf: 1}}, stages: [{mark: 9}, {queue: 2}, {deliver: {queue: 4}}]}
+  - {name: c, priority: 7, match: {tunnel: {type: geneve, vni: 5}}, stages: [tunnel_decap, {deliver: host}]}
+)",
+                               "t.yaml");
+  ASSERT_TRUE(policy.ok());
+  Profile none;
+  none.name = "none";
+  auto plan = demux::plan(*policy, none);
+  auto program = buildHostProgram(*policy, *plan, bindings(2), nullptr);
+  ASSERT_TRUE(program.ok()) << program.error().describe();
+  const auto& t = program->tables;
+  ASSERT_EQ(t.chains.size(), 3u);
+  auto chain = [&](const char* name) -> const vfs_chain& {
+    for (const auto& c : t.chains)
+      if (c.id == program->chainIds.at(name)) return c;
+    throw std::runtime_error(std::string("no chain ") + name);
+  };
+  const vfs_chain& a = chain("a");
+  EXPECT_EQ(a.nstages, 5u);
+  EXPECT_EQ(a.stages[0].kind, VFS_ST_VLAN_POP);
+  EXPECT_EQ(a.stages[1].kind, VFS_ST_VLAN_PUSH);
+  EXPECT_EQ(a.stages[1].u16, (3 << 13) | 55) << "host-order TCI for bpf_skb_vlan_push";
+  EXPECT_EQ(a.stages[1].u32, htons(0x88a8));
+  EXPECT_EQ(a.stages[2].u64, 1000000u) << "bytes per second";
+  EXPECT_EQ(a.stages[2].u32, 16u * 1024);
+  EXPECT_EQ(a.stages[3].u32, static_cast<uint32_t>(repIfindex(1)));
+  EXPECT_EQ(a.stages[4].kind, VFS_ST_REDIRECT);
+  EXPECT_EQ(a.stages[4].u32, static_cast<uint32_t>(repIfindex(0)));
+  const vfs_chain& b = chain("b");
+  EXPECT_EQ(b.stages[0].kind, VFS_ST_MARK);
+  EXPECT_EQ(b.stages[0].u32, 9u);
+  EXPECT_EQ(b.stages[1].kind, VFS_ST_QUEUE);
+  EXPECT_EQ(b.stages[2].kind, VFS_ST_HOST_QUEUE);
+  EXPECT_EQ(b.stages[2].u16, 4);
+  EXPECT_EQ(chain("c").stages[0].kind, VFS_ST_TUNNEL_DECAP);
+  EXPECT_EQ(chain("c").stages[1].kind, VFS_ST_HOST);
+  // Ports: the uplink and vf1's representor (b comes from vf1).
+  EXPECT_EQ(program->attach.size(), 2u);
+  EXPECT_EQ(program->attach.at(repIfindex(1)), "pf0vf1");
+  // Chain a matches udp on IPv4 and IPv6: two rules, compact shapes.
+  ASSERT_EQ(t.tunnelPorts.size(), 1u);
+  EXPECT_EQ(t.tunnelPorts[0].port, htons(6081));
+  for (const auto& tuple : t.tuples) EXPECT_TRUE(tuple.compact);
+  EXPECT_EQ(t.rules.size(), 4u);
+}
+
+TEST(HostProgram, CountersAndSlotsStayStableAcrossApplies) {
+  auto first = loadPolicyText(R"(version: 1
+device: {pf: uplink0}
+chains:
+  - {name: x, priority: 1, match: {ip_proto: tcp}, stages: [drop]}
+  - {name: y, priority: 2, match: {ip_proto: udp}, stages: [drop]}
+)",
+                              "t.yaml");
+  auto second = loadPolicyText(R"(version: 1
+device: {pf: uplink0}
+chains:
+  - {name: y, priority: 2, match: {ip_proto: udp}, stages: [drop]}
+  - {name: z, priority: 3, match: {ip_proto: icmp}, stages: [drop]}
+)",
+                               "t.yaml");
+  Profile none;
+  none.name = "none";
+  auto p1 = buildHostProgram(*first, *demux::plan(*first, none), bindings(0), nullptr);
+  ASSERT_TRUE(p1.ok());
+  InstanceState prev;
+  prev.chainIds = p1->chainIds;
+  auto p2 = buildHostProgram(*second, *demux::plan(*second, none), bindings(0), &prev);
+  ASSERT_TRUE(p2.ok());
+  EXPECT_EQ(p2->chainIds.at("y"), p1->chainIds.at("y")) << "y keeps its counters";
+  EXPECT_EQ(p2->chainIds.at("z"), p1->chainIds.at("x")) << "z takes the id x freed";
+}
+
+TEST(HostProgram, RefusesWhatTheDatapathCannotHold) {
+  std::string chains;
+  // 17 distinct prefix lengths: 17 match shapes.
+  for (int len = 8; len <= 24; ++len)
+    chains += "  - {name: c" + std::to_string(len) + ", priority: " + std::to_string(len) +
+              ", match: {dst_ip: 10.0.0.0/" + std::to_string(len) + "}, stages: [drop]}\n";
+  auto policy = loadPolicyText("version: 1\ndevice: {pf: uplink0}\nchains:\n" + chains, "t.yaml");
+  ASSERT_TRUE(policy.ok()) << policy.error().message();
+  Profile none;
+  none.name = "none";
+  auto program = buildHostProgram(*policy, *demux::plan(*policy, none), bindings(0), nullptr);
+  ASSERT_FALSE(program.ok());
+  EXPECT_NE(program.error().message().find("more than 16 distinct match shapes"), std::string::npos);
+
+  auto noRep = loadPolicyText(
+      "version: 1\ndevice: {pf: uplink0, vfs: {count: 4}}\nchains:\n  - {name: a, priority: 1, "
+      "stages: [{deliver: {vf: 3}}]}\n",
+      "t.yaml");
+  auto p = buildHostProgram(*noRep, *demux::plan(*noRep, none), bindings(2), nullptr);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message().find("no representor for VF 3"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vfsteer::orchestrator
