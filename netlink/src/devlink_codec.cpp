@@ -133,6 +133,22 @@ Result<Port> decodePort(const RawMessage& raw) {
   return p;
 }
 
+Message encodeDumpRates(uint16_t family) {
+  return genlMessage(family, DEVLINK_CMD_RATE_GET, kDevlinkVersion, NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP);
+}
+
+Result<Rate> decodeRate(const RawMessage& raw) {
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, genlAttrs(raw));
+  Rate r;
+  VFSTEER_ASSIGN_OR_RETURN(r.device, handleOf(t));
+  if (auto a = t.get(DEVLINK_ATTR_RATE_TYPE)) r.leaf = a->u16() == DEVLINK_RATE_TYPE_LEAF;
+  if (auto a = t.get(DEVLINK_ATTR_PORT_INDEX)) r.port = a->u32();
+  if (auto a = t.get(DEVLINK_ATTR_RATE_NODE_NAME)) r.node = a->str();
+  if (auto a = t.get(DEVLINK_ATTR_RATE_TX_SHARE)) r.txShare = a->u64();
+  if (auto a = t.get(DEVLINK_ATTR_RATE_TX_MAX)) r.txMax = a->u64();
+  return r;
+}
+
 Message encodeSetPortRate(uint16_t family, const Handle& dev, uint32_t port,
                           std::optional<uint64_t> txShare, std::optional<uint64_t> txMax) {
   Message m = genlMessage(family, DEVLINK_CMD_RATE_SET, kDevlinkVersion, NLM_F_REQUEST | NLM_F_ACK);

@@ -126,6 +126,25 @@ Message encodeCreateVeth(const VethSpec& spec) {
   return m;
 }
 
+Message encodeCreateTunnel(TunnelKind kind, const std::string& name, uint16_t port) {
+  Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  m.putHeader(linkHeader(0));
+  m.putStrz(IFLA_IFNAME, name);
+  auto info = m.nest(IFLA_LINKINFO);
+  if (kind == TunnelKind::kVxlan) {
+    m.put(IFLA_INFO_KIND, "vxlan", 5);
+    auto data = m.nest(IFLA_INFO_DATA);
+    m.putU8(IFLA_VXLAN_COLLECT_METADATA, 1);
+    m.putBe16(IFLA_VXLAN_PORT, htons(port));
+  } else {
+    m.put(IFLA_INFO_KIND, "geneve", 6);
+    auto data = m.nest(IFLA_INFO_DATA);
+    m.putFlag(IFLA_GENEVE_COLLECT_METADATA);
+    m.putBe16(IFLA_GENEVE_PORT, htons(port));
+  }
+  return m;
+}
+
 Message encodeSetUp(int ifindex, bool up) {
   Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
   ifinfomsg h = linkHeader(ifindex);
@@ -193,7 +212,9 @@ Result<LinkInfo> decodeLink(const RawMessage& raw) {
   info.mtu = rtnl_link_get_mtu(link.get());
 
   uint32_t numVfs = 0;
-  if (rtnl_link_get_num_vf(link.get(), &numVfs) == 0) {
+  // libnl may know the VF count without having parsed a VF list (its
+  // rtnl_link_vf_get() then crashes), so the list is checked first.
+  if (rtnl_link_has_vf_list(link.get()) && rtnl_link_get_num_vf(link.get(), &numVfs) == 0) {
     for (uint32_t i = 0; i < numVfs; ++i) {
       rtnl_link_vf* vf = rtnl_link_vf_get(link.get(), i);
       if (!vf) continue;
@@ -207,8 +228,8 @@ Result<LinkInfo> decodeLink(const RawMessage& raw) {
       if (rtnl_link_vf_get_vlans(vf, &vlans) == 0 && vlans && vlans->size > 0) {
         v.vlan.id = static_cast<uint16_t>(vlans->vlans[0].vf_vlan);
         v.vlan.qos = static_cast<uint8_t>(vlans->vlans[0].vf_vlan_qos);
-        // libnl keeps the protocol in network order, as the kernel sent it.
-        v.vlan.protocol = ntohs(vlans->vlans[0].vf_vlan_proto);
+        // libnl hands the protocol over in host order already.
+        v.vlan.protocol = vlans->vlans[0].vf_vlan_proto;
         if (v.vlan.protocol == 0) v.vlan.protocol = 0x8100;
       }
       nl_vf_rate rate{};

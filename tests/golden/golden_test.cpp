@@ -557,6 +557,7 @@ TEST(Decode, VfLinkInfoFromNetdevsim) {
   EXPECT_EQ(vf0.mac, (std::array<uint8_t, 6>{2, 0, 0, 0, 0, 0x10}));
   EXPECT_EQ(vf0.vlan.id, 100);
   EXPECT_EQ(vf0.vlan.qos, 2);
+  EXPECT_EQ(vf0.vlan.protocol, ETH_P_8021Q);
   EXPECT_FALSE(vf0.spoofchk);
   EXPECT_TRUE(vf0.trust);
   EXPECT_EQ(vf0.linkState, link::VfLinkState::kEnable);

@@ -60,6 +60,19 @@ Result<EswitchMode> decodeEswitch(const RawMessage& msg);
 // devlink port show (dump)
 Message encodeDumpPorts(uint16_t family);
 Result<Port> decodePort(const RawMessage& msg);
+struct Rate {
+  Handle device;
+  bool leaf = true;            // a port's rate (true) or a named node
+  uint32_t port = 0;           // for a leaf
+  std::string node;            // for a node
+  uint64_t txShare = 0;        // bytes per second
+  uint64_t txMax = 0;
+};
+
+// devlink port function rate show (dump)
+Message encodeDumpRates(uint16_t family);
+Result<Rate> decodeRate(const RawMessage& msg);
+
 // devlink port function rate set DEV/PORT [tx_share S] [tx_max M]
 // Rates are in bytes per second, as devlink carries them.
 Message encodeSetPortRate(uint16_t family, const Handle& dev, uint32_t port,

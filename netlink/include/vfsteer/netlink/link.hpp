@@ -86,6 +86,13 @@ struct VethSpec {
   int peerNetnsFd = -1;
 };
 Message encodeCreateVeth(const VethSpec& spec);
+// ip link add NAME type vxlan dstport PORT external
+// ip link add NAME type geneve dstport PORT external
+// A tunnel device in metadata ("external") mode: decapsulated packets
+// arrive on it with the tunnel keys that flower's enc_* keys match.
+enum class TunnelKind { kVxlan, kGeneve };
+Message encodeCreateTunnel(TunnelKind kind, const std::string& name, uint16_t port);
+
 // ip link set dev DEV up|down
 Message encodeSetUp(int ifindex, bool up);
 // ip link set dev DEV netns NS
