@@ -134,11 +134,13 @@ Outcome defaultPath(const Packet& p) {
   return out;
 }
 
-// The IP version of the header a NIC rule keys on.
-bool ruleL3Matches(IpVersion l3, const Packet& p) {
+// The IP version a NIC rule's tc protocol names. A tunnel chain's rule sits
+// on the tunnel device, which sees the packet inside the tunnel.
+bool ruleL3Matches(IpVersion l3, const Packet& p, bool tunnelRule) {
+  const Frame& f = tunnelRule && p.inner ? *p.inner : p.frame;
   switch (l3) {
-    case IpVersion::kV4: return p.frame.isIp4();
-    case IpVersion::kV6: return p.frame.isIp6();
+    case IpVersion::kV4: return f.isIp4();
+    case IpVersion::kV6: return f.isIp6();
     default: return true;
   }
 }
@@ -203,8 +205,9 @@ Outcome runSplit(const Policy& policy, const Plan& plan, const Profile& profile,
                  const Packet& packet, const Environment& env) {
   // The NIC: its rules for this side, in the plan's order.
   for (const NicRule& rule : plan.nicRules) {
-    if (rule.from != packet.in || !ruleL3Matches(rule.l3, packet)) continue;
     const Chain& chain = policy.chains[rule.chain];
+    if (rule.from != packet.in || !ruleL3Matches(rule.l3, packet, chain.match.tunnel.has_value()))
+      continue;
     if (!matches(chain.match, packet)) continue;
 
     Outcome out;

@@ -131,13 +131,10 @@ void keepPriorityOrder(const Policy& policy, const std::vector<size_t>& order,
   }
 }
 
+// The IP versions of the packet a NIC rule's tc protocol names. A tunnel
+// chain's rule sits on the tunnel device, where tc sees the inner packet;
+// the outer version is in its enc_ keys.
 std::vector<IpVersion> ruleVersions(const Match& m) {
-  // A tunnel chain's NIC rule is keyed on the outer header's protocol.
-  if (m.tunnel) {
-    const auto& outer = m.tunnel->dstIp ? m.tunnel->dstIp : m.tunnel->srcIp;
-    if (outer) return {outer->v6 ? IpVersion::kV6 : IpVersion::kV4};
-    return {IpVersion::kV4, IpVersion::kV6};
-  }
   if (m.ipVersion == IpVersion::kAny) return {IpVersion::kV4, IpVersion::kV6};
   return {m.ipVersion};
 }
@@ -154,8 +151,12 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
   Plan out;
   out.profile = profile.name;
   out.engine = profile.engine;
-  for (const auto& chain : policy.chains)
-    out.chains.push_back(splitChain(chain, profile, effectiveMode(chain, options)));
+  for (const auto& chain : policy.chains) {
+    ChainPlan cp = splitChain(chain, profile, effectiveMode(chain, options));
+    if (auto it = options.refused.find(chain.name); it != options.refused.end() && cp.demuxInNic)
+      demoteToHost(cp, it->second);
+    out.chains.push_back(std::move(cp));
+  }
 
   // Chains in match order: by side, then priority.
   std::vector<size_t> order(policy.chains.size());

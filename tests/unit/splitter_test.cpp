@@ -89,14 +89,17 @@ TEST(Splitter, ExampleOnMlx5) {
   EXPECT_EQ(inspect.split, 0u);
   EXPECT_EQ(inspect.reason, "stage 0 bpf: profile mlx5 has no BPF offload for user programs");
 
-  // web: IPv4 only; tenant-b (no outer address) and inspect (udp, any IP): v4 + v6.
-  ASSERT_EQ(plan->nicRules.size(), 5u);
+  // web: IPv4 only; tenant-b (no inner L3 key): one rule for any protocol;
+  // inspect (udp, any IP): v4 + v6.
+  ASSERT_EQ(plan->nicRules.size(), 4u);
   EXPECT_EQ(plan->nicRules[0].tcPriority, 10020);
   EXPECT_EQ(plan->nicRules[0].exit, NicExit::kTerminal);
   EXPECT_EQ(plan->nicRules[1].tcPriority, 10040);
-  EXPECT_EQ(plan->nicRules[2].tcPriority, 10041);
+  EXPECT_EQ(plan->nicRules[1].l3, IpVersion::kNone);
   EXPECT_EQ(plan->nicRules[1].exit, NicExit::kGotoChain);
   EXPECT_EQ(plan->nicRules[1].gotoTcChain, 0x07660000u + 20);
+  EXPECT_EQ(plan->nicRules[2].tcPriority, 10060);
+  EXPECT_EQ(plan->nicRules[3].tcPriority, 10061);
   ASSERT_EQ(plan->hostRules.size(), 2u);
   EXPECT_EQ(plan->hostRules[0].entry, HostEntry::kContinuation);
   EXPECT_EQ(plan->hostRules[0].startStage, 1u);
@@ -211,6 +214,22 @@ TEST(Splitter, VfSideAndTrapAndHostOnlyReasons) {
   EXPECT_NE(nfp->chains[1].reason.find("can neither continue"), std::string::npos);
   EXPECT_EQ(nfp->chains[2].handover, Handover::kNone)
       << "10.0.0.1 and 10.9.0.0/16 are disjoint, so host-only 'marked' cannot steal its packets";
+}
+
+TEST(Splitter, KernelRefusalsMoveChainsAndTheirFollowersToTheHost) {
+  auto policy = policyText(R"(  - {name: a, priority: 1, match: {ip_proto: udp}, stages: [{deliver: {vf: 0}}]}
+  - {name: b, priority: 2, match: {ip_proto: udp, dst_port: 53}, stages: [{deliver: {vf: 1}}]}
+  - {name: c, priority: 3, match: {ip_proto: tcp}, stages: [{deliver: {vf: 2}}]}
+)");
+  PlanOptions o;
+  o.refused["a"] = "the NIC refused its rule: only offload of BPF classifiers supported";
+  auto plan = demux::plan(policy, profileNamed("mlx5"), o);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->chains[0].handover, Handover::kHostOnly);
+  EXPECT_EQ(plan->chains[0].reason, o.refused["a"]);
+  EXPECT_EQ(plan->chains[1].handover, Handover::kHostOnly) << "b may match a's packets";
+  EXPECT_NE(plan->chains[1].reason.find("chain a (priority 1) runs on the host only"), std::string::npos);
+  EXPECT_EQ(plan->chains[2].handover, Handover::kNone) << "tcp cannot be udp";
 }
 
 TEST(Splitter, IsDeterministic) {

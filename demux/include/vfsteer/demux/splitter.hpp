@@ -15,6 +15,10 @@ namespace vfsteer::demux {
 struct PlanOptions {
   std::optional<OffloadMode> all;             // "all"
   std::map<std::string, OffloadMode> chains;  // per chain name; wins over `all`
+  // What the kernel refused earlier: chain name → its reason. Such a chain
+  // has no NIC part (it runs on the host with that reason), and chains after
+  // it that may match the same packets follow it there.
+  std::map<std::string, std::string> refused;
 };
 
 // Fails only when the options name a chain the policy does not have.
