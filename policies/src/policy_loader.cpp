@@ -98,14 +98,17 @@ class PolicyReader {
       }
     }
     if (auto n = node["eswitch"]) {
-      if (auto m = r_.oneOf(n, "device.eswitch", {"switchdev", "legacy"}))
+      if (auto m = r_.oneOf(n, "device.eswitch", {"switchdev", "legacy"})) {
         dev.eswitch = *m == "legacy" ? EswitchMode::kLegacy : EswitchMode::kSwitchdev;
+        dev.eswitchDeclared = true;
+      }
     }
     if (auto n = node["profile"]) {
       if (auto p = r_.string(n, "device.profile")) dev.profile = *p;
     }
     if (auto vfs = node["vfs"]) {
       if (!r_.expectMap(vfs, "device.vfs", {"count", "settings"})) return;
+      dev.vfsDeclared = true;
       if (r_.require(vfs, "count", "device.vfs")) {
         if (auto c = r_.unsignedInt(vfs["count"], "device.vfs.count", 0, kMaxVfs))
           dev.vfCount = static_cast<uint16_t>(*c);

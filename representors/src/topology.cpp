@@ -3,10 +3,12 @@
 #include <linux/netlink.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "vfsteer/netlink/devlink.hpp"
 #include "vfsteer/netlink/link.hpp"
 #include "vfsteer/netlink/socket.hpp"
 #include "vfsteer/representors/driver.hpp"
@@ -58,12 +60,55 @@ Status resolve(Topology& t) {
   return okStatus();
 }
 
+// sriov_numvfs of the PF's parent device (PCI or netdevsim), if it has one.
+std::optional<uint16_t> sysfsNumVfs(const std::string& pf) {
+  std::ifstream in("/sys/class/net/" + pf + "/device/sriov_numvfs");
+  int n = -1;
+  if (in >> n && n >= 0) return static_cast<uint16_t>(n);
+  return std::nullopt;
+}
+
+// The kernel's view: the PF by name, then everything else through devlink
+// ports (flavour, PF and VF numbers, netdev) and sysfs, never by guessing
+// from interface names.
 Result<Topology> fromKernel(const std::string& pf) {
   Topology t;
   t.source = "kernel";
   t.pf = pf;
   VFSTEER_ASSIGN_OR_RETURN(t.driver, driverOf(pf));
-  VFSTEER_TRY(resolve(t));
+  VFSTEER_ASSIGN_OR_RETURN(auto route, netlink::Socket::open(NETLINK_ROUTE));
+  VFSTEER_ASSIGN_OR_RETURN(auto reply, route.request(netlink::link::encodeGetLink(pf)));
+  if (reply.replies.empty()) return Error(ErrorCode::kNotFound, "PF \"" + pf + "\" does not exist");
+  VFSTEER_ASSIGN_OR_RETURN(auto link, netlink::link::decodeLink(reply.replies[0]));
+  t.pfIfindex = link.ifindex;
+  t.numVfs = sysfsNumVfs(pf).value_or(static_cast<uint16_t>(link.vfs.size()));
+
+  VFSTEER_ASSIGN_OR_RETURN(auto genl, netlink::Socket::open(NETLINK_GENERIC));
+  auto family = genl.request(netlink::devlink::encodeGetFamily("devlink"));
+  if (!family.ok() || family->replies.empty()) return t;  // no devlink in this kernel
+  VFSTEER_ASSIGN_OR_RETURN(uint16_t devlinkFamily, netlink::devlink::decodeFamilyId(family->replies[0]));
+  VFSTEER_ASSIGN_OR_RETURN(auto dumped, genl.dump(netlink::devlink::encodeDumpPorts(devlinkFamily)));
+  std::vector<netlink::devlink::Port> ports;
+  for (const auto& raw : dumped)
+    if (auto p = netlink::devlink::decodePort(raw); p.ok()) ports.push_back(*p);
+  const netlink::devlink::Port* pfPort = nullptr;
+  for (const auto& p : ports)
+    if (p.netdevIfindex == t.pfIfindex) pfPort = &p;
+  if (!pfPort) return t;  // the PF has no devlink port
+  t.devlink = pfPort->device.str();
+  auto eswitch = genl.request(netlink::devlink::encodeGetEswitch(devlinkFamily, pfPort->device));
+  if (eswitch.ok() && !eswitch->replies.empty()) {
+    auto mode = netlink::devlink::decodeEswitch(eswitch->replies[0]);
+    if (mode.ok()) t.eswitch = *mode == netlink::devlink::EswitchMode::kSwitchdev ? "switchdev" : "legacy";
+  }
+  for (const auto& p : ports) {
+    if (!(p.device == pfPort->device) || p.flavour != netlink::devlink::PortFlavour::kPciVf) continue;
+    if (!p.vfNumber || p.netdevIfindex == 0) continue;
+    if (pfPort->pfNumber && p.pfNumber && *p.pfNumber != *pfPort->pfNumber) continue;
+    t.reps.push_back(Representor{*p.vfNumber, p.netdevName, p.netdevIfindex, "", ""});
+  }
+  std::sort(t.reps.begin(), t.reps.end(),
+            [](const Representor& a, const Representor& b) { return a.vf < b.vf; });
   return t;
 }
 

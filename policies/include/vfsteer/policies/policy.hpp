@@ -41,8 +41,10 @@ struct VfSetting {
 struct Device {
   std::string pf;                            // netdev name of the PF / uplink
   EswitchMode eswitch = EswitchMode::kSwitchdev;
+  bool eswitchDeclared = false;              // absent: vfsteer leaves the mode as it is
   std::string profile = "auto";              // "auto" or a profile name
   uint16_t vfCount = 0;
+  bool vfsDeclared = false;                  // absent: vfsteer leaves sriov_numvfs alone
   std::vector<VfSetting> vfSettings;         // unique vf, each < vfCount
   SourcePos pos;
 };
