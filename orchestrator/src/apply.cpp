@@ -1,16 +1,20 @@
 #include "apply.hpp"
 
+#include <linux/if_ether.h>
 #include <linux/netlink.h>
 
 #include <set>
 
 #include "commands.hpp"
 #include "host_program.hpp"
+#include "nic_rules.hpp"
 #include "plan_output.hpp"
 #include "profiles.hpp"
+#include "provision.hpp"
 #include "tc_ops.hpp"
 #include "transaction.hpp"
 #include "vfsteer/demux/splitter.hpp"
+#include "vfsteer/netlink/link.hpp"
 #include "vfsteer/policies/loader.hpp"
 
 namespace vfsteer::orchestrator {
@@ -27,21 +31,22 @@ ApplyResult failure(int code, std::string error) {
   return r;
 }
 
-// Bad input, missing devices and unsupported sizes are the operator's to
-// fix (nothing was changed); anything the kernel refused mid-way is 3.
+// Bad input, missing devices and what the device cannot do are the
+// operator's to fix (nothing was changed); a refusal mid-way is 3.
 int exitCodeFor(const Error& e) {
   switch (e.code()) {
     case ErrorCode::kInvalidInput:
     case ErrorCode::kNotFound:
     case ErrorCode::kConflict:
     case ErrorCode::kPermission:
+    case ErrorCode::kNotSupported:
       return kExitBadInput;
     default:
       return kExitKernelRefused;
   }
 }
 
-HostBindings bindingsOf(const representors::Topology& t) {
+HostBindings hostBindingsOf(const representors::Topology& t) {
   HostBindings b;
   b.uplinkIfindex = t.pfIfindex;
   b.uplinkName = t.pf;
@@ -53,256 +58,540 @@ HostBindings bindingsOf(const representors::Topology& t) {
 }
 
 std::string describeTables(const HostTables& t) {
-  return std::to_string(t.chains.size()) + " chains, " + std::to_string(t.rules.size()) +
-         " rules, " + std::to_string(t.tuples.size()) + " match shapes";
+  return std::to_string(t.chains.size()) + " chains, " + std::to_string(t.rules.size()) + " rules, " +
+         std::to_string(t.tuples.size()) + " match shapes";
 }
 
-// One planned change: what it is, how to do it, how to undo it.
-struct Change {
-  std::string what;
-  std::function<Status()> apply;
-  std::function<Status()> undo;
+Result<int> ifindexIn(NetlinkPort& nl, const std::string& name) {
+  std::vector<netlink::Message> batch;
+  batch.push_back(netlink::link::encodeGetLink(name));
+  VFSTEER_ASSIGN_OR_RETURN(auto outcomes, nl.transact(std::move(batch)));
+  if (!outcomes[0].status.ok() || outcomes[0].replies.empty())
+    return Error(ErrorCode::kNotFound, name + " does not exist");
+  VFSTEER_ASSIGN_OR_RETURN(auto info, netlink::link::decodeLink(outcomes[0].replies[0]));
+  return info.ifindex;
+}
+
+// One run of `vfsteer apply`: its inputs, its view of the kernel, and the
+// transaction that makes all its changes or none.
+class Applier {
+ public:
+  Applier(const ApplyOptions& opts, PortFactory& ports) : opts_(opts), ports_(ports), store_(opts.stateRoot) {}
+
+  ApplyResult run();
+
+ private:
+  std::optional<ApplyResult> loadInputs();
+  std::optional<ApplyResult> replan();
+  std::optional<ApplyResult> provision();
+  std::optional<ApplyResult> nicPhase();
+  std::optional<ApplyResult> hostPhase();
+  // Runs `changes` now (or lists them in a dry run); on failure everything
+  // done so far is undone and the failure returned.
+  std::optional<ApplyResult> execute(const std::vector<PlannedChange>& changes);
+  ApplyResult failAndRollBack(const Error& e, int code = kExitKernelRefused);
+  Status installNicFilter(const NicFilter& nf, std::optional<uint32_t> replaceHandle);
+
+  const ApplyOptions& opts_;
+  PortFactory& ports_;
+  StateStore store_;
+  ApplyResult result_;
+  std::optional<policies::Policy> policy_;
+  std::optional<policies::Profile> profile_;
+  std::optional<representors::Topology> topology_;
+  demux::PlanOptions placement_;
+  std::optional<demux::Plan> plan_;
+  std::optional<InstanceState> previous_;
+  std::unique_ptr<NetlinkPort> route_;
+  std::unique_ptr<NetlinkPort> genl_;
+  std::unique_ptr<DevicePort> device_;
+  std::unique_ptr<DatapathPort> datapath_;
+  uint16_t devlinkFamily_ = 0;
+  Transaction tx_;
+  std::vector<uint8_t> cookie_;
+  std::vector<NicRuleRecord> nicRecords_;
+  std::map<int, AttachPoint> nicDevices_;
+  std::vector<std::string> tunnelDevices_;
+  std::vector<std::function<Status()>> afterHost_;  // NIC rules to remove once the host has taken over
+  std::vector<std::string> afterHostWhat_;
+  std::vector<std::function<Status()>> afterCommit_;  // clean-up once the state is saved
+  HostProgram host_;
+  std::vector<AttachPoint> attachments_;
 };
 
-}  // namespace
-
-ApplyResult apply(const ApplyOptions& opts, PortFactory& ports) {
-  // ---- inputs (nothing touched yet) -------------------------------------------------
-  auto policy = policies::loadPolicyFile(opts.policyFile);
+std::optional<ApplyResult> Applier::loadInputs() {
+  auto policy = policies::loadPolicyFile(opts_.policyFile);
   if (!policy.ok()) return failure(kExitBadInput, policy.error().message());
-
-  auto topology = representors::discover(policy->device.pf, opts.discover);
+  policy_ = std::move(*policy);
+  auto topology = representors::discover(policy_->device.pf, opts_.discover);
   if (!topology.ok())
-    return failure(kExitBadInput, topology.error().describe() + " (device.pf in " + opts.policyFile + ")");
-
-  const std::string wanted = opts.profile ? *opts.profile : policy->device.profile;
-  auto profiles = policies::loadProfileDir(profileDir(opts.profileDir));
+    return failure(kExitBadInput, topology.error().describe() + " (device.pf in " + opts_.policyFile + ")");
+  topology_ = std::move(*topology);
+  const std::string wanted = opts_.profile ? *opts_.profile : policy_->device.profile;
+  auto profiles = policies::loadProfileDir(profileDir(opts_.profileDir));
   if (!profiles.ok()) return failure(kExitBadInput, profiles.error().describe());
-  auto profile = policies::selectProfile(*profiles, wanted, topology->driver);
+  auto profile = policies::selectProfile(*profiles, wanted, topology_->driver);
   if (!profile.ok()) return failure(kExitBadInput, profile.error().describe());
-
-  auto placement = placementOptions(opts.skipSw, opts.skipHw);
+  profile_ = std::move(*profile);
+  auto placement = placementOptions(opts_.skipSw, opts_.skipHw);
   if (!placement.ok()) return failure(kExitBadInput, placement.error().message());
-  auto plan = demux::plan(*policy, *profile, *placement);
+  placement_ = std::move(*placement);
+  result_.instance = topology_->instance();
+  result_.policy = *policy_;
+  return std::nullopt;
+}
+
+std::optional<ApplyResult> Applier::replan() {
+  auto plan = demux::plan(*policy_, *profile_, placement_);
   if (!plan.ok()) return failure(kExitBadInput, plan.error().message());
-
-  ApplyResult result;
-  result.instance = topology->instance();
-  result.policy = *policy;
-  result.plan = *plan;
-  if (!plan->ok()) {
+  plan_ = std::move(*plan);
+  result_.plan = *plan_;
+  if (!plan_->ok()) {
     std::string why;
-    for (const auto& e : plan->errors) why += (why.empty() ? "" : "\n") + e.pos.str() + ": " + e.message;
-    result.exitCode = kExitPlanRefused;
-    result.error = why;
-    return result;
+    for (const auto& e : plan_->errors) why += (why.empty() ? "" : "\n") + e.pos.str() + ": " + e.message;
+    ApplyResult r = failAndRollBack(Error(ErrorCode::kInvalidInput, why), kExitPlanRefused);
+    r.policy = *policy_;
+    r.plan = *plan_;
+    return r;
   }
-  if (!plan->nicRules.empty() && profile->engine != policies::NicEngine::kNone)
-    return failure(kExitBadInput, "profile " + profile->name +
-                                      " puts rules in the NIC, which this vfsteer does not program "
-                                      "yet; apply with --skip-hw all to run everything on the host");
+  return std::nullopt;
+}
 
-  StateStore store(opts.stateRoot);
-  auto lock = store.lock(result.instance, opts.lockWait);
-  if (!lock.ok()) return failure(kExitBadInput, lock.error().describe());
-  auto previousState = store.load(result.instance);
-  if (!previousState.ok()) return failure(kExitKernelRefused, previousState.error().describe());
-  const InstanceState* previous = previousState->has_value() ? &**previousState : nullptr;
+ApplyResult Applier::failAndRollBack(const Error& e, int code) {
+  auto leftovers = tx_.rollback();
+  std::string msg = e.describe();
+  if (leftovers.empty()) {
+    if (!tx_.done().empty()) msg += "\nnothing was changed (every step before it was undone)";
+  } else {
+    msg += "\nrolling back left these behind:";
+    for (const auto& l : leftovers) msg += "\n  " + l;
+  }
+  return failure(code, msg);
+}
 
-  auto desired = buildHostProgram(*policy, *plan, bindingsOf(*topology), previous);
-  if (!desired.ok()) return failure(exitCodeFor(desired.error()), desired.error().describe());
+std::optional<ApplyResult> Applier::execute(const std::vector<PlannedChange>& changes) {
+  for (const auto& c : changes) {
+    result_.steps.push_back(c.what);
+    if (opts_.dryRun) continue;
+    Status s = tx_.step(c.what, c.apply, c.undo);
+    if (!s.ok()) return failAndRollBack(s.error());
+  }
+  return std::nullopt;
+}
 
-  auto nl = ports.netlink(topology->netns, NETLINK_ROUTE);
-  if (!nl.ok()) return failure(kExitKernelRefused, nl.error().describe());
-  const std::string pinDir = representors::Datapath::pinDir(result.instance);
-  auto dp = ports.datapath(pinDir);
-  if (!dp.ok()) return failure(kExitKernelRefused, dp.error().describe());
-  NetlinkPort& netlinkPort = **nl;
-  DatapathPort& datapath = **dp;
+std::optional<ApplyResult> Applier::provision() {
+  ProvisionPorts pp{*route_, genl_.get(), devlinkFamily_, *device_};
+  auto now = observeDevice(*topology_, pp);
+  if (!now.ok()) return failure(kExitKernelRefused, now.error().describe());
+  auto changes = provisioningChanges(*policy_, *profile_, *topology_, *now, pp);
+  if (!changes.ok()) return failure(exitCodeFor(changes.error()), changes.error().describe());
+  if (auto r = execute(*changes)) return r;
+  if (!changes->empty() && !opts_.dryRun) {
+    // New VFs and a new eswitch mode change the representors.
+    auto again = representors::discover(policy_->device.pf, opts_.discover);
+    if (!again.ok()) return failAndRollBack(again.error());
+    topology_ = std::move(*again);
+  }
+  return std::nullopt;
+}
 
-  // ---- what the kernel has ----------------------------------------------------------
-  const bool hadDatapath = datapath.present();
-  const uint32_t activeGen = hadDatapath ? datapath.activeGeneration() : 0;
+Status Applier::installNicFilter(const NicFilter& nf, std::optional<uint32_t> replaceHandle) {
+  tc::Filter f = nf.filter;
+  if (replaceHandle) f.handle = *replaceHandle;
+  VFSTEER_TRY(runOne(*route_, tc::encodeAddFilter(f, replaceHandle.has_value()),
+                     "add the NIC rule on " + nf.device));
+  // Accepted is not enough: the kernel must report it in hardware.
+  VFSTEER_ASSIGN_OR_RETURN(auto owned, ownedNicFilters(*route_, f.ifindex, cookie_));
+  for (const auto& o : owned) {
+    if (o.priority != f.priority || o.protocol != f.protocol) continue;
+    if (o.inHw()) return okStatus();
+    return Error(ErrorCode::kNotSupported, "the kernel accepted the rule on " + nf.device +
+                                               " but reports it not_in_hw");
+  }
+  return Error(ErrorCode::kInternal, "the NIC rule on " + nf.device + " vanished after it was added");
+}
+
+std::optional<ApplyResult> Applier::nicPhase() {
+  if (profile_->engine == policies::NicEngine::kBpf && !plan_->nicRules.empty()) {
+    // Offloading the demux as a BPF program: not programmed by this vfsteer;
+    // the chains run on the host, and the report says why.
+    for (const auto& r : plan_->nicRules)
+      placement_.refused[policy_->chains[r.chain].name] =
+          "vfsteer does not offload BPF demux programs yet (profile " + profile_->name + ")";
+    if (auto r = replan()) return r;
+  }
+  // The NIC refuses rules one chain at a time; each refusal moves a chain
+  // (and the chains that must follow it) to the host, so this settles within
+  // as many rounds as there are chains.
+  std::map<int, std::vector<tc::Filter>> ownedOn;
+  for (size_t round = 0; round <= policy_->chains.size(); ++round) {
+    NicBindings b;
+    b.uplinkIfindex = topology_->pfIfindex;
+    b.names[topology_->pfIfindex] = topology_->pf;
+    for (const auto& r : topology_->reps) {
+      b.repIfindex[r.vf] = r.ifindex;
+      b.names[r.ifindex] = r.ifname;
+    }
+    // Tunnel devices for tunnel chains' rules, created when missing.
+    for (const auto& dev : tunnelDevicesFor(*policy_, *plan_)) {
+      auto existing = ifindexIn(*route_, dev.name());
+      if (existing.ok()) {
+        b.tunnelIfindex[dev] = *existing;
+        if (std::find(tunnelDevices_.begin(), tunnelDevices_.end(), dev.name()) == tunnelDevices_.end())
+          tunnelDevices_.push_back(dev.name());
+        continue;
+      }
+      const auto kind = dev.type == policies::TunnelType::kVxlan ? netlink::link::TunnelKind::kVxlan
+                                                                  : netlink::link::TunnelKind::kGeneve;
+      std::vector<PlannedChange> make{
+          {"create tunnel device " + dev.name() + " (" + std::string(policies::name(dev.type)) + " port " +
+               std::to_string(dev.port) + ", external)",
+           [this, kind, dev]() -> Status {
+             VFSTEER_TRY(runOne(*route_, netlink::link::encodeCreateTunnel(kind, dev.name(), dev.port),
+                                "create " + dev.name()));
+             VFSTEER_ASSIGN_OR_RETURN(int ifindex, ifindexIn(*route_, dev.name()));
+             return runOne(*route_, netlink::link::encodeSetUp(ifindex, true), "bring up " + dev.name());
+           },
+           [this, dev]() -> Status {
+             auto ifindex = ifindexIn(*route_, dev.name());
+             if (!ifindex.ok()) return okStatus();
+             return runOne(*route_, netlink::link::encodeDeleteLink(*ifindex), "delete " + dev.name());
+           }}};
+      if (auto r = execute(make)) return r;
+      tunnelDevices_.push_back(dev.name());
+      if (!opts_.dryRun) {
+        auto ifindex = ifindexIn(*route_, dev.name());
+        if (!ifindex.ok()) return failAndRollBack(ifindex.error());
+        b.tunnelIfindex[dev] = *ifindex;
+      } else {
+        b.tunnelIfindex[dev] = -1;
+      }
+    }
+    auto desired = buildFlowerRules(*policy_, *plan_, b, cookie_);
+    if (!desired.ok()) return failAndRollBack(desired.error(), exitCodeFor(desired.error()));
+
+    // What vfsteer already has in NICs, on every device it may have used.
+    std::set<int> devices;
+    for (const auto& nf : *desired) devices.insert(nf.filter.ifindex);
+    devices.insert(topology_->pfIfindex);
+    for (const auto& r : topology_->reps) devices.insert(r.ifindex);
+    if (previous_)
+      for (const auto& r : previous_->nicRules) devices.insert(r.ifindex);
+    ownedOn.clear();
+    for (int ifindex : devices) {
+      if (ifindex <= 0) continue;
+      auto owned = ownedNicFilters(*route_, ifindex, cookie_);
+      if (owned.ok()) ownedOn[ifindex] = *owned;
+    }
+
+    // Each device holding NIC rules needs a clsact qdisc.
+    for (const auto& nf : *desired) {
+      const int ifindex = nf.filter.ifindex;
+      if (nicDevices_.contains(ifindex) || ifindex <= 0) continue;
+      AttachPoint ap{nf.device, ifindex, false};
+      if (previous_)
+        for (const auto& d : previous_->nicDevices)
+          if (d.ifindex == ifindex) ap.createdClsact = d.createdClsact;
+      auto tcs = readPortTc(*route_, ifindex);
+      if (!tcs.ok()) return failAndRollBack(tcs.error());
+      if (!tcs->clsact) {
+        ap.createdClsact = true;
+        std::vector<PlannedChange> add{
+            {"add clsact on " + nf.device,
+             [this, ifindex, name = nf.device] {
+               return runOne(*route_, tc::encodeAddQdisc({ifindex, "clsact"}), "add clsact on " + name);
+             },
+             [this, ifindex, name = nf.device] {
+               return runOne(*route_, tc::encodeDeleteQdisc({ifindex, "clsact"}), "remove clsact from " + name);
+             }}};
+        if (auto r = execute(add)) return r;
+      }
+      nicDevices_[ifindex] = ap;
+    }
+
+    std::map<std::string, std::string> refusedNow;
+    nicRecords_.clear();
+    std::set<std::pair<int, std::pair<uint16_t, uint16_t>>> keep;
+    for (const auto& nf : *desired) {
+      const auto& chain = policy_->chains[nf.chain];
+      if (refusedNow.contains(chain.name)) continue;
+      keep.insert({nf.filter.ifindex, {nf.filter.priority, nf.filter.protocol}});
+      nicRecords_.push_back({chain.name, nf.device, nf.filter.ifindex, nf.filter.priority, nf.filter.protocol});
+      std::optional<tc::Filter> current;
+      for (const auto& o : ownedOn[nf.filter.ifindex])
+        if (o.priority == nf.filter.priority && o.protocol == nf.filter.protocol) current = o;
+      if (current && sameNicFilter(*current, nf.filter) && current->inHw()) continue;
+      const std::string what = (current ? "replace" : "add") + std::string(" the NIC rule of chain ") +
+                               chain.name + " on " + nf.device + " (tc priority " +
+                               std::to_string(nf.filter.priority) + ", skip_sw)";
+      result_.steps.push_back(what);
+      if (opts_.dryRun) continue;
+      Status s = installNicFilter(nf, current ? std::optional<uint32_t>(current->handle) : std::nullopt);
+      if (s.ok()) {
+        tc::Filter undoFilter = nf.filter;
+        tx_.record(what, [this, undoFilter, current]() -> Status {
+          if (current) return runOne(*route_, tc::encodeAddFilter(*current, true), "restore a NIC rule");
+          return runOne(*route_, tc::encodeDeleteFilter(undoFilter), "remove a NIC rule");
+        });
+        continue;
+      }
+      const Error& e = s.error();
+      if (plan_->chains[nf.chain].mode == policies::OffloadMode::kSkipSw)
+        return failAndRollBack(Error(e).addContext("chain " + chain.name + " is skip-sw and the NIC refused its rule"));
+      // auto: this chain goes to the host. Its other rules, already in, go.
+      std::string words = e.kernelText().empty() ? e.describe() : e.kernelText();
+      refusedNow[chain.name] = "the NIC refused its rule: " + words;
+      result_.steps.back() += " — refused: " + words;
+    }
+    if (refusedNow.empty()) break;
+    for (const auto& [name, why] : refusedNow) placement_.refused[name] = why;
+    if (auto r = replan()) return r;
+  }
+
+  // Rules of ours that the plan no longer wants: removed once the host
+  // datapath has taken their chains over.
+  for (const auto& [ifindex, filters] : ownedOn) {
+    for (const auto& o : filters) {
+      bool wanted = false;
+      for (const auto& r : nicRecords_)
+        wanted |= r.ifindex == ifindex && r.priority == o.priority && r.protocol == o.protocol;
+      if (wanted) continue;
+      afterHostWhat_.push_back("remove the NIC rule at tc priority " + std::to_string(o.priority) +
+                               " on ifindex " + std::to_string(ifindex));
+      afterHost_.push_back([this, o] { return runOne(*route_, tc::encodeDeleteFilter(o), "remove a NIC rule"); });
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<ApplyResult> Applier::hostPhase() {
+  auto desired = buildHostProgram(*policy_, *plan_, hostBindingsOf(*topology_), previous_ ? &*previous_ : nullptr);
+  if (!desired.ok()) return failAndRollBack(desired.error(), exitCodeFor(desired.error()));
+  host_ = std::move(*desired);
+  DatapathPort& dp = *datapath_;
+  const bool hadDatapath = dp.present();
+  const uint32_t activeGen = hadDatapath ? dp.activeGeneration() : 0;
   const uint32_t nextGen = activeGen ^ 1;
   HostTables activeTables;
   if (hadDatapath) {
-    auto t = datapath.readGeneration(activeGen);
-    if (!t.ok()) return failure(kExitKernelRefused, t.error().describe());
+    auto t = dp.readGeneration(activeGen);
+    if (!t.ok()) return failAndRollBack(t.error());
     activeTables = *t;
   }
-  std::map<int, PortTcState> tcState;
   std::set<int> seen;
-  for (const auto& [ifindex, name] : desired->attach) seen.insert(ifindex);
-  if (previous)
-    for (const auto& a : previous->attachments) seen.insert(a.ifindex);
+  for (const auto& [ifindex, name] : host_.attach) seen.insert(ifindex);
+  if (previous_)
+    for (const auto& a : previous_->attachments) seen.insert(a.ifindex);
+  std::map<int, PortTcState> tcState;
   for (int ifindex : seen) {
-    auto s = readPortTc(netlinkPort, ifindex);
-    if (!s.ok()) return failure(kExitKernelRefused, s.error().describe());
+    auto s = readPortTc(*route_, ifindex);
+    if (!s.ok()) {
+      // A port that vanished (a VF removed by provisioning) has nothing of ours left.
+      tcState[ifindex] = PortTcState{};
+      continue;
+    }
     tcState[ifindex] = *s;
   }
 
-  // ---- the difference ---------------------------------------------------------------
-  std::vector<Change> changes;
+  std::vector<PlannedChange> changes;
   if (!hadDatapath)
-    changes.push_back({"load the host datapath into " + pinDir, [&] { return datapath.create(); },
-                       [&] { return datapath.destroy(); }});
-
+    changes.push_back({"load the host datapath into " + representors::Datapath::pinDir(result_.instance),
+                       [&dp] { return dp.create(); }, [&dp] { return dp.destroy(); }});
   std::set<uint32_t> previousSlots;
-  if (previous)
-    for (const auto& p : previous->programs) previousSlots.insert(p.slot);
-  for (const auto& p : desired->programs) {
+  if (previous_)
+    for (const auto& p : previous_->programs) previousSlots.insert(p.slot);
+  for (const auto& p : host_.programs) {
     if (previousSlots.contains(p.slot)) continue;  // unchanged: same object, same slot
     representors::UserProgram up{p.slot, p.object, p.program};
-    changes.push_back({"load bpf program " + p.program + " from " + p.object + " into slot " +
-                           std::to_string(p.slot),
-                       [&datapath, up] { return datapath.loadUserProgram(up); },
-                       [&datapath, slot = p.slot] { return datapath.unloadUserProgram(slot); }});
+    changes.push_back({"load bpf program " + p.program + " from " + p.object + " into slot " + std::to_string(p.slot),
+                       [&dp, up] { return dp.loadUserProgram(up); },
+                       [&dp, slot = p.slot] { return dp.unloadUserProgram(slot); }});
   }
-
-  const bool tablesChanged = !desired->tables.sameAs(activeTables);
+  const bool tablesChanged = !host_.tables.sameAs(activeTables);
   if (tablesChanged) {
-    for (const auto& [name, id] : desired->chainIds) {
-      bool known = previous && previous->chainIds.contains(name) && previous->chainIds.at(name) == id;
+    for (const auto& [name, id] : host_.chainIds) {
+      bool known = previous_ && previous_->chainIds.contains(name) && previous_->chainIds.at(name) == id;
       if (!known)
-        changes.push_back({"zero the counters of chain " + name,
-                           [&datapath, id = id] { return datapath.resetChainCounters(id); }, {}});
+        changes.push_back({"zero the counters of chain " + name, [&dp, id = id] { return dp.resetChainCounters(id); }, {}});
     }
-    const HostTables& nextTables = desired->tables;
-    changes.push_back({"write generation " + std::to_string(nextGen) + " (" + describeTables(nextTables) + ")",
-                       [&datapath, &nextTables, nextGen] { return datapath.writeGeneration(nextGen, nextTables); },
-                       [&datapath, nextGen] { return datapath.clearGeneration(nextGen); }});
+    changes.push_back({"write generation " + std::to_string(nextGen) + " (" + describeTables(host_.tables) + ")",
+                       [this, &dp, nextGen] { return dp.writeGeneration(nextGen, host_.tables); },
+                       [&dp, nextGen] { return dp.clearGeneration(nextGen); }});
     changes.push_back({"switch the datapath to generation " + std::to_string(nextGen),
-                       [&datapath, nextGen] { return datapath.activate(nextGen); },
-                       [&datapath, activeGen] { return datapath.activate(activeGen); }});
+                       [&dp, nextGen] { return dp.activate(nextGen); },
+                       [&dp, activeGen] { return dp.activate(activeGen); }});
   }
-
-  std::vector<AttachPoint> attachments;
-  for (const auto& [ifindex, name] : desired->attach) {
+  for (const auto& [ifindex, name] : host_.attach) {
     const PortTcState& s = tcState[ifindex];
     AttachPoint ap{name, ifindex, false};
-    if (previous)
-      for (const auto& a : previous->attachments)
+    if (previous_)
+      for (const auto& a : previous_->attachments)
         if (a.ifindex == ifindex) ap.createdClsact = a.createdClsact;
     if (!s.clsact) {
       ap.createdClsact = true;
       changes.push_back({"add clsact on " + name,
-                         [&netlinkPort, ifindex = ifindex, name = name] {
-                           return runOne(netlinkPort, tc::encodeAddQdisc({ifindex, "clsact"}),
-                                         "add clsact on " + name);
+                         [this, ifindex = ifindex, name = name] {
+                           return runOne(*route_, tc::encodeAddQdisc({ifindex, "clsact"}), "add clsact on " + name);
                          },
-                         [&netlinkPort, ifindex = ifindex, name = name] {
-                           return runOne(netlinkPort, tc::encodeDeleteQdisc({ifindex, "clsact"}),
+                         [this, ifindex = ifindex, name = name] {
+                           return runOne(*route_, tc::encodeDeleteQdisc({ifindex, "clsact"}),
                                          "remove clsact from " + name);
                          }});
     }
-    const bool current = s.ours && hadDatapath &&
-                         std::get<tc::Bpf>(s.ours->spec).progId == datapath.ingressProgId();
+    const bool current = s.ours && hadDatapath && std::get<tc::Bpf>(s.ours->spec).progId == dp.ingressProgId();
     if (!current) {
       const bool replace = s.ours.has_value();
       changes.push_back(
           {"attach the host datapath to " + name + " ingress",
-           [&netlinkPort, &datapath, ifindex = ifindex, name = name, replace, inst = result.instance] {
-             return runOne(netlinkPort,
-                           tc::encodeAddFilter(hostFilter(ifindex, datapath.ingressFd(), inst), replace),
+           [this, &dp, ifindex = ifindex, name = name, replace] {
+             return runOne(*route_, tc::encodeAddFilter(hostFilter(ifindex, dp.ingressFd(), result_.instance), replace),
                            "attach to " + name);
            },
            // Undoing a replace deletes the filter: the stale program it held is
            // not pinned anymore, so the port falls back to the default path.
-           [&netlinkPort, ifindex = ifindex, name = name, inst = result.instance] {
-             return runOne(netlinkPort, tc::encodeDeleteFilter(hostFilter(ifindex, -1, inst)),
+           [this, ifindex = ifindex, name = name] {
+             return runOne(*route_, tc::encodeDeleteFilter(hostFilter(ifindex, -1, result_.instance)),
                            "detach from " + name);
            }});
     }
-    attachments.push_back(ap);
+    attachments_.push_back(ap);
   }
-  if (previous) {
-    for (const auto& a : previous->attachments) {
-      if (desired->attach.contains(a.ifindex)) continue;
+  for (size_t i = 0; i < afterHost_.size(); ++i) changes.push_back({afterHostWhat_[i], afterHost_[i], {}});
+  if (previous_) {
+    for (const auto& a : previous_->attachments) {
+      if (host_.attach.contains(a.ifindex)) continue;
       const PortTcState& s = tcState[a.ifindex];
       if (s.ours)
         changes.push_back({"detach the host datapath from " + a.ifname,
-                           [&netlinkPort, a, inst = result.instance] {
-                             return runOne(netlinkPort, tc::encodeDeleteFilter(hostFilter(a.ifindex, -1, inst)),
+                           [this, a] {
+                             return runOne(*route_, tc::encodeDeleteFilter(hostFilter(a.ifindex, -1, result_.instance)),
                                            "detach from " + a.ifname);
                            },
                            {}});
       const bool onlyOurs = s.all.size() <= (s.ours ? 1u : 0u);
       if (a.createdClsact && s.clsact && onlyOurs)
         changes.push_back({"remove the clsact vfsteer added on " + a.ifname,
-                           [&netlinkPort, a] {
-                             return runOne(netlinkPort, tc::encodeDeleteQdisc({a.ifindex, "clsact"}),
+                           [this, a] {
+                             return runOne(*route_, tc::encodeDeleteQdisc({a.ifindex, "clsact"}),
                                            "remove clsact from " + a.ifname);
                            },
                            {}});
     }
   }
+  if (auto r = execute(changes)) return r;
+  if (!opts_.dryRun && tablesChanged && hadDatapath) {
+    // The new generation is in; the old one is cleared after saving the state.
+    afterCommit_.push_back([&dp, activeGen] { return dp.clearGeneration(activeGen); });
+  }
+  return std::nullopt;
+}
+
+ApplyResult Applier::run() {
+  if (auto r = loadInputs()) return *r;
+  auto lock = store_.lock(result_.instance, opts_.lockWait);
+  if (!lock.ok()) return failure(kExitBadInput, lock.error().describe());
+  auto previous = store_.load(result_.instance);
+  if (!previous.ok()) return failure(kExitKernelRefused, previous.error().describe());
+  previous_ = std::move(*previous);
+  // Refusals recorded earlier keep their chains on the host (no retry on a
+  // plain re-apply); chains enforced with `vfsteer enforce` stay skip-sw.
+  if (previous_ && !opts_.retryRefused && previous_->profile == profile_->name)
+    for (const auto& [name, why] : previous_->refused)
+      if (policy_->findChain(name)) placement_.refused[name] = why;
+  if (previous_)
+    for (const auto& name : previous_->skipSw)
+      if (policy_->findChain(name) && !placement_.chains.contains(name))
+        placement_.chains[name] = policies::OffloadMode::kSkipSw;
+  if (auto r = replan()) return *r;
+
+  auto route = ports_.netlink(topology_->netns, NETLINK_ROUTE);
+  if (!route.ok()) return failure(kExitKernelRefused, route.error().describe());
+  route_ = std::move(*route);
+  auto genl = ports_.netlink(topology_->netns, NETLINK_GENERIC);
+  if (genl.ok()) {
+    auto family = resolveDevlinkFamily(**genl);
+    if (family.ok()) {
+      genl_ = std::move(*genl);
+      devlinkFamily_ = *family;
+    }
+  }
+  device_ = ports_.device();
+  auto dp = ports_.datapath(representors::Datapath::pinDir(result_.instance));
+  if (!dp.ok()) return failure(kExitKernelRefused, dp.error().describe());
+  datapath_ = std::move(*dp);
+  cookie_ = ownerCookie(result_.instance);
+  // Qdiscs vfsteer added for NIC rules stay vfsteer's to remove later.
+  if (previous_)
+    for (const auto& d : previous_->nicDevices) nicDevices_[d.ifindex] = d;
+
+  if (auto r = provision()) return *r;
+  if (opts_.dryRun && !result_.steps.empty()) {
+    // The representors these steps create do not exist yet to plan against.
+    result_.steps.push_back("then: the NIC rules and the host datapath for the new representors");
+    result_.changed = true;
+    return result_;
+  }
+  if (auto r = nicPhase()) return *r;
+  if (auto r = hostPhase()) return *r;
 
   InstanceState next;
-  next.instance = result.instance;
-  next.netns = topology->netns;
-  next.pf = topology->pf;
-  next.policyFile = policy->file;
-  next.profile = profile->name;
-  next.chainIds = desired->chainIds;
-  next.programs = desired->programs;
-  next.attachments = attachments;
-  next.plan = planJson(*policy, *plan);
-  const bool stateChanged = !previous || previous->chainIds != next.chainIds ||
-                            previous->programs != next.programs ||
-                            previous->attachments != next.attachments || previous->plan != next.plan ||
-                            previous->policyFile != next.policyFile;
+  next.instance = result_.instance;
+  next.netns = topology_->netns;
+  next.pf = topology_->pf;
+  next.policyFile = policy_->file;
+  next.profile = profile_->name;
+  next.chainIds = host_.chainIds;
+  next.programs = host_.programs;
+  next.attachments = attachments_;
+  next.nicRules = nicRecords_;
+  for (const auto& [ifindex, ap] : nicDevices_) next.nicDevices.push_back(ap);
+  next.tunnelDevices = tunnelDevices_;
+  next.refused = placement_.refused;
+  next.skipSw = previous_ ? previous_->skipSw : std::vector<std::string>{};
+  for (const auto& name : opts_.enforceSkipSw)
+    if (std::find(next.skipSw.begin(), next.skipSw.end(), name) == next.skipSw.end()) next.skipSw.push_back(name);
+  next.plan = planJson(*policy_, *plan_);
+  const bool stateChanged =
+      !previous_ || previous_->chainIds != next.chainIds || previous_->programs != next.programs ||
+      previous_->attachments != next.attachments || previous_->plan != next.plan ||
+      previous_->policyFile != next.policyFile || previous_->nicRules != next.nicRules ||
+      previous_->tunnelDevices != next.tunnelDevices || previous_->refused != next.refused ||
+      previous_->nicDevices != next.nicDevices ||
+      previous_->skipSw != next.skipSw;
+  result_.changed = !result_.steps.empty();
+  if (opts_.dryRun || (!result_.changed && !stateChanged)) return result_;
 
-  if (changes.empty() && !stateChanged) {
-    result.changed = false;
-    return result;
+  Status saved = store_.save(next);
+  if (!saved.ok()) return failAndRollBack(saved.error());
+  tx_.commit();
+  result_.changed = true;
+  // The new policy is in place; clean-up failures are reported, not undone.
+  for (auto& fn : afterCommit_) {
+    Status s = fn();
+    if (!s.ok()) result_.steps.push_back("warning: " + s.error().describe());
   }
-  for (const auto& c : changes) result.steps.push_back(c.what);
-  if (opts.dryRun) {
-    result.changed = !changes.empty();
-    return result;
-  }
-
-  // ---- the change, all or nothing -------------------------------------------------------
-  Transaction tx;
-  for (const auto& c : changes) {
-    Status s = tx.step(c.what, c.apply, c.undo);
-    if (!s.ok()) {
-      auto undoFailures = tx.rollback();
-      std::string msg = s.error().describe();
-      if (undoFailures.empty()) {
-        msg += "\nnothing was changed (every step before it was undone)";
-      } else {
-        msg += "\nrolling back left these behind:";
-        for (const auto& u : undoFailures) msg += "\n  " + u;
-      }
-      return failure(kExitKernelRefused, msg);
-    }
-  }
-  Status saved = store.save(next);
-  if (!saved.ok()) {
-    tx.rollback();
-    return failure(kExitKernelRefused, saved.error().describe() + "\nnothing was changed");
-  }
-  tx.commit();
-  result.changed = true;
-
-  // ---- clean-up of what the new generation no longer uses ----------------------------
-  // The new policy is in place; failures here are reported, not rolled back.
-  if (tablesChanged && hadDatapath) {
-    Status s = datapath.clearGeneration(activeGen);
-    if (!s.ok()) result.steps.push_back("warning: " + s.error().describe());
-  }
-  if (previous) {
+  if (previous_) {
     std::set<uint32_t> keep;
-    for (const auto& p : desired->programs) keep.insert(p.slot);
-    for (const auto& p : previous->programs) {
+    for (const auto& p : host_.programs) keep.insert(p.slot);
+    for (const auto& p : previous_->programs) {
       if (keep.contains(p.slot)) continue;
-      Status s = datapath.unloadUserProgram(p.slot);
-      result.steps.push_back(s.ok() ? "unload bpf program from slot " + std::to_string(p.slot)
-                                    : "warning: " + s.error().describe());
+      Status s = datapath_->unloadUserProgram(p.slot);
+      result_.steps.push_back(s.ok() ? "unload bpf program from slot " + std::to_string(p.slot)
+                                     : "warning: " + s.error().describe());
+    }
+    for (const auto& name : previous_->tunnelDevices) {
+      if (std::find(tunnelDevices_.begin(), tunnelDevices_.end(), name) != tunnelDevices_.end()) continue;
+      auto ifindex = ifindexIn(*route_, name);
+      if (!ifindex.ok()) continue;
+      Status s = runOne(*route_, netlink::link::encodeDeleteLink(*ifindex), "delete " + name);
+      result_.steps.push_back(s.ok() ? "delete tunnel device " + name : "warning: " + s.error().describe());
     }
   }
-  return result;
+  return result_;
 }
+
+}  // namespace
+
+ApplyResult apply(const ApplyOptions& options, PortFactory& ports) { return Applier(options, ports).run(); }
 
 }  // namespace vfsteer::orchestrator

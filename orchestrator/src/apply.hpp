@@ -27,6 +27,9 @@ struct ApplyOptions {
   std::vector<std::string> skipSw;
   std::vector<std::string> skipHw;
   bool dryRun = false;
+  bool retryRefused = false;  // ask the NIC again for rules it refused before
+  // Chains to keep skip-sw from now on (`vfsteer enforce skip-sw`).
+  std::vector<std::string> enforceSkipSw;
   representors::DiscoverOptions discover;
   std::string stateRoot = "/run/vfsteer";
   std::chrono::milliseconds lockWait{std::chrono::seconds(30)};

@@ -41,6 +41,11 @@ int runApply(ApplyArgs& args) {
               << "; nothing to change\n";
     return kExitOk;
   }
+  if (r.steps.empty()) {
+    std::cout << "vfsteer: " << r.instance << " already matches " << args.options.policyFile
+              << "; updated vfsteer's own records only\n";
+    return kExitOk;
+  }
   std::cout << (args.options.dryRun ? "would change " : "changed ") << r.instance << ":\n";
   for (const auto& s : r.steps) std::cout << "  " << s << "\n";
   return kExitOk;
@@ -59,6 +64,9 @@ void addApplyCommand(CLI::App& app, int& exitCode) {
       ->check(CLI::ExistingFile);
   cmd->add_flag("--dry-run", args->options.dryRun,
                 "Print the changes apply would make, make none (no root needed)");
+  cmd->add_flag("--retry-refused", args->options.retryRefused,
+                "Ask the NIC again for rules it refused before (by default a refusal is remembered "
+                "and the chain stays on the host)");
   cmd->add_option("--profile", args->options.profile,
                   "NIC profile; default: device.profile, where \"auto\" asks the PF's driver");
   cmd->add_option("--profiles-dir", args->options.profileDir, "Directory of profile files");

@@ -5,6 +5,7 @@
 namespace vfsteer::orchestrator {
 
 void addCommands(CLI::App& app, int& exitCode) {
+  addDiscoverCommand(app, exitCode);
   addPlanCommand(app, exitCode);
   addApplyCommand(app, exitCode);
   addReportCommand(app, exitCode);

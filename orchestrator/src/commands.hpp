@@ -25,6 +25,7 @@ void addApplyCommand(CLI::App& app, int& exitCode);
 void addReportCommand(CLI::App& app, int& exitCode);
 void addTeardownCommand(CLI::App& app, int& exitCode);
 void addLabCommand(CLI::App& app, int& exitCode);
+void addDiscoverCommand(CLI::App& app, int& exitCode);
 
 // --skip-sw / --skip-hw values (chain names or "all", repeatable, comma
 // separated) as planner options. A chain named in both is an error.

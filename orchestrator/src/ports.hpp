@@ -44,12 +44,21 @@ class DatapathPort {
   virtual Result<representors::GlobalCounters> globalCounters() const = 0;
 };
 
+// Device settings outside netlink: sriov_numvfs in sysfs.
+class DevicePort {
+ public:
+  virtual ~DevicePort() = default;
+  virtual Result<uint16_t> numVfs(const std::string& pf) = 0;
+  virtual Status setNumVfs(const std::string& pf, uint16_t count) = 0;
+};
+
 class PortFactory {
  public:
   virtual ~PortFactory() = default;
   // netns "" is the caller's namespace.
   virtual Result<std::unique_ptr<NetlinkPort>> netlink(const std::string& netns, int protocol) = 0;
   virtual Result<std::unique_ptr<DatapathPort>> datapath(const std::string& pinDir) = 0;
+  virtual std::unique_ptr<DevicePort> device() = 0;
 };
 
 std::unique_ptr<PortFactory> makeRealPorts();

@@ -1,4 +1,8 @@
 // The ports backed by the real kernel.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <optional>
 
 #include "ports.hpp"
@@ -87,6 +91,31 @@ class RealDatapath : public DatapathPort {
   std::optional<representors::Datapath> dp_;
 };
 
+class RealDevice : public DevicePort {
+ public:
+  Result<uint16_t> numVfs(const std::string& pf) override {
+    std::ifstream in(path(pf));
+    int n = -1;
+    if (!(in >> n) || n < 0)
+      return Error(ErrorCode::kNotSupported, pf + " has no sriov_numvfs (" + path(pf) + "): it is not an SR-IOV PF");
+    return static_cast<uint16_t>(n);
+  }
+  Status setNumVfs(const std::string& pf, uint16_t count) override {
+    int fd = ::open(path(pf).c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return Error::fromErrno(errno, "open " + path(pf));
+    const std::string text = std::to_string(count);
+    ssize_t n = ::write(fd, text.data(), text.size());
+    int err = errno;
+    ::close(fd);
+    if (n != static_cast<ssize_t>(text.size()))
+      return Error::fromErrno(err, "set " + pf + " sriov_numvfs to " + text);
+    return okStatus();
+  }
+
+ private:
+  static std::string path(const std::string& pf) { return "/sys/class/net/" + pf + "/device/sriov_numvfs"; }
+};
+
 class RealPorts : public PortFactory {
  public:
   Result<std::unique_ptr<NetlinkPort>> netlink(const std::string& netns, int protocol) override {
@@ -102,6 +131,7 @@ class RealPorts : public PortFactory {
     VFSTEER_ASSIGN_OR_RETURN(auto existing, representors::Datapath::open(pinDir));
     return std::unique_ptr<DatapathPort>(new RealDatapath(pinDir, std::move(existing)));
   }
+  std::unique_ptr<DevicePort> device() override { return std::make_unique<RealDevice>(); }
 };
 
 }  // namespace

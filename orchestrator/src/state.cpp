@@ -57,6 +57,14 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
     const json chainIds = doc.value("chain_ids", json::object());
     const json programs = doc.value("programs", json::array());
     const json attachments = doc.value("attachments", json::array());
+    const json nicRules = doc.value("nic_rules", json::array());
+    for (const auto& r : nicRules)
+      s.nicRules.push_back({r.at("chain"), r.at("device"), r.at("ifindex"), r.at("priority"), r.at("protocol")});
+    const json nicDevices = doc.value("nic_devices", json::array());
+    for (const auto& a : nicDevices) s.nicDevices.push_back({a.at("ifname"), a.at("ifindex"), a.at("created_clsact")});
+    s.tunnelDevices = doc.value("tunnel_devices", std::vector<std::string>{});
+    s.refused = doc.value("refused", std::map<std::string, std::string>{});
+    s.skipSw = doc.value("skip_sw", std::vector<std::string>{});
     for (const auto& [name, id] : chainIds.items()) s.chainIds[name] = id.get<uint32_t>();
     for (const auto& p : programs)
       s.programs.push_back({p.at("slot"), p.at("object"), p.at("program"), p.at("fingerprint")});
@@ -80,6 +88,16 @@ Status StateStore::save(const InstanceState& s) const {
   for (const auto& p : s.programs)
     doc["programs"].push_back({{"slot", p.slot}, {"object", p.object}, {"program", p.program},
                                {"fingerprint", p.fingerprint}});
+  doc["nic_rules"] = json::array();
+  for (const auto& r : s.nicRules)
+    doc["nic_rules"].push_back({{"chain", r.chain}, {"device", r.device}, {"ifindex", r.ifindex},
+                                {"priority", r.priority}, {"protocol", r.protocol}});
+  doc["nic_devices"] = json::array();
+  for (const auto& a : s.nicDevices)
+    doc["nic_devices"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex}, {"created_clsact", a.createdClsact}});
+  doc["tunnel_devices"] = s.tunnelDevices;
+  doc["refused"] = s.refused;
+  doc["skip_sw"] = s.skipSw;
   doc["attachments"] = json::array();
   for (const auto& a : s.attachments)
     doc["attachments"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex},

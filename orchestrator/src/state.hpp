@@ -30,6 +30,15 @@ struct LoadedProgram {
   bool operator==(const LoadedProgram&) const = default;
 };
 
+struct NicRuleRecord {
+  std::string chain;
+  std::string device;
+  int ifindex = 0;
+  uint16_t priority = 0;
+  uint16_t protocol = 0;
+  bool operator==(const NicRuleRecord&) const = default;
+};
+
 struct InstanceState {
   std::string instance;
   std::string netns;  // where the PF and representors live ("" = the default namespace)
@@ -39,6 +48,13 @@ struct InstanceState {
   std::map<std::string, uint32_t> chainIds;
   std::vector<LoadedProgram> programs;
   std::vector<AttachPoint> attachments;
+  std::vector<NicRuleRecord> nicRules;
+  std::vector<AttachPoint> nicDevices;  // devices holding NIC rules (clsact vfsteer added?)
+  std::vector<std::string> tunnelDevices;  // created by vfsteer
+  // Chains whose NIC rules the kernel refused, with its words; a later apply
+  // of the same policy does not ask again (apply --retry-refused does).
+  std::map<std::string, std::string> refused;
+  std::vector<std::string> skipSw;  // chains enforced with `vfsteer enforce skip-sw`
   nlohmann::json plan;  // `vfsteer plan -o json` of what was applied
 };
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <set>
 
+#include "nic_rules.hpp"
 #include "tc_ops.hpp"
 #include "vfsteer/netlink/link.hpp"
 #include "vfsteer/representors/datapath.hpp"
@@ -32,19 +33,40 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
       if (info.ok()) links[info->ifindex] = info->name;
     }
     std::set<int> createdClsact;
-    if (state)
+    if (state) {
       for (const auto& a : state->attachments)
         if (a.createdClsact) createdClsact.insert(a.ifindex);
+      for (const auto& a : state->nicDevices)
+        if (a.createdClsact) createdClsact.insert(a.ifindex);
+    }
+    const auto cookie = ownerCookie(ref.instance);
     for (const auto& [ifindex, name] : links) {
       VFSTEER_ASSIGN_OR_RETURN(auto s, readPortTc(*nl, ifindex));
+      size_t removed = 0;
       if (s.ours) {
         VFSTEER_TRY(runOne(*nl, tc::encodeDeleteFilter(*s.ours), "detach from " + name));
         done.push_back("detached the host datapath from " + name);
+        ++removed;
       }
-      const size_t foreign = s.all.size() - (s.ours ? 1 : 0);
-      if (s.clsact && createdClsact.contains(ifindex) && foreign == 0) {
+      // NIC rules carry our cookie; a filter without it is not ours.
+      VFSTEER_ASSIGN_OR_RETURN(auto nic, ownedNicFilters(*nl, ifindex, cookie));
+      for (const auto& f : nic) {
+        VFSTEER_TRY(runOne(*nl, tc::encodeDeleteFilter(f), "remove a NIC rule from " + name));
+        done.push_back("removed the NIC rule at tc priority " + std::to_string(f.priority) + " on " + name);
+        ++removed;
+      }
+      if (s.clsact && createdClsact.contains(ifindex) && s.all.size() == removed) {
         VFSTEER_TRY(runOne(*nl, tc::encodeDeleteQdisc({ifindex, "clsact"}), "remove clsact from " + name));
         done.push_back("removed the clsact vfsteer added on " + name);
+      }
+    }
+    if (state) {
+      for (const auto& dev : state->tunnelDevices) {
+        for (const auto& [ifindex, name] : links) {
+          if (name != dev) continue;
+          VFSTEER_TRY(runOne(*nl, netlink::link::encodeDeleteLink(ifindex), "delete " + name));
+          done.push_back("deleted tunnel device " + name);
+        }
       }
     }
   }

@@ -13,6 +13,11 @@ Status Transaction::step(const std::string& what, const std::function<Status()>&
   return okStatus();
 }
 
+void Transaction::record(const std::string& what, std::function<Status()> undo) {
+  done_.push_back(what);
+  if (undo) undos_.push_back(Undo{what, std::move(undo)});
+}
+
 std::vector<std::string> Transaction::rollback() {
   std::vector<std::string> failures;
   for (auto it = undos_.rbegin(); it != undos_.rend(); ++it) {

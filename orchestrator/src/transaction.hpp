@@ -11,6 +11,14 @@
 
 namespace vfsteer::orchestrator {
 
+// One change an apply plans: what it is, how to make it, how to undo it
+// (empty when nothing needs undoing).
+struct PlannedChange {
+  std::string what;
+  std::function<Status()> apply;
+  std::function<Status()> undo;
+};
+
 class Transaction {
  public:
   Transaction() = default;
@@ -22,6 +30,9 @@ class Transaction {
   // needs none) and the description.
   Status step(const std::string& what, const std::function<Status()>& apply,
               std::function<Status()> undo);
+  // Records a change already made (by a caller that had to inspect the
+  // kernel's answer itself) so that a rollback undoes it too.
+  void record(const std::string& what, std::function<Status()> undo);
   // Keeps everything done so far.
   void commit() { undos_.clear(); }
   // Undoes everything done so far, newest first. Returns the undo failures

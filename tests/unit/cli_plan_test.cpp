@@ -32,7 +32,7 @@ TEST(CliPlan, JsonOnMlx5IsCompleteAndStable) {
   EXPECT_EQ(tb["stages"][1]["runs_in"], "host");
   EXPECT_EQ(tb["stages"][1]["reason"],
             "stage 1 queue: profile mlx5 cannot select a receive queue in hardware");
-  EXPECT_EQ(tb["nic_rules"].size(), 2u);
+  EXPECT_EQ(tb["nic_rules"].size(), 1u);
   EXPECT_EQ(tb["host"]["entry"], "continuation");
   EXPECT_EQ(tb["host"]["start_stage"], 1);
 }
