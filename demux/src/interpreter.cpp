@@ -201,15 +201,22 @@ Outcome runWhole(const Policy& policy, const Packet& packet, const Environment& 
   return defaultPath(packet);
 }
 
-Outcome runSplit(const Policy& policy, const Plan& plan, const Profile& profile,
-                 const Packet& packet, const Environment& env) {
-  // The NIC: its rules for this side, in the plan's order.
+const NicRule* nicRuleFor(const Policy& policy, const Plan& plan, const Packet& packet) {
+  // The NIC's rules for this side, in the plan's order.
   for (const NicRule& rule : plan.nicRules) {
     const Chain& chain = policy.chains[rule.chain];
     if (rule.from != packet.in || !ruleL3Matches(rule.l3, packet, chain.match.tunnel.has_value()))
       continue;
-    if (!matches(chain.match, packet)) continue;
+    if (matches(chain.match, packet)) return &rule;
+  }
+  return nullptr;
+}
 
+Outcome runSplit(const Policy& policy, const Plan& plan, const Profile& profile,
+                 const Packet& packet, const Environment& env) {
+  if (const NicRule* found = nicRuleFor(policy, plan, packet)) {
+    const NicRule& rule = *found;
+    const Chain& chain = policy.chains[rule.chain];
     Outcome out;
     out.chain = rule.chain;
     if (auto why = whyMatchNotInNic(profile, chain.match)) {

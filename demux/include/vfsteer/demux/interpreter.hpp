@@ -84,6 +84,10 @@ struct Outcome {
 
 bool matches(const policies::Match& match, const Packet& packet);
 
+// The NIC rule that takes `packet` (the first of the plan's rules for its
+// side that matches), or none: a NIC miss.
+const NicRule* nicRuleFor(const policies::Policy& policy, const Plan& plan, const Packet& packet);
+
 Outcome runWhole(const policies::Policy& policy, const Packet& packet, const Environment& env);
 Outcome runSplit(const policies::Policy& policy, const Plan& plan,
                  const policies::Profile& profile, const Packet& packet, const Environment& env);
