@@ -145,6 +145,24 @@ Message encodeCreateTunnel(TunnelKind kind, const std::string& name, uint16_t po
   return m;
 }
 
+Message encodeSetXdp(int ifindex, int fd, XdpMode mode, std::optional<int> expectedFd) {
+  Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+  m.putHeader(linkHeader(ifindex));
+  auto xdp = m.nest(IFLA_XDP);
+  m.putU32(IFLA_XDP_FD, static_cast<uint32_t>(fd));
+  uint32_t flags = mode == XdpMode::kOffload  ? XDP_FLAGS_HW_MODE
+                   : mode == XdpMode::kDriver ? XDP_FLAGS_DRV_MODE
+                                              : XDP_FLAGS_SKB_MODE;
+  if (expectedFd) {
+    flags |= XDP_FLAGS_REPLACE;
+    m.putU32(IFLA_XDP_EXPECTED_FD, static_cast<uint32_t>(*expectedFd));
+  } else if (fd >= 0) {
+    flags |= XDP_FLAGS_UPDATE_IF_NOEXIST;
+  }
+  m.putU32(IFLA_XDP_FLAGS, flags);
+  return m;
+}
+
 Message encodeSetUp(int ifindex, bool up) {
   Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
   ifinfomsg h = linkHeader(ifindex);
@@ -180,6 +198,30 @@ void keepLink(nl_object* obj, void* arg) {
   auto* out = static_cast<rtnl_link**>(arg);
   nl_object_get(obj);
   *out = reinterpret_cast<rtnl_link*>(obj);
+}
+
+}  // namespace
+
+namespace {
+
+// libnl does not model IFLA_XDP; read it directly.
+Status decodeXdp(const nlmsghdr* nlh, LinkInfo& info) {
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(nlh, sizeof(ifinfomsg), IFLA_MAX));
+  auto xdpAttr = t.get(IFLA_XDP);
+  if (!xdpAttr) return okStatus();
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable xdp, AttrTable::ofNest(*xdpAttr, IFLA_XDP_MAX));
+  auto id = [&](uint16_t type) { return xdp.get(type) ? xdp.get(type)->u32() : 0u; };
+  const uint8_t attached = xdp.get(IFLA_XDP_ATTACHED) ? xdp.get(IFLA_XDP_ATTACHED)->u8() : 0;
+  info.xdpDriverProgId = id(IFLA_XDP_DRV_PROG_ID);
+  info.xdpGenericProgId = id(IFLA_XDP_SKB_PROG_ID);
+  info.xdpOffloadProgId = id(IFLA_XDP_HW_PROG_ID);
+  // With one program attached the kernel sends only IFLA_XDP_PROG_ID and
+  // the mode.
+  const uint32_t only = id(IFLA_XDP_PROG_ID);
+  if (attached == XDP_ATTACHED_DRV) info.xdpDriverProgId = only;
+  if (attached == XDP_ATTACHED_SKB) info.xdpGenericProgId = only;
+  if (attached == XDP_ATTACHED_HW) info.xdpOffloadProgId = only;
+  return okStatus();
 }
 
 }  // namespace
@@ -244,6 +286,7 @@ Result<LinkInfo> decodeLink(const RawMessage& raw) {
       info.vfs.push_back(v);
     }
   }
+  VFSTEER_TRY(decodeXdp(nlh, info));
   return info;
 }
 

@@ -6,7 +6,9 @@
 #include <set>
 
 #include "commands.hpp"
+#include "bpf_nic_rules.hpp"
 #include "host_program.hpp"
+#include "nic_program.hpp"
 #include "nic_rules.hpp"
 #include "plan_output.hpp"
 #include "profiles.hpp"
@@ -23,6 +25,10 @@ namespace tc = netlink::tc;
 using representors::HostTables;
 
 namespace {
+
+// The reason recorded for chains that run on the host while the demux
+// program moves; the second pass of the same apply asks the NIC again.
+constexpr const char* kMovingReason = "the NIC demux program is moving; the host runs this chain meanwhile";
 
 ApplyResult failure(int code, std::string error) {
   ApplyResult r;
@@ -76,7 +82,8 @@ Result<int> ifindexIn(NetlinkPort& nl, const std::string& name) {
 // transaction that makes all its changes or none.
 class Applier {
  public:
-  Applier(const ApplyOptions& opts, PortFactory& ports) : opts_(opts), ports_(ports), store_(opts.stateRoot) {}
+  Applier(const ApplyOptions& opts, PortFactory& ports, bool secondPass = false)
+      : opts_(opts), ports_(ports), store_(opts.stateRoot), secondPass_(secondPass) {}
 
   ApplyResult run();
 
@@ -85,16 +92,26 @@ class Applier {
   std::optional<ApplyResult> replan();
   std::optional<ApplyResult> provision();
   std::optional<ApplyResult> nicPhase();
+  std::optional<ApplyResult> nicFlowerPhase();
+  std::optional<ApplyResult> nicProgramPhase();
   std::optional<ApplyResult> hostPhase();
   // Runs `changes` now (or lists them in a dry run); on failure everything
   // done so far is undone and the failure returned.
   std::optional<ApplyResult> execute(const std::vector<PlannedChange>& changes);
   ApplyResult failAndRollBack(const Error& e, int code = kExitKernelRefused);
   Status installNicFilter(const NicFilter& nf, std::optional<uint32_t> replaceHandle);
+  // Adds a clsact qdisc to a device that will hold NIC rules, if it has none.
+  std::optional<ApplyResult> ensureNicClsact(int ifindex, const std::string& name);
+  Result<representors::DemuxHook> demuxHook() const;
+  Status installNicProgram(const std::vector<bpf_insn>& insns, representors::DemuxHook hook,
+                           NicProgramRecord& record);
+  // The previous demux program, when this apply does not keep it in place.
+  void retireNicProgram();
 
   const ApplyOptions& opts_;
   PortFactory& ports_;
   StateStore store_;
+  const bool secondPass_;
   ApplyResult result_;
   std::optional<policies::Policy> policy_;
   std::optional<policies::Profile> profile_;
@@ -106,12 +123,14 @@ class Applier {
   std::unique_ptr<NetlinkPort> genl_;
   std::unique_ptr<DevicePort> device_;
   std::unique_ptr<DatapathPort> datapath_;
+  std::unique_ptr<ProgramPort> programs_;
   uint16_t devlinkFamily_ = 0;
   Transaction tx_;
   std::vector<uint8_t> cookie_;
   std::vector<NicRuleRecord> nicRecords_;
   std::map<int, AttachPoint> nicDevices_;
   std::vector<std::string> tunnelDevices_;
+  std::optional<NicProgramRecord> nicProgram_;
   std::vector<std::function<Status()>> afterHost_;  // NIC rules to remove once the host has taken over
   std::vector<std::string> afterHostWhat_;
   std::vector<std::function<Status()>> afterCommit_;  // clean-up once the state is saved
@@ -212,14 +231,187 @@ Status Applier::installNicFilter(const NicFilter& nf, std::optional<uint32_t> re
 }
 
 std::optional<ApplyResult> Applier::nicPhase() {
-  if (profile_->engine == policies::NicEngine::kBpf && !plan_->nicRules.empty()) {
-    // Offloading the demux as a BPF program: not programmed by this vfsteer;
-    // the chains run on the host, and the report says why.
+  if (profile_->engine == policies::NicEngine::kBpf) {
+    if (auto r = nicProgramPhase()) return r;
+  } else {
+    if (auto r = nicFlowerPhase()) return r;
+  }
+  retireNicProgram();
+  return std::nullopt;
+}
+
+std::optional<ApplyResult> Applier::ensureNicClsact(int ifindex, const std::string& name) {
+  if (nicDevices_.contains(ifindex) || ifindex <= 0) return std::nullopt;
+  AttachPoint ap{name, ifindex, false};
+  auto tcs = readPortTc(*route_, ifindex, result_.instance);
+  if (!tcs.ok()) return failAndRollBack(tcs.error());
+  if (!tcs->clsact) {
+    ap.createdClsact = true;
+    std::vector<PlannedChange> add{
+        {"add clsact on " + name,
+         [this, ifindex, name] { return runOne(*route_, tc::encodeAddQdisc({ifindex, "clsact"}), "add clsact on " + name); },
+         [this, ifindex, name] {
+           return runOne(*route_, tc::encodeDeleteQdisc({ifindex, "clsact"}), "remove clsact from " + name);
+         }}};
+    if (auto r = execute(add)) return r;
+  }
+  nicDevices_[ifindex] = ap;
+  return std::nullopt;
+}
+
+Result<representors::DemuxHook> Applier::demuxHook() const {
+  using Hook = policies::Device::BpfHook;
+  const auto& dev = policy_->device;
+  if (dev.bpfOffload) {
+    const bool xdp = *dev.bpfOffload == Hook::kXdp;
+    if (xdp ? !profile_->xdpOffload : !profile_->clsBpfOffload)
+      return Error(ErrorCode::kInvalidInput,
+                   dev.bpfOffloadPos.str() + ": device.bpf_offload is " + (xdp ? "xdp" : "cls_bpf") + ", but profile " +
+                       profile_->name + " has no " + (xdp ? "XDP offload" : "cls_bpf offload") + " (" +
+                       profile_->file + ")");
+    return xdp ? representors::DemuxHook::kXdp : representors::DemuxHook::kTc;
+  }
+  return profile_->clsBpfOffload ? representors::DemuxHook::kTc : representors::DemuxHook::kXdp;
+}
+
+Status Applier::installNicProgram(const std::vector<bpf_insn>& insns, representors::DemuxHook hook,
+                                  NicProgramRecord& record) {
+  auto loaded = programs_->loadDemux(insns, hook, record.ifindex);
+  if (!loaded.ok()) return std::move(loaded).error().addContext("load the demux program for " + record.device);
+  UniqueFd fd = std::move(*loaded);
+  VFSTEER_ASSIGN_OR_RETURN(record.progId, programs_->programId(fd.get()));
+  // In place of our previous program in the same slot; anything else there
+  // (XDP: a program vfsteer did not attach) is not ours to replace.
+  VFSTEER_ASSIGN_OR_RETURN(NicProgramSlot slot, readNicProgramSlot(*route_, hook, record.ifindex, result_.instance));
+  std::optional<uint32_t> replacing;
+  if (slot.progId) {
+    const auto& prev = previous_ ? previous_->nicProgram : std::nullopt;
+    const bool ours = hook == representors::DemuxHook::kTc ||
+                      (prev && prev->hook == record.hook && prev->ifindex == record.ifindex && prev->progId == slot.progId);
+    if (!ours)
+      return Error(ErrorCode::kConflict, "the XDP offload slot of " + record.device + " holds program id " +
+                                             std::to_string(slot.progId) +
+                                             ", which vfsteer did not attach; vfsteer leaves it alone");
+    replacing = slot.progId;
+  }
+  VFSTEER_TRY(attachNicProgram(*route_, *programs_, hook, record.ifindex, record.device, result_.instance, fd.get(),
+                               record.progId, replacing));
+  // Undone by putting back what was there (the kernel keeps an attached
+  // program alive after our fd closes; the old one is held until then).
+  tx_.record("attach the NIC demux program", [this, hook, record, replacing]() -> Status {
+    auto old = replacing ? programs_->programById(*replacing) : Result<UniqueFd>(UniqueFd());
+    if (!old.ok()) return old.error();
+    if (hook == representors::DemuxHook::kTc) {
+      if (replacing)
+        return runOne(*route_, tc::encodeAddFilter(nicProgramFilter(record.ifindex, old->get(), result_.instance), true),
+                      "restore the previous demux program");
+      return runOne(*route_, tc::encodeDeleteFilter(nicProgramFilter(record.ifindex, -1, result_.instance)),
+                    "remove the demux program");
+    }
+    auto current = programs_->programById(record.progId);
+    if (!current.ok()) return current.error();
+    return runOne(*route_,
+                  netlink::link::encodeSetXdp(record.ifindex, replacing ? old->get() : -1,
+                                              netlink::link::XdpMode::kOffload, current->get()),
+                  "restore the XDP offload slot");
+  });
+  return okStatus();
+}
+
+std::optional<ApplyResult> Applier::nicProgramPhase() {
+  auto hook = demuxHook();
+  if (!hook.ok()) return failAndRollBack(hook.error(), kExitBadInput);
+  // One program carries every NIC chain, so one refusal moves them all to
+  // the host: at most two rounds.
+  for (int round = 0; round < 2; ++round) {
+    auto rules = buildDemuxRules(*policy_, *plan_);
+    if (!rules.ok()) return failAndRollBack(rules.error());
+    if (rules->empty()) return std::nullopt;
+    NicProgramRecord want;
+    want.hook = hookName(*hook);
+    want.device = topology_->pf;
+    want.ifindex = topology_->pfIfindex;
+    for (const auto& r : plan_->nicRules) {
+      const std::string& name = policy_->chains[r.chain].name;
+      if (std::find(want.chains.begin(), want.chains.end(), name) == want.chains.end()) want.chains.push_back(name);
+    }
+    const auto insns = representors::compileDemux(*rules, *hook);
+    want.fingerprint = representors::demuxFingerprint(insns);
+
+    const auto& prev = previous_ ? previous_->nicProgram : std::nullopt;
+    if (prev && (prev->hook != want.hook || prev->ifindex != want.ifindex) && !opts_.dryRun) {
+      // A NIC may hold one offloaded program at a time (netdevsim refuses a
+      // second: "driver and netdev offload states mismatch"). The move goes
+      // through the host: this pass hands the chains to the host datapath
+      // and removes the old program; a second pass attaches the new one.
+      auto slot = readNicProgramSlot(*route_, *parseHookName(prev->hook), prev->ifindex, result_.instance);
+      if (slot.ok() && slot->progId == prev->progId) {
+        for (const auto& r : plan_->nicRules)
+          if (plan_->chains[r.chain].mode == policies::OffloadMode::kSkipSw)
+            return failAndRollBack(
+                Error(ErrorCode::kConflict,
+                      "moving the NIC demux program from " + prev->hook + " to " + want.hook + " puts chain " +
+                          policy_->chains[r.chain].name +
+                          " on the host while it moves, and that chain is skip-sw; apply once with it on "
+                          "--skip-hw or auto, then again"),
+                kExitPlanRefused);
+        for (const auto& name : want.chains) placement_.refused[name] = kMovingReason;
+        result_.movePending = true;
+        if (auto r = replan()) return r;
+        return std::nullopt;
+      }
+    }
+    if (prev && prev->hook == want.hook && prev->ifindex == want.ifindex && prev->fingerprint == want.fingerprint) {
+      auto slot = readNicProgramSlot(*route_, *hook, want.ifindex, result_.instance);
+      if (slot.ok() && slot->progId == prev->progId && slot->inHw) {
+        want.progId = prev->progId;
+        nicProgram_ = want;
+        return std::nullopt;
+      }
+    }
+    if (*hook == representors::DemuxHook::kTc)
+      if (auto r = ensureNicClsact(want.ifindex, want.device)) return r;
+    const std::string what = "load the NIC demux program (" + std::to_string(rules->size()) + " rules, " +
+                             std::to_string(insns.size()) + " instructions) offloaded to " + want.device +
+                             (*hook == representors::DemuxHook::kTc ? " and attach it on tc ingress (cls_bpf skip_sw)"
+                                                                    : " and attach it in XDP offload mode");
+    result_.steps.push_back(what);
+    if (opts_.dryRun) {
+      nicProgram_ = want;
+      return std::nullopt;
+    }
+    Status s = installNicProgram(insns, *hook, want);
+    if (s.ok()) {
+      nicProgram_ = want;
+      return std::nullopt;
+    }
+    const Error& e = s.error();
     for (const auto& r : plan_->nicRules)
-      placement_.refused[policy_->chains[r.chain].name] =
-          "vfsteer does not offload BPF demux programs yet (profile " + profile_->name + ")";
+      if (plan_->chains[r.chain].mode == policies::OffloadMode::kSkipSw)
+        return failAndRollBack(Error(e).addContext("chain " + policy_->chains[r.chain].name +
+                                                   " is skip-sw and the NIC refused the demux program"));
+    // The whole error: a load refusal's kernel text is the verifier log's
+    // last line, which says little without the errno beside it.
+    const std::string words = e.describe();
+    for (const auto& name : want.chains) placement_.refused[name] = "the NIC refused the demux program: " + words;
+    result_.steps.back() += " — refused: " + words;
     if (auto r = replan()) return r;
   }
+  return std::nullopt;
+}
+
+void Applier::retireNicProgram() {
+  const auto& prev = previous_ ? previous_->nicProgram : std::nullopt;
+  if (!prev) return;
+  if (nicProgram_ && nicProgram_->hook == prev->hook && nicProgram_->ifindex == prev->ifindex) return;
+  afterHostWhat_.push_back("remove the NIC demux program (" + prev->hook + " on " + prev->device + ")");
+  afterHost_.push_back([this, record = *prev]() -> Status {
+    auto did = detachNicProgram(*route_, *programs_, record, result_.instance);
+    return did.ok() ? okStatus() : Status(did.error());
+  });
+}
+
+std::optional<ApplyResult> Applier::nicFlowerPhase() {
   // The NIC refuses rules one chain at a time; each refusal moves a chain
   // (and the chains that must follow it) to the host, so this settles within
   // as many rounds as there are chains.
@@ -285,29 +477,8 @@ std::optional<ApplyResult> Applier::nicPhase() {
     }
 
     // Each device holding NIC rules needs a clsact qdisc.
-    for (const auto& nf : *desired) {
-      const int ifindex = nf.filter.ifindex;
-      if (nicDevices_.contains(ifindex) || ifindex <= 0) continue;
-      AttachPoint ap{nf.device, ifindex, false};
-      if (previous_)
-        for (const auto& d : previous_->nicDevices)
-          if (d.ifindex == ifindex) ap.createdClsact = d.createdClsact;
-      auto tcs = readPortTc(*route_, ifindex);
-      if (!tcs.ok()) return failAndRollBack(tcs.error());
-      if (!tcs->clsact) {
-        ap.createdClsact = true;
-        std::vector<PlannedChange> add{
-            {"add clsact on " + nf.device,
-             [this, ifindex, name = nf.device] {
-               return runOne(*route_, tc::encodeAddQdisc({ifindex, "clsact"}), "add clsact on " + name);
-             },
-             [this, ifindex, name = nf.device] {
-               return runOne(*route_, tc::encodeDeleteQdisc({ifindex, "clsact"}), "remove clsact from " + name);
-             }}};
-        if (auto r = execute(add)) return r;
-      }
-      nicDevices_[ifindex] = ap;
-    }
+    for (const auto& nf : *desired)
+      if (auto r = ensureNicClsact(nf.filter.ifindex, nf.device)) return r;
 
     std::map<std::string, std::string> refusedNow;
     nicRecords_.clear();
@@ -384,7 +555,7 @@ std::optional<ApplyResult> Applier::hostPhase() {
     for (const auto& a : previous_->attachments) seen.insert(a.ifindex);
   std::map<int, PortTcState> tcState;
   for (int ifindex : seen) {
-    auto s = readPortTc(*route_, ifindex);
+    auto s = readPortTc(*route_, ifindex, result_.instance);
     if (!s.ok()) {
       // A port that vanished (a VF removed by provisioning) has nothing of ours left.
       tcState[ifindex] = PortTcState{};
@@ -497,7 +668,7 @@ ApplyResult Applier::run() {
   // plain re-apply); chains enforced with `vfsteer enforce` stay skip-sw.
   if (previous_ && !opts_.retryRefused && previous_->profile == profile_->name)
     for (const auto& [name, why] : previous_->refused)
-      if (policy_->findChain(name)) placement_.refused[name] = why;
+      if (policy_->findChain(name) && !(secondPass_ && why == kMovingReason)) placement_.refused[name] = why;
   if (previous_)
     for (const auto& name : previous_->skipSw)
       if (policy_->findChain(name) && !placement_.chains.contains(name))
@@ -516,6 +687,9 @@ ApplyResult Applier::run() {
     }
   }
   device_ = ports_.device();
+  auto programs = ports_.programs(topology_->netns);
+  if (!programs.ok()) return failure(kExitKernelRefused, programs.error().describe());
+  programs_ = std::move(*programs);
   auto dp = ports_.datapath(representors::Datapath::pinDir(result_.instance));
   if (!dp.ok()) return failure(kExitKernelRefused, dp.error().describe());
   datapath_ = std::move(*dp);
@@ -546,6 +720,7 @@ ApplyResult Applier::run() {
   next.nicRules = nicRecords_;
   for (const auto& [ifindex, ap] : nicDevices_) next.nicDevices.push_back(ap);
   next.tunnelDevices = tunnelDevices_;
+  next.nicProgram = nicProgram_;
   next.refused = placement_.refused;
   next.skipSw = previous_ ? previous_->skipSw : std::vector<std::string>{};
   for (const auto& name : opts_.enforceSkipSw)
@@ -556,7 +731,7 @@ ApplyResult Applier::run() {
       previous_->attachments != next.attachments || previous_->plan != next.plan ||
       previous_->policyFile != next.policyFile || previous_->nicRules != next.nicRules ||
       previous_->tunnelDevices != next.tunnelDevices || previous_->refused != next.refused ||
-      previous_->nicDevices != next.nicDevices ||
+      previous_->nicDevices != next.nicDevices || previous_->nicProgram != next.nicProgram ||
       previous_->skipSw != next.skipSw;
   result_.changed = !result_.steps.empty();
   if (opts_.dryRun || (!result_.changed && !stateChanged)) return result_;
@@ -592,6 +767,18 @@ ApplyResult Applier::run() {
 
 }  // namespace
 
-ApplyResult apply(const ApplyOptions& options, PortFactory& ports) { return Applier(options, ports).run(); }
+ApplyResult apply(const ApplyOptions& options, PortFactory& ports) {
+  ApplyResult first = Applier(options, ports).run();
+  if (first.exitCode != kExitOk || !first.movePending) return first;
+  ApplyResult second = Applier(options, ports, /*secondPass=*/true).run();
+  std::vector<std::string> steps = first.steps;
+  steps.push_back("then, with the host carrying the chains:");
+  steps.insert(steps.end(), second.steps.begin(), second.steps.end());
+  second.steps = std::move(steps);
+  second.changed = true;
+  if (second.exitCode != kExitOk)
+    second.error += "\n(the first pass completed: the host runs the chains the demux program carried)";
+  return second;
+}
 
 }  // namespace vfsteer::orchestrator

@@ -40,6 +40,9 @@ struct ApplyResult {
   std::string error;           // for a non-zero exit: what and why
   std::vector<std::string> steps;  // done, or (dry run) to do
   bool changed = false;
+  // The demux program changes hook or device: this apply moved its chains
+  // to the host and removed it; a second pass attaches the new one.
+  bool movePending = false;
   std::string instance;
   std::optional<policies::Policy> policy;
   std::optional<demux::Plan> plan;

@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "vfsteer/common/result.hpp"
+#include "vfsteer/common/unique_fd.hpp"
 #include "vfsteer/netlink/message.hpp"
 #include "vfsteer/netlink/socket.hpp"
+#include "vfsteer/representors/bpf_demux.hpp"
 #include "vfsteer/representors/datapath.hpp"
 #include "vfsteer/representors/host_tables.hpp"
 
@@ -44,6 +46,20 @@ class DatapathPort {
   virtual Result<representors::GlobalCounters> globalCounters() const = 0;
 };
 
+// BPF programs outside the host datapath: the NIC demux program.
+class ProgramPort {
+ public:
+  virtual ~ProgramPort() = default;
+  // Loads it bound for offload to `offloadIfindex`, an ifindex in the
+  // topology's namespace (the kernel resolves it in the loader's).
+  virtual Result<UniqueFd> loadDemux(const std::vector<bpf_insn>& insns, representors::DemuxHook hook,
+                                     int offloadIfindex) = 0;
+  // The id of the program behind `fd`.
+  virtual Result<uint32_t> programId(int fd) = 0;
+  // The program with this id, when it still exists.
+  virtual Result<UniqueFd> programById(uint32_t id) = 0;
+};
+
 // Device settings outside netlink: sriov_numvfs in sysfs.
 class DevicePort {
  public:
@@ -59,6 +75,7 @@ class PortFactory {
   virtual Result<std::unique_ptr<NetlinkPort>> netlink(const std::string& netns, int protocol) = 0;
   virtual Result<std::unique_ptr<DatapathPort>> datapath(const std::string& pinDir) = 0;
   virtual std::unique_ptr<DevicePort> device() = 0;
+  virtual Result<std::unique_ptr<ProgramPort>> programs(const std::string& netns) = 0;
 };
 
 std::unique_ptr<PortFactory> makeRealPorts();

@@ -1,4 +1,5 @@
 // The ports backed by the real kernel.
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -116,6 +117,39 @@ class RealDevice : public DevicePort {
   static std::string path(const std::string& pf) { return "/sys/class/net/" + pf + "/device/sriov_numvfs"; }
 };
 
+class RealPrograms : public ProgramPort {
+ public:
+  explicit RealPrograms(std::optional<netlink::Netns> ns) : ns_(std::move(ns)) {}
+  Result<UniqueFd> loadDemux(const std::vector<bpf_insn>& insns, representors::DemuxHook hook,
+                             int offloadIfindex) override {
+    if (!ns_ || offloadIfindex == 0) {
+      VFSTEER_ASSIGN_OR_RETURN(int fd, representors::loadDemux(insns, hook, offloadIfindex));
+      return UniqueFd(fd);
+    }
+    UniqueFd out;
+    VFSTEER_TRY(ns_->runInside([&]() -> Status {
+      VFSTEER_ASSIGN_OR_RETURN(int fd, representors::loadDemux(insns, hook, offloadIfindex));
+      out = UniqueFd(fd);
+      return okStatus();
+    }));
+    return out;
+  }
+  Result<uint32_t> programId(int fd) override {
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return Error::fromErrno(errno, "read a BPF program's id");
+    return info.id;
+  }
+  Result<UniqueFd> programById(uint32_t id) override {
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) return Error::fromErrno(errno, "open BPF program id " + std::to_string(id));
+    return UniqueFd(fd);
+  }
+
+ private:
+  std::optional<netlink::Netns> ns_;
+};
+
 class RealPorts : public PortFactory {
  public:
   Result<std::unique_ptr<NetlinkPort>> netlink(const std::string& netns, int protocol) override {
@@ -132,6 +166,14 @@ class RealPorts : public PortFactory {
     return std::unique_ptr<DatapathPort>(new RealDatapath(pinDir, std::move(existing)));
   }
   std::unique_ptr<DevicePort> device() override { return std::make_unique<RealDevice>(); }
+  Result<std::unique_ptr<ProgramPort>> programs(const std::string& netns) override {
+    std::optional<netlink::Netns> ns;
+    if (!netns.empty()) {
+      VFSTEER_ASSIGN_OR_RETURN(auto n, netlink::Netns::byName(netns));
+      ns.emplace(std::move(n));
+    }
+    return std::unique_ptr<ProgramPort>(new RealPrograms(std::move(ns)));
+  }
 };
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <linux/netlink.h>
 
+#include "nic_program.hpp"
+#include "nic_rules.hpp"
 #include "tc_ops.hpp"
 #include "vfsteer/representors/datapath.hpp"
 
@@ -23,7 +25,7 @@ Result<json> buildReport(const InstanceState& state, PortFactory& ports) {
                 {"prog_id", dp->ingressProgId()}};
   datapath["attachments"] = json::array();
   for (const auto& a : state.attachments) {
-    VFSTEER_ASSIGN_OR_RETURN(auto tcs, readPortTc(*nl, a.ifindex));
+    VFSTEER_ASSIGN_OR_RETURN(auto tcs, readPortTc(*nl, a.ifindex, state.instance));
     const bool attached = tcs.ours && std::get<netlink::tc::Bpf>(tcs.ours->spec).progId == dp->ingressProgId();
     datapath["attachments"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex}, {"attached", attached}});
   }
@@ -35,8 +37,55 @@ Result<json> buildReport(const InstanceState& state, PortFactory& ports) {
                           {"policed", g.policed},       {"bpf_stage_missing", g.tailcallFailures},
                           {"action_errors", g.actionErrors}};
   }
+  // The NIC part as the kernel reports it now: in_hw flags, never only
+  // what vfsteer asked for.
+  std::map<int, std::vector<netlink::tc::Filter>> nicFilters;
+  for (const auto& r : state.nicRules) {
+    if (nicFilters.contains(r.ifindex)) continue;
+    auto owned = ownedNicFilters(*nl, r.ifindex, ownerCookie(state.instance));
+    nicFilters[r.ifindex] = owned.ok() ? *owned : std::vector<netlink::tc::Filter>{};
+  }
+  json nicProgram;
+  if (state.nicProgram) {
+    const auto& p = *state.nicProgram;
+    nicProgram = {{"hook", p.hook}, {"device", p.device}, {"prog_id", p.progId}, {"chains", p.chains}};
+    auto hook = parseHookName(p.hook);
+    auto slot = hook ? readNicProgramSlot(*nl, *hook, p.ifindex, state.instance) : Result<NicProgramSlot>(NicProgramSlot{});
+    nicProgram["attached"] = slot.ok() && slot->progId == p.progId;
+    nicProgram["in_hw"] = slot.ok() && slot->progId == p.progId && slot->inHw;
+    doc["nic_program"] = nicProgram;
+  }
   for (auto& c : doc["chains"]) {
-    auto it = state.chainIds.find(c["name"].get<std::string>());
+    const std::string name = c["name"];
+    // Each of the plan's NIC rules, with what the kernel holds for it.
+    const bool viaProgram = state.nicProgram && std::count(state.nicProgram->chains.begin(),
+                                                           state.nicProgram->chains.end(), name);
+    for (auto& rule : c["nic_rules"]) {
+      if (viaProgram) {
+        rule["device"] = state.nicProgram->device;
+        rule["via"] = "demux program";
+        rule["present"] = nicProgram["attached"];
+        rule["in_hw"] = nicProgram["in_hw"];
+        continue;
+      }
+      const uint32_t prio = rule["tc_priority"];
+      rule["present"] = false;
+      for (const auto& r : state.nicRules) {
+        if (r.chain != name || r.priority != prio) continue;
+        rule["device"] = r.device;
+        rule["via"] = "flower";
+        for (const auto& f : nicFilters[r.ifindex]) {
+          if (f.priority != r.priority || f.protocol != r.protocol) continue;
+          const auto& flower = std::get<netlink::tc::Flower>(f.spec);
+          rule["present"] = true;
+          rule["in_hw"] = f.inHw();
+          rule["in_hw_count"] = flower.inHwCount;
+          rule["packets"] = flower.actions.empty() ? 0 : flower.actions.front().packets;
+          rule["bytes"] = flower.actions.empty() ? 0 : flower.actions.front().bytes;
+        }
+      }
+    }
+    auto it = state.chainIds.find(name);
     if (it == state.chainIds.end() || !dp->present()) continue;
     VFSTEER_ASSIGN_OR_RETURN(auto counters, dp->chainCounters(it->second));
     // Counters describe what the host saw: packets the NIC fully handled

@@ -17,6 +17,36 @@ struct ReportArgs {
   std::string stateRoot = "/run/vfsteer";
 };
 
+// What the kernel says about the NIC part: in hardware or not.
+void printNic(const nlohmann::json& doc) {
+  bool header = false;
+  auto line = [&](const std::string& text) {
+    if (!header) std::cout << "\nNIC (as the kernel reports it)\n";
+    header = true;
+    std::cout << "  " << text << "\n";
+  };
+  if (doc.contains("nic_program")) {
+    const auto& p = doc["nic_program"];
+    std::string chains;
+    for (const auto& c : p["chains"]) chains += (chains.empty() ? "" : ", ") + c.get<std::string>();
+    line("demux program (" + p["hook"].get<std::string>() + " on " + p["device"].get<std::string>() + ", prog id " +
+         std::to_string(p["prog_id"].get<uint32_t>()) + "): " +
+         (p["in_hw"].get<bool>() ? "in_hw" : p["attached"].get<bool>() ? "NOT in_hw" : "NOT attached") +
+         "; chains " + chains);
+  }
+  for (const auto& c : doc["chains"]) {
+    for (const auto& r : c["nic_rules"]) {
+      if (!r.contains("via") || r["via"] != "flower") continue;
+      std::string state = !r["present"].get<bool>() ? "MISSING"
+                          : r["in_hw"].get<bool>()  ? "in_hw (count " + std::to_string(r["in_hw_count"].get<uint32_t>()) + ")"
+                                                    : "NOT in_hw";
+      if (r["present"].get<bool>()) state += ", " + std::to_string(r["packets"].get<uint64_t>()) + " packets";
+      line("chain " + c["name"].get<std::string>() + ": flower on " + r["device"].get<std::string>() +
+           " (tc priority " + std::to_string(r["tc_priority"].get<uint32_t>()) + "): " + state);
+    }
+  }
+}
+
 int runReport(const ReportArgs& args) {
   StateStore store(args.stateRoot);
   auto ref = resolveInstance(args.instance, args.policyFile, {}, store);
@@ -45,6 +75,7 @@ int runReport(const ReportArgs& args) {
     std::cout << chainsDot(*doc);
   } else {
     std::cout << "instance " << ref->instance << "\n" << chainsTable(*doc);
+    printNic(*doc);
     const auto& dp = (*doc)["datapath"];
     std::cout << "\nhost datapath " << (dp["loaded"].get<bool>() ? "loaded" : "NOT loaded")
               << " (" << dp["pinned"].get<std::string>() << ", generation " << dp["generation"] << ")\n";

@@ -63,6 +63,11 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
     const json nicDevices = doc.value("nic_devices", json::array());
     for (const auto& a : nicDevices) s.nicDevices.push_back({a.at("ifname"), a.at("ifindex"), a.at("created_clsact")});
     s.tunnelDevices = doc.value("tunnel_devices", std::vector<std::string>{});
+    if (doc.contains("nic_program")) {
+      const json& p = doc.at("nic_program");
+      s.nicProgram = NicProgramRecord{p.at("hook"), p.at("device"), p.at("ifindex"), p.at("prog_id"),
+                                      p.at("fingerprint"), p.at("chains")};
+    }
     s.refused = doc.value("refused", std::map<std::string, std::string>{});
     s.skipSw = doc.value("skip_sw", std::vector<std::string>{});
     for (const auto& [name, id] : chainIds.items()) s.chainIds[name] = id.get<uint32_t>();
@@ -96,6 +101,11 @@ Status StateStore::save(const InstanceState& s) const {
   for (const auto& a : s.nicDevices)
     doc["nic_devices"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex}, {"created_clsact", a.createdClsact}});
   doc["tunnel_devices"] = s.tunnelDevices;
+  if (s.nicProgram) {
+    const auto& p = *s.nicProgram;
+    doc["nic_program"] = {{"hook", p.hook}, {"device", p.device}, {"ifindex", p.ifindex},
+                          {"prog_id", p.progId}, {"fingerprint", p.fingerprint}, {"chains", p.chains}};
+  }
   doc["refused"] = s.refused;
   doc["skip_sw"] = s.skipSw;
   doc["attachments"] = json::array();

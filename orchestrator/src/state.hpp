@@ -39,6 +39,17 @@ struct NicRuleRecord {
   bool operator==(const NicRuleRecord&) const = default;
 };
 
+// The NIC demux as one offloaded BPF program (profiles with engine bpf).
+struct NicProgramRecord {
+  std::string hook;  // "cls_bpf" (tc ingress, skip_sw) or "xdp" (offload mode)
+  std::string device;
+  int ifindex = 0;
+  uint32_t progId = 0;
+  std::string fingerprint;  // of its instructions
+  std::vector<std::string> chains;  // the chains it demuxes
+  bool operator==(const NicProgramRecord&) const = default;
+};
+
 struct InstanceState {
   std::string instance;
   std::string netns;  // where the PF and representors live ("" = the default namespace)
@@ -51,6 +62,7 @@ struct InstanceState {
   std::vector<NicRuleRecord> nicRules;
   std::vector<AttachPoint> nicDevices;  // devices holding NIC rules (clsact vfsteer added?)
   std::vector<std::string> tunnelDevices;  // created by vfsteer
+  std::optional<NicProgramRecord> nicProgram;
   // Chains whose NIC rules the kernel refused, with its words; a later apply
   // of the same policy does not ask again (apply --retry-refused does).
   std::map<std::string, std::string> refused;

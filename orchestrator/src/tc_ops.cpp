@@ -23,7 +23,22 @@ tc::Filter hostFilter(int ifindex, int progFd, const std::string& instance) {
   return f;
 }
 
-Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex) {
+tc::Filter nicProgramFilter(int ifindex, int progFd, const std::string& instance) {
+  tc::Filter f;
+  f.ifindex = ifindex;
+  f.parent = tc::kIngress;
+  f.priority = demux::kNicProgramPriority;
+  f.protocol = ETH_P_ALL;
+  f.handle = kNicProgramHandle;
+  tc::Bpf b;
+  b.fd = progFd;
+  b.name = kNicProgramNamePrefix + instance;
+  b.flags = tc::kSkipSw;  // the NIC runs it or nobody does
+  f.spec = b;
+  return f;
+}
+
+Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex, const std::string& instance) {
   PortTcState s;
   VFSTEER_ASSIGN_OR_RETURN(auto qdiscs, nl.dump(tc::encodeDumpQdiscs(ifindex)));
   for (const auto& raw : qdiscs) {
@@ -39,8 +54,11 @@ Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex) {
     s.all.push_back(*f);
     auto* b = std::get_if<tc::Bpf>(&f->spec);
     if (b && f->priority == demux::kHostPriority && f->handle == kHostFilterHandle &&
-        b->name.rfind(kHostFilterNamePrefix, 0) == 0)
+        b->name == kHostFilterNamePrefix + instance)
       s.ours = *f;
+    if (b && f->priority == demux::kNicProgramPriority && f->handle == kNicProgramHandle &&
+        b->name == kNicProgramNamePrefix + instance)
+      s.nicProgram = *f;
   }
   return s;
 }

@@ -19,13 +19,23 @@ inline constexpr const char* kHostFilterNamePrefix = "vfsteer:";
 
 netlink::tc::Filter hostFilter(int ifindex, int progFd, const std::string& instance);
 
+// vfsteer's NIC demux program as a cls_bpf filter with skip_sw (profiles
+// whose engine is BPF), found the same way.
+inline constexpr uint32_t kNicProgramHandle = 0x7667;
+inline constexpr const char* kNicProgramNamePrefix = "vfsteer-nic:";
+
+netlink::tc::Filter nicProgramFilter(int ifindex, int progFd, const std::string& instance);
+
 struct PortTcState {
   bool clsact = false;
-  std::optional<netlink::tc::Filter> ours;  // our host filter, when present
+  std::optional<netlink::tc::Filter> ours;        // our host filter, when present
+  std::optional<netlink::tc::Filter> nicProgram;  // our NIC demux filter, when present
   std::vector<netlink::tc::Filter> all;     // every ingress filter (chain 0 and others)
 };
 
-Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex);
+// `instance` names whose filters count as ours: another instance's (a second
+// PF in the same namespace) are someone else's.
+Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex, const std::string& instance);
 
 // Runs one request; its kernel error (with extack) is the result.
 Status runOne(NetlinkPort& nl, netlink::Message m, const std::string& what);

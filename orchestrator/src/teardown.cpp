@@ -5,6 +5,7 @@
 #include <chrono>
 #include <set>
 
+#include "nic_program.hpp"
 #include "nic_rules.hpp"
 #include "tc_ops.hpp"
 #include "vfsteer/netlink/link.hpp"
@@ -41,11 +42,16 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
     }
     const auto cookie = ownerCookie(ref.instance);
     for (const auto& [ifindex, name] : links) {
-      VFSTEER_ASSIGN_OR_RETURN(auto s, readPortTc(*nl, ifindex));
+      VFSTEER_ASSIGN_OR_RETURN(auto s, readPortTc(*nl, ifindex, ref.instance));
       size_t removed = 0;
       if (s.ours) {
         VFSTEER_TRY(runOne(*nl, tc::encodeDeleteFilter(*s.ours), "detach from " + name));
         done.push_back("detached the host datapath from " + name);
+        ++removed;
+      }
+      if (s.nicProgram) {
+        VFSTEER_TRY(runOne(*nl, tc::encodeDeleteFilter(*s.nicProgram), "remove the demux program from " + name));
+        done.push_back("removed the NIC demux program (cls_bpf) from " + name);
         ++removed;
       }
       // NIC rules carry our cookie; a filter without it is not ours.
@@ -59,6 +65,12 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
         VFSTEER_TRY(runOne(*nl, tc::encodeDeleteQdisc({ifindex, "clsact"}), "remove clsact from " + name));
         done.push_back("removed the clsact vfsteer added on " + name);
       }
+    }
+    // An XDP offload program is ours only by the id the state recorded.
+    if (state && state->nicProgram && state->nicProgram->hook == "xdp") {
+      VFSTEER_ASSIGN_OR_RETURN(auto programs, ports.programs(ref.netns));
+      VFSTEER_ASSIGN_OR_RETURN(auto did, detachNicProgram(*nl, *programs, *state->nicProgram, ref.instance));
+      done.push_back(did);
     }
     if (state) {
       for (const auto& dev : state->tunnelDevices) {

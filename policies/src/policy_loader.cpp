@@ -87,7 +87,7 @@ class PolicyReader {
 
   void readDevice(const YAML::Node& node, Device& dev) {
     dev.pos = r_.pos(node);
-    if (!r_.expectMap(node, "device", {"pf", "eswitch", "profile", "vfs"})) return;
+    if (!r_.expectMap(node, "device", {"pf", "eswitch", "profile", "bpf_offload", "vfs"})) return;
     if (r_.require(node, "pf", "device")) {
       if (auto pf = r_.string(node["pf"], "device.pf")) {
         if (!isValidIfName(*pf))
@@ -105,6 +105,12 @@ class PolicyReader {
     }
     if (auto n = node["profile"]) {
       if (auto p = r_.string(n, "device.profile")) dev.profile = *p;
+    }
+    if (auto n = node["bpf_offload"]) {
+      if (auto h = r_.oneOf(n, "device.bpf_offload", {"cls_bpf", "xdp"})) {
+        dev.bpfOffload = *h == "xdp" ? Device::BpfHook::kXdp : Device::BpfHook::kClsBpf;
+        dev.bpfOffloadPos = r_.pos(n);
+      }
     }
     if (auto vfs = node["vfs"]) {
       if (!r_.expectMap(vfs, "device.vfs", {"count", "settings"})) return;
@@ -627,8 +633,10 @@ class PolicyReader {
     }
   }
 
+  // Without device.vfs the VFs are left as they are, and apply checks the
+  // index against the representors it finds.
   void checkVfIndex(const Policy& p, uint16_t vf, const SourcePos& at, const std::string& what) {
-    if (vf < p.device.vfCount) return;
+    if (!p.device.vfsDeclared || vf < p.device.vfCount) return;
     r_.errorAt(at, what,
                "vf " + std::to_string(vf) + " is past the VF count (device.vfs.count is " +
                    std::to_string(p.device.vfCount) + ")");

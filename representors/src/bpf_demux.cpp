@@ -356,9 +356,9 @@ Result<int> loadDemux(const std::vector<bpf_insn>& insns, DemuxHook hook, int of
   for (std::string line; std::getline(lines, line);)
     if (!line.empty() && !line.starts_with("processed ") && !line.starts_with("verification time"))
       reason = line;
-  const std::string where =
-      offloadIfindex ? "offloaded to ifindex " + std::to_string(offloadIfindex) : "in software";
-  return Error::fromErrno(err, "loading the demux program " + where, reason);
+  return Error::fromErrno(err, offloadIfindex ? "the kernel refused the demux program for offload"
+                                              : "the kernel refused the demux program",
+                          reason);
 }
 
 std::string demuxFingerprint(const std::vector<bpf_insn>& insns) {

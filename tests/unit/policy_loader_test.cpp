@@ -119,6 +119,8 @@ const BadCase kBadCases[] = {
      "not a valid interface name"},
     {"bad eswitch", "version: 1\ndevice: {pf: eth0, eswitch: switchdv}\n", "2:29",
      "did you mean \"switchdev\""},
+    {"bad bpf_offload", "version: 1\ndevice: {pf: eth0, bpf_offload: xdpoffload}\n", "2:33",
+     "is not one of cls_bpf, xdp"},
     {"vf count too big", "version: 1\ndevice: {pf: eth0, vfs: {count: 300}}\n", "2:33",
      "out of range"},
     {"vf count not a number", "version: 1\ndevice: {pf: eth0, vfs: {count: four}}\n", "2:33",

@@ -12,6 +12,9 @@ namespace vfsteer::demux {
 // chain matching both IPv4 and IPv6 gets two filters (tc binds a priority to
 // one protocol). Chain priority 1..9999 maps into [10002, 30000).
 inline constexpr uint16_t kNicPriorityBase = 10000;
+// The NIC demux as one offloaded cls_bpf program (profiles with engine bpf)
+// sits at the base itself, below every chain's priority.
+inline constexpr uint16_t kNicProgramPriority = kNicPriorityBase;
 inline constexpr uint16_t kNicPriorityEnd = 30000;
 
 // The host datapath's cls_bpf filter on each attach point.
@@ -33,7 +36,7 @@ inline constexpr uint32_t continueChain(uint32_t chainPriority) {
 }
 
 inline constexpr bool ownsPriority(uint32_t prio) {
-  return (prio > kNicPriorityBase && prio < kNicPriorityEnd) || prio == kHostPriority;
+  return (prio >= kNicPriorityBase && prio < kNicPriorityEnd) || prio == kHostPriority;
 }
 
 inline constexpr bool ownsChain(uint32_t chain) {

@@ -62,6 +62,10 @@ struct LinkInfo {
   bool up = false;
   uint32_t mtu = 0;
   std::vector<VfInfo> vfs;
+  // XDP programs attached, by mode (0 = none); from IFLA_XDP.
+  uint32_t xdpDriverProgId = 0;
+  uint32_t xdpGenericProgId = 0;
+  uint32_t xdpOffloadProgId = 0;
 };
 
 // ip link set dev DEV vf N [mac M] [vlan V [qos Q] [proto 802.1ad]]
@@ -75,6 +79,14 @@ Message encodeGetLink(int ifindex);
 Message encodeDumpLinks();
 
 Result<LinkInfo> decodeLink(const RawMessage& msg);
+
+// ip link set dev DEV xdpoffload|xdpdrv|xdpgeneric fd FD   (fd -1: off)
+// With `expectedFd` the kernel replaces (or removes) only that program
+// (IFLA_XDP_EXPECTED_FD); without it, it attaches only where that mode has
+// no program (XDP_FLAGS_UPDATE_IF_NOEXIST). Either way a program someone
+// else attached is never overwritten.
+enum class XdpMode { kGeneric, kDriver, kOffload };
+Message encodeSetXdp(int ifindex, int fd, XdpMode mode, std::optional<int> expectedFd = std::nullopt);
 
 // ip link add NAME [address MAC] type veth peer name PEER [address MAC] [netns NS]
 // `peerNetnsFd` >= 0 creates the peer directly in that namespace.

@@ -46,6 +46,11 @@ struct Device {
   uint16_t vfCount = 0;
   bool vfsDeclared = false;                  // absent: vfsteer leaves sriov_numvfs alone
   std::vector<VfSetting> vfSettings;         // unique vf, each < vfCount
+  // For NICs that offload BPF: where the demux program goes. Absent: the
+  // profile's choice (cls_bpf when it has it).
+  enum class BpfHook { kClsBpf, kXdp };
+  std::optional<BpfHook> bpfOffload;
+  SourcePos bpfOffloadPos;
   SourcePos pos;
 };
 
