@@ -233,6 +233,7 @@ void encodeBpf(Message& m, const Bpf& b) {
   auto opts = m.nest(TCA_OPTIONS);
   m.putU32(TCA_BPF_FD, static_cast<uint32_t>(b.fd));
   m.putStrz(TCA_BPF_NAME, b.name);
+  if (b.classid) m.putU32(TCA_BPF_CLASSID, b.classid);
   if (b.flags & (kSkipHw | kSkipSw)) m.putU32(TCA_BPF_FLAGS_GEN, b.flags & (kSkipHw | kSkipSw));
   if (b.directAction) m.putU32(TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT);
 }
@@ -419,6 +420,7 @@ Result<Bpf> decodeBpf(const AttrTable& o) {
   Bpf b;
   if (auto a = o.get(TCA_BPF_NAME)) b.name = a->str();
   if (auto a = o.get(TCA_BPF_ID)) b.progId = a->u32();
+  if (auto a = o.get(TCA_BPF_CLASSID)) b.classid = a->u32();
   if (auto a = o.get(TCA_BPF_FD)) b.fd = static_cast<int>(a->u32());
   if (auto a = o.get(TCA_BPF_FLAGS)) b.directAction = a->u32() & TCA_BPF_FLAG_ACT_DIRECT;
   else b.directAction = false;

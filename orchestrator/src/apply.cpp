@@ -3,9 +3,11 @@
 #include <linux/if_ether.h>
 #include <linux/netlink.h>
 
+#include <filesystem>
 #include <set>
 
 #include "commands.hpp"
+#include "datapath_abi.h"
 #include "bpf_nic_rules.hpp"
 #include "host_program.hpp"
 #include "nic_program.hpp"
@@ -64,7 +66,9 @@ HostBindings hostBindingsOf(const representors::Topology& t) {
 }
 
 std::string describeTables(const HostTables& t) {
-  return std::to_string(t.chains.size()) + " chains, " + std::to_string(t.rules.size()) + " rules, " +
+  // Slots are chain ids: unused ones are empty chains.
+  const auto chains = std::count_if(t.chains.begin(), t.chains.end(), [](const vfs_chain& c) { return c.nstages > 0; });
+  return std::to_string(chains) + " chains, " + std::to_string(t.rules.size()) + " rules, " +
          std::to_string(t.tuples.size()) + " match shapes";
 }
 
@@ -89,12 +93,18 @@ class Applier {
 
  private:
   std::optional<ApplyResult> loadInputs();
+  bool cleared(const std::string& chain) const {
+    return std::find(opts_.clearSkipSw.begin(), opts_.clearSkipSw.end(), chain) != opts_.clearSkipSw.end();
+  }
   std::optional<ApplyResult> replan();
   std::optional<ApplyResult> provision();
   std::optional<ApplyResult> nicPhase();
   std::optional<ApplyResult> nicFlowerPhase();
   std::optional<ApplyResult> nicProgramPhase();
   std::optional<ApplyResult> hostPhase();
+  // Entries into the host datapath for NIC rules that hand a chain over
+  // in a tc chain ("goto chain"), and removal of those no longer wanted.
+  Result<std::vector<PlannedChange>> continuations(const std::map<int, PortTcState>& tcState);
   // Runs `changes` now (or lists them in a dry run); on failure everything
   // done so far is undone and the failure returned.
   std::optional<ApplyResult> execute(const std::vector<PlannedChange>& changes);
@@ -223,7 +233,7 @@ Status Applier::installNicFilter(const NicFilter& nf, std::optional<uint32_t> re
   VFSTEER_ASSIGN_OR_RETURN(auto owned, ownedNicFilters(*route_, f.ifindex, cookie_));
   for (const auto& o : owned) {
     if (o.priority != f.priority || o.protocol != f.protocol) continue;
-    if (o.inHw()) return okStatus();
+    if (o.inHw() || opts_.emulateNic) return okStatus();
     return Error(ErrorCode::kNotSupported, "the kernel accepted the rule on " + nf.device +
                                                " but reports it not_in_hw");
   }
@@ -276,7 +286,7 @@ Result<representors::DemuxHook> Applier::demuxHook() const {
 
 Status Applier::installNicProgram(const std::vector<bpf_insn>& insns, representors::DemuxHook hook,
                                   NicProgramRecord& record) {
-  auto loaded = programs_->loadDemux(insns, hook, record.ifindex);
+  auto loaded = programs_->loadDemux(insns, hook, opts_.emulateNic ? 0 : record.ifindex);
   if (!loaded.ok()) return std::move(loaded).error().addContext("load the demux program for " + record.device);
   UniqueFd fd = std::move(*loaded);
   VFSTEER_ASSIGN_OR_RETURN(record.progId, programs_->programId(fd.get()));
@@ -295,15 +305,17 @@ Status Applier::installNicProgram(const std::vector<bpf_insn>& insns, represento
     replacing = slot.progId;
   }
   VFSTEER_TRY(attachNicProgram(*route_, *programs_, hook, record.ifindex, record.device, result_.instance, fd.get(),
-                               record.progId, replacing));
+                               record.progId, replacing, opts_.emulateNic));
   // Undone by putting back what was there (the kernel keeps an attached
   // program alive after our fd closes; the old one is held until then).
-  tx_.record("attach the NIC demux program", [this, hook, record, replacing]() -> Status {
+  const bool wasEmulated = previous_ && previous_->nicEmulated;
+  tx_.record("attach the NIC demux program", [this, hook, record, replacing, wasEmulated]() -> Status {
     auto old = replacing ? programs_->programById(*replacing) : Result<UniqueFd>(UniqueFd());
     if (!old.ok()) return old.error();
     if (hook == representors::DemuxHook::kTc) {
       if (replacing)
-        return runOne(*route_, tc::encodeAddFilter(nicProgramFilter(record.ifindex, old->get(), result_.instance), true),
+        return runOne(*route_,
+                      tc::encodeAddFilter(nicProgramFilter(record.ifindex, old->get(), result_.instance, wasEmulated), true),
                       "restore the previous demux program");
       return runOne(*route_, tc::encodeDeleteFilter(nicProgramFilter(record.ifindex, -1, result_.instance)),
                     "remove the demux program");
@@ -319,7 +331,9 @@ Status Applier::installNicProgram(const std::vector<bpf_insn>& insns, represento
 }
 
 std::optional<ApplyResult> Applier::nicProgramPhase() {
-  auto hook = demuxHook();
+  // Emulated, the program runs in software on tc ingress, whatever the
+  // profile's hook.
+  auto hook = opts_.emulateNic ? Result<representors::DemuxHook>(representors::DemuxHook::kTc) : demuxHook();
   if (!hook.ok()) return failAndRollBack(hook.error(), kExitBadInput);
   // One program carries every NIC chain, so one refusal moves them all to
   // the host: at most two rounds.
@@ -361,9 +375,10 @@ std::optional<ApplyResult> Applier::nicProgramPhase() {
         return std::nullopt;
       }
     }
-    if (prev && prev->hook == want.hook && prev->ifindex == want.ifindex && prev->fingerprint == want.fingerprint) {
+    if (prev && prev->hook == want.hook && prev->ifindex == want.ifindex && prev->fingerprint == want.fingerprint &&
+        previous_->nicEmulated == opts_.emulateNic) {
       auto slot = readNicProgramSlot(*route_, *hook, want.ifindex, result_.instance);
-      if (slot.ok() && slot->progId == prev->progId && slot->inHw) {
+      if (slot.ok() && slot->progId == prev->progId && (opts_.emulateNic ? slot->skipHw : slot->inHw)) {
         want.progId = prev->progId;
         nicProgram_ = want;
         return std::nullopt;
@@ -371,10 +386,13 @@ std::optional<ApplyResult> Applier::nicProgramPhase() {
     }
     if (*hook == representors::DemuxHook::kTc)
       if (auto r = ensureNicClsact(want.ifindex, want.device)) return r;
-    const std::string what = "load the NIC demux program (" + std::to_string(rules->size()) + " rules, " +
-                             std::to_string(insns.size()) + " instructions) offloaded to " + want.device +
-                             (*hook == representors::DemuxHook::kTc ? " and attach it on tc ingress (cls_bpf skip_sw)"
-                                                                    : " and attach it in XDP offload mode");
+    const std::string what =
+        "load the NIC demux program (" + std::to_string(rules->size()) + " rules, " + std::to_string(insns.size()) +
+        " instructions) " +
+        (opts_.emulateNic ? "in software and attach it on " + want.device + " tc ingress (cls_bpf skip_hw, emulating the NIC)"
+         : *hook == representors::DemuxHook::kTc
+             ? "offloaded to " + want.device + " and attach it on tc ingress (cls_bpf skip_sw)"
+             : "offloaded to " + want.device + " and attach it in XDP offload mode");
     result_.steps.push_back(what);
     if (opts_.dryRun) {
       nicProgram_ = want;
@@ -461,6 +479,8 @@ std::optional<ApplyResult> Applier::nicFlowerPhase() {
     }
     auto desired = buildFlowerRules(*policy_, *plan_, b, cookie_);
     if (!desired.ok()) return failAndRollBack(desired.error(), exitCodeFor(desired.error()));
+    if (opts_.emulateNic)
+      for (auto& nf : *desired) std::get<tc::Flower>(nf.filter.spec).flags = tc::kSkipHw;
 
     // What vfsteer already has in NICs, on every device it may have used.
     std::set<int> devices;
@@ -491,10 +511,11 @@ std::optional<ApplyResult> Applier::nicFlowerPhase() {
       std::optional<tc::Filter> current;
       for (const auto& o : ownedOn[nf.filter.ifindex])
         if (o.priority == nf.filter.priority && o.protocol == nf.filter.protocol) current = o;
-      if (current && sameNicFilter(*current, nf.filter) && current->inHw()) continue;
+      if (current && sameNicFilter(*current, nf.filter) && (opts_.emulateNic || current->inHw())) continue;
       const std::string what = (current ? "replace" : "add") + std::string(" the NIC rule of chain ") +
                                chain.name + " on " + nf.device + " (tc priority " +
-                               std::to_string(nf.filter.priority) + ", skip_sw)";
+                               std::to_string(nf.filter.priority) +
+                               (opts_.emulateNic ? ", skip_hw: emulating the NIC)" : ", skip_sw)");
       result_.steps.push_back(what);
       if (opts_.dryRun) continue;
       Status s = installNicFilter(nf, current ? std::optional<uint32_t>(current->handle) : std::nullopt);
@@ -553,6 +574,10 @@ std::optional<ApplyResult> Applier::hostPhase() {
   for (const auto& [ifindex, name] : host_.attach) seen.insert(ifindex);
   if (previous_)
     for (const auto& a : previous_->attachments) seen.insert(a.ifindex);
+  // Devices with NIC rules may hold continuation entries.
+  for (const auto& r : nicRecords_) seen.insert(r.ifindex);
+  if (previous_)
+    for (const auto& r : previous_->nicRules) seen.insert(r.ifindex);
   std::map<int, PortTcState> tcState;
   for (int ifindex : seen) {
     auto s = readPortTc(*route_, ifindex, result_.instance);
@@ -627,6 +652,9 @@ std::optional<ApplyResult> Applier::hostPhase() {
     }
     attachments_.push_back(ap);
   }
+  auto continuationChanges = continuations(tcState);
+  if (!continuationChanges.ok()) return failAndRollBack(continuationChanges.error());
+  changes.insert(changes.end(), continuationChanges->begin(), continuationChanges->end());
   for (size_t i = 0; i < afterHost_.size(); ++i) changes.push_back({afterHostWhat_[i], afterHost_[i], {}});
   if (previous_) {
     for (const auto& a : previous_->attachments) {
@@ -657,6 +685,61 @@ std::optional<ApplyResult> Applier::hostPhase() {
   return std::nullopt;
 }
 
+Result<std::vector<PlannedChange>> Applier::continuations(const std::map<int, PortTcState>& tcState) {
+  std::vector<PlannedChange> changes;
+  DatapathPort& dp = *datapath_;
+  std::set<std::pair<int, uint32_t>> wanted;  // (ifindex, tc chain)
+  for (const auto& rec : nicRecords_) {
+    const demux::NicRule* rule = nullptr;
+    for (const auto& r : plan_->nicRules)
+      if (policy_->chains[r.chain].name == rec.chain && r.tcPriority == rec.priority) rule = &r;
+    if (!rule || rule->exit != demux::NicExit::kGotoChain) continue;
+    auto cont = host_.continuations.find(rule->gotoTcChain);
+    if (cont == host_.continuations.end())
+      return Error(ErrorCode::kInternal, "chain " + rec.chain + " continues in tc chain " +
+                                             std::to_string(rule->gotoTcChain) + ", which the host tables lack");
+    if (!wanted.insert({rec.ifindex, rule->gotoTcChain}).second) continue;
+    const auto [chainId, stage] = cont->second;
+    const uint32_t classid = VFS_CONT_CLASSID(chainId, stage);
+    std::optional<tc::Filter> current;
+    if (auto it = tcState.find(rec.ifindex); it != tcState.end())
+      for (const auto& f : it->second.continuations)
+        if (f.chain == rule->gotoTcChain) current = f;
+    if (current && dp.present() && std::get<tc::Bpf>(current->spec).progId == dp.continueProgId() &&
+        std::get<tc::Bpf>(current->spec).classid == classid)
+      continue;
+    const uint32_t tcChain = rule->gotoTcChain;
+    const int ifindex = rec.ifindex;
+    const bool replace = current.has_value();
+    changes.push_back(
+        {"enter the host datapath from tc chain " + std::to_string(tcChain) + " on " + rec.device + " (chain " +
+             rec.chain + " resumes at stage " + std::to_string(stage) + ")",
+         [this, &dp, ifindex, tcChain, chainId, stage, replace, dev = rec.device] {
+           return runOne(*route_,
+                         tc::encodeAddFilter(
+                             continuationFilter(ifindex, tcChain, dp.continueFd(), result_.instance, chainId, stage),
+                             replace),
+                         "add the continuation entry on " + dev);
+         },
+         [this, ifindex, tcChain] {
+           return runOne(*route_,
+                         tc::encodeDeleteFilter(continuationFilter(ifindex, tcChain, -1, result_.instance, 0, 0)),
+                         "remove a continuation entry");
+         }});
+  }
+  // Entries no NIC rule jumps to any more: removed once the rules are gone
+  // (these changes run after the NIC clean-up).
+  for (const auto& [ifindex, state] : tcState) {
+    for (const auto& f : state.continuations) {
+      if (wanted.contains({ifindex, f.chain.value_or(0)})) continue;
+      afterHostWhat_.push_back("remove the continuation entry in tc chain " + std::to_string(f.chain.value_or(0)) +
+                               " on ifindex " + std::to_string(ifindex));
+      afterHost_.push_back([this, f] { return runOne(*route_, tc::encodeDeleteFilter(f), "remove a continuation entry"); });
+    }
+  }
+  return changes;
+}
+
 ApplyResult Applier::run() {
   if (auto r = loadInputs()) return *r;
   auto lock = store_.lock(result_.instance, opts_.lockWait);
@@ -671,7 +754,7 @@ ApplyResult Applier::run() {
       if (policy_->findChain(name) && !(secondPass_ && why == kMovingReason)) placement_.refused[name] = why;
   if (previous_)
     for (const auto& name : previous_->skipSw)
-      if (policy_->findChain(name) && !placement_.chains.contains(name))
+      if (policy_->findChain(name) && !placement_.chains.contains(name) && !cleared(name))
         placement_.chains[name] = policies::OffloadMode::kSkipSw;
   if (auto r = replan()) return *r;
 
@@ -712,7 +795,7 @@ ApplyResult Applier::run() {
   next.instance = result_.instance;
   next.netns = topology_->netns;
   next.pf = topology_->pf;
-  next.policyFile = policy_->file;
+  next.policyFile = std::filesystem::absolute(policy_->file).lexically_normal().string();
   next.profile = profile_->name;
   next.chainIds = host_.chainIds;
   next.programs = host_.programs;
@@ -721,8 +804,11 @@ ApplyResult Applier::run() {
   for (const auto& [ifindex, ap] : nicDevices_) next.nicDevices.push_back(ap);
   next.tunnelDevices = tunnelDevices_;
   next.nicProgram = nicProgram_;
+  next.nicEmulated = opts_.emulateNic && (nicProgram_ || !nicRecords_.empty());
   next.refused = placement_.refused;
-  next.skipSw = previous_ ? previous_->skipSw : std::vector<std::string>{};
+  if (previous_)
+    for (const auto& name : previous_->skipSw)
+      if (!cleared(name)) next.skipSw.push_back(name);
   for (const auto& name : opts_.enforceSkipSw)
     if (std::find(next.skipSw.begin(), next.skipSw.end(), name) == next.skipSw.end()) next.skipSw.push_back(name);
   next.plan = planJson(*policy_, *plan_);
@@ -731,7 +817,7 @@ ApplyResult Applier::run() {
       previous_->attachments != next.attachments || previous_->plan != next.plan ||
       previous_->policyFile != next.policyFile || previous_->nicRules != next.nicRules ||
       previous_->tunnelDevices != next.tunnelDevices || previous_->refused != next.refused ||
-      previous_->nicDevices != next.nicDevices || previous_->nicProgram != next.nicProgram ||
+      previous_->nicDevices != next.nicDevices || previous_->nicProgram != next.nicProgram || previous_->nicEmulated != next.nicEmulated ||
       previous_->skipSw != next.skipSw;
   result_.changed = !result_.steps.empty();
   if (opts_.dryRun || (!result_.changed && !stateChanged)) return result_;

@@ -28,8 +28,14 @@ struct ApplyOptions {
   std::vector<std::string> skipHw;
   bool dryRun = false;
   bool retryRefused = false;  // ask the NIC again for rules it refused before
-  // Chains to keep skip-sw from now on (`vfsteer enforce skip-sw`).
+  // Install the NIC part in software instead (flower skip_hw, the demux
+  // program as cls_bpf skip_hw): to try a NIC profile's split in the lab or
+  // on a kernel without the NIC. Never meant for production.
+  bool emulateNic = false;
+  // Chains to keep skip-sw from now on (`vfsteer enforce skip-sw`), and
+  // chains to stop keeping so (`vfsteer enforce skip-sw --clear`).
   std::vector<std::string> enforceSkipSw;
+  std::vector<std::string> clearSkipSw;
   representors::DiscoverOptions discover;
   std::string stateRoot = "/run/vfsteer";
   std::chrono::milliseconds lockWait{std::chrono::seconds(30)};

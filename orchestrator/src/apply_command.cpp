@@ -67,6 +67,9 @@ void addApplyCommand(CLI::App& app, int& exitCode) {
   cmd->add_flag("--retry-refused", args->options.retryRefused,
                 "Ask the NIC again for rules it refused before (by default a refusal is remembered "
                 "and the chain stays on the host)");
+  cmd->add_flag("--emulate-nic", args->options.emulateNic,
+                "Run the NIC part in software (flower skip_hw, the demux program as cls_bpf skip_hw) "
+                "to try a NIC profile in the lab; never on production");
   cmd->add_option("--profile", args->options.profile,
                   "NIC profile; default: device.profile, where \"auto\" asks the PF's driver");
   cmd->add_option("--profiles-dir", args->options.profileDir, "Directory of profile files");

@@ -8,6 +8,7 @@ void addCommands(CLI::App& app, int& exitCode) {
   addDiscoverCommand(app, exitCode);
   addPlanCommand(app, exitCode);
   addApplyCommand(app, exitCode);
+  addEnforceCommand(app, exitCode);
   addReportCommand(app, exitCode);
   addTeardownCommand(app, exitCode);
   addLabCommand(app, exitCode);

@@ -26,6 +26,7 @@ void addReportCommand(CLI::App& app, int& exitCode);
 void addTeardownCommand(CLI::App& app, int& exitCode);
 void addLabCommand(CLI::App& app, int& exitCode);
 void addDiscoverCommand(CLI::App& app, int& exitCode);
+void addEnforceCommand(CLI::App& app, int& exitCode);
 
 // --skip-sw / --skip-hw values (chain names or "all", repeatable, comma
 // separated) as planner options. A chain named in both is an error.

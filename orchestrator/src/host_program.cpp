@@ -320,8 +320,13 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
         if (!listed) out.programs.push_back(lp);
       }
     }
-    const uint32_t slot = static_cast<uint32_t>(out.tables.chains.size());
-    out.tables.chains.push_back(c);
+    // A chain's slot is its id, so that an entry naming a chain (a NIC
+    // continuation) finds it in either generation.
+    const uint32_t slot = c.id;
+    if (out.tables.chains.size() <= slot) out.tables.chains.resize(slot + 1, vfs_chain{});
+    out.tables.chains[slot] = c;
+    if (h.entry == demux::HostEntry::kContinuation)
+      out.continuations[h.tcChain] = HostProgram::Continuation{c.id, static_cast<uint32_t>(h.startStage)};
 
     if (chain.match.tunnel) {
       const uint8_t type = chain.match.tunnel->type == TunnelType::kVxlan ? VFS_TUN_VXLAN : VFS_TUN_GENEVE;

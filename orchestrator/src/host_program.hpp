@@ -28,6 +28,14 @@ struct HostProgram {
   std::map<std::string, uint32_t> chainIds;  // chains with host work → counter id
   std::vector<LoadedProgram> programs;       // bpf stages' programs (object, slot)
   std::map<int, std::string> attach;         // ifindex → name of every port to attach to
+  // NIC continuations: tc chain → the chain id and the stage the host
+  // resumes at (entered through vfs_continue in that tc chain).
+  struct Continuation {
+    uint32_t chainId = 0;
+    uint32_t startStage = 0;
+    bool operator==(const Continuation&) const = default;
+  };
+  std::map<uint32_t, Continuation> continuations;
 };
 
 // `previous` (may be null) keeps chain ids and program slots stable across

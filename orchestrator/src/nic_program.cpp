@@ -52,6 +52,7 @@ Result<NicProgramSlot> readNicProgramSlot(NetlinkPort& nl, DemuxHook hook, int i
     if (tcs.nicProgram) {
       slot.progId = std::get<tc::Bpf>(tcs.nicProgram->spec).progId;
       slot.inHw = tcs.nicProgram->inHw();
+      slot.skipHw = std::get<tc::Bpf>(tcs.nicProgram->spec).flags & tc::kSkipHw;
     }
     return slot;
   }
@@ -63,15 +64,16 @@ Result<NicProgramSlot> readNicProgramSlot(NetlinkPort& nl, DemuxHook hook, int i
 
 Status attachNicProgram(NetlinkPort& nl, ProgramPort& programs, DemuxHook hook, int ifindex,
                         const std::string& device, const std::string& instance, int fd, uint32_t progId,
-                        std::optional<uint32_t> replacing) {
+                        std::optional<uint32_t> replacing, bool emulated) {
   const std::string what = "attach the NIC demux program to " + device + " (" + hookName(hook) + ")";
   if (hook == DemuxHook::kTc)
-    VFSTEER_TRY(runOne(nl, tc::encodeAddFilter(nicProgramFilter(ifindex, fd, instance), replacing.has_value()), what));
+    VFSTEER_TRY(runOne(nl, tc::encodeAddFilter(nicProgramFilter(ifindex, fd, instance, emulated), replacing.has_value()),
+                       what));
   else
     VFSTEER_TRY(setXdpOffload(nl, programs, ifindex, fd, replacing.value_or(0), what));
 
   auto slot = readNicProgramSlot(nl, hook, ifindex, instance);
-  if (slot.ok() && slot->progId == progId && slot->inHw) return okStatus();
+  if (slot.ok() && slot->progId == progId && (emulated ? slot->skipHw : slot->inHw)) return okStatus();
   Error refused = slot.ok() ? Error(ErrorCode::kNotSupported,
                                     "the kernel accepted the demux program on " + device +
                                         " but does not report it in hardware (not in_hw)")
@@ -81,7 +83,7 @@ Status attachNicProgram(NetlinkPort& nl, ProgramPort& programs, DemuxHook hook, 
   if (hook == DemuxHook::kTc) {
     if (replacing) {
       auto old = programs.programById(*replacing);
-      undo = old.ok() ? runOne(nl, tc::encodeAddFilter(nicProgramFilter(ifindex, old->get(), instance), true),
+      undo = old.ok() ? runOne(nl, tc::encodeAddFilter(nicProgramFilter(ifindex, old->get(), instance, emulated), true),
                                "restore the previous demux program")
                       : Status(old.error());
     } else {

@@ -18,6 +18,7 @@ std::optional<representors::DemuxHook> parseHookName(const std::string& name);
 struct NicProgramSlot {
   uint32_t progId = 0;  // 0: nothing of ours (cls_bpf) / nothing at all (xdp)
   bool inHw = false;    // the kernel reports the program in hardware
+  bool skipHw = false;  // cls_bpf: attached in software (emulation)
 };
 
 // cls_bpf: vfsteer's filter (priority, handle and name); xdp: whatever
@@ -27,12 +28,12 @@ Result<NicProgramSlot> readNicProgramSlot(NetlinkPort& nl, representors::DemuxHo
 
 // Attaches the program `fd` with id `progId`, replacing `replacing` (our
 // program there now) atomically, then checks that the kernel reports the
-// new one in hardware. When it does not, the previous state is restored
+// new one in hardware (`emulated`: in software, cls_bpf skip_hw). When it does not, the previous state is restored
 // before the error returns: the kernel's acceptance alone means nothing
 // (u32 skip_sw on veth is accepted and never in hardware).
 Status attachNicProgram(NetlinkPort& nl, ProgramPort& programs, representors::DemuxHook hook,
                         int ifindex, const std::string& device, const std::string& instance, int fd,
-                        uint32_t progId, std::optional<uint32_t> replacing);
+                        uint32_t progId, std::optional<uint32_t> replacing, bool emulated);
 
 // Removes vfsteer's program recorded in `record`, when it is still there.
 // Returns what it did, for the operator.

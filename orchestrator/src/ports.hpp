@@ -34,6 +34,8 @@ class DatapathPort {
   virtual Status destroy() = 0;
   virtual int ingressFd() const = 0;
   virtual uint32_t ingressProgId() const = 0;
+  virtual int continueFd() const = 0;
+  virtual uint32_t continueProgId() const = 0;
   virtual uint32_t activeGeneration() const = 0;
   virtual Result<representors::HostTables> readGeneration(uint32_t gen) const = 0;
   virtual Status writeGeneration(uint32_t gen, const representors::HostTables& tables) = 0;

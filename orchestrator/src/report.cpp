@@ -45,6 +45,7 @@ Result<json> buildReport(const InstanceState& state, PortFactory& ports) {
     auto owned = ownedNicFilters(*nl, r.ifindex, ownerCookie(state.instance));
     nicFilters[r.ifindex] = owned.ok() ? *owned : std::vector<netlink::tc::Filter>{};
   }
+  doc["nic_emulated"] = state.nicEmulated;
   json nicProgram;
   if (state.nicProgram) {
     const auto& p = *state.nicProgram;

@@ -21,7 +21,9 @@ struct ReportArgs {
 void printNic(const nlohmann::json& doc) {
   bool header = false;
   auto line = [&](const std::string& text) {
-    if (!header) std::cout << "\nNIC (as the kernel reports it)\n";
+    if (!header)
+      std::cout << (doc.value("nic_emulated", false) ? "\nNIC, emulated in software (as the kernel reports it)\n"
+                                                     : "\nNIC (as the kernel reports it)\n");
     header = true;
     std::cout << "  " << text << "\n";
   };
@@ -31,7 +33,10 @@ void printNic(const nlohmann::json& doc) {
     for (const auto& c : p["chains"]) chains += (chains.empty() ? "" : ", ") + c.get<std::string>();
     line("demux program (" + p["hook"].get<std::string>() + " on " + p["device"].get<std::string>() + ", prog id " +
          std::to_string(p["prog_id"].get<uint32_t>()) + "): " +
-         (p["in_hw"].get<bool>() ? "in_hw" : p["attached"].get<bool>() ? "NOT in_hw" : "NOT attached") +
+         (p["in_hw"].get<bool>()     ? "in_hw"
+          : !p["attached"].get<bool>() ? "NOT attached"
+          : doc.value("nic_emulated", false) ? "attached (skip_hw)"
+                                             : "NOT in_hw") +
          "; chains " + chains);
   }
   for (const auto& c : doc["chains"]) {
@@ -39,7 +44,8 @@ void printNic(const nlohmann::json& doc) {
       if (!r.contains("via") || r["via"] != "flower") continue;
       std::string state = !r["present"].get<bool>() ? "MISSING"
                           : r["in_hw"].get<bool>()  ? "in_hw (count " + std::to_string(r["in_hw_count"].get<uint32_t>()) + ")"
-                                                    : "NOT in_hw";
+                          : doc.value("nic_emulated", false) ? "present (skip_hw)"
+                                                             : "NOT in_hw";
       if (r["present"].get<bool>()) state += ", " + std::to_string(r["packets"].get<uint64_t>()) + " packets";
       line("chain " + c["name"].get<std::string>() + ": flower on " + r["device"].get<std::string>() +
            " (tc priority " + std::to_string(r["tc_priority"].get<uint32_t>()) + "): " + state);

@@ -63,6 +63,7 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
     const json nicDevices = doc.value("nic_devices", json::array());
     for (const auto& a : nicDevices) s.nicDevices.push_back({a.at("ifname"), a.at("ifindex"), a.at("created_clsact")});
     s.tunnelDevices = doc.value("tunnel_devices", std::vector<std::string>{});
+    s.nicEmulated = doc.value("nic_emulated", false);
     if (doc.contains("nic_program")) {
       const json& p = doc.at("nic_program");
       s.nicProgram = NicProgramRecord{p.at("hook"), p.at("device"), p.at("ifindex"), p.at("prog_id"),
@@ -101,6 +102,7 @@ Status StateStore::save(const InstanceState& s) const {
   for (const auto& a : s.nicDevices)
     doc["nic_devices"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex}, {"created_clsact", a.createdClsact}});
   doc["tunnel_devices"] = s.tunnelDevices;
+  doc["nic_emulated"] = s.nicEmulated;
   if (s.nicProgram) {
     const auto& p = *s.nicProgram;
     doc["nic_program"] = {{"hook", p.hook}, {"device", p.device}, {"ifindex", p.ifindex},

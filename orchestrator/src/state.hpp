@@ -63,6 +63,7 @@ struct InstanceState {
   std::vector<AttachPoint> nicDevices;  // devices holding NIC rules (clsact vfsteer added?)
   std::vector<std::string> tunnelDevices;  // created by vfsteer
   std::optional<NicProgramRecord> nicProgram;
+  bool nicEmulated = false;  // the NIC part runs in software (apply --emulate-nic)
   // Chains whose NIC rules the kernel refused, with its words; a later apply
   // of the same policy does not ask again (apply --retry-refused does).
   std::map<std::string, std::string> refused;

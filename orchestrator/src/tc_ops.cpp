@@ -2,6 +2,7 @@
 
 #include <linux/if_ether.h>
 
+#include "datapath_abi.h"
 #include "vfsteer/demux/tc_layout.hpp"
 
 namespace vfsteer::orchestrator {
@@ -23,7 +24,15 @@ tc::Filter hostFilter(int ifindex, int progFd, const std::string& instance) {
   return f;
 }
 
-tc::Filter nicProgramFilter(int ifindex, int progFd, const std::string& instance) {
+tc::Filter continuationFilter(int ifindex, uint32_t tcChain, int progFd, const std::string& instance,
+                              uint32_t chainId, uint32_t startStage) {
+  tc::Filter f = hostFilter(ifindex, progFd, instance);
+  f.chain = tcChain;
+  std::get<tc::Bpf>(f.spec).classid = VFS_CONT_CLASSID(chainId, startStage);
+  return f;
+}
+
+tc::Filter nicProgramFilter(int ifindex, int progFd, const std::string& instance, bool emulated) {
   tc::Filter f;
   f.ifindex = ifindex;
   f.parent = tc::kIngress;
@@ -33,7 +42,7 @@ tc::Filter nicProgramFilter(int ifindex, int progFd, const std::string& instance
   tc::Bpf b;
   b.fd = progFd;
   b.name = kNicProgramNamePrefix + instance;
-  b.flags = tc::kSkipSw;  // the NIC runs it or nobody does
+  b.flags = emulated ? tc::kSkipHw : tc::kSkipSw;  // the NIC runs it or nobody does
   f.spec = b;
   return f;
 }
@@ -54,8 +63,12 @@ Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex, const std::string& 
     s.all.push_back(*f);
     auto* b = std::get_if<tc::Bpf>(&f->spec);
     if (b && f->priority == demux::kHostPriority && f->handle == kHostFilterHandle &&
-        b->name == kHostFilterNamePrefix + instance)
-      s.ours = *f;
+        b->name == kHostFilterNamePrefix + instance) {
+      if (f->chain.value_or(0) == 0)
+        s.ours = *f;
+      else
+        s.continuations.push_back(*f);
+    }
     if (b && f->priority == demux::kNicProgramPriority && f->handle == kNicProgramHandle &&
         b->name == kNicProgramNamePrefix + instance)
       s.nicProgram = *f;

@@ -19,16 +19,24 @@ inline constexpr const char* kHostFilterNamePrefix = "vfsteer:";
 
 netlink::tc::Filter hostFilter(int ifindex, int progFd, const std::string& instance);
 
+// The entry of a NIC continuation: the host filter's priority, handle and
+// name, in tc chain `tcChain`, running vfs_continue with a classid naming
+// the chain id and the stage to resume at.
+netlink::tc::Filter continuationFilter(int ifindex, uint32_t tcChain, int progFd, const std::string& instance,
+                                       uint32_t chainId, uint32_t startStage);
+
 // vfsteer's NIC demux program as a cls_bpf filter with skip_sw (profiles
 // whose engine is BPF), found the same way.
 inline constexpr uint32_t kNicProgramHandle = 0x7667;
 inline constexpr const char* kNicProgramNamePrefix = "vfsteer-nic:";
 
-netlink::tc::Filter nicProgramFilter(int ifindex, int progFd, const std::string& instance);
+// `emulated`: skip_hw (the program runs in software) instead of skip_sw.
+netlink::tc::Filter nicProgramFilter(int ifindex, int progFd, const std::string& instance, bool emulated = false);
 
 struct PortTcState {
   bool clsact = false;
-  std::optional<netlink::tc::Filter> ours;        // our host filter, when present
+  std::optional<netlink::tc::Filter> ours;        // our host filter (chain 0), when present
+  std::vector<netlink::tc::Filter> continuations;  // our continuation entries (other chains)
   std::optional<netlink::tc::Filter> nicProgram;  // our NIC demux filter, when present
   std::vector<netlink::tc::Filter> all;     // every ingress filter (chain 0 and others)
 };

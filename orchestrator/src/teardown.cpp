@@ -49,6 +49,11 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
         done.push_back("detached the host datapath from " + name);
         ++removed;
       }
+      for (const auto& f : s.continuations) {
+        VFSTEER_TRY(runOne(*nl, tc::encodeDeleteFilter(f), "remove a continuation entry from " + name));
+        done.push_back("removed the continuation entry in tc chain " + std::to_string(f.chain.value_or(0)) + " on " + name);
+        ++removed;
+      }
       if (s.nicProgram) {
         VFSTEER_TRY(runOne(*nl, tc::encodeDeleteFilter(*s.nicProgram), "remove the demux program from " + name));
         done.push_back("removed the NIC demux program (cls_bpf) from " + name);

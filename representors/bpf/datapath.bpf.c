@@ -530,8 +530,25 @@ int vfs_ingress(struct __sk_buff *skb) {
   return run_chain(skb, gc, gen, r->chain, 0, 1);
 }
 
-/* Re-entry after a user program's stage (or a NIC continuation): the chain,
- * its generation and the next stage come from skb->cb. */
+/* Entry from a NIC continuation: the NIC ran the chain's first stages; the
+ * rest runs here, in the active generation (chain slots are chain ids, the
+ * same in both). */
+SEC("tc")
+int vfs_continue(struct __sk_buff *skb) {
+  __u32 classid = skb->tc_classid;
+  if ((classid >> 16) != VFS_CONT_CLASSID_MAJOR) {
+    count(VFS_G_ACTION_ERR);
+    return TC_ACT_SHOT;
+  }
+  __u32 zero = 0;
+  const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
+  if (!cfg) return TC_ACT_SHOT;
+  __u32 gen = cfg->active & 1;
+  return run_chain(skb, &cfg->gen[gen], gen, VFS_CONT_ID(classid), VFS_CONT_STAGE(classid), 1);
+}
+
+/* Re-entry after a user program's stage: the chain, its generation and the
+ * next stage come from skb->cb. */
 SEC("tc")
 int vfs_resume(struct __sk_buff *skb) {
   if (skb->cb[VFS_CB_MAGIC_WORD] != VFS_CB_MAGIC) {

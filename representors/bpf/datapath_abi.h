@@ -35,6 +35,15 @@ typedef __u64 vfs_u64;
 #define VFS_MAX_USER_PROGS 64    /* bpf stages, prog array slots 1.. */
 #define VFS_JMP_RESUME 0         /* prog array slot of the resume entry */
 
+/* A NIC continuation (a NIC rule ran a chain's first stages, then "goto
+ * chain C") enters the host datapath through vfs_continue, attached in tc
+ * chain C with a cls_bpf classid that names the chain id and the next stage
+ * (the kernel sets skb->tc_classid to it before running the program). */
+#define VFS_CONT_CLASSID_MAJOR 0x7666u
+#define VFS_CONT_CLASSID(id, stage) ((VFS_CONT_CLASSID_MAJOR << 16) | ((id) << 6) | (stage))
+#define VFS_CONT_ID(classid) (((classid) >> 6) & 0x3ff)
+#define VFS_CONT_STAGE(classid) ((classid) & 0x3f)
+
 /* Tunnel types in keys and config. */
 #define VFS_TUN_NONE 0
 #define VFS_TUN_VXLAN 1

@@ -80,11 +80,11 @@ static_assert(sizeof(vfs_key) == 120 && offsetof(vfs_key, dmac) == VFS_KEY_COMPA
 
 struct Datapath::Fds {
   int config = -1, tuples = -1, rules = -1, compactRules = -1, chains = -1, chainStats = -1,
-      globalStats = -1, buckets = -1, jmp = -1, ingress = -1, resume = -1;
-  uint32_t ingressId = 0;
+      globalStats = -1, buckets = -1, jmp = -1, ingress = -1, resume = -1, cont = -1;
+  uint32_t ingressId = 0, contId = 0;
   ~Fds() {
     for (int fd : {config, tuples, rules, compactRules, chains, chainStats, globalStats, buckets, jmp,
-                   ingress, resume})
+                   ingress, resume, cont})
       if (fd >= 0) ::close(fd);
   }
 };
@@ -110,6 +110,8 @@ Datapath::~Datapath() = default;
 
 int Datapath::ingressFd() const { return fds_->ingress; }
 uint32_t Datapath::ingressProgId() const { return fds_->ingressId; }
+int Datapath::continueFd() const { return fds_->cont; }
+uint32_t Datapath::continueProgId() const { return fds_->contId; }
 
 namespace {
 
@@ -141,7 +143,9 @@ Result<std::optional<Datapath>> Datapath::open(const std::string& dir) {
   VFSTEER_TRY(get("vfs_jmp", fds->jmp));
   VFSTEER_TRY(get("vfs_ingress", fds->ingress));
   VFSTEER_TRY(get("vfs_resume", fds->resume));
+  VFSTEER_TRY(get("vfs_continue", fds->cont));
   fds->ingressId = progId(fds->ingress);
+  fds->contId = progId(fds->cont);
   return std::optional<Datapath>(Datapath(dir, std::move(fds)));
 }
 
@@ -162,6 +166,7 @@ Result<Datapath> Datapath::create(const std::string& dir) {
     for (const char* m : kMapNames) ::unlink((dir + "/" + m).c_str());
     ::unlink((dir + "/vfs_ingress").c_str());
     ::unlink((dir + "/vfs_resume").c_str());
+    ::unlink((dir + "/vfs_continue").c_str());
     ::rmdir(dir.c_str());
     return e;
   };
@@ -170,6 +175,8 @@ Result<Datapath> Datapath::create(const std::string& dir) {
     return fail(errno, "pin vfs_ingress");
   if (bpf_program__pin(skel->progs.vfs_resume, (dir + "/vfs_resume").c_str()) != 0)
     return fail(errno, "pin vfs_resume");
+  if (bpf_program__pin(skel->progs.vfs_continue, (dir + "/vfs_continue").c_str()) != 0)
+    return fail(errno, "pin vfs_continue");
   uint32_t resumeSlot = VFS_JMP_RESUME;
   int resumeFd = bpf_program__fd(skel->progs.vfs_resume);
   if (bpf_map_update_elem(bpf_map__fd(skel->maps.vfs_jmp), &resumeSlot, &resumeFd, BPF_ANY) != 0)

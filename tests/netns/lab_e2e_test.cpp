@@ -352,6 +352,63 @@ TEST_F(LabE2E, SecondApplyWritesNothingAndAPolicyChangeHasNoWindow) {
   EXPECT_EQ(old + fresh, static_cast<size_t>(sent.load())) << "a frame was lost during the swap";
 }
 
+// The netdevsim profile's NIC demux program, emulated in software on the
+// lab's uplink: a drop chain ends at the "NIC" (the host never sees it),
+// a chain the NIC only demuxes is handed to the host datapath.
+TEST_F(LabE2E, EmulatedBpfNicDemuxDropsInTheNicAndTrapsTheRest) {
+  auto policy = writePolicy(R"(  - {name: blocked, priority: 1, match: {src_ip: 192.0.2.0/24}, stages: [drop]}
+  - {name: web, priority: 2, match: {vlan: 100, ip_proto: udp, dst_port: 7040}, stages: [vlan_pop, {deliver: {vf: 1}}]}
+)");
+  auto r = vfsteer({"apply", "-f", policy, "--profile", "netdevsim", "--emulate-nic"});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("cls_bpf skip_hw, emulating the NIC"), std::string::npos) << r.out;
+  Bytes blocked = udp4(vfMac(0), "192.0.2.9", "10.1.0.7", 7040, "nic-drop");
+  Bytes web = udp4(vfMac(1), "10.9.0.1", "10.1.0.7", 7040, "nic-trap");
+  auto got = fromWire({blocked, blocked, FB::tagged(web, 0x8100, 100)});
+  EXPECT_EQ(got.countEverywhere(text("nic-drop")), 0u);
+  auto w = got.with("vf1", text("nic-trap"));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].frame, web);
+  auto rep = report();
+  EXPECT_TRUE(rep["nic_emulated"].get<bool>());
+  EXPECT_TRUE(rep["nic_program"]["attached"].get<bool>());
+  EXPECT_FALSE(rep["nic_program"]["in_hw"].get<bool>()) << "emulated: in software";
+  EXPECT_EQ(chainIn(rep, "blocked")["split"], 1) << "the drop runs in the NIC";
+  EXPECT_EQ(chainPackets(rep, "blocked"), 0u) << "the host never sees what the NIC dropped";
+  EXPECT_EQ(chainPackets(rep, "web"), 1u);
+  auto show = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-j", "filter", "show", "dev", "uplink0", "ingress"});
+  ASSERT_EQ(show.status, 0);
+  bool demux = false;
+  for (const auto& f : json::parse(show.out))
+    if (f.value("pref", 0) == 10000 && f.contains("options"))
+      demux |= f["options"].value("skip_hw", false) && f["options"]["prog"].value("name", "") == "vfsteer_demux";
+  EXPECT_TRUE(demux) << show.out;
+  auto again = vfsteer({"apply", "-f", policy, "--profile", "netdevsim", "--emulate-nic"});
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
+}
+
+// `vfsteer enforce skip-sw` on a running system: the lab's NIC (profile
+// veth) can take nothing, so it fails, names the reason and changes nothing.
+TEST_F(LabE2E, EnforceSkipSwThatTheNicCannotTakeChangesNothing) {
+  apply(R"(  - {name: web, priority: 1, match: {ip_proto: udp, dst_port: 7050}, stages: [{deliver: {vf: 0}}]}
+)");
+  auto before = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-s", "-j", "filter", "show", "dev", "uplink0", "ingress"});
+  auto bad = vfsteer({"enforce", "skip-sw", "--chain", "nosuch"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("no such chain; its chains: web"), std::string::npos) << bad.err;
+  auto r = vfsteer({"enforce", "skip-sw", "--chain", "web"});
+  EXPECT_EQ(r.status, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("chain web is skip-sw, but no part of it can run in the NIC: profile veth has no hardware offload"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("nothing was changed"), std::string::npos);
+  auto after = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-s", "-j", "filter", "show", "dev", "uplink0", "ingress"});
+  EXPECT_EQ(json::parse(before.out).dump(), json::parse(after.out).dump());
+  // Still steering.
+  auto got = fromWire({udp4(vfMac(0), "10.9.0.1", "10.1.0.7", 7050, "still-steered")});
+  EXPECT_EQ(got.with("vf0", text("still-steered")).size(), 1u);
+}
+
 TEST_F(LabE2E, TeardownRemovesOnlyWhatVfsteerMade) {
   // A foreign clsact and filter on the uplink, there before vfsteer.
   ScratchNetns::ip({"netns", "exec", "vfs-host", "tc", "qdisc", "add", "dev", "uplink0", "clsact"});

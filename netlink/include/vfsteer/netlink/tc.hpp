@@ -165,6 +165,7 @@ struct Bpf {
   std::string name;          // shown by "tc filter show"; tc uses "file:[section]"
   bool directAction = true;  // "da": the program's return value is the verdict
   uint32_t flags = 0;
+  uint32_t classid = 0;      // "classid": the program reads it as skb->tc_classid
   // Decoded only.
   uint32_t progId = 0;
   std::string tag;  // hex

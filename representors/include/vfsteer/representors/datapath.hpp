@@ -48,6 +48,9 @@ class Datapath {
   const std::string& dir() const { return dir_; }
   int ingressFd() const;
   uint32_t ingressProgId() const;
+  // The entry for NIC continuations (see VFS_CONT_CLASSID).
+  int continueFd() const;
+  uint32_t continueProgId() const;
 
   uint32_t activeGeneration() const;
   Result<HostTables> readGeneration(uint32_t gen) const;
