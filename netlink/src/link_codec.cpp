@@ -131,16 +131,23 @@ Message encodeCreateTunnel(TunnelKind kind, const std::string& name, uint16_t po
   m.putHeader(linkHeader(0));
   m.putStrz(IFLA_IFNAME, name);
   auto info = m.nest(IFLA_LINKINFO);
+  // The attributes ip(8) sends for "external": metadata mode, and the
+  // defaults it spells out (no learning; VNI, label, TTL and TOS zero).
   if (kind == TunnelKind::kVxlan) {
     m.put(IFLA_INFO_KIND, "vxlan", 5);
     auto data = m.nest(IFLA_INFO_DATA);
     m.putU8(IFLA_VXLAN_COLLECT_METADATA, 1);
+    m.putU8(IFLA_VXLAN_LEARNING, 0);
     m.putBe16(IFLA_VXLAN_PORT, htons(port));
   } else {
     m.put(IFLA_INFO_KIND, "geneve", 6);
     auto data = m.nest(IFLA_INFO_DATA);
-    m.putFlag(IFLA_GENEVE_COLLECT_METADATA);
+    m.putU32(IFLA_GENEVE_ID, 0);
+    m.putU32(IFLA_GENEVE_LABEL, 0);
+    m.putU8(IFLA_GENEVE_TTL, 0);
+    m.putU8(IFLA_GENEVE_TOS, 0);
     m.putBe16(IFLA_GENEVE_PORT, htons(port));
+    m.putFlag(IFLA_GENEVE_COLLECT_METADATA);
   }
   return m;
 }

@@ -86,6 +86,8 @@ ENCODE = [
      "address 02:00:00:00:00:0d", RTM_NEWLINK, set()),
     ("link_set_up", "ip link set dev va up", RTM_NEWLINK, set()),
     ("link_delete", "ip link del dev vb", RTM_DELLINK, set()),
+    ("vxlan_create", "ip link add vfs-vx4789 type vxlan dstport 4789 external", RTM_NEWLINK, set()),
+    ("geneve_create", "ip link add vfs-gn6081 type geneve dstport 6081 external", RTM_NEWLINK, {"geneve"}),
     ("devlink_eswitch_set", "devlink dev eswitch set {dl} mode switchdev", "devlink", {"devlink"}),
     ("devlink_eswitch_show", "devlink dev eswitch show {dl}", "devlink", {"devlink"}),
     ("devlink_port_dump", "devlink port show", "devlink", {"devlink"}),
@@ -230,6 +232,11 @@ def kernel_has(feature):
                 f"dst_ip 10.0.0.1 action drop", check=False).returncode == 0
         sh(f"ip netns del {NS}probe", check=False)
         return ok
+    if feature == "geneve":
+        sh(f"ip netns add {NS}probe", check=False)
+        ok = sh(f"ip -n {NS}probe link add gp type geneve dstport 6081 external", check=False).returncode == 0
+        sh(f"ip netns del {NS}probe", check=False)
+        return ok
     return True
 
 
@@ -277,7 +284,7 @@ def main():
                 'SEC("tc") int pass(struct __sk_buff *skb) { return 0; }\n'
                 'char LICENSE[] SEC("license") = "GPL";\n')
     sh(f"clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c {work}/pass.c -o {obj}")
-    have = {f: kernel_has(f) for f in ("flower", "devlink")}
+    have = {f: kernel_has(f) for f in ("flower", "devlink", "geneve")}
     os.makedirs(OUT, exist_ok=True)
     written, skipped = [], []
 

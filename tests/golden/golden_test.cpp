@@ -351,6 +351,10 @@ const std::map<std::string, Builder>& builders() {
          return link::encodeCreateVeth(v);
        }},
       {"link_set_up", [](const Fixture& fx) { return link::encodeSetUp(fx.ifindex("va"), true); }},
+      {"vxlan_create",
+       [](const Fixture&) { return link::encodeCreateTunnel(link::TunnelKind::kVxlan, "vfs-vx4789", 4789); }},
+      {"geneve_create",
+       [](const Fixture&) { return link::encodeCreateTunnel(link::TunnelKind::kGeneve, "vfs-gn6081", 6081); }},
       {"link_delete", [](const Fixture& fx) { return link::encodeDeleteLink(fx.ifindex("vb")); }},
       {"devlink_eswitch_set",
        [](const Fixture& fx) {
