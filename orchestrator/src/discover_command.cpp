@@ -58,10 +58,17 @@ int runDiscover(const DiscoverArgs& args) {
                      {"profile", profile.empty() ? nlohmann::json() : nlohmann::json(profile)},
                      {"eswitch", t->eswitch},
                      {"devlink", t->devlink},
+                     {"switch_id", t->switchId},
                      {"num_vfs", t->numVfs}};
   doc["representors"] = nlohmann::json::array();
   for (const auto& r : t->reps)
-    doc["representors"].push_back({{"vf", r.vf}, {"ifname", r.ifname}, {"ifindex", r.ifindex}});
+    doc["representors"].push_back({{"vf", r.vf},
+                                   {"ifname", r.ifname},
+                                   {"ifindex", r.ifindex},
+                                   {"devlink_port", r.devlinkPort},
+                                   {"pf_number", r.pfNumber},
+                                   {"phys_port_name", r.physPortName},
+                                   {"switch_id", r.switchId}});
   if (args.output == "json") {
     std::cout << doc.dump(2) << "\n";
     return kExitOk;
@@ -75,7 +82,10 @@ int runDiscover(const DiscoverArgs& args) {
             << "  eswitch    " << (t->eswitch.empty() ? "unknown" : t->eswitch) << "\n"
             << "  VFs        " << t->numVfs << "\n";
   for (const auto& r : t->reps)
-    std::cout << "  vf" << r.vf << " representor " << r.ifname << " (ifindex " << r.ifindex << ")\n";
+    std::cout << "  vf" << r.vf << " representor " << r.ifname << " (ifindex " << r.ifindex << ")"
+              << (r.physPortName.empty() ? "" : ", port " + r.physPortName)
+              << (r.devlinkPort ? ", devlink port " + std::to_string(r.devlinkPort) : "")
+              << (r.switchId.empty() ? "" : ", switch " + r.switchId) << "\n";
   return kExitOk;
 }
 

@@ -72,6 +72,26 @@ bool hasSettings(const lk::VfConfig& c) {
   return c.mac || c.vlan || c.rate || c.spoofchk || c.trust || c.linkState;
 }
 
+// (setting, its undo) pairs, one setting each, in the order ip(8) sends them.
+std::vector<std::pair<lk::VfConfig, lk::VfConfig>> splitVfConfig(const lk::VfConfig& set, const lk::VfConfig& undo) {
+  std::vector<std::pair<lk::VfConfig, lk::VfConfig>> out;
+  auto one = [&](auto member) {
+    if (!(set.*member)) return;
+    lk::VfConfig s{}, u{};
+    s.vf = u.vf = set.vf;
+    s.*member = set.*member;
+    u.*member = undo.*member;
+    out.emplace_back(s, u);
+  };
+  one(&lk::VfConfig::mac);
+  one(&lk::VfConfig::vlan);
+  one(&lk::VfConfig::spoofchk);
+  one(&lk::VfConfig::trust);
+  one(&lk::VfConfig::linkState);
+  one(&lk::VfConfig::rate);
+  return out;
+}
+
 lk::VfLinkState linkStateOf(LinkState s) {
   switch (s) {
     case LinkState::kEnable: return lk::VfLinkState::kEnable;
@@ -234,15 +254,17 @@ Result<std::vector<PlannedChange>> provisioningChanges(const Policy& policy, con
         if (cur) undo.rate = cur->rate;
       }
     }
-    if (hasSettings(set)) {
+    // One request per setting: the kernel applies a request's settings in
+    // turn and stops at the first it refuses, so a combined request could
+    // fail half done; one by one, each success has its own undo.
+    for (const auto& [one, previous] : splitVfConfig(set, undo)) {
       const int pf = t.pfIfindex;
-      const bool undoable = hasSettings(undo);
-      out.push_back({"set vf" + std::to_string(s.vf) + " of " + t.pf + ": " + describeVf(set),
-                     [&p, pf, set] { return runOne(p.route, lk::encodeSetVf(pf, set), "set vf" + std::to_string(set.vf)); },
-                     undoable ? std::function<Status()>([&p, pf, undo] {
-                       return runOne(p.route, lk::encodeSetVf(pf, undo), "restore vf" + std::to_string(undo.vf));
+      out.push_back({"set vf" + std::to_string(s.vf) + " of " + t.pf + ": " + describeVf(one),
+                     [&p, pf, one] { return runOne(p.route, lk::encodeSetVf(pf, one), "set vf" + std::to_string(one.vf)); },
+                     hasSettings(previous) ? std::function<Status()>([&p, pf, previous] {
+                       return runOne(p.route, lk::encodeSetVf(pf, previous), "restore vf" + std::to_string(previous.vf));
                      })
-                              : std::function<Status()>{}});
+                                           : std::function<Status()>{}});
     }
     if (rateWanted && rateApi == RateApi::kDevlink) {
       if (!handle || !p.devlink)

@@ -535,8 +535,8 @@ int vfs_ingress(struct __sk_buff *skb) {
  * same in both). */
 SEC("tc")
 int vfs_continue(struct __sk_buff *skb) {
-  __u32 classid = skb->tc_classid;
-  if ((classid >> 16) != VFS_CONT_CLASSID_MAJOR) {
+  __u32 minor = skb->tc_classid & 0xffff;
+  if (minor == 0) {
     count(VFS_G_ACTION_ERR);
     return TC_ACT_SHOT;
   }
@@ -544,7 +544,7 @@ int vfs_continue(struct __sk_buff *skb) {
   const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
   if (!cfg) return TC_ACT_SHOT;
   __u32 gen = cfg->active & 1;
-  return run_chain(skb, &cfg->gen[gen], gen, VFS_CONT_ID(classid), VFS_CONT_STAGE(classid), 1);
+  return run_chain(skb, &cfg->gen[gen], gen, VFS_CONT_ID(minor), VFS_CONT_STAGE(minor), 1);
 }
 
 /* Re-entry after a user program's stage: the chain, its generation and the

@@ -37,12 +37,13 @@ typedef __u64 vfs_u64;
 
 /* A NIC continuation (a NIC rule ran a chain's first stages, then "goto
  * chain C") enters the host datapath through vfs_continue, attached in tc
- * chain C with a cls_bpf classid that names the chain id and the next stage
- * (the kernel sets skb->tc_classid to it before running the program). */
+ * chain C with a cls_bpf classid whose minor names the chain id and the next
+ * stage: the kernel copies the classid's low 16 bits into skb->tc_classid
+ * before running the program. The minor is never 0 (no classid). */
 #define VFS_CONT_CLASSID_MAJOR 0x7666u
-#define VFS_CONT_CLASSID(id, stage) ((VFS_CONT_CLASSID_MAJOR << 16) | ((id) << 6) | (stage))
-#define VFS_CONT_ID(classid) (((classid) >> 6) & 0x3ff)
-#define VFS_CONT_STAGE(classid) ((classid) & 0x3f)
+#define VFS_CONT_CLASSID(id, stage) ((VFS_CONT_CLASSID_MAJOR << 16) | (1 + (((id) << 4) | (stage))))
+#define VFS_CONT_ID(minor) ((((minor) - 1) >> 4) & 0x3ff)
+#define VFS_CONT_STAGE(minor) (((minor) - 1) & 0xf)
 
 /* Tunnel types in keys and config. */
 #define VFS_TUN_NONE 0

@@ -121,7 +121,12 @@ vfsteer::Status build(int vfs, const Paths& paths, std::vector<std::string>& mad
     VFSTEER_TRY(hostSock.request(netlink::link::encodeCreateVeth(pair)));
     VFSTEER_TRY(bringUp(host, hostSock, repIfname(i)));
     VFSTEER_TRY(bringUp(vfns, vfSock, vfIfname(i)));
-    topo.reps.push_back(Representor{static_cast<uint16_t>(i), repIfname(i), 0, vfNetns(i), vfIfname(i)});
+    Representor r;
+    r.vf = static_cast<uint16_t>(i);
+    r.ifname = repIfname(i);
+    r.vfNetns = vfNetns(i);
+    r.vfIfname = vfIfname(i);
+    topo.reps.push_back(r);
   }
   VFSTEER_TRY(writeTopologyFile(paths.topologyDir + "/" + kUplink + ".json", topo));
   return writeState(paths, vfs);

@@ -60,6 +60,16 @@ Status resolve(Topology& t) {
   return okStatus();
 }
 
+std::string hex(const std::vector<uint8_t>& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : bytes) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
 // sriov_numvfs of the PF's parent device (PCI or netdevsim), if it has one.
 std::optional<uint16_t> sysfsNumVfs(const std::string& pf) {
   std::ifstream in("/sys/class/net/" + pf + "/device/sriov_numvfs");
@@ -81,6 +91,7 @@ Result<Topology> fromKernel(const std::string& pf) {
   if (reply.replies.empty()) return Error(ErrorCode::kNotFound, "PF \"" + pf + "\" does not exist");
   VFSTEER_ASSIGN_OR_RETURN(auto link, netlink::link::decodeLink(reply.replies[0]));
   t.pfIfindex = link.ifindex;
+  t.switchId = hex(link.physSwitchId);
   t.numVfs = sysfsNumVfs(pf).value_or(static_cast<uint16_t>(link.vfs.size()));
 
   VFSTEER_ASSIGN_OR_RETURN(auto genl, netlink::Socket::open(NETLINK_GENERIC));
@@ -105,7 +116,23 @@ Result<Topology> fromKernel(const std::string& pf) {
     if (!(p.device == pfPort->device) || p.flavour != netlink::devlink::PortFlavour::kPciVf) continue;
     if (!p.vfNumber || p.netdevIfindex == 0) continue;
     if (pfPort->pfNumber && p.pfNumber && *p.pfNumber != *pfPort->pfNumber) continue;
-    t.reps.push_back(Representor{*p.vfNumber, p.netdevName, p.netdevIfindex, "", ""});
+    Representor r;
+    r.vf = *p.vfNumber;
+    r.ifname = p.netdevName;
+    r.ifindex = p.netdevIfindex;
+    r.devlinkPort = p.index;
+    r.pfNumber = p.pfNumber.value_or(0);
+    // The representor's own netdev: its port name and switch id say it
+    // belongs to the PF's eswitch (a VF netdev would have neither).
+    auto rep = route.request(netlink::link::encodeGetLink(p.netdevIfindex));
+    if (rep.ok() && !rep->replies.empty()) {
+      if (auto info = netlink::link::decodeLink(rep->replies[0]); info.ok()) {
+        r.ifname = info->name;
+        r.physPortName = info->physPortName;
+        r.switchId = hex(info->physSwitchId);
+      }
+    }
+    t.reps.push_back(r);
   }
   std::sort(t.reps.begin(), t.reps.end(),
             [](const Representor& a, const Representor& b) { return a.vf < b.vf; });

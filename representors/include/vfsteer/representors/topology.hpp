@@ -22,6 +22,11 @@ struct Representor {
   int ifindex = 0;
   std::string vfNetns;   // where the VF netdev is, when known ("" = unknown)
   std::string vfIfname;
+  // From the kernel (empty / 0 for topology files):
+  uint32_t devlinkPort = 0;   // devlink port index
+  uint16_t pfNumber = 0;
+  std::string physPortName;   // "pf0vf3"
+  std::string switchId;       // hex; the same for every port of one eswitch
 };
 
 struct Topology {
@@ -32,6 +37,7 @@ struct Topology {
   std::string driver;
   std::string eswitch;  // "switchdev", "legacy", or "" when unknown
   std::string devlink;  // "bus/device", or "" when the PF has no devlink instance
+  std::string switchId; // the PF's phys_switch_id (hex), when it has one
   uint16_t numVfs = 0;
   std::vector<Representor> reps;
 

@@ -1,0 +1,124 @@
+#include "netdevsim.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace vfsteer::testing {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// runProgram does not search PATH.
+std::vector<std::string> resolved(std::vector<std::string> argv) {
+  if (argv[0].find('/') != std::string::npos) return argv;
+  for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"})
+    if (fs::exists(dir + argv[0])) {
+      argv[0] = dir + argv[0];
+      break;
+    }
+  return argv;
+}
+
+}  // namespace
+
+std::string sh(const std::vector<std::string>& argv) {
+  auto r = runProgram(resolved(argv));
+  std::string cmd;
+  for (const auto& a : argv) cmd += a + " ";
+  EXPECT_EQ(r.status, 0) << cmd << ": " << r.err;
+  return r.out;
+}
+
+json shJson(const std::vector<std::string>& argv) {
+  const std::string out = sh(argv);
+  if (out.find_first_not_of(" \n") == std::string::npos) return json::array();
+  json doc = json::parse(out, nullptr, false);
+  EXPECT_FALSE(doc.is_discarded()) << "not JSON: " << out;
+  return doc;
+}
+
+std::string writeFile(const std::string& text, const std::string& suffix) {
+  static int n = 0;
+  const std::string path = "/tmp/vfsteer-vm-" + std::to_string(getpid()) + "-" + std::to_string(n++) + suffix;
+  std::ofstream(path) << text;
+  return path;
+}
+
+void writeSysfs(const std::string& path, const std::string& value) {
+  std::ofstream out(path);
+  out << value;
+  out.flush();
+  ASSERT_TRUE(out.good()) << "write " << value << " to " << path;
+}
+
+std::string readSysfs(const std::string& path) {
+  std::ifstream in(path);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+bool haveNetdevsim() { return geteuid() == 0 && fs::exists("/sys/bus/netdevsim/new_device"); }
+
+Netdevsim::Netdevsim() {
+  static int next = 20;
+  id_ = next++;
+  writeSysfs("/sys/bus/netdevsim/new_device", std::to_string(id_) + " 1");
+  const fs::path net = sysfs() + "/net";
+  for (int i = 0; i < 200 && pf_.empty(); ++i) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(net, ec)) pf_ = e.path().filename();
+    if (pf_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(pf_.empty()) << "netdevsim" << id_ << " has no netdev";
+}
+
+Netdevsim::~Netdevsim() {
+  std::ofstream("/sys/bus/netdevsim/del_device") << id_;
+}
+
+int Netdevsim::pfIfindex() const { return std::stoi(readSysfs("/sys/class/net/" + pf_ + "/ifindex")); }
+
+void Netdevsim::setNumVfs(int n) { writeSysfs(sysfs() + "/sriov_numvfs", std::to_string(n)); }
+
+void Netdevsim::setSwitchdev() { sh({"devlink", "dev", "eswitch", "set", devlink(), "mode", "switchdev"}); }
+
+void Netdevsim::hwTcOffload(bool on) { sh({"ethtool", "-K", pf_, "hw-tc-offload", on ? "on" : "off"}); }
+
+std::map<int, std::string> Netdevsim::representors() const {
+  std::map<int, std::string> out;
+  json ports = shJson({"devlink", "-j", "port", "show"});
+  for (const auto& [name, p] : ports["port"].items()) {
+    if (name.rfind(devlink() + "/", 0) != 0 || p.value("flavour", "") != "pcivf") continue;
+    out[p.at("vfnum").get<int>()] = p.value("netdev", "");
+  }
+  return out;
+}
+
+std::string kernelSnapshot(const Netdevsim& nsim, const std::vector<std::string>& devs) {
+  std::string s;
+  s += sh({"ip", "-d", "-j", "link", "show"});
+  for (const auto& d : devs) {
+    s += sh({"tc", "-j", "qdisc", "show", "dev", d});
+    s += sh({"tc", "-j", "filter", "show", "dev", d, "ingress"});
+  }
+  s += sh({"devlink", "-j", "dev", "eswitch", "show", nsim.devlink()});
+  s += sh({"devlink", "-j", "port", "show"});
+  s += sh({"devlink", "-j", "port", "function", "rate", "show"});
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator("/sys/fs/bpf/vfsteer", ec)) s += e.path().string() + "\n";
+  for (const auto& e : fs::recursive_directory_iterator("/run/vfsteer", ec))
+    if (e.is_regular_file() && e.path().filename() == "state.json") {
+      std::ifstream in(e.path());
+      s += std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
+  return s;
+}
+
+}  // namespace vfsteer::testing

@@ -1,0 +1,81 @@
+// Helpers for the VM tier: a netdevsim device per test, shell tools' JSON,
+// and a snapshot of what the kernel holds, to show that a failed command
+// changed nothing.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli_runner.hpp"
+
+namespace vfsteer::testing {
+
+// Runs a tool, fails the test when it fails, returns its stdout.
+std::string sh(const std::vector<std::string>& argv);
+// The same for "-j" tools: their parsed output ([] when empty).
+nlohmann::json shJson(const std::vector<std::string>& argv);
+// Writes `text` to a new file and returns its path.
+std::string writeFile(const std::string& text, const std::string& suffix = ".yaml");
+void writeSysfs(const std::string& path, const std::string& value);
+std::string readSysfs(const std::string& path);
+
+bool haveNetdevsim();
+
+#define VFSTEER_REQUIRE_VM()                                                                \
+  do {                                                                                      \
+    if (!::vfsteer::testing::haveNetdevsim())                                               \
+      GTEST_SKIP() << "needs netdevsim: run through tests/vm/vm-run (ctest -L vm does)";  \
+  } while (0)
+
+// One simulated NIC with one port: created by the constructor, removed
+// (with its VFs and representors) by the destructor.
+class Netdevsim {
+ public:
+  Netdevsim();
+  ~Netdevsim();
+  Netdevsim(const Netdevsim&) = delete;
+  Netdevsim& operator=(const Netdevsim&) = delete;
+
+  const std::string& pf() const { return pf_; }
+  int pfIfindex() const;
+  std::string devlink() const { return "netdevsim/netdevsim" + std::to_string(id_); }
+  std::string debugfs() const { return "/sys/kernel/debug/netdevsim/netdevsim" + std::to_string(id_); }
+  std::string sysfs() const { return "/sys/bus/netdevsim/devices/netdevsim" + std::to_string(id_); }
+
+  void setNumVfs(int n);
+  void setSwitchdev();
+  void hwTcOffload(bool on);
+  // vf → representor netdev, from devlink.
+  std::map<int, std::string> representors() const;
+
+ private:
+  int id_;
+  std::string pf_;
+};
+
+// A test with a netdevsim device made on first use and removed, with
+// anything vfsteer left on it, afterwards.
+class VmTest : public ::testing::Test {
+ protected:
+  void SetUp() override { VFSTEER_REQUIRE_VM(); }
+  void TearDown() override {
+    if (nsim_) runVfsteer({"teardown", "--instance", nsim_->pf()});
+  }
+  Netdevsim& nsim() {
+    if (!nsim_) nsim_ = std::make_unique<Netdevsim>();
+    return *nsim_;
+  }
+  std::unique_ptr<Netdevsim> nsim_;
+};
+
+// Everything about the device a failed apply must leave alone: links with
+// VF info and XDP, every qdisc and ingress filter (all chains) of `devs`,
+// devlink eswitch, ports and rates, vfsteer's pins and state.
+std::string kernelSnapshot(const Netdevsim& nsim, const std::vector<std::string>& devs);
+
+}  // namespace vfsteer::testing
