@@ -144,8 +144,9 @@ Result<int> targetIfindex(const Target& t, const HostBindings& b, const std::str
   return it->second;
 }
 
+// Ids start at 1: 0 would make a continuation's classid minor 0.
 uint32_t lowestFreeId(const std::set<uint32_t>& used) {
-  uint32_t id = 0;
+  uint32_t id = 1;
   while (used.contains(id)) ++id;
   return id;
 }
@@ -164,7 +165,7 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
     const std::string& chainName = policy.chains[h.chain].name;
     if (previous) {
       auto it = previous->chainIds.find(chainName);
-      if (it != previous->chainIds.end() && !usedIds.contains(it->second)) {
+      if (it != previous->chainIds.end() && it->second != 0 && !usedIds.contains(it->second)) {
         out.chainIds[chainName] = it->second;
         usedIds.insert(it->second);
       }

@@ -536,7 +536,7 @@ int vfs_ingress(struct __sk_buff *skb) {
 SEC("tc")
 int vfs_continue(struct __sk_buff *skb) {
   __u32 minor = skb->tc_classid & 0xffff;
-  if (minor == 0) {
+  if (VFS_CONT_ID(minor) == 0) {
     count(VFS_G_ACTION_ERR);
     return TC_ACT_SHOT;
   }

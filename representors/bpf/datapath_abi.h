@@ -28,7 +28,7 @@ typedef __u64 vfs_u64;
 
 #define VFS_GENERATIONS 2
 #define VFS_MAX_TUPLES 16
-#define VFS_MAX_CHAINS 1024      /* per generation */
+#define VFS_MAX_CHAINS 4096      /* per generation; chain ids 1..4095 (0 unused) */
 #define VFS_MAX_STAGES 16        /* per chain */
 #define VFS_MAX_RULES 262144     /* both generations */
 #define VFS_MAX_TUNNEL_PORTS 4
@@ -39,11 +39,12 @@ typedef __u64 vfs_u64;
  * chain C") enters the host datapath through vfs_continue, attached in tc
  * chain C with a cls_bpf classid whose minor names the chain id and the next
  * stage: the kernel copies the classid's low 16 bits into skb->tc_classid
- * before running the program. The minor is never 0 (no classid). */
+ * before running the program. Chain ids start at 1, so a minor is never 0
+ * (no classid). */
 #define VFS_CONT_CLASSID_MAJOR 0x7666u
-#define VFS_CONT_CLASSID(id, stage) ((VFS_CONT_CLASSID_MAJOR << 16) | (1 + (((id) << 4) | (stage))))
-#define VFS_CONT_ID(minor) ((((minor) - 1) >> 4) & 0x3ff)
-#define VFS_CONT_STAGE(minor) (((minor) - 1) & 0xf)
+#define VFS_CONT_CLASSID(id, stage) ((VFS_CONT_CLASSID_MAJOR << 16) | ((id) << 4) | (stage))
+#define VFS_CONT_ID(minor) (((minor) >> 4) & 0xfff)
+#define VFS_CONT_STAGE(minor) ((minor) & 0xf)
 
 /* Tunnel types in keys and config. */
 #define VFS_TUN_NONE 0

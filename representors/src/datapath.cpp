@@ -73,7 +73,7 @@ size_t possibleCpus() {
   return n > 0 ? static_cast<size_t>(n) : 1;
 }
 
-static_assert(VFS_MAX_STAGES <= 16 && VFS_MAX_CHAINS <= 1024 &&
+static_assert(VFS_MAX_STAGES <= 16 && VFS_MAX_CHAINS <= 4096 &&
                   VFS_CONT_CLASSID(VFS_MAX_CHAINS - 1, VFS_MAX_STAGES - 1) <= ((VFS_CONT_CLASSID_MAJOR << 16) | 0xffff),
               "datapath_abi.h: a continuation's chain id and stage must fit a classid minor");
 static_assert(sizeof(vfs_key) == 120 && offsetof(vfs_key, dmac) == VFS_KEY_COMPACT,

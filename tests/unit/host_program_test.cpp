@@ -145,9 +145,11 @@ TEST(HostProgram, TupleSpaceLookupPicksTheChainTheInterpreterPicks) {
       ASSERT_EQ(program.error().code(), ErrorCode::kNotSupported) << program.error().describe();
       continue;
     }
-    // Slot → chain index (chains are laid out in host-rule order).
-    std::vector<size_t> chainOfSlot;
-    for (const auto& h : plan->hostRules) chainOfSlot.push_back(h.chain);
+    // Slot → chain index (a chain's slot is its id).
+    std::map<uint32_t, size_t> chainOfSlot;
+    for (const auto& [name, id] : program->chainIds)
+      for (size_t c = 0; c < policy->chains.size(); ++c)
+        if (policy->chains[c].name == name) chainOfSlot[id] = c;
     for (int k = 0; k < 10; ++k) {
       Packet p = gen.packet(*policy);
       auto want = demux::runWhole(*policy, p, {}).chain;
@@ -180,7 +182,10 @@ chains:
   auto program = buildHostProgram(*policy, *plan, bindings(2), nullptr);
   ASSERT_TRUE(program.ok()) << program.error().describe();
   const auto& t = program->tables;
-  ASSERT_EQ(t.chains.size(), 3u);
+  // A chain's slot is its id; ids start at 1, slot 0 stays empty.
+  ASSERT_EQ(t.chains.size(), 4u);
+  EXPECT_EQ(t.chains[0].nstages, 0u);
+  for (const auto& [name, id] : program->chainIds) EXPECT_EQ(t.chains.at(id).id, id) << name;
   auto chain = [&](const char* name) -> const vfs_chain& {
     for (const auto& c : t.chains)
       if (c.id == program->chainIds.at(name)) return c;
