@@ -3,6 +3,8 @@
 #include <linux/if_ether.h>
 #include <linux/netlink.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <set>
 
@@ -109,6 +111,12 @@ class Applier {
   // done so far is undone and the failure returned.
   std::optional<ApplyResult> execute(const std::vector<PlannedChange>& changes);
   ApplyResult failAndRollBack(const Error& e, int code = kExitKernelRefused);
+  // Records in the journal, before making it, a change that the next run
+  // could not otherwise recognise as vfsteer's if this one died.
+  Status intend(const std::function<void(Journal&)>& add);
+  // Takes over what an interrupted apply left (its journal) as vfsteer's.
+  void recoverFromJournal();
+  PlannedChange removeClsact(const AttachPoint& a);
   Status installNicFilter(const NicFilter& nf, std::optional<uint32_t> replaceHandle);
   // Adds a clsact qdisc to a device that will hold NIC rules, if it has none.
   std::optional<ApplyResult> ensureNicClsact(int ifindex, const std::string& name);
@@ -141,6 +149,9 @@ class Applier {
   std::map<int, AttachPoint> nicDevices_;
   std::vector<std::string> tunnelDevices_;
   std::optional<NicProgramRecord> nicProgram_;
+  Journal journal_;
+  std::vector<NicProgramRecord> strayNicPrograms_;  // attached by an interrupted apply
+  std::map<int, AttachPoint> clsactFromJournal_;    // added by an interrupted apply
   std::vector<std::function<Status()>> afterHost_;  // NIC rules to remove once the host has taken over
   std::vector<std::string> afterHostWhat_;
   std::vector<std::function<Status()>> afterCommit_;  // clean-up once the state is saved
@@ -189,6 +200,14 @@ std::optional<ApplyResult> Applier::replan() {
 ApplyResult Applier::failAndRollBack(const Error& e, int code) {
   auto leftovers = tx_.rollback();
   std::string msg = e.describe();
+  // Everything undone: nothing for a later run to recover, except what an
+  // earlier interrupted run left (still in the journal).
+  if (leftovers.empty() && !opts_.dryRun) {
+    if (journal_.empty())
+      (void)store_.removeJournal(result_.instance);
+    else
+      (void)store_.saveJournal(result_.instance, journal_);
+  }
   if (leftovers.empty()) {
     if (!tx_.done().empty()) msg += "\nnothing was changed (every step before it was undone)";
   } else {
@@ -252,14 +271,17 @@ std::optional<ApplyResult> Applier::nicPhase() {
 
 std::optional<ApplyResult> Applier::ensureNicClsact(int ifindex, const std::string& name) {
   if (nicDevices_.contains(ifindex) || ifindex <= 0) return std::nullopt;
-  AttachPoint ap{name, ifindex, false};
+  AttachPoint ap{name, ifindex, clsactFromJournal_.contains(ifindex)};
   auto tcs = readPortTc(*route_, ifindex, result_.instance);
   if (!tcs.ok()) return failAndRollBack(tcs.error());
   if (!tcs->clsact) {
     ap.createdClsact = true;
     std::vector<PlannedChange> add{
         {"add clsact on " + name,
-         [this, ifindex, name] { return runOne(*route_, tc::encodeAddQdisc({ifindex, "clsact"}), "add clsact on " + name); },
+         [this, ifindex, name]() -> Status {
+           VFSTEER_TRY(intend([&](Journal& j) { j.clsact.push_back({name, ifindex, true}); }));
+           return runOne(*route_, tc::encodeAddQdisc({ifindex, "clsact"}), "add clsact on " + name);
+         },
          [this, ifindex, name] {
            return runOne(*route_, tc::encodeDeleteQdisc({ifindex, "clsact"}), "remove clsact from " + name);
          }}};
@@ -290,14 +312,18 @@ Status Applier::installNicProgram(const std::vector<bpf_insn>& insns, represento
   if (!loaded.ok()) return std::move(loaded).error().addContext("load the demux program for " + record.device);
   UniqueFd fd = std::move(*loaded);
   VFSTEER_ASSIGN_OR_RETURN(record.progId, programs_->programId(fd.get()));
+  // An XDP program is vfsteer's only by its id: recorded before it goes in.
+  VFSTEER_TRY(intend([&](Journal& j) { j.nicPrograms.push_back(record); }));
   // In place of our previous program in the same slot; anything else there
   // (XDP: a program vfsteer did not attach) is not ours to replace.
   VFSTEER_ASSIGN_OR_RETURN(NicProgramSlot slot, readNicProgramSlot(*route_, hook, record.ifindex, result_.instance));
   std::optional<uint32_t> replacing;
   if (slot.progId) {
     const auto& prev = previous_ ? previous_->nicProgram : std::nullopt;
-    const bool ours = hook == representors::DemuxHook::kTc ||
-                      (prev && prev->hook == record.hook && prev->ifindex == record.ifindex && prev->progId == slot.progId);
+    bool ours = hook == representors::DemuxHook::kTc ||
+                (prev && prev->hook == record.hook && prev->ifindex == record.ifindex && prev->progId == slot.progId);
+    for (const auto& stray : strayNicPrograms_)
+      ours |= stray.hook == record.hook && stray.ifindex == record.ifindex && stray.progId == slot.progId;
     if (!ours)
       return Error(ErrorCode::kConflict, "the XDP offload slot of " + record.device + " holds program id " +
                                              std::to_string(slot.progId) +
@@ -419,6 +445,15 @@ std::optional<ApplyResult> Applier::nicProgramPhase() {
 }
 
 void Applier::retireNicProgram() {
+  for (const auto& stray : strayNicPrograms_) {
+    if (nicProgram_ && nicProgram_->progId == stray.progId) continue;
+    afterHostWhat_.push_back("remove the NIC demux program an interrupted apply left (" + stray.hook + " on " +
+                             stray.device + ")");
+    afterHost_.push_back([this, stray]() -> Status {
+      auto did = detachNicProgram(*route_, *programs_, stray, result_.instance);
+      return did.ok() ? okStatus() : Status(did.error());
+    });
+  }
   const auto& prev = previous_ ? previous_->nicProgram : std::nullopt;
   if (!prev) return;
   if (nicProgram_ && nicProgram_->hook == prev->hook && nicProgram_->ifindex == prev->ifindex) return;
@@ -457,6 +492,7 @@ std::optional<ApplyResult> Applier::nicFlowerPhase() {
           {"create tunnel device " + dev.name() + " (" + std::string(policies::name(dev.type)) + " port " +
                std::to_string(dev.port) + ", external)",
            [this, kind, dev]() -> Status {
+             VFSTEER_TRY(intend([&](Journal& j) { j.tunnelDevices.push_back(dev.name()); }));
              VFSTEER_TRY(runOne(*route_, netlink::link::encodeCreateTunnel(kind, dev.name(), dev.port),
                                 "create " + dev.name()));
              VFSTEER_ASSIGN_OR_RETURN(int ifindex, ifindexIn(*route_, dev.name()));
@@ -619,14 +655,15 @@ std::optional<ApplyResult> Applier::hostPhase() {
   }
   for (const auto& [ifindex, name] : host_.attach) {
     const PortTcState& s = tcState[ifindex];
-    AttachPoint ap{name, ifindex, false};
+    AttachPoint ap{name, ifindex, clsactFromJournal_.contains(ifindex)};
     if (previous_)
       for (const auto& a : previous_->attachments)
-        if (a.ifindex == ifindex) ap.createdClsact = a.createdClsact;
+        if (a.ifindex == ifindex) ap.createdClsact |= a.createdClsact;
     if (!s.clsact) {
       ap.createdClsact = true;
       changes.push_back({"add clsact on " + name,
-                         [this, ifindex = ifindex, name = name] {
+                         [this, ifindex = ifindex, name = name]() -> Status {
+                           VFSTEER_TRY(intend([&](Journal& j) { j.clsact.push_back({name, ifindex, true}); }));
                            return runOne(*route_, tc::encodeAddQdisc({ifindex, "clsact"}), "add clsact on " + name);
                          },
                          [this, ifindex = ifindex, name = name] {
@@ -666,16 +703,23 @@ std::optional<ApplyResult> Applier::hostPhase() {
                              return runOne(*route_, tc::encodeDeleteFilter(hostFilter(a.ifindex, -1, result_.instance)),
                                            "detach from " + a.ifname);
                            },
-                           {}});
+                           [this, a, &dp] {
+                             return runOne(*route_, tc::encodeAddFilter(hostFilter(a.ifindex, dp.ingressFd(), result_.instance)),
+                                           "reattach to " + a.ifname);
+                           }});
       const bool onlyOurs = s.all.size() <= (s.ours ? 1u : 0u);
-      if (a.createdClsact && s.clsact && onlyOurs)
-        changes.push_back({"remove the clsact vfsteer added on " + a.ifname,
-                           [this, a] {
-                             return runOne(*route_, tc::encodeDeleteQdisc({a.ifindex, "clsact"}),
-                                           "remove clsact from " + a.ifname);
-                           },
-                           {}});
+      if ((a.createdClsact || clsactFromJournal_.contains(a.ifindex)) && s.clsact && onlyOurs)
+        changes.push_back(removeClsact(a));
     }
+  }
+  // Clsact qdiscs an interrupted apply added where nothing of ours is now.
+  for (const auto& [ifindex, a] : clsactFromJournal_) {
+    if (host_.attach.contains(ifindex) || nicDevices_.contains(ifindex)) continue;
+    if (previous_ && std::any_of(previous_->attachments.begin(), previous_->attachments.end(),
+                                 [&](const AttachPoint& p) { return p.ifindex == ifindex; }))
+      continue;  // handled above
+    auto s = readPortTc(*route_, ifindex, result_.instance);
+    if (s.ok() && s->clsact && s->all.empty()) changes.push_back(removeClsact(a));
   }
   if (auto r = execute(changes)) return r;
   if (!opts_.dryRun && tablesChanged && hadDatapath) {
@@ -747,6 +791,7 @@ ApplyResult Applier::run() {
   auto previous = store_.load(result_.instance);
   if (!previous.ok()) return failure(kExitKernelRefused, previous.error().describe());
   previous_ = std::move(*previous);
+  recoverFromJournal();
   // Refusals recorded earlier keep their chains on the host (no retry on a
   // plain re-apply); chains enforced with `vfsteer enforce` stay skip-sw.
   if (previous_ && !opts_.retryRefused && previous_->profile == profile_->name)
@@ -822,6 +867,17 @@ ApplyResult Applier::run() {
   result_.changed = !result_.steps.empty();
   if (opts_.dryRun || (!result_.changed && !stateChanged)) return result_;
 
+  // Tunnel devices the new state no longer lists are deleted after the
+  // state is saved: the journal keeps them vfsteer's until then.
+  if (previous_)
+    for (const auto& name : previous_->tunnelDevices)
+      if (std::find(tunnelDevices_.begin(), tunnelDevices_.end(), name) == tunnelDevices_.end() &&
+          std::find(journal_.tunnelDevices.begin(), journal_.tunnelDevices.end(), name) == journal_.tunnelDevices.end())
+        journal_.tunnelDevices.push_back(name);
+  if (!journal_.empty()) {
+    Status s = intend([](Journal&) {});
+    if (!s.ok()) return failAndRollBack(s.error());
+  }
   Status saved = store_.save(next);
   if (!saved.ok()) return failAndRollBack(saved.error());
   tx_.commit();
@@ -848,7 +904,48 @@ ApplyResult Applier::run() {
       result_.steps.push_back(s.ok() ? "delete tunnel device " + name : "warning: " + s.error().describe());
     }
   }
+  Status cleared = store_.removeJournal(result_.instance);
+  if (!cleared.ok()) result_.steps.push_back("warning: " + cleared.error().describe());
   return result_;
+}
+
+PlannedChange Applier::removeClsact(const AttachPoint& a) {
+  return {"remove the clsact vfsteer added on " + a.ifname,
+          [this, a] { return runOne(*route_, tc::encodeDeleteQdisc({a.ifindex, "clsact"}), "remove clsact from " + a.ifname); },
+          [this, a] { return runOne(*route_, tc::encodeAddQdisc({a.ifindex, "clsact"}), "re-add clsact on " + a.ifname); }};
+}
+
+Status Applier::intend(const std::function<void(Journal&)>& add) {
+  if (opts_.dryRun) return okStatus();
+  add(journal_);
+  journal_.pid = static_cast<int>(::getpid());
+  journal_.policyFile = policy_->file;
+  return store_.saveJournal(result_.instance, journal_);
+}
+
+void Applier::recoverFromJournal() {
+  auto journal = store_.loadJournal(result_.instance);
+  if (!journal.ok()) {
+    result_.steps.push_back("warning: " + journal.error().describe());
+    return;
+  }
+  if (!journal->has_value()) return;
+  journal_ = **journal;
+  if (!previous_) {
+    previous_ = InstanceState{};
+    previous_->instance = result_.instance;
+  }
+  // Clsact qdiscs it added count as vfsteer's, wherever they are.
+  for (const auto& c : journal_.clsact) clsactFromJournal_[c.ifindex] = c;
+  for (const auto& t : journal_.tunnelDevices)
+    if (std::find(previous_->tunnelDevices.begin(), previous_->tunnelDevices.end(), t) == previous_->tunnelDevices.end())
+      previous_->tunnelDevices.push_back(t);
+  for (const auto& p : journal_.nicPrograms)
+    if (!previous_->nicProgram || previous_->nicProgram->progId != p.progId) strayNicPrograms_.push_back(p);
+  result_.steps.push_back("take over what an interrupted vfsteer (pid " + std::to_string(journal_.pid) +
+                          ") left: " + std::to_string(journal_.clsact.size()) + " clsact, " +
+                          std::to_string(journal_.tunnelDevices.size()) + " tunnel devices, " +
+                          std::to_string(journal_.nicPrograms.size()) + " demux programs");
 }
 
 }  // namespace

@@ -30,6 +30,30 @@ Status ensurePrivateDir(const std::string& path) {
   return okStatus();
 }
 
+// Written aside and renamed: a crash leaves the old file or the new one.
+Status writeAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::fromErrno(errno, "write " + tmp);
+  ssize_t n = ::write(fd, text.data(), text.size());
+  int err = errno;
+  if (n == static_cast<ssize_t>(text.size()) && ::fsync(fd) != 0) err = errno, n = -1;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size())) return Error::fromErrno(err, "write " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::fromErrno(errno, "replace " + path);
+  return okStatus();
+}
+
+json programJson(const NicProgramRecord& p) {
+  return {{"hook", p.hook}, {"device", p.device}, {"ifindex", p.ifindex},
+          {"prog_id", p.progId}, {"fingerprint", p.fingerprint}, {"chains", p.chains}};
+}
+
+NicProgramRecord programOf(const json& p) {
+  return NicProgramRecord{p.at("hook"), p.at("device"), p.at("ifindex"), p.at("prog_id"),
+                          p.at("fingerprint"), p.at("chains")};
+}
+
 }  // namespace
 
 InstanceLock::~InstanceLock() {
@@ -64,11 +88,7 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
     for (const auto& a : nicDevices) s.nicDevices.push_back({a.at("ifname"), a.at("ifindex"), a.at("created_clsact")});
     s.tunnelDevices = doc.value("tunnel_devices", std::vector<std::string>{});
     s.nicEmulated = doc.value("nic_emulated", false);
-    if (doc.contains("nic_program")) {
-      const json& p = doc.at("nic_program");
-      s.nicProgram = NicProgramRecord{p.at("hook"), p.at("device"), p.at("ifindex"), p.at("prog_id"),
-                                      p.at("fingerprint"), p.at("chains")};
-    }
+    if (doc.contains("nic_program")) s.nicProgram = programOf(doc.at("nic_program"));
     s.refused = doc.value("refused", std::map<std::string, std::string>{});
     s.skipSw = doc.value("skip_sw", std::vector<std::string>{});
     for (const auto& [name, id] : chainIds.items()) s.chainIds[name] = id.get<uint32_t>();
@@ -103,29 +123,51 @@ Status StateStore::save(const InstanceState& s) const {
     doc["nic_devices"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex}, {"created_clsact", a.createdClsact}});
   doc["tunnel_devices"] = s.tunnelDevices;
   doc["nic_emulated"] = s.nicEmulated;
-  if (s.nicProgram) {
-    const auto& p = *s.nicProgram;
-    doc["nic_program"] = {{"hook", p.hook}, {"device", p.device}, {"ifindex", p.ifindex},
-                          {"prog_id", p.progId}, {"fingerprint", p.fingerprint}, {"chains", p.chains}};
-  }
+  if (s.nicProgram) doc["nic_program"] = programJson(*s.nicProgram);
   doc["refused"] = s.refused;
   doc["skip_sw"] = s.skipSw;
   doc["attachments"] = json::array();
   for (const auto& a : s.attachments)
     doc["attachments"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex},
                                   {"created_clsact", a.createdClsact}});
-  // Written aside and renamed: a crash leaves the old file or the new one.
-  const std::string tmp = d + "/state.json.tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error::fromErrno(errno, "write " + tmp);
-  const std::string text = doc.dump(1) + "\n";
-  ssize_t n = ::write(fd, text.data(), text.size());
-  int err = errno;
-  if (n == static_cast<ssize_t>(text.size()) && ::fsync(fd) != 0) err = errno, n = -1;
-  ::close(fd);
-  if (n != static_cast<ssize_t>(text.size())) return Error::fromErrno(err, "write " + tmp);
-  if (::rename(tmp.c_str(), (d + "/state.json").c_str()) != 0)
-    return Error::fromErrno(errno, "replace " + d + "/state.json");
+  return writeAtomically(d + "/state.json", doc.dump(1) + "\n");
+}
+
+Result<std::optional<Journal>> StateStore::loadJournal(const std::string& instance) const {
+  const std::string path = dir(instance) + "/journal.json";
+  std::ifstream in(path);
+  if (!in) return std::optional<Journal>{};
+  json doc = json::parse(in, nullptr, false);
+  Journal j;
+  try {
+    if (doc.is_discarded()) throw json::other_error::create(0, "not JSON", nullptr);
+    j.pid = doc.value("pid", 0);
+    j.policyFile = doc.value("policy", "");
+    for (const auto& a : doc.value("clsact", json::array())) j.clsact.push_back({a.at("ifname"), a.at("ifindex"), true});
+    j.tunnelDevices = doc.value("tunnel_devices", std::vector<std::string>{});
+    for (const auto& p : doc.value("nic_programs", json::array())) j.nicPrograms.push_back(programOf(p));
+  } catch (const json::exception& e) {
+    return Error(ErrorCode::kInternal, path + " is damaged (" + e.what() + "); \"vfsteer teardown\" removes it");
+  }
+  return std::optional<Journal>(std::move(j));
+}
+
+Status StateStore::saveJournal(const std::string& instance, const Journal& j) const {
+  VFSTEER_TRY(ensurePrivateDir(root_));
+  VFSTEER_TRY(ensurePrivateDir(dir(instance)));
+  json doc{{"pid", j.pid}, {"policy", j.policyFile}, {"tunnel_devices", j.tunnelDevices}};
+  doc["clsact"] = json::array();
+  for (const auto& a : j.clsact) doc["clsact"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex}});
+  doc["nic_programs"] = json::array();
+  for (const auto& p : j.nicPrograms) doc["nic_programs"].push_back(programJson(p));
+  return writeAtomically(dir(instance) + "/journal.json", doc.dump(1) + "\n");
+}
+
+Status StateStore::removeJournal(const std::string& instance) const {
+  std::error_code ec;
+  fs::remove(dir(instance) + "/journal.json", ec);
+  fs::remove(dir(instance) + "/journal.json.tmp", ec);
+  if (ec) return Error(ErrorCode::kInternal, "remove the journal of " + instance + ": " + ec.message());
   return okStatus();
 }
 
@@ -140,7 +182,7 @@ std::vector<std::string> StateStore::instances() const {
   std::vector<std::string> out;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root_, ec))
-    if (entry.is_directory() && fs::exists(entry.path() / "state.json"))
+    if (entry.is_directory() && (fs::exists(entry.path() / "state.json") || fs::exists(entry.path() / "journal.json")))
       out.push_back(entry.path().filename().string());
   std::sort(out.begin(), out.end());
   return out;
@@ -161,13 +203,20 @@ Result<InstanceLock> StateStore::lock(const std::string& instance, std::chrono::
       return Error::fromErrno(err, "lock " + path);
     }
     if (std::chrono::steady_clock::now() >= deadline) {
+      char pid[32] = {};
+      const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
       ::close(fd);
+      const std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : std::string("?");
       return Error(ErrorCode::kConflict,
-                   "another vfsteer is changing " + instance + " (lock " + path + " held for " +
-                       std::to_string(wait.count() / 1000) + " s); try again when it is done");
+                   "another vfsteer (pid " + holder + ") is changing " + instance + "; waited " +
+                       std::to_string(wait.count()) + " ms for it (lock " + path +
+                       "); try again when it is done, or wait longer with --wait");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // The holder's pid, for whoever waits next.
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, pid.data(), pid.size(), 0);
   return InstanceLock(fd);
 }
 

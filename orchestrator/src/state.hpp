@@ -71,6 +71,19 @@ struct InstanceState {
   nlohmann::json plan;  // `vfsteer plan -o json` of what was applied
 };
 
+// What an apply in progress may leave behind if it dies, written before the
+// change it describes and removed once the state file records the outcome.
+// The next apply (or teardown) of the instance treats these as vfsteer's:
+// objects it cannot recognise by name, handle or cookie.
+struct Journal {
+  int pid = 0;
+  std::string policyFile;
+  std::vector<AttachPoint> clsact;         // clsact qdiscs it added
+  std::vector<std::string> tunnelDevices;  // tunnel devices it created or is retiring
+  std::vector<NicProgramRecord> nicPrograms;  // demux programs it attached
+  bool empty() const { return clsact.empty() && tunnelDevices.empty() && nicPrograms.empty(); }
+};
+
 // Held while an instance is being changed; released on destruction.
 class InstanceLock {
  public:
@@ -93,7 +106,10 @@ class StateStore {
   Result<std::optional<InstanceState>> load(const std::string& instance) const;
   Status save(const InstanceState& state) const;
   Status remove(const std::string& instance) const;
-  // Instances with a state file.
+  Result<std::optional<Journal>> loadJournal(const std::string& instance) const;
+  Status saveJournal(const std::string& instance, const Journal& journal) const;
+  Status removeJournal(const std::string& instance) const;
+  // Instances with a state file or a journal.
   std::vector<std::string> instances() const;
   // Waits up to `wait` for other vfsteer processes working on the instance.
   Result<InstanceLock> lock(const std::string& instance, std::chrono::milliseconds wait) const;

@@ -20,6 +20,17 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
   std::vector<std::string> done;
   VFSTEER_ASSIGN_OR_RETURN(auto lock, store.lock(ref.instance, std::chrono::seconds(30)));
   VFSTEER_ASSIGN_OR_RETURN(auto state, store.load(ref.instance));
+  // An interrupted apply's journal names what it made that nothing else
+  // identifies as vfsteer's.
+  VFSTEER_ASSIGN_OR_RETURN(auto journal, store.loadJournal(ref.instance));
+  std::vector<std::string> tunnelDevices = state ? state->tunnelDevices : std::vector<std::string>{};
+  std::vector<NicProgramRecord> xdpPrograms;
+  if (state && state->nicProgram && state->nicProgram->hook == "xdp") xdpPrograms.push_back(*state->nicProgram);
+  if (journal) {
+    tunnelDevices.insert(tunnelDevices.end(), journal->tunnelDevices.begin(), journal->tunnelDevices.end());
+    for (const auto& p : journal->nicPrograms)
+      if (p.hook == "xdp") xdpPrograms.push_back(p);
+  }
 
   // The namespace may be gone already (e.g. the lab was removed by hand).
   const bool netnsGone = !ref.netns.empty() && !netlink::Netns::exists(ref.netns);
@@ -40,6 +51,8 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
       for (const auto& a : state->nicDevices)
         if (a.createdClsact) createdClsact.insert(a.ifindex);
     }
+    if (journal)
+      for (const auto& a : journal->clsact) createdClsact.insert(a.ifindex);
     const auto cookie = ownerCookie(ref.instance);
     for (const auto& [ifindex, name] : links) {
       VFSTEER_ASSIGN_OR_RETURN(auto s, readPortTc(*nl, ifindex, ref.instance));
@@ -71,19 +84,18 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
         done.push_back("removed the clsact vfsteer added on " + name);
       }
     }
-    // An XDP offload program is ours only by the id the state recorded.
-    if (state && state->nicProgram && state->nicProgram->hook == "xdp") {
+    // An XDP offload program is ours only by the id vfsteer recorded.
+    for (const auto& p : xdpPrograms) {
       VFSTEER_ASSIGN_OR_RETURN(auto programs, ports.programs(ref.netns));
-      VFSTEER_ASSIGN_OR_RETURN(auto did, detachNicProgram(*nl, *programs, *state->nicProgram, ref.instance));
-      done.push_back(did);
+      VFSTEER_ASSIGN_OR_RETURN(auto did, detachNicProgram(*nl, *programs, p, ref.instance));
+      if (did.rfind("removed", 0) == 0) done.push_back(did);
     }
-    if (state) {
-      for (const auto& dev : state->tunnelDevices) {
-        for (const auto& [ifindex, name] : links) {
-          if (name != dev) continue;
-          VFSTEER_TRY(runOne(*nl, netlink::link::encodeDeleteLink(ifindex), "delete " + name));
-          done.push_back("deleted tunnel device " + name);
-        }
+    std::set<std::string> deleted;
+    for (const auto& dev : tunnelDevices) {
+      for (const auto& [ifindex, name] : links) {
+        if (name != dev || !deleted.insert(name).second) continue;
+        VFSTEER_TRY(runOne(*nl, netlink::link::encodeDeleteLink(ifindex), "delete " + name));
+        done.push_back("deleted tunnel device " + name);
       }
     }
   }
@@ -95,6 +107,10 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
   if (state) {
     VFSTEER_TRY(store.remove(ref.instance));
     done.push_back("removed the state of " + ref.instance);
+  }
+  if (journal) {
+    VFSTEER_TRY(store.removeJournal(ref.instance));
+    done.push_back("removed the journal of an interrupted apply");
   }
   return done;
 }

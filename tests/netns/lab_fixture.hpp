@@ -1,0 +1,49 @@
+// The lab as a test fixture (brought up once per test binary run, torn down
+// after), the vfsteer CLI, and a normalized dump of everything vfsteer can
+// touch in the lab, to compare kernel states.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli_runner.hpp"
+#include "scratch_netns.hpp"
+
+namespace vfsteer::testing {
+
+inline constexpr const char* kLabInstance = "uplink0:vfs-host";
+inline const std::string kLabPins = std::string("/sys/fs/bpf/vfsteer/") + kLabInstance;
+inline const std::vector<std::string> kLabHostDevices = {"uplink0", "pf0vf0", "pf0vf1", "pf0vf2", "pf0vf3"};
+
+// Runs vfsteer from the repository root (examples name files relative to it).
+CliResult vfsteerCli(const std::vector<std::string>& args);
+
+// A policy for the lab's uplink0 with these chains (YAML list items).
+std::string writeLabPolicy(const std::string& chains);
+
+// Runs "tc -n vfs-host ARGS" / "ip ..." and returns the parsed -j output.
+nlohmann::json tcJson(const std::vector<std::string>& args);
+
+// Every qdisc and ingress filter (all chains) of the lab's host devices with
+// program ids taken out (they change when a program is reloaded), the pins
+// under /sys/fs/bpf/vfsteer, the active host tables, vfsteer's state and
+// journal files, and any XDP program on the host devices.
+std::string labSnapshot();
+
+// The first line where two snapshots differ, both versions, cut short (gtest's
+// own diff of megabyte strings takes all memory).
+std::string firstDifference(const std::string& got, const std::string& want);
+
+class LabTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override;
+  void TearDown() override;
+  static bool labWasUp_;
+};
+
+}  // namespace vfsteer::testing
