@@ -149,7 +149,8 @@ class Applier {
   std::map<int, AttachPoint> nicDevices_;
   std::vector<std::string> tunnelDevices_;
   std::optional<NicProgramRecord> nicProgram_;
-  Journal journal_;
+  Journal journal_;           // what this run and an interrupted one intend
+  Journal recoveredJournal_;  // what an interrupted run left, as loaded
   std::vector<NicProgramRecord> strayNicPrograms_;  // attached by an interrupted apply
   std::map<int, AttachPoint> clsactFromJournal_;    // added by an interrupted apply
   std::vector<std::function<Status()>> afterHost_;  // NIC rules to remove once the host has taken over
@@ -200,16 +201,16 @@ std::optional<ApplyResult> Applier::replan() {
 ApplyResult Applier::failAndRollBack(const Error& e, int code) {
   auto leftovers = tx_.rollback();
   std::string msg = e.describe();
-  // Everything undone: nothing for a later run to recover, except what an
-  // earlier interrupted run left (still in the journal).
+  // Everything this run did is undone: the journal goes back to what an
+  // earlier interrupted run left (those leftovers are still there).
   if (leftovers.empty() && !opts_.dryRun) {
-    if (journal_.empty())
+    if (recoveredJournal_.empty())
       (void)store_.removeJournal(result_.instance);
     else
-      (void)store_.saveJournal(result_.instance, journal_);
+      (void)store_.saveJournal(result_.instance, recoveredJournal_);
   }
   if (leftovers.empty()) {
-    if (!tx_.done().empty()) msg += "\nnothing was changed (every step before it was undone)";
+    msg += tx_.done().empty() ? "\nnothing was changed" : "\nnothing was changed (every step before it was undone)";
   } else {
     msg += "\nrolling back left these behind:";
     for (const auto& l : leftovers) msg += "\n  " + l;
@@ -931,6 +932,7 @@ void Applier::recoverFromJournal() {
   }
   if (!journal->has_value()) return;
   journal_ = **journal;
+  recoveredJournal_ = journal_;
   if (!previous_) {
     previous_ = InstanceState{};
     previous_->instance = result_.instance;

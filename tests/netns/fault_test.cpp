@@ -1,0 +1,100 @@
+// All or nothing: an apply is run once per kernel write it makes, each time
+// with that write failing. Every failed apply must leave the lab exactly as
+// it was (compared by full dumps: qdiscs and filters of every host device,
+// pins, the active host tables, vfsteer's state and journal). A write that
+// fails after the new state is committed (clean-up of the old generation or
+// program) must leave the new policy in place and say so.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "apply.hpp"
+#include "faulty_ports.hpp"
+#include "lab_fixture.hpp"
+
+namespace vfsteer::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+orchestrator::ApplyResult applyWith(const std::string& policy, FaultPlan& plan) {
+  orchestrator::ApplyOptions opts;
+  opts.policyFile = policy;
+  auto ports = makeFaultyPorts(plan);
+  const auto cwd = fs::current_path();
+  fs::current_path(VFSTEER_SOURCE_DIR);  // the policies name examples/bpf/... relative to it
+  auto r = orchestrator::apply(opts, *ports);
+  fs::current_path(cwd);
+  return r;
+}
+
+class FaultTest : public LabTest {
+ protected:
+  // Runs `target` with a fault at every write it makes, from `baseline`
+  // (a policy applied first, or nothing).
+  void everyFaultPoint(const std::optional<std::string>& baseline, const std::string& target) {
+    auto reset = [&] {
+      ASSERT_EQ(vfsteerCli({"teardown"}).status, 0);
+      if (baseline) {
+        auto r = vfsteerCli({"apply", "-f", *baseline});
+        ASSERT_EQ(r.status, 0) << r.err;
+      }
+    };
+    reset();
+    FaultPlan counting;
+    auto ok = applyWith(target, counting);
+    ASSERT_EQ(ok.exitCode, 0) << ok.error;
+    const std::string after = labSnapshot();
+    const int points = counting.count();
+    for (int k = 1; k <= points; ++k) std::printf("  fault point %d: %s\n", k, counting.points()[k - 1].c_str());
+    ASSERT_GT(points, 5);
+    int undone = 0, committed = 0;
+    for (int k = 1; k <= points; ++k) {
+      reset();
+      const std::string before = labSnapshot();
+      FaultPlan plan(k);
+      auto r = applyWith(target, plan);
+      ASSERT_TRUE(plan.fired()) << "point " << k << " of " << points << " was not reached";
+      const std::string now = labSnapshot();
+      const std::string where = "fault point " + std::to_string(k) + " (" + plan.points()[k - 1] + ")";
+      if (r.exitCode != 0) {
+        ++undone;
+        EXPECT_NE(r.error.find("injected fault"), std::string::npos) << where << ": " << r.error;
+        EXPECT_NE(r.error.find("nothing was changed"), std::string::npos) << where << ": " << r.error;
+        std::string trail;
+        for (const auto& p : plan.points()) trail += "\n    " + p;
+        ASSERT_TRUE(now == before) << where << " left the kernel changed: " << firstDifference(now, before)
+                                   << "\n  error: " << r.error << "\n  points:" << trail;
+      } else {
+        ++committed;
+        bool warned = false;
+        for (const auto& s : r.steps) warned |= s.find("warning:") == 0 && s.find("injected fault") != std::string::npos;
+        EXPECT_TRUE(warned) << where << ": a clean-up failure after commit must be reported";
+        ASSERT_TRUE(now == after) << where << ": committed, but not the new policy: " << firstDifference(now, after);
+      }
+    }
+    std::printf("tried %d fault points: %d undone completely, %d after the commit (new policy kept, warned)\n",
+                points, undone, committed);
+    EXPECT_GT(undone, committed);
+  }
+};
+
+const char* kTarget = R"(  - {name: web, priority: 1, match: {vlan: 100, ip_proto: tcp, dst_port: 80}, stages: [vlan_pop, {deliver: {vf: 0}}]}
+  - {name: dns, priority: 2, match: {ip_proto: udp, dst_port: 53}, stages: [{bpf: {object: examples/bpf/count.bpf.o, program: count}}, {deliver: {vf: 2}}]}
+  - {name: slow, priority: 3, match: {dst_ip: 10.0.9.0/24}, stages: [{police: {rate_kbps: 800}}, {deliver: {vf: 3}}]}
+  - {name: out1, priority: 1, match: {from: {vf: 1}}, stages: [{mark: 7}, {deliver: uplink}]}
+)";
+
+TEST_F(FaultTest, FirstApplyIsAllOrNothingAtEveryWrite) { everyFaultPoint(std::nullopt, writeLabPolicy(kTarget)); }
+
+TEST_F(FaultTest, PolicyChangeIsAllOrNothingAtEveryWrite) {
+  const std::string baseline = writeLabPolicy(R"(  - {name: old, priority: 1, match: {ip_proto: udp, dst_port: 9}, stages: [{bpf: {object: examples/bpf/count.bpf.o, program: count}}, {deliver: {vf: 1}}]}
+  - {name: web, priority: 2, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}
+  - {name: out2, priority: 1, match: {from: {vf: 2}}, stages: [{deliver: uplink}]}
+)");
+  everyFaultPoint(baseline, writeLabPolicy(kTarget));
+}
+
+}  // namespace
+}  // namespace vfsteer::testing
