@@ -20,6 +20,7 @@
 #include "tc_ops.hpp"
 #include "transaction.hpp"
 #include "vfsteer/demux/splitter.hpp"
+#include "vfsteer/demux/tc_layout.hpp"
 #include "vfsteer/netlink/link.hpp"
 #include "vfsteer/policies/loader.hpp"
 
@@ -656,6 +657,13 @@ std::optional<ApplyResult> Applier::hostPhase() {
   }
   for (const auto& [ifindex, name] : host_.attach) {
     const PortTcState& s = tcState[ifindex];
+    if (!s.ours && s.otherPriorities.contains(demux::kHostPriority))
+      return failAndRollBack(
+          Error(ErrorCode::kConflict, "tc ingress priority " + std::to_string(demux::kHostPriority) + " on " + name +
+                                          " holds a filter vfsteer does not own; vfsteer attaches its host datapath "
+                                          "there: move that filter to another priority (tc filter del dev " +
+                                          name + " ingress pref " + std::to_string(demux::kHostPriority) + ")"),
+          kExitBadInput);
     AttachPoint ap{name, ifindex, clsactFromJournal_.contains(ifindex)};
     if (previous_)
       for (const auto& a : previous_->attachments)

@@ -56,23 +56,37 @@ Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex, const std::string& 
   }
   if (!s.clsact) return s;
   VFSTEER_ASSIGN_OR_RETURN(auto filters, nl.dump(tc::encodeDumpFilters(ifindex, tc::kIngress)));
+  std::set<uint16_t> headsAt, oursAt;  // chain 0 priorities with filters, with ours
   for (const auto& raw : filters) {
-    if (tc::isFilterHead(raw)) continue;
     auto f = tc::decodeFilter(raw);
+    if (tc::isFilterHead(raw)) {
+      // A head decodes for every kind: it names the priority in use.
+      if (f.ok() && f->chain.value_or(0) == 0) headsAt.insert(f->priority);
+      continue;
+    }
     if (!f.ok()) continue;  // a kind vfsteer does not decode is someone else's
     s.all.push_back(*f);
     auto* b = std::get_if<tc::Bpf>(&f->spec);
+    bool ours = false;
     if (b && f->priority == demux::kHostPriority && f->handle == kHostFilterHandle &&
         b->name == kHostFilterNamePrefix + instance) {
+      ours = true;
       if (f->chain.value_or(0) == 0)
         s.ours = *f;
       else
         s.continuations.push_back(*f);
     }
     if (b && f->priority == demux::kNicProgramPriority && f->handle == kNicProgramHandle &&
-        b->name == kNicProgramNamePrefix + instance)
+        b->name == kNicProgramNamePrefix + instance) {
+      ours = true;
       s.nicProgram = *f;
+    }
+    if (f->chain.value_or(0) != 0) continue;
+    (ours ? oursAt : s.otherPriorities).insert(f->priority);
   }
+  // A priority whose filters did not decode, with none of ours, is another's too.
+  for (uint16_t prio : headsAt)
+    if (!oursAt.contains(prio)) s.otherPriorities.insert(prio);
   return s;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct PortTcState {
   std::vector<netlink::tc::Filter> continuations;  // our continuation entries (other chains)
   std::optional<netlink::tc::Filter> nicProgram;  // our NIC demux filter, when present
   std::vector<netlink::tc::Filter> all;     // every ingress filter (chain 0 and others)
+  // Chain 0 priorities holding filters other than our host filter and demux
+  // program (of any kind, also kinds vfsteer does not decode): someone
+  // else's, or our NIC rules. Ours to take only if they are free.
+  std::set<uint16_t> otherPriorities;
 };
 
 // `instance` names whose filters count as ours: another instance's (a second

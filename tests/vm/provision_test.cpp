@@ -129,5 +129,43 @@ TEST_F(VmTest, ProvisioningRefusedByTheDriverIsUndone) {
   EXPECT_EQ(kernelSnapshot(nsim(), {nsim().pf()}), before);
 }
 
+TEST_F(VmTest, VfSettingsAndFiltersThePolicyDoesNotNameSurvive) {
+  nsim().setNumVfs(2);
+  nsim().setSwitchdev();
+  // Someone else's: VF 1's settings and a software flower filter on the PF.
+  sh({"ip", "link", "set", "dev", nsim().pf(), "vf", "1", "mac", "02:00:00:00:99:01", "vlan", "77", "trust", "on"});
+  sh({"tc", "qdisc", "add", "dev", nsim().pf(), "clsact"});
+  sh({"tc", "filter", "add", "dev", nsim().pf(), "ingress", "prio", "5", "protocol", "ip", "flower", "skip_hw",
+      "ip_proto", "udp", "dst_port", "4000", "action", "drop"});
+  auto foreign = [&] {
+    json vf1 = shJson({"ip", "-j", "link", "show", "dev", nsim().pf()})[0]["vfinfo_list"][1];
+    json prio5 = json::array();
+    for (const auto& f : shJson({"tc", "-j", "filter", "show", "dev", nsim().pf(), "ingress"}))
+      if (f.value("pref", 0) == 5) prio5.push_back(f);
+    return vf1.dump() + "\n" + prio5.dump();
+  };
+  const std::string before = foreign();
+  ASSERT_NE(before.find("02:00:00:00:99:01"), std::string::npos) << before;
+  ASSERT_NE(before.find("flower"), std::string::npos) << before;
+  auto policy = [&](const std::string& mac) {
+    return writeFile("version: 1\ndevice:\n  pf: " + nsim().pf() + "\n  vfs:\n    count: 2\n    settings:\n" +
+                     "      - {vf: 0, mac: \"" + mac + "\", trust: true}\nchains:\n" +
+                     "  - {name: web, priority: 10, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n");
+  };
+  const std::string a = policy("02:00:00:00:00:10");
+  for (const auto& [what, args] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"apply", {"apply", "-f", a}},
+           {"re-apply", {"apply", "-f", a}},
+           {"policy change", {"apply", "-f", policy("02:00:00:00:00:20")}},
+           {"teardown", {"teardown", "--instance", nsim().pf()}}}) {
+    auto r = runVfsteer(args);
+    ASSERT_EQ(r.status, 0) << what << ": " << r.err;
+    EXPECT_EQ(foreign(), before) << "after " << what;
+  }
+  EXPECT_EQ(shJson({"ip", "-j", "link", "show", "dev", nsim().pf()})[0]["vfinfo_list"][0]["address"],
+            "02:00:00:00:00:20")
+      << "teardown leaves the VF settings the policy asked for (they are configuration, not rules)";
+}
+
 }  // namespace
 }  // namespace vfsteer::testing
