@@ -14,6 +14,7 @@ namespace {
 struct ApplyArgs {
   ApplyOptions options;
   std::optional<std::string> topology;
+  int waitSeconds = kDefaultLockWaitSeconds;
 };
 
 int runApply(ApplyArgs& args) {
@@ -24,6 +25,7 @@ int runApply(ApplyArgs& args) {
     }
   }
   args.options.discover.topologyFile = args.topology;
+  args.options.lockWait = std::chrono::seconds(args.waitSeconds);
   auto ports = makeRealPorts();
   ApplyResult r = apply(args.options, *ports);
   if (r.exitCode == kExitPlanRefused && r.policy && r.plan) {
@@ -84,8 +86,10 @@ void addApplyCommand(CLI::App& app, int& exitCode) {
                   "Topology file for the PF (default: /run/vfsteer/topology/PF.json if present, "
                   "else the kernel's devlink and sysfs view)")
       ->check(CLI::ExistingFile);
+  addLockWaitOption(cmd, args->waitSeconds);
   cmd->footer(
-      "Exit status: 0 applied (or nothing to change); 1 bad input, nothing changed; 2 the plan "
+      "Exit status: 0 applied (or nothing to change); 1 bad input (or another vfsteer kept the "
+      "instance locked past --wait), nothing changed; 2 the plan "
       "was refused, nothing changed; 3 the kernel refused a change, everything was undone.");
   cmd->callback([args, &exitCode] { exitCode = runApply(*args); });
 }

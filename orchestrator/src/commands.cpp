@@ -14,6 +14,14 @@ void addCommands(CLI::App& app, int& exitCode) {
   addLabCommand(app, exitCode);
 }
 
+void addLockWaitOption(CLI::App* cmd, int& seconds) {
+  cmd->add_option("--wait", seconds,
+                  "Seconds to wait for another vfsteer changing the same instance (default " +
+                      std::to_string(kDefaultLockWaitSeconds) + "; 0 fails at once)")
+      ->check(CLI::Range(0, 86400))
+      ->type_name("SECONDS");
+}
+
 void printError(const std::string& text) { std::fprintf(stderr, "vfsteer: %s\n", text.c_str()); }
 
 Result<demux::PlanOptions> placementOptions(const std::vector<std::string>& skipSw,

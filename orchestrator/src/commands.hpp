@@ -33,6 +33,11 @@ void addEnforceCommand(CLI::App& app, int& exitCode);
 Result<demux::PlanOptions> placementOptions(const std::vector<std::string>& skipSw,
                                             const std::vector<std::string>& skipHw);
 
+// --wait SECONDS: how long a command waits for another vfsteer changing the
+// same instance (its lock) before failing.
+inline constexpr int kDefaultLockWaitSeconds = 30;
+void addLockWaitOption(CLI::App* cmd, int& seconds);
+
 // Prints an error for the operator: "vfsteer: <text>" on stderr.
 void printError(const std::string& text);
 

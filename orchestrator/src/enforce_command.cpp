@@ -20,6 +20,7 @@ struct EnforceArgs {
   bool clear = false;
   bool dryRun = false;
   std::string stateRoot = "/run/vfsteer";
+  int waitSeconds = kDefaultLockWaitSeconds;
 };
 
 int runEnforce(const EnforceArgs& args) {
@@ -60,6 +61,7 @@ int runEnforce(const EnforceArgs& args) {
   opts.emulateNic = s.nicEmulated;
   opts.dryRun = args.dryRun;
   opts.stateRoot = args.stateRoot;
+  opts.lockWait = std::chrono::seconds(args.waitSeconds);
   if (args.clear) {
     opts.clearSkipSw = chains;
   } else {
@@ -105,6 +107,7 @@ void addEnforceCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("--instance", args->instance, "PF or PF:NETNS (default: the only one applied)");
   cmd->add_flag("--clear", args->clear, "Stop enforcing skip-sw for these chains (back to the policy's offload)");
   cmd->add_flag("--dry-run", args->dryRun, "Print what would change, change nothing");
+  addLockWaitOption(cmd, args->waitSeconds);
   cmd->footer("Exit status: 0 enforced; 1 bad input; 2 the plan cannot put a chain in the NIC; "
               "3 the NIC refused a rule (everything was undone).");
   cmd->callback([args, &exitCode] { exitCode = runEnforce(*args); });

@@ -50,7 +50,8 @@ int labDown() {
   // (pinned BPF objects, state): remove it first.
   StateStore store;
   auto ports = makeRealPorts();
-  auto torn = teardown(parseInstance(std::string(lab::kUplink) + ":" + lab::kHostNetns), *ports, store);
+  auto torn = teardown(parseInstance(std::string(lab::kUplink) + ":" + lab::kHostNetns), *ports, store,
+                        std::chrono::seconds(kDefaultLockWaitSeconds));
   if (!torn.ok()) {
     printError(torn.error().describe());
     return kExitKernelRefused;

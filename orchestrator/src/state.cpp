@@ -209,7 +209,9 @@ Result<InstanceLock> StateStore::lock(const std::string& instance, std::chrono::
       const std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : std::string("?");
       return Error(ErrorCode::kConflict,
                    "another vfsteer (pid " + holder + ") is changing " + instance + "; waited " +
-                       std::to_string(wait.count()) + " ms for it (lock " + path +
+                       (wait.count() % 1000 == 0 ? std::to_string(wait.count() / 1000) + " s"
+                                                 : std::to_string(wait.count()) + " ms") +
+                       " for it (lock " + path +
                        "); try again when it is done, or wait longer with --wait");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -15,10 +15,10 @@ namespace vfsteer::orchestrator {
 
 namespace tc = netlink::tc;
 
-Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& ports,
-                                          const StateStore& store) {
+Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& ports, const StateStore& store,
+                                          std::chrono::milliseconds lockWait) {
   std::vector<std::string> done;
-  VFSTEER_ASSIGN_OR_RETURN(auto lock, store.lock(ref.instance, std::chrono::seconds(30)));
+  VFSTEER_ASSIGN_OR_RETURN(auto lock, store.lock(ref.instance, lockWait));
   VFSTEER_ASSIGN_OR_RETURN(auto state, store.load(ref.instance));
   // An interrupted apply's journal names what it made that nothing else
   // identifies as vfsteer's.

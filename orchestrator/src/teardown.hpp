@@ -2,6 +2,7 @@
 // else, with or without its state file.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,8 @@
 namespace vfsteer::orchestrator {
 
 // Returns what was removed (empty: there was nothing).
-Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& ports,
-                                          const StateStore& store);
+// Waits up to `lockWait` for another vfsteer changing the instance.
+Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& ports, const StateStore& store,
+                                          std::chrono::milliseconds lockWait);
 
 }  // namespace vfsteer::orchestrator

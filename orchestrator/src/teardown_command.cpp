@@ -12,6 +12,7 @@ namespace {
 struct TeardownArgs {
   std::optional<std::string> instance;
   std::optional<std::string> policyFile;
+  int waitSeconds = kDefaultLockWaitSeconds;
 };
 
 int runTeardown(const TeardownArgs& args) {
@@ -30,10 +31,10 @@ int runTeardown(const TeardownArgs& args) {
     return kExitBadInput;
   }
   auto ports = makeRealPorts();
-  auto done = teardown(*ref, *ports, store);
+  auto done = teardown(*ref, *ports, store, std::chrono::seconds(args.waitSeconds));
   if (!done.ok()) {
     printError(done.error().describe());
-    return kExitKernelRefused;
+    return done.error().code() == ErrorCode::kConflict ? kExitBadInput : kExitKernelRefused;
   }
   if (done->empty()) {
     std::cout << "vfsteer: nothing of vfsteer's on " << ref->instance << "\n";
@@ -54,6 +55,9 @@ void addTeardownCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("--instance", args->instance, "PF or PF:NETNS (default: the only one)");
   cmd->add_option("-f,--file", args->policyFile, "Tear down the PF this policy names")
       ->check(CLI::ExistingFile);
+  addLockWaitOption(cmd, args->waitSeconds);
+  cmd->footer("Exit status: 0 torn down (or nothing to tear down); 1 bad input, or another vfsteer "
+              "kept the instance locked past --wait; 3 the kernel refused a removal.");
   cmd->callback([args, &exitCode] { exitCode = runTeardown(*args); });
 }
 
