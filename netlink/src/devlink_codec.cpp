@@ -30,8 +30,7 @@ void putHandle(Message& m, const Handle& h) {
 Result<AttrTable> genlAttrs(const RawMessage& raw) {
   if (raw.size() < NLMSG_HDRLEN + GENL_HDRLEN)
     return Error(ErrorCode::kInternal, "generic netlink message too short");
-  return AttrTable::ofMessage(reinterpret_cast<const nlmsghdr*>(raw.data()), GENL_HDRLEN,
-                              DEVLINK_ATTR_MAX);
+  return AttrTable::ofMessage(raw, GENL_HDRLEN, DEVLINK_ATTR_MAX);
 }
 
 Result<Handle> handleOf(const AttrTable& t) {
@@ -77,8 +76,7 @@ Result<uint16_t> decodeFamilyId(const RawMessage& raw) {
   if (raw.size() < NLMSG_HDRLEN + GENL_HDRLEN)
     return Error(ErrorCode::kInternal, "generic netlink message too short");
   VFSTEER_ASSIGN_OR_RETURN(
-      AttrTable t, AttrTable::ofMessage(reinterpret_cast<const nlmsghdr*>(raw.data()), GENL_HDRLEN,
-                                        CTRL_ATTR_MAX));
+      AttrTable t, AttrTable::ofMessage(raw, GENL_HDRLEN, CTRL_ATTR_MAX));
   auto id = t.get(CTRL_ATTR_FAMILY_ID);
   if (!id) return Error(ErrorCode::kInternal, "family reply without an id");
   return id->u16();

@@ -5,7 +5,6 @@
 #include <linux/veth.h>
 #include <netlink/msg.h>
 #include <netlink/route/link.h>
-#include <netlink/route/link/sriov.h>
 
 #include <cstring>
 #include <memory>
@@ -212,8 +211,8 @@ void keepLink(nl_object* obj, void* arg) {
 namespace {
 
 // libnl does not model IFLA_XDP; read it directly.
-Status decodeXdp(const nlmsghdr* nlh, LinkInfo& info) {
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(nlh, sizeof(ifinfomsg), IFLA_MAX));
+Status decodeXdp(const RawMessage& raw, LinkInfo& info) {
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, sizeof(ifinfomsg), IFLA_MAX));
   auto xdpAttr = t.get(IFLA_XDP);
   if (!xdpAttr) return okStatus();
   VFSTEER_ASSIGN_OR_RETURN(AttrTable xdp, AttrTable::ofNest(*xdpAttr, IFLA_XDP_MAX));
@@ -231,11 +230,54 @@ Status decodeXdp(const nlmsghdr* nlh, LinkInfo& info) {
   return okStatus();
 }
 
+// VF info read directly too: libnl 3.7 dereferences a missing VLAN list when
+// a VF's attributes are malformed (found by fuzz/netlink_decoders_fuzz).
+Status decodeVfs(const RawMessage& raw, LinkInfo& info) {
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, sizeof(ifinfomsg), IFLA_MAX));
+  auto list = t.get(IFLA_VFINFO_LIST);
+  if (!list) return okStatus();
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable vfs, AttrTable::ofNest(*list, IFLA_VF_INFO_MAX));
+  for (const Attr& entry : vfs.all()) {
+    if (entry.type() != IFLA_VF_INFO) continue;
+    VFSTEER_ASSIGN_OR_RETURN(AttrTable a, AttrTable::ofNest(entry, IFLA_VF_MAX));
+    VfInfo v;
+    auto mac = a.get(IFLA_VF_MAC) ? a.get(IFLA_VF_MAC)->as<ifla_vf_mac>() : std::nullopt;
+    if (!mac) return Error(ErrorCode::kInternal, "a VF entry without IFLA_VF_MAC");
+    v.vf = mac->vf;
+    std::memcpy(v.mac.data(), mac->mac, v.mac.size());
+    std::optional<ifla_vf_vlan_info> vlanInfo;
+    if (auto vl = a.get(IFLA_VF_VLAN_LIST)) {
+      VFSTEER_ASSIGN_OR_RETURN(AttrTable vlans, AttrTable::ofNest(*vl, IFLA_VF_VLAN_INFO_MAX));
+      if (auto first = vlans.get(IFLA_VF_VLAN_INFO)) vlanInfo = first->as<ifla_vf_vlan_info>();
+    }
+    if (vlanInfo) {
+      v.vlan.id = static_cast<uint16_t>(vlanInfo->vlan);
+      v.vlan.qos = static_cast<uint8_t>(vlanInfo->qos);
+      v.vlan.protocol = ntohs(vlanInfo->vlan_proto);
+    } else if (auto old = a.get(IFLA_VF_VLAN) ? a.get(IFLA_VF_VLAN)->as<ifla_vf_vlan>() : std::nullopt) {
+      v.vlan.id = static_cast<uint16_t>(old->vlan);
+      v.vlan.qos = static_cast<uint8_t>(old->qos);
+    }
+    if (v.vlan.protocol == 0) v.vlan.protocol = 0x8100;
+    if (auto rate = a.get(IFLA_VF_RATE) ? a.get(IFLA_VF_RATE)->as<ifla_vf_rate>() : std::nullopt) {
+      v.rate.minMbps = rate->min_tx_rate;
+      v.rate.maxMbps = rate->max_tx_rate;
+    }
+    if (auto sc = a.get(IFLA_VF_SPOOFCHK) ? a.get(IFLA_VF_SPOOFCHK)->as<ifla_vf_spoofchk>() : std::nullopt)
+      v.spoofchk = sc->setting != 0;
+    if (auto tr = a.get(IFLA_VF_TRUST) ? a.get(IFLA_VF_TRUST)->as<ifla_vf_trust>() : std::nullopt)
+      v.trust = tr->setting != 0;
+    if (auto ls = a.get(IFLA_VF_LINK_STATE) ? a.get(IFLA_VF_LINK_STATE)->as<ifla_vf_link_state>() : std::nullopt)
+      v.linkState = static_cast<VfLinkState>(ls->link_state);
+    info.vfs.push_back(v);
+  }
+  return okStatus();
+}
+
 }  // namespace
 
 Result<LinkInfo> decodeLink(const RawMessage& raw) {
-  if (raw.size() < NLMSG_HDRLEN + sizeof(ifinfomsg))
-    return Error(ErrorCode::kInternal, "link message too short");
+  VFSTEER_TRY(checkedHeader(raw, sizeof(ifinfomsg)));
   auto* nlh = reinterpret_cast<nlmsghdr*>(const_cast<uint8_t*>(raw.data()));
   if (nlh->nlmsg_type != RTM_NEWLINK) return Error(ErrorCode::kInternal, "not a link message");
   // libnl parses a message it owns; nlmsg_convert copies ours.
@@ -260,40 +302,8 @@ Result<LinkInfo> decodeLink(const RawMessage& raw) {
   info.up = rtnl_link_get_flags(link.get()) & IFF_UP;
   info.mtu = rtnl_link_get_mtu(link.get());
 
-  uint32_t numVfs = 0;
-  // libnl may know the VF count without having parsed a VF list (its
-  // rtnl_link_vf_get() then crashes), so the list is checked first.
-  if (rtnl_link_has_vf_list(link.get()) && rtnl_link_get_num_vf(link.get(), &numVfs) == 0) {
-    for (uint32_t i = 0; i < numVfs; ++i) {
-      rtnl_link_vf* vf = rtnl_link_vf_get(link.get(), i);
-      if (!vf) continue;
-      VfInfo v;
-      uint32_t value = 0;
-      if (rtnl_link_vf_get_index(vf, &value) == 0) v.vf = value;
-      nl_addr* addr = nullptr;
-      if (rtnl_link_vf_get_addr(vf, &addr) == 0 && addr && nl_addr_get_len(addr) >= 6)
-        std::memcpy(v.mac.data(), nl_addr_get_binary_addr(addr), 6);
-      nl_vf_vlans_t* vlans = nullptr;
-      if (rtnl_link_vf_get_vlans(vf, &vlans) == 0 && vlans && vlans->size > 0) {
-        v.vlan.id = static_cast<uint16_t>(vlans->vlans[0].vf_vlan);
-        v.vlan.qos = static_cast<uint8_t>(vlans->vlans[0].vf_vlan_qos);
-        // libnl hands the protocol over in host order already.
-        v.vlan.protocol = vlans->vlans[0].vf_vlan_proto;
-        if (v.vlan.protocol == 0) v.vlan.protocol = 0x8100;
-      }
-      nl_vf_rate rate{};
-      if (rtnl_link_vf_get_rate(vf, &rate) == 0) {
-        v.rate.minMbps = rate.min_tx_rate;
-        v.rate.maxMbps = rate.max_tx_rate;
-      }
-      if (rtnl_link_vf_get_spoofchk(vf, &value) == 0) v.spoofchk = value != 0;
-      if (rtnl_link_vf_get_trust(vf, &value) == 0) v.trust = value != 0;
-      if (rtnl_link_vf_get_linkstate(vf, &value) == 0) v.linkState = static_cast<VfLinkState>(value);
-      rtnl_link_vf_put(vf);
-      info.vfs.push_back(v);
-    }
-  }
-  VFSTEER_TRY(decodeXdp(nlh, info));
+  VFSTEER_TRY(decodeVfs(raw, info));
+  VFSTEER_TRY(decodeXdp(raw, info));
   return info;
 }
 

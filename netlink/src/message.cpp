@@ -111,9 +111,18 @@ Result<std::vector<Attr>> walk(const uint8_t* begin, const uint8_t* end) {
 
 }  // namespace
 
-Result<AttrTable> AttrTable::ofMessage(const nlmsghdr* nlh, size_t headerLen, uint16_t maxType) {
-  if (nlh->nlmsg_len < NLMSG_HDRLEN + MNL_ALIGN(headerLen))
-    return Error(ErrorCode::kInternal, "netlink message shorter than its fixed header");
+Result<const nlmsghdr*> checkedHeader(const RawMessage& raw, size_t headerLen) {
+  const size_t fixed = NLMSG_HDRLEN + MNL_ALIGN(headerLen);
+  if (raw.size() < fixed) return Error(ErrorCode::kInternal, "netlink message shorter than its fixed header");
+  const auto* nlh = reinterpret_cast<const nlmsghdr*>(raw.data());
+  if (nlh->nlmsg_len < fixed || nlh->nlmsg_len > raw.size())
+    return Error(ErrorCode::kInternal, "netlink message length " + std::to_string(nlh->nlmsg_len) +
+                                           " does not fit its " + std::to_string(raw.size()) + " bytes");
+  return nlh;
+}
+
+Result<AttrTable> AttrTable::ofMessage(const RawMessage& raw, size_t headerLen, uint16_t maxType) {
+  VFSTEER_ASSIGN_OR_RETURN(const nlmsghdr* nlh, checkedHeader(raw, headerLen));
   const auto* base = reinterpret_cast<const uint8_t*>(nlh);
   AttrTable t;
   t.byType_.resize(maxType + 1);

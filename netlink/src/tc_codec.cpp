@@ -43,14 +43,20 @@ double ticksPerUsec() {
 // tc_calc_xmittime(): the time to send `size` bytes at `rate`, truncated to
 // whole microseconds before it becomes ticks, exactly as tc truncates.
 uint32_t xmitTicks(uint64_t rate, uint32_t size, double tpu) {
-  long usec = static_cast<long>(1000000.0 * (static_cast<double>(size) / static_cast<double>(rate)));
-  return static_cast<uint32_t>(static_cast<long>(static_cast<double>(usec) * tpu));
+  // No rate, or a time past what the kernel's u32 holds (a decoded police
+  // action may carry anything): saturate instead of converting out of range.
+  if (rate == 0) return UINT32_MAX;
+  const double usec = std::trunc(1000000.0 * (static_cast<double>(size) / static_cast<double>(rate)));
+  const double ticks = std::trunc(usec * tpu);
+  if (!(ticks < static_cast<double>(UINT32_MAX))) return UINT32_MAX;
+  return static_cast<uint32_t>(ticks);
 }
 
 // Bytes whose transmit time encodes to exactly `ticks` (the inverse of
 // xmitTicks, so that a decoded police action re-encodes to the same bytes).
 uint32_t burstBytesFor(uint64_t rate, uint32_t ticks, double tpu) {
   const double estimate = static_cast<double>(ticks) / tpu * static_cast<double>(rate) / 1e6;
+  if (!(estimate < static_cast<double>(UINT32_MAX))) return UINT32_MAX;
   const long base = static_cast<long>(estimate);
   for (long d = 0; d < 4096; ++d) {
     for (long cand : {base + d, base - d}) {
@@ -522,9 +528,9 @@ Message encodeDumpFilters(int ifindex, uint32_t parent, std::optional<uint32_t> 
 }
 
 Result<Qdisc> decodeQdisc(const RawMessage& raw) {
-  const auto* nlh = reinterpret_cast<const nlmsghdr*>(raw.data());
+  VFSTEER_ASSIGN_OR_RETURN(const nlmsghdr* nlh, checkedHeader(raw, sizeof(tcmsg)));
   if (nlh->nlmsg_type != RTM_NEWQDISC) return Error(ErrorCode::kInternal, "not a qdisc message");
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(nlh, sizeof(tcmsg), TCA_MAX));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, sizeof(tcmsg), TCA_MAX));
   tcmsg h;
   std::memcpy(&h, raw.data() + NLMSG_HDRLEN, sizeof h);
   Qdisc q;
@@ -536,17 +542,14 @@ Result<Qdisc> decodeQdisc(const RawMessage& raw) {
 }
 
 bool isFilterHead(const RawMessage& raw) {
-  const auto* nlh = reinterpret_cast<const nlmsghdr*>(raw.data());
-  auto t = AttrTable::ofMessage(nlh, sizeof(tcmsg), TCA_MAX);
+  auto t = AttrTable::ofMessage(raw, sizeof(tcmsg), TCA_MAX);
   return !t.ok() || !t->has(TCA_OPTIONS);
 }
 
 Result<Filter> decodeFilter(const RawMessage& raw) {
-  if (raw.size() < NLMSG_HDRLEN + sizeof(tcmsg))
-    return Error(ErrorCode::kInternal, "filter message too short");
-  const auto* nlh = reinterpret_cast<const nlmsghdr*>(raw.data());
+  VFSTEER_ASSIGN_OR_RETURN(const nlmsghdr* nlh, checkedHeader(raw, sizeof(tcmsg)));
   if (nlh->nlmsg_type != RTM_NEWTFILTER) return Error(ErrorCode::kInternal, "not a filter message");
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(nlh, sizeof(tcmsg), TCA_MAX));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, sizeof(tcmsg), TCA_MAX));
   tcmsg h;
   std::memcpy(&h, raw.data() + NLMSG_HDRLEN, sizeof h);
   Filter f;

@@ -724,8 +724,9 @@ std::optional<ApplyResult> Applier::hostPhase() {
   // Clsact qdiscs an interrupted apply added where nothing of ours is now.
   for (const auto& [ifindex, a] : clsactFromJournal_) {
     if (host_.attach.contains(ifindex) || nicDevices_.contains(ifindex)) continue;
+    const int journalled = ifindex;  // (clang 14 cannot capture a structured binding)
     if (previous_ && std::any_of(previous_->attachments.begin(), previous_->attachments.end(),
-                                 [&](const AttachPoint& p) { return p.ifindex == ifindex; }))
+                                 [journalled](const AttachPoint& p) { return p.ifindex == journalled; }))
       continue;  // handled above
     auto s = readPortTc(*route_, ifindex, result_.instance);
     if (s.ok() && s->clsact && s->all.empty()) changes.push_back(removeClsact(a));
@@ -767,10 +768,10 @@ Result<std::vector<PlannedChange>> Applier::continuations(const std::map<int, Po
     changes.push_back(
         {"enter the host datapath from tc chain " + std::to_string(tcChain) + " on " + rec.device + " (chain " +
              rec.chain + " resumes at stage " + std::to_string(stage) + ")",
-         [this, &dp, ifindex, tcChain, chainId, stage, replace, dev = rec.device] {
+         [this, &dp, ifindex, tcChain, id = chainId, at = stage, replace, dev = rec.device] {
            return runOne(*route_,
                          tc::encodeAddFilter(
-                             continuationFilter(ifindex, tcChain, dp.continueFd(), result_.instance, chainId, stage),
+                             continuationFilter(ifindex, tcChain, dp.continueFd(), result_.instance, id, at),
                              replace),
                          "add the continuation entry on " + dev);
          },

@@ -257,7 +257,9 @@ Result<std::vector<PlannedChange>> provisioningChanges(const Policy& policy, con
     // One request per setting: the kernel applies a request's settings in
     // turn and stops at the first it refuses, so a combined request could
     // fail half done; one by one, each success has its own undo.
-    for (const auto& [one, previous] : splitVfConfig(set, undo)) {
+    for (const auto& pair : splitVfConfig(set, undo)) {
+      const auto& one = pair.first;
+      const auto& previous = pair.second;
       const int pf = t.pfIfindex;
       out.push_back({"set vf" + std::to_string(s.vf) + " of " + t.pf + ": " + describeVf(one),
                      [&p, pf, one] { return runOne(p.route, lk::encodeSetVf(pf, one), "set vf" + std::to_string(one.vf)); },

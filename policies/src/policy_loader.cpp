@@ -456,8 +456,8 @@ class PolicyReader {
     bool hasArg = false;
     if (node.IsScalar()) {
       kindName = node.Scalar();
-    } else if (node.IsMap() && node.size() == 1) {
-      kindName = node.begin()->first.as<std::string>();
+    } else if (node.IsMap() && node.size() == 1 && node.begin()->first.IsScalar()) {
+      kindName = node.begin()->first.Scalar();
       arg = node.begin()->second;
       hasArg = !arg.IsNull();
     } else {

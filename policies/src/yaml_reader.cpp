@@ -104,7 +104,8 @@ bool YamlReader::expectMap(const YAML::Node& node, std::string_view path,
   std::set<std::string> seen;
   bool ok = true;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& keyNode = it->first;
+    // A copy: `it->` hands out a temporary, a reference to its member dangles.
+    const YAML::Node keyNode = it->first;
     if (!keyNode.IsScalar()) {
       error(keyNode, path, "keys must be plain words");
       ok = false;

@@ -90,9 +90,9 @@ constexpr int16_t kDst6 = kScratch + 64;      // 16 bytes
 constexpr int32_t kHaveEth = 1, kHaveTag0 = 2, kHaveTag1 = 4, kHaveIp4 = 8, kHaveIp6 = 16,
                   kHaveL4 = 32;
 
-// Registers: r6 the packet cursor, r7 data_end, r8 the have-bits, r9 the
-// start of the L3 header; r0..r5 scratch.
-constexpr int R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
+// Registers: r6 the packet cursor, r7 data_end, r8 the have-bits; r0, r1
+// and r5 scratch; r10 the frame pointer.
+constexpr int R0 = 0, R1 = 1, R5 = 5, R6 = 6, R7 = 7, R8 = 8, R10 = 10;
 
 // A u16 as the packet holds it, read by a little-endian load.
 int32_t wire16(uint16_t hostValue) { return static_cast<int32_t>(htons(hostValue)); }

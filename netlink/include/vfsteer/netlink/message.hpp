@@ -128,11 +128,16 @@ struct Attr {
   }
 };
 
+// The header of a received message whose nlmsg_len covers `headerLen` bytes
+// of fixed header and stays inside the buffer; an error otherwise.
+Result<const nlmsghdr*> checkedHeader(const RawMessage& raw, size_t headerLen);
+
 // Attributes of a message after `headerLen` bytes of fixed header, or of a
 // nest, indexed by type (the last one wins). Unknown types are kept too.
 class AttrTable {
  public:
-  static Result<AttrTable> ofMessage(const nlmsghdr* nlh, size_t headerLen, uint16_t maxType);
+  // Checks the message's length fields against the buffer first.
+  static Result<AttrTable> ofMessage(const RawMessage& raw, size_t headerLen, uint16_t maxType);
   static Result<AttrTable> ofNest(const Attr& nest, uint16_t maxType);
 
   std::optional<Attr> get(uint16_t type) const;

@@ -1,0 +1,204 @@
+// libFuzzer target: the BPF programs that parse packets, run by the kernel
+// on random frames through BPF_PROG_TEST_RUN: the host datapath (tc ingress,
+// with tables from a policy that uses every match key and stage) and the
+// generated NIC demux program (tc and XDP). Loading them is the verifier
+// check; each run must succeed and return a verdict the hook allows. Needs
+// root (it loads BPF programs and pins the datapath under /sys/fs/bpf).
+#include <bpf/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "bpf_nic_rules.hpp"
+#include "host_program.hpp"
+#include "vfsteer/demux/splitter.hpp"
+#include "vfsteer/policies/loader.hpp"
+#include "vfsteer/representors/bpf_demux.hpp"
+#include "vfsteer/representors/datapath.hpp"
+
+using namespace vfsteer;
+
+namespace {
+
+constexpr uint32_t kIfindex = 1;  // lo: test runs attribute packets to it
+
+// Every match key and host stage the datapath implements.
+const char* kPolicy = R"(version: 1
+device: {pf: uplink0, vfs: {count: 4}}
+chains:
+  - {name: web, priority: 10, match: {vlan: 100, ip_proto: tcp, dst_ip: 10.0.0.0/24, dst_port: 80}, stages: [vlan_pop, {deliver: {vf: 0}}]}
+  - {name: qinq, priority: 11, match: {vlan: 10, cvlan: 20}, stages: [vlan_pop, vlan_pop, {deliver: {vf: 1}}]}
+  - {name: vx, priority: 20, match: {tunnel: {type: vxlan, vni: 42}}, stages: [tunnel_decap, {queue: 3}, {deliver: {vf: 1}}]}
+  - {name: gnv, priority: 21, match: {tunnel: {type: geneve, vni: 7}}, stages: [tunnel_decap, {mark: 9}, {deliver: {vf: 2}}]}
+  - {name: v6, priority: 25, match: {dst_ip: "2001:db8::/32", ip_proto: udp, src_port: 1000}, stages: [{vlan_push: 5}, {deliver: {vf: 3}}]}
+  - {name: count, priority: 30, match: {ip_proto: udp, dst_port: 53}, stages: [{bpf: {object: )" VFSTEER_SOURCE_DIR
+                      R"(/examples/bpf/count.bpf.o, program: count}}, {mirror: {vf: 0}}, {deliver: {vf: 2}}]}
+  - {name: metered, priority: 40, match: {dst_ip: 10.0.9.0/24}, stages: [{police: {rate_kbps: 800, burst_kb: 4}}, {deliver: {vf: 3}}]}
+  - {name: l2, priority: 45, match: {dst_mac: "02:00:00:00:00:10", ethertype: 0x88b5}, stages: [{deliver: host}]}
+  - {name: blocked, priority: 50, match: {src_ip: 192.0.2.0/24}, stages: [drop]}
+  - {name: vf0-out, priority: 10, match: {from: {vf: 0}, ip_proto: tcp}, stages: [{mark: 7}, {deliver: uplink}]}
+)";
+
+struct Programs {
+  int hostIngress = -1;
+  std::vector<uint32_t> chainIds;  // the host chains' counter ids
+  int demuxTc = -1;
+  int demuxXdp = -1;
+  std::optional<representors::Datapath> datapath;
+};
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "datapath_parser_fuzz: %s\n", what.c_str());
+  std::abort();
+}
+
+std::string g_pinDir;
+
+void removePins() {
+  auto dp = representors::Datapath::open(g_pinDir);
+  if (dp.ok() && dp->has_value()) (void)(*dp)->destroy();
+}
+
+Programs& programs() {
+  static Programs p = [] {
+    if (geteuid() != 0) die("needs root (loads BPF programs)");
+    auto policy = policies::loadPolicyText(kPolicy, "fuzz-datapath.yaml");
+    if (!policy.ok()) die(policy.error().describe());
+    auto profiles = policies::loadProfileDir(VFSTEER_SOURCE_DIR "/profiles");
+    if (!profiles.ok()) die(profiles.error().describe());
+    Programs out;
+
+    // The host datapath with every chain on the host.
+    auto veth = policies::selectProfile(*profiles, "veth", "");
+    auto hostPlan = veth.ok() ? demux::plan(*policy, *veth) : Result<demux::Plan>(veth.error());
+    if (!hostPlan.ok() || !hostPlan->ok()) die("cannot plan the fuzz policy on veth");
+    orchestrator::HostBindings bindings;
+    bindings.uplinkIfindex = kIfindex;
+    bindings.uplinkName = "lo";
+    for (uint16_t vf = 0; vf < 4; ++vf) {
+      bindings.repIfindex[vf] = kIfindex;
+      bindings.repName[vf] = "lo";
+    }
+    auto host = orchestrator::buildHostProgram(*policy, *hostPlan, bindings, nullptr);
+    if (!host.ok()) die(host.error().describe());
+    if (auto s = representors::Datapath::ensureBpffs(); !s.ok()) die(s.error().describe());
+    g_pinDir = "/sys/fs/bpf/vfsteer-fuzz-" + std::to_string(getpid());
+    auto dp = representors::Datapath::create(g_pinDir);
+    if (!dp.ok()) die("the host datapath does not load: " + dp.error().describe());
+    std::atexit(removePins);
+    for (const auto& prog : host->tables.userPrograms)
+      if (auto s = dp->loadUserProgram(prog); !s.ok()) die(s.error().describe());
+    const uint32_t gen = dp->activeGeneration() ^ 1;
+    if (auto s = dp->writeGeneration(gen, host->tables); !s.ok()) die(s.error().describe());
+    if (auto s = dp->activate(gen); !s.ok()) die(s.error().describe());
+    out.hostIngress = dp->ingressFd();
+    for (const auto& [name, id] : host->chainIds) out.chainIds.push_back(id);
+    out.datapath = std::move(*dp);
+
+    // The NIC demux program for what netdevsim's profile takes.
+    auto nsim = policies::selectProfile(*profiles, "netdevsim", "");
+    auto nicPlan = nsim.ok() ? demux::plan(*policy, *nsim) : Result<demux::Plan>(nsim.error());
+    if (!nicPlan.ok()) die("cannot plan the fuzz policy on netdevsim");
+    auto rules = orchestrator::buildDemuxRules(*policy, *nicPlan);
+    if (!rules.ok()) die(rules.error().describe());
+    for (auto [hook, fd] : {std::pair{representors::DemuxHook::kTc, &out.demuxTc},
+                            std::pair{representors::DemuxHook::kXdp, &out.demuxXdp}}) {
+      auto loaded = representors::loadDemux(representors::compileDemux(*rules, hook), hook, 0);
+      if (!loaded.ok()) die("the demux program does not load: " + loaded.error().describe());
+      *fd = *loaded;
+    }
+    return out;
+  }();
+  return p;
+}
+
+// libFuzzer cannot see inside the kernel: what a run did (program, verdict,
+// length change, mark and queue set; for the host datapath the chain and
+// stages it ran and the global counters it moved) becomes coverage through
+// these extra counters, so inputs that take new paths through the BPF code
+// are kept.
+__attribute__((section("__libfuzzer_extra_counters"))) uint8_t g_paths[1 << 12];
+
+void notePath(uint64_t a, uint64_t b, uint64_t c) {
+  uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (c * 0x165667b19e3779f9ULL);
+  h ^= h >> 29;
+  g_paths[h % sizeof g_paths]++;
+}
+
+// Runs `fd` on the frame; returns its verdict, or nothing when the kernel
+// refuses the frame itself (a tc test run wants the whole L3 header of the
+// ethertype it names).
+std::optional<int> run(int fd, int which, const std::vector<uint8_t>& frame, bool tc) {
+  __sk_buff ctx{}, ctxOut{};
+  ctx.ingress_ifindex = kIfindex;
+  ctx.ifindex = kIfindex;
+  std::vector<uint8_t> out(frame.size() + 256);
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_out = out.data(),
+              .data_size_in = static_cast<uint32_t>(frame.size()), .data_size_out = static_cast<uint32_t>(out.size()),
+              .ctx_in = tc ? &ctx : nullptr, .ctx_out = tc ? &ctxOut : nullptr,
+              .ctx_size_in = tc ? static_cast<uint32_t>(sizeof ctx) : 0u,
+              .ctx_size_out = tc ? static_cast<uint32_t>(sizeof ctxOut) : 0u,
+              .repeat = 1);
+  if (bpf_prog_test_run_opts(fd, &opts) != 0) {
+    if (errno == EINVAL && tc && frame.size() < ETH_HLEN + 40) return std::nullopt;
+    die("BPF_PROG_TEST_RUN failed on a " + std::to_string(frame.size()) + "-byte frame: " + std::strerror(errno));
+  }
+  const int64_t grew = static_cast<int64_t>(opts.data_size_out) - static_cast<int64_t>(frame.size());
+  notePath(static_cast<uint64_t>(which) << 32 | opts.retval, static_cast<uint64_t>(grew),
+           static_cast<uint64_t>(ctxOut.mark) << 32 | ctxOut.queue_mapping);
+  return static_cast<int>(opts.retval);
+}
+
+// The datapath's global counters, then per host chain its packets and
+// per-stage packets: what one run moved tells which path it took.
+constexpr size_t kTailcallFailures = 3;
+std::vector<uint64_t> counters(Programs& p) {
+  std::vector<uint64_t> c;
+  auto g = p.datapath->globalCounters();
+  if (!g.ok()) die(g.error().describe());
+  c = {g->malformed, g->unmatched, g->policed, g->tailcallFailures, g->actionErrors};
+  for (uint32_t id : p.chainIds) {
+    auto cc = p.datapath->chainCounters(id);
+    if (!cc.ok()) die(cc.error().describe());
+    c.push_back(cc->packets);
+    c.insert(c.end(), cc->stagePackets.begin(), cc->stagePackets.end());
+  }
+  return c;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  Programs& p = programs();
+  // At least an Ethernet header (the kernel's own minimum), at most a
+  // jumbo-free frame.
+  if (size < ETH_HLEN || size > 1514) return 0;
+  const std::vector<uint8_t> frame(data, data + size);
+  const auto before = counters(p);
+  if (auto v = run(p.hostIngress, 0, frame, true)) {
+    if (*v != TC_ACT_OK && *v != TC_ACT_SHOT && *v != TC_ACT_REDIRECT && *v != TC_ACT_UNSPEC)
+      die("the host datapath returned verdict " + std::to_string(*v));
+    const auto after = counters(p);
+    for (size_t i = 0; i < after.size(); ++i)
+      if (after[i] != before[i]) notePath(3, i, after[i] - before[i]);
+    if (after[kTailcallFailures] != before[kTailcallFailures])
+      die("a bpf stage's tail call failed (its program is loaded)");
+  }
+  if (auto v = run(p.demuxTc, 1, frame, true)) {
+    if (*v != TC_ACT_OK && *v != TC_ACT_SHOT && *v != TC_ACT_UNSPEC)
+      die("the tc demux program returned verdict " + std::to_string(*v));
+  }
+  if (auto v = run(p.demuxXdp, 2, frame, false)) {
+    if (*v != XDP_PASS && *v != XDP_DROP) die("the XDP demux program returned verdict " + std::to_string(*v));
+  }
+  return 0;
+}
