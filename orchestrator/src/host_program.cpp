@@ -5,6 +5,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "vfsteer/representors/datapath.hpp"
+
 namespace vfsteer::orchestrator {
 
 using namespace policies;
@@ -291,6 +293,8 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
                        s.pos.str() + ": " + stageWhere + " (bpf): BPF object \"" + bpf->object +
                            "\" cannot be read; build it or fix the path (relative paths start in "
                            "the current directory)");
+        if (Status ok = representors::checkUserProgram(object, bpf->program); !ok.ok())
+          return Error(ErrorCode::kInvalidInput, s.pos.str() + ": " + stageWhere + " (bpf): " + ok.error().message());
         LoadedProgram lp{0, object, bpf->program, *fp};
         bool reused = false;
         if (previous) {

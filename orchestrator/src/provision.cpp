@@ -156,6 +156,12 @@ Result<std::vector<PlannedChange>> provisioningChanges(const Policy& policy, con
       return Error(ErrorCode::kInvalidInput,
                    policy.file + ": device.vfs.settings need a PF whose VFs the kernel manages; " +
                        t.pf + " comes from " + t.source.substr(5));
+    if (want.vfsDeclared && want.vfCount != t.numVfs)
+      return Error(ErrorCode::kInvalidInput,
+                   policy.file + ": device.vfs.count is " + std::to_string(want.vfCount) + ", but " + t.pf +
+                       " has " + std::to_string(t.numVfs) + " VFs, fixed by " + t.source.substr(5) +
+                       "; set the count to " + std::to_string(t.numVfs) +
+                       " (for the lab: or bring it up again with vfsteer lab up --vfs N)");
     return out;
   }
   std::optional<dl::Handle> handle;

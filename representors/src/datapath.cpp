@@ -65,6 +65,13 @@ std::string libbpfTail(size_t maxLines = 12) {
 }
 
 Error bpfError(int err, const std::string& what) {
+  if (err >= __LIBBPF_ERRNO__START) {
+    // libbpf's own codes (a bad ELF, a bad relocation): its words, not the kernel's.
+    char text[128] = {};
+    libbpf_strerror(err, text, sizeof text);
+    const std::string tail = libbpfTail();
+    return Error(ErrorCode::kInvalidInput, what + " (" + text + ")" + (tail.empty() ? "" : ": " + tail));
+  }
   return Error::fromErrno(err, what, libbpfTail());
 }
 
@@ -410,31 +417,57 @@ Status Datapath::clearGeneration(uint32_t gen) {
   return okStatus();
 }
 
+namespace {
+
+// Opens a bpf stage's object with only `program` to be loaded; checks it is
+// there and is a tc program. The caller closes the object.
+Result<std::pair<bpf_object*, bpf_program*>> openUserObject(const std::string& object, const std::string& program,
+                                                             const char* pinRoot) {
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pinRoot);
+  bpf_object* obj = bpf_object__open_file(object.c_str(), &opts);
+  if (!obj) {
+    Error e = bpfError(errno, "open BPF object " + object);
+    return Error(ErrorCode::kInvalidInput, e.describe() + "; is it an object built with clang -target bpf?");
+  }
+  bpf_program* wanted = nullptr;
+  bpf_program* prog;
+  std::string names;
+  bpf_object__for_each_program(prog, obj) {
+    const bool match = program == bpf_program__name(prog);
+    bpf_program__set_autoload(prog, match);
+    if (match) wanted = prog;
+    names += (names.empty() ? "" : ", ") + std::string(bpf_program__name(prog));
+  }
+  if (!wanted) {
+    bpf_object__close(obj);
+    return Error(ErrorCode::kInvalidInput, "no program named \"" + program + "\" in " + object +
+                                               "; its programs: " + (names.empty() ? "none" : names));
+  }
+  if (bpf_program__type(wanted) != BPF_PROG_TYPE_SCHED_CLS) {
+    bpf_object__close(obj);
+    return Error(ErrorCode::kInvalidInput,
+                 "program \"" + program + "\" in " + object + " is not a tc program (SEC(\"tc\"))");
+  }
+  return std::pair{obj, wanted};
+}
+
+}  // namespace
+
+Status checkUserProgram(const std::string& object, const std::string& program) {
+  LibbpfLogScope logScope;
+  VFSTEER_ASSIGN_OR_RETURN(auto opened, openUserObject(object, program, nullptr));
+  bpf_object__close(opened.first);
+  return okStatus();
+}
+
 Status Datapath::loadUserProgram(const UserProgram& p) {
   LibbpfLogScope logScope;
   if (p.slot == VFS_JMP_RESUME || p.slot > VFS_MAX_USER_PROGS)
     return Error(ErrorCode::kInvalidInput, "bad program slot " + std::to_string(p.slot));
   // The object finds the datapath's program array (and pins its own maps)
   // under our directory.
-  LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir_.c_str());
-  bpf_object* obj = bpf_object__open_file(p.object.c_str(), &opts);
-  if (!obj) return bpfError(errno, "open BPF object " + p.object);
-  bpf_program* wanted = nullptr;
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, obj) {
-    bool match = p.program == bpf_program__name(prog);
-    bpf_program__set_autoload(prog, match);
-    if (match) wanted = prog;
-  }
-  if (!wanted) {
-    bpf_object__close(obj);
-    return Error(ErrorCode::kNotFound, "no program named \"" + p.program + "\" in " + p.object);
-  }
-  if (bpf_program__type(wanted) != BPF_PROG_TYPE_SCHED_CLS) {
-    bpf_object__close(obj);
-    return Error(ErrorCode::kInvalidInput, "program \"" + p.program + "\" in " + p.object +
-                                               " is not a tc program (SEC(\"tc\"))");
-  }
+  VFSTEER_ASSIGN_OR_RETURN(auto opened, openUserObject(p.object, p.program, dir_.c_str()));
+  auto [obj, wanted] = opened;
   if (bpf_object__load(obj) != 0) {
     Error e = bpfError(errno, "load program \"" + p.program + "\" from " + p.object);
     bpf_object__close(obj);

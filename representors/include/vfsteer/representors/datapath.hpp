@@ -29,6 +29,10 @@ struct GlobalCounters {
   uint64_t actionErrors = 0;
 };
 
+// Whether `object` is a BPF object holding a tc program named `program`
+// (opened, not loaded: the verifier has its say at apply).
+Status checkUserProgram(const std::string& object, const std::string& program);
+
 class Datapath {
  public:
   // The directory vfsteer pins an instance's objects in.
