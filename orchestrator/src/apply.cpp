@@ -634,6 +634,15 @@ std::optional<ApplyResult> Applier::hostPhase() {
   std::set<uint32_t> previousSlots;
   if (previous_)
     for (const auto& p : previous_->programs) previousSlots.insert(p.slot);
+  std::set<uint32_t> wantedSlots;
+  for (const auto& p : host_.programs) wantedSlots.insert(p.slot);
+  // A program an interrupted apply loaded and nothing uses: no undo, it is
+  // garbage either way.
+  if (hadDatapath)
+    for (uint32_t slot : dp.userProgramSlots())
+      if (!previousSlots.contains(slot) && !wantedSlots.contains(slot))
+        changes.push_back({"unload the bpf program an interrupted apply left in slot " + std::to_string(slot),
+                           [&dp, slot] { return dp.unloadUserProgram(slot); }, {}});
   for (const auto& p : host_.programs) {
     if (previousSlots.contains(p.slot)) continue;  // unchanged: same object, same slot
     representors::UserProgram up{p.slot, p.object, p.program};

@@ -43,6 +43,7 @@ class DatapathPort {
   virtual Status clearGeneration(uint32_t gen) = 0;
   virtual Status loadUserProgram(const representors::UserProgram& program) = 0;
   virtual Status unloadUserProgram(uint32_t slot) = 0;
+  virtual std::vector<uint32_t> userProgramSlots() const = 0;  // slots holding a program
   virtual Status resetChainCounters(uint32_t chainId) = 0;
   virtual Result<representors::ChainCounters> chainCounters(uint32_t chainId) const = 0;
   virtual Result<representors::GlobalCounters> globalCounters() const = 0;

@@ -73,6 +73,9 @@ class RealDatapath : public DatapathPort {
     if (!dp_) return missing();
     return dp_->unloadUserProgram(slot);
   }
+  std::vector<uint32_t> userProgramSlots() const override {
+    return dp_ ? dp_->userProgramSlots() : std::vector<uint32_t>{};
+  }
   Status resetChainCounters(uint32_t id) override {
     if (!dp_) return missing();
     return dp_->resetChainCounters(id);

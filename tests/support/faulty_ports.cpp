@@ -93,6 +93,7 @@ class FaultyDatapath : public DatapathPort {
     VFSTEER_TRY(plan_.point("program unload, slot " + std::to_string(slot)));
     return inner_->unloadUserProgram(slot);
   }
+  std::vector<uint32_t> userProgramSlots() const override { return inner_->userProgramSlots(); }
   Status resetChainCounters(uint32_t id) override {
     VFSTEER_TRY(plan_.point("map write, counters of chain " + std::to_string(id)));
     return inner_->resetChainCounters(id);
