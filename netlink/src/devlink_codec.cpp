@@ -28,8 +28,6 @@ void putHandle(Message& m, const Handle& h) {
 }
 
 Result<AttrTable> genlAttrs(const RawMessage& raw) {
-  if (raw.size() < NLMSG_HDRLEN + GENL_HDRLEN)
-    return Error(ErrorCode::kInternal, "generic netlink message too short");
   return AttrTable::ofMessage(raw, GENL_HDRLEN, DEVLINK_ATTR_MAX);
 }
 
@@ -73,10 +71,7 @@ Message encodeGetFamily(const std::string& familyName) {
 }
 
 Result<uint16_t> decodeFamilyId(const RawMessage& raw) {
-  if (raw.size() < NLMSG_HDRLEN + GENL_HDRLEN)
-    return Error(ErrorCode::kInternal, "generic netlink message too short");
-  VFSTEER_ASSIGN_OR_RETURN(
-      AttrTable t, AttrTable::ofMessage(raw, GENL_HDRLEN, CTRL_ATTR_MAX));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, GENL_HDRLEN, CTRL_ATTR_MAX));
   auto id = t.get(CTRL_ATTR_FAMILY_ID);
   if (!id) return Error(ErrorCode::kInternal, "family reply without an id");
   return id->u16();

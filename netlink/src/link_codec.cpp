@@ -211,8 +211,7 @@ void keepLink(nl_object* obj, void* arg) {
 namespace {
 
 // libnl does not model IFLA_XDP; read it directly.
-Status decodeXdp(const RawMessage& raw, LinkInfo& info) {
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, sizeof(ifinfomsg), IFLA_MAX));
+Status decodeXdp(const AttrTable& t, LinkInfo& info) {
   auto xdpAttr = t.get(IFLA_XDP);
   if (!xdpAttr) return okStatus();
   VFSTEER_ASSIGN_OR_RETURN(AttrTable xdp, AttrTable::ofNest(*xdpAttr, IFLA_XDP_MAX));
@@ -232,8 +231,7 @@ Status decodeXdp(const RawMessage& raw, LinkInfo& info) {
 
 // VF info read directly too: libnl 3.7 dereferences a missing VLAN list when
 // a VF's attributes are malformed (found by fuzz/netlink_decoders_fuzz).
-Status decodeVfs(const RawMessage& raw, LinkInfo& info) {
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, sizeof(ifinfomsg), IFLA_MAX));
+Status decodeVfs(const AttrTable& t, LinkInfo& info) {
   auto list = t.get(IFLA_VFINFO_LIST);
   if (!list) return okStatus();
   VFSTEER_ASSIGN_OR_RETURN(AttrTable vfs, AttrTable::ofNest(*list, IFLA_VF_INFO_MAX));
@@ -302,8 +300,9 @@ Result<LinkInfo> decodeLink(const RawMessage& raw) {
   info.up = rtnl_link_get_flags(link.get()) & IFF_UP;
   info.mtu = rtnl_link_get_mtu(link.get());
 
-  VFSTEER_TRY(decodeVfs(raw, info));
-  VFSTEER_TRY(decodeXdp(raw, info));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable attrs, AttrTable::ofMessage(raw, sizeof(ifinfomsg), IFLA_MAX));
+  VFSTEER_TRY(decodeVfs(attrs, info));
+  VFSTEER_TRY(decodeXdp(attrs, info));
   return info;
 }
 

@@ -527,12 +527,29 @@ Message encodeDumpFilters(int ifindex, uint32_t parent, std::optional<uint32_t> 
   return m;
 }
 
-Result<Qdisc> decodeQdisc(const RawMessage& raw) {
+namespace {
+
+// A tc reply's fixed header and attributes, once its type is `type`.
+struct TcReply {
+  tcmsg header;
+  AttrTable attrs;
+};
+
+Result<TcReply> readTcReply(const RawMessage& raw, uint16_t type, const char* what) {
   VFSTEER_ASSIGN_OR_RETURN(const nlmsghdr* nlh, checkedHeader(raw, sizeof(tcmsg)));
-  if (nlh->nlmsg_type != RTM_NEWQDISC) return Error(ErrorCode::kInternal, "not a qdisc message");
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, sizeof(tcmsg), TCA_MAX));
-  tcmsg h;
-  std::memcpy(&h, raw.data() + NLMSG_HDRLEN, sizeof h);
+  if (nlh->nlmsg_type != type) return Error(ErrorCode::kInternal, std::string("not a ") + what + " message");
+  TcReply r{};
+  VFSTEER_ASSIGN_OR_RETURN(r.attrs, AttrTable::ofMessage(raw, sizeof(tcmsg), TCA_MAX));
+  std::memcpy(&r.header, raw.data() + NLMSG_HDRLEN, sizeof r.header);
+  return r;
+}
+
+}  // namespace
+
+Result<Qdisc> decodeQdisc(const RawMessage& raw) {
+  VFSTEER_ASSIGN_OR_RETURN(TcReply reply, readTcReply(raw, RTM_NEWQDISC, "qdisc"));
+  const tcmsg& h = reply.header;
+  const AttrTable& t = reply.attrs;
   Qdisc q;
   q.ifindex = h.tcm_ifindex;
   q.handle = h.tcm_handle;
@@ -547,11 +564,9 @@ bool isFilterHead(const RawMessage& raw) {
 }
 
 Result<Filter> decodeFilter(const RawMessage& raw) {
-  VFSTEER_ASSIGN_OR_RETURN(const nlmsghdr* nlh, checkedHeader(raw, sizeof(tcmsg)));
-  if (nlh->nlmsg_type != RTM_NEWTFILTER) return Error(ErrorCode::kInternal, "not a filter message");
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, sizeof(tcmsg), TCA_MAX));
-  tcmsg h;
-  std::memcpy(&h, raw.data() + NLMSG_HDRLEN, sizeof h);
+  VFSTEER_ASSIGN_OR_RETURN(TcReply reply, readTcReply(raw, RTM_NEWTFILTER, "filter"));
+  const tcmsg& h = reply.header;
+  const AttrTable& t = reply.attrs;
   Filter f;
   f.ifindex = h.tcm_ifindex;
   f.parent = h.tcm_parent;

@@ -108,7 +108,8 @@ void addEnforceCommand(CLI::App& app, int& exitCode) {
   cmd->add_flag("--clear", args->clear, "Stop enforcing skip-sw for these chains (back to the policy's offload)");
   cmd->add_flag("--dry-run", args->dryRun, "Print what would change, change nothing");
   addLockWaitOption(cmd, args->waitSeconds);
-  cmd->footer("Exit status: 0 enforced; 1 bad input; 2 the plan cannot put a chain in the NIC; "
+  cmd->footer("Exit status: 0 enforced; 1 bad input (or another vfsteer kept the instance locked past "
+              "--wait); 2 the plan cannot put a chain in the NIC; "
               "3 the NIC refused a rule (everything was undone).");
   cmd->callback([args, &exitCode] { exitCode = runEnforce(*args); });
 }

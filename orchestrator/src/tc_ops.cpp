@@ -9,19 +9,31 @@ namespace vfsteer::orchestrator {
 
 namespace tc = netlink::tc;
 
-tc::Filter hostFilter(int ifindex, int progFd, const std::string& instance) {
+namespace {
+
+// vfsteer's cls_bpf filters on ingress: all protocols, direct action.
+tc::Filter ingressBpf(int ifindex, uint16_t priority, uint32_t handle, int progFd, std::string name,
+                      uint32_t flags) {
   tc::Filter f;
   f.ifindex = ifindex;
   f.parent = tc::kIngress;
-  f.priority = demux::kHostPriority;
+  f.priority = priority;
   f.protocol = ETH_P_ALL;
-  f.handle = kHostFilterHandle;
+  f.handle = handle;
   tc::Bpf b;
   b.fd = progFd;
-  b.name = kHostFilterNamePrefix + instance;
-  b.flags = tc::kSkipHw;  // the host datapath is software by definition
+  b.name = std::move(name);
+  b.flags = flags;
   f.spec = b;
   return f;
+}
+
+}  // namespace
+
+tc::Filter hostFilter(int ifindex, int progFd, const std::string& instance) {
+  // The host datapath is software by definition.
+  return ingressBpf(ifindex, demux::kHostPriority, kHostFilterHandle, progFd, kHostFilterNamePrefix + instance,
+                    tc::kSkipHw);
 }
 
 tc::Filter continuationFilter(int ifindex, uint32_t tcChain, int progFd, const std::string& instance,
@@ -33,18 +45,9 @@ tc::Filter continuationFilter(int ifindex, uint32_t tcChain, int progFd, const s
 }
 
 tc::Filter nicProgramFilter(int ifindex, int progFd, const std::string& instance, bool emulated) {
-  tc::Filter f;
-  f.ifindex = ifindex;
-  f.parent = tc::kIngress;
-  f.priority = demux::kNicProgramPriority;
-  f.protocol = ETH_P_ALL;
-  f.handle = kNicProgramHandle;
-  tc::Bpf b;
-  b.fd = progFd;
-  b.name = kNicProgramNamePrefix + instance;
-  b.flags = emulated ? tc::kSkipHw : tc::kSkipSw;  // the NIC runs it or nobody does
-  f.spec = b;
-  return f;
+  // The NIC runs it or nobody does (unless emulated).
+  return ingressBpf(ifindex, demux::kNicProgramPriority, kNicProgramHandle, progFd,
+                    kNicProgramNamePrefix + instance, emulated ? tc::kSkipHw : tc::kSkipSw);
 }
 
 Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex, const std::string& instance) {
