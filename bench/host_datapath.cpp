@@ -1,6 +1,8 @@
 // Per-packet cost of the host datapath (classification + a redirect stage)
 // with 1, 1,000 and 100,000 rules, against a minimal parse-and-redirect
-// program, both run with BPF_PROG_TEST_RUN in the same process. Run as root:
+// program, both run with BPF_PROG_TEST_RUN in the same process: the tc
+// entry against a minimal tc program, the XDP entry against a minimal XDP
+// program. Run as root:
 //   build/bench/host_datapath_bench [rules...]     (default: 1 1000 100000)
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -61,6 +63,7 @@ HostTables tablesWith(int rules) {
   vfs_chain c{};
   c.id = 0;
   c.nstages = 1;
+  c.flags = VFS_CHAIN_XDP;
   c.stages[0].kind = VFS_ST_REDIRECT;
   c.stages[0].u32 = kIfindex;
   t.chains.push_back(c);
@@ -79,15 +82,22 @@ HostTables tablesWith(int rules) {
   return t;
 }
 
+enum class Hook { kTc, kXdp };
+
 // Average nanoseconds per run over kRepeat runs, best of kRuns.
-double nsPerPacket(int progFd, const std::vector<uint8_t>& frame, int expect) {
+double nsPerPacket(int progFd, Hook hook, const std::vector<uint8_t>& frame, int expect) {
   double best = 1e9;
   for (int run = 0; run < kRuns; ++run) {
-    __sk_buff ctx{};
-    ctx.ingress_ifindex = kIfindex;
-    ctx.ifindex = kIfindex;
+    __sk_buff skb{};
+    skb.ingress_ifindex = kIfindex;
+    skb.ifindex = kIfindex;
+    xdp_md xdp{};
+    xdp.ingress_ifindex = kIfindex;
+    xdp.data_end = static_cast<uint32_t>(frame.size());
+    void* ctx = hook == Hook::kTc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp);
+    const uint32_t ctxSize = hook == Hook::kTc ? sizeof skb : sizeof xdp;
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = static_cast<uint32_t>(frame.size()),
-                .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = kRepeat);
+                .ctx_in = ctx, .ctx_size_in = ctxSize, .repeat = kRepeat);
     if (bpf_prog_test_run_opts(progFd, &opts) != 0) {
       std::perror("bpf_prog_test_run_opts");
       return -1;
@@ -118,6 +128,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const int minimalFd = bpf_program__fd(bpf_object__find_program_by_name(minimal, "minimal"));
+  const int minimalXdpFd = bpf_program__fd(bpf_object__find_program_by_name(minimal, "minimal_xdp"));
 
   if (auto s = Datapath::ensureBpffs(); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.error().describe().c_str());
@@ -131,7 +142,7 @@ int main(int argc, char** argv) {
   }
   std::printf("BPF_PROG_TEST_RUN, 64-byte UDP/IPv4 frame, %d runs x %d repetitions (best), one match shape\n",
               kRuns, kRepeat);
-  std::printf("%8s  %14s  %14s  %7s\n", "rules", "vfsteer ns/pkt", "minimal ns/pkt", "ratio");
+  std::printf("%4s  %8s  %14s  %14s  %7s\n", "hook", "rules", "vfsteer ns/pkt", "minimal ns/pkt", "ratio");
   int status = 0;
   uint32_t gen = dp->activeGeneration();
   for (int n : sizes) {
@@ -145,13 +156,18 @@ int main(int argc, char** argv) {
     }
     (void)dp->clearGeneration(gen ^ 1);
     auto frame = frameFor(n / 2);
-    double ours = nsPerPacket(dp->ingressFd(), frame, TC_ACT_REDIRECT);
-    double base = nsPerPacket(minimalFd, frame, TC_ACT_REDIRECT);
-    if (ours < 0 || base < 0) {
-      status = 1;
-      break;
+    for (Hook hook : {Hook::kTc, Hook::kXdp}) {
+      const bool tc = hook == Hook::kTc;
+      const int verdict = tc ? TC_ACT_REDIRECT : XDP_REDIRECT;
+      double ours = nsPerPacket(tc ? dp->ingressFd() : dp->xdpFd(), hook, frame, verdict);
+      double base = nsPerPacket(tc ? minimalFd : minimalXdpFd, hook, frame, verdict);
+      if (ours < 0 || base < 0) {
+        status = 1;
+        break;
+      }
+      std::printf("%4s  %8d  %14.1f  %14.1f  %6.2fx\n", tc ? "tc" : "xdp", n, ours, base, ours / base);
     }
-    std::printf("%8d  %14.1f  %14.1f  %6.2fx\n", n, ours, base, ours / base);
+    if (status != 0) break;
   }
   (void)dp->destroy();
   bpf_object__close(minimal);

@@ -12,6 +12,7 @@
 #include "datapath_abi.h"
 #include "bpf_nic_rules.hpp"
 #include "host_program.hpp"
+#include "host_xdp.hpp"
 #include "nic_program.hpp"
 #include "nic_rules.hpp"
 #include "plan_output.hpp"
@@ -159,6 +160,7 @@ class Applier {
   std::vector<std::function<Status()>> afterCommit_;  // clean-up once the state is saved
   HostProgram host_;
   std::vector<AttachPoint> attachments_;
+  std::vector<XdpAttachment> xdpAttachments_;
 };
 
 std::optional<ApplyResult> Applier::loadInputs() {
@@ -595,10 +597,33 @@ std::optional<ApplyResult> Applier::nicFlowerPhase() {
 }
 
 std::optional<ApplyResult> Applier::hostPhase() {
-  auto desired = buildHostProgram(*policy_, *plan_, hostBindingsOf(*topology_), previous_ ? &*previous_ : nullptr);
+  DatapathPort& dp = *datapath_;
+  HostBindings bindings = hostBindingsOf(*topology_);
+  bindings.xdpMode = policy_->device.hostXdp ? profile_->hostXdp : policies::HostXdp::kNone;
+  bindings.xdpOff = !policy_->device.hostXdp
+                        ? "the policy sets device.host_xdp: off"
+                        : "profile " + profile_->name + " runs the host datapath in tc only (host.xdp: none)";
+  // XDP slots of every port the entry may go on or come off.
+  std::map<int, std::string> xdpCandidates;
+  std::set<uint32_t> ourXdp;
+  if (dp.present()) ourXdp.insert(dp.xdpProgId());
+  if (previous_)
+    for (const auto& a : previous_->xdpAttachments) xdpCandidates[a.ifindex] = a.ifname;
+  if (bindings.xdpMode != policies::HostXdp::kNone) {
+    xdpCandidates[bindings.uplinkIfindex] = bindings.uplinkName;
+    for (const auto& [vf, ifindex] : bindings.repIfindex) xdpCandidates[ifindex] = bindings.repName.at(vf);
+  }
+  std::map<int, XdpPort> xdpPorts;
+  if (!xdpCandidates.empty()) {
+    auto genl = ports_.netlink(topology_->netns, NETLINK_GENERIC);
+    auto read = readXdpPorts(*route_, genl.ok() ? genl->get() : nullptr, xdpCandidates);
+    if (!read.ok()) return failAndRollBack(read.error());
+    xdpPorts = std::move(*read);
+    bindXdpPorts(bindings, xdpPorts, ourXdp);
+  }
+  auto desired = buildHostProgram(*policy_, *plan_, bindings, previous_ ? &*previous_ : nullptr);
   if (!desired.ok()) return failAndRollBack(desired.error(), exitCodeFor(desired.error()));
   host_ = std::move(*desired);
-  DatapathPort& dp = *datapath_;
   const bool hadDatapath = dp.present();
   const uint32_t activeGen = hadDatapath ? dp.activeGeneration() : 0;
   const uint32_t nextGen = activeGen ^ 1;
@@ -707,6 +732,10 @@ std::optional<ApplyResult> Applier::hostPhase() {
     }
     attachments_.push_back(ap);
   }
+  // After the tc entry: what XDP passes on must find it in place.
+  auto xdp = xdpChanges(*route_, dp, host_.xdpMode, host_.xdpAttach, xdpPorts,
+                        previous_ ? previous_->xdpAttachments : std::vector<XdpAttachment>{}, xdpAttachments_);
+  changes.insert(changes.end(), xdp.begin(), xdp.end());
   auto continuationChanges = continuations(tcState);
   if (!continuationChanges.ok()) return failAndRollBack(continuationChanges.error());
   changes.insert(changes.end(), continuationChanges->begin(), continuationChanges->end());
@@ -864,6 +893,7 @@ ApplyResult Applier::run() {
   next.chainIds = host_.chainIds;
   next.programs = host_.programs;
   next.attachments = attachments_;
+  next.xdpAttachments = xdpAttachments_;
   next.nicRules = nicRecords_;
   for (const auto& [ifindex, ap] : nicDevices_) next.nicDevices.push_back(ap);
   next.tunnelDevices = tunnelDevices_;
@@ -876,9 +906,16 @@ ApplyResult Applier::run() {
   for (const auto& name : opts_.enforceSkipSw)
     if (std::find(next.skipSw.begin(), next.skipSw.end(), name) == next.skipSw.end()) next.skipSw.push_back(name);
   next.plan = planJson(*policy_, *plan_);
+  for (auto& c : next.plan["chains"]) {
+    auto hook = host_.hooks.find(c["name"].get<std::string>());
+    if (hook == host_.hooks.end()) continue;
+    c["host_hook"] = hook->second.hook;
+    if (!hook->second.reason.empty()) c["host_hook_reason"] = hook->second.reason;
+  }
   const bool stateChanged =
       !previous_ || previous_->chainIds != next.chainIds || previous_->programs != next.programs ||
-      previous_->attachments != next.attachments || previous_->plan != next.plan ||
+      previous_->attachments != next.attachments || previous_->xdpAttachments != next.xdpAttachments ||
+      previous_->plan != next.plan ||
       previous_->policyFile != next.policyFile || previous_->nicRules != next.nicRules ||
       previous_->tunnelDevices != next.tunnelDevices || previous_->refused != next.refused ||
       previous_->nicDevices != next.nicDevices || previous_->nicProgram != next.nicProgram || previous_->nicEmulated != next.nicEmulated ||

@@ -146,6 +146,36 @@ Result<int> targetIfindex(const Target& t, const HostBindings& b, const std::str
   return it->second;
 }
 
+// Why the chain cannot run in the XDP entry on `ingress` (nothing: it can).
+// vfs_xdp has no skb (no mark, no queue, no clone for a mirror), cannot
+// tail-call a tc program, and a packet it handed to the stack would be
+// classified again by tc.
+std::optional<std::string> whyNotXdp(const Chain& chain, int ingress, const HostBindings& b) {
+  if (b.xdpMode == HostXdp::kNone) return b.xdpOff;
+  if (auto it = b.noXdpEntry.find(ingress); it != b.noXdpEntry.end()) return it->second;
+  for (size_t i = 0; i < chain.stages.size(); ++i) {
+    const Stage& s = chain.stages[i];
+    const std::string stage = "stage " + std::to_string(i) + " (" + s.describe() + ")";
+    switch (s.kind()) {
+      case StageKind::kMark: return stage + " sets the skb mark; XDP runs before there is an skb";
+      case StageKind::kQueue: return stage + " sets the skb queue; XDP runs before there is an skb";
+      case StageKind::kMirror: return stage + " clones the packet, which XDP cannot";
+      case StageKind::kBpf: return stage + " tail-calls a tc program";
+      case StageKind::kDeliver: {
+        const Target& to = std::get<DeliverStage>(s.op).to;
+        if (to.kind == TargetKind::kHost || to.kind == TargetKind::kQueue)
+          return stage + " ends in the host stack, where tc would classify the packet again";
+        if (b.xdpMode != HostXdp::kNative) break;  // generic XDP redirects through the stack
+        const int target = to.kind == TargetKind::kUplink ? b.uplinkIfindex : b.repIfindex.count(to.index) ? b.repIfindex.at(to.index) : 0;
+        if (auto it = b.noXdpTarget.find(target); it != b.noXdpTarget.end()) return stage + ": " + it->second;
+        break;
+      }
+      default: break;
+    }
+  }
+  return std::nullopt;
+}
+
 // Ids start at 1: 0 would make a continuation's classid minor 0.
 uint32_t lowestFreeId(const std::set<uint32_t>& used) {
   uint32_t id = 1;
@@ -159,6 +189,7 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
                                      const HostBindings& b, const InstanceState* previous) {
   HostProgram out;
   out.attach[b.uplinkIfindex] = b.uplinkName;
+  out.xdpMode = b.xdpMode;
 
   // Counter ids: a chain keeps its id while it exists; new chains take the
   // lowest free ones.
@@ -214,7 +245,7 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
 
     vfs_chain c{};
     c.id = out.chainIds.at(chain.name);
-    c.nstages = static_cast<uint32_t>(chain.stages.size());
+    c.nstages = static_cast<uint16_t>(chain.stages.size());
     for (size_t i = 0; i < chain.stages.size(); ++i) {
       const Stage& s = chain.stages[i];
       vfs_stage& st = c.stages[i];
@@ -330,8 +361,16 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
     const uint32_t slot = c.id;
     if (out.tables.chains.size() <= slot) out.tables.chains.resize(slot + 1, vfs_chain{});
     out.tables.chains[slot] = c;
-    if (h.entry == demux::HostEntry::kContinuation)
+    if (h.entry == demux::HostEntry::kContinuation) {
       out.continuations[h.tcChain] = HostProgram::Continuation{c.id, static_cast<uint32_t>(h.startStage)};
+      out.hooks[chain.name] = {"tc", "enters from the NIC in tc chain " + std::to_string(h.tcChain)};
+    } else if (auto why = whyNotXdp(chain, ingress, b)) {
+      out.hooks[chain.name] = {"tc", *why};
+    } else {
+      out.hooks[chain.name] = {"xdp", ""};
+      out.tables.chains[slot].flags |= VFS_CHAIN_XDP;
+      out.xdpAttach[ingress] = ingress == b.uplinkIfindex ? b.uplinkName : b.repName.at(chain.match.from.vf);
+    }
 
     if (chain.match.tunnel) {
       const uint8_t type = chain.match.tunnel->type == TunnelType::kVxlan ? VFS_TUN_VXLAN : VFS_TUN_GENEVE;

@@ -21,6 +21,14 @@ struct HostBindings {
   std::map<uint16_t, int> repIfindex;  // VF index → its representor
   std::string uplinkName;
   std::map<uint16_t, std::string> repName;
+  // The datapath's XDP entry: the mode the profile gives representors, and,
+  // per port, what the kernel said that rules XDP out for it as the port a
+  // chain's packets enter (a program vfsteer did not attach, no driver
+  // XDP) or as a deliver target (cannot take redirected XDP frames).
+  policies::HostXdp xdpMode = policies::HostXdp::kNone;
+  std::string xdpOff = "XDP is off";  // why, when xdpMode is kNone
+  std::map<int, std::string> noXdpEntry;
+  std::map<int, std::string> noXdpTarget;
 };
 
 struct HostProgram {
@@ -36,6 +44,15 @@ struct HostProgram {
     bool operator==(const Continuation&) const = default;
   };
   std::map<uint32_t, Continuation> continuations;
+  // Where each chain with host work runs on the host: "xdp" or "tc", and
+  // for tc why not XDP.
+  struct Hook {
+    std::string hook;
+    std::string reason;
+  };
+  std::map<std::string, Hook> hooks;
+  std::map<int, std::string> xdpAttach;  // ifindex → name: ports that get the XDP entry
+  policies::HostXdp xdpMode = policies::HostXdp::kNone;
 };
 
 // `previous` (may be null) keeps chain ids and program slots stable across

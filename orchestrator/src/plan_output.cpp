@@ -139,6 +139,12 @@ std::string chainsTable(const json& doc) {
     out << "\n";
     out << "  split   " << c["split"] << "/" << c["stages"].size() << " stages in the NIC: "
         << handoverText(c) << "\n";
+    // Known once applied: where the host runs its stages.
+    if (c.contains("host_hook")) {
+      out << "  hook    " << c["host_hook"].get<std::string>();
+      if (c.contains("host_hook_reason")) out << " (not XDP: " << c["host_hook_reason"].get<std::string>() << ")";
+      out << "\n";
+    }
     const size_t split = c["split"];
     for (const auto& st : c["stages"]) {
       const size_t index = st["index"];

@@ -36,6 +36,8 @@ class DatapathPort {
   virtual uint32_t ingressProgId() const = 0;
   virtual int continueFd() const = 0;
   virtual uint32_t continueProgId() const = 0;
+  virtual int xdpFd() const = 0;
+  virtual uint32_t xdpProgId() const = 0;
   virtual uint32_t activeGeneration() const = 0;
   virtual Result<representors::HostTables> readGeneration(uint32_t gen) const = 0;
   virtual Status writeGeneration(uint32_t gen, const representors::HostTables& tables) = 0;

@@ -14,14 +14,6 @@ namespace {
 
 constexpr uint64_t kBytesPerMbit = 125000;
 
-Result<std::vector<netlink::RawMessage>> request(NetlinkPort& nl, netlink::Message m) {
-  std::vector<netlink::Message> batch;
-  batch.push_back(std::move(m));
-  VFSTEER_ASSIGN_OR_RETURN(auto outcomes, nl.transact(std::move(batch)));
-  if (!outcomes[0].status.ok()) return outcomes[0].status.error();
-  return outcomes[0].replies;
-}
-
 std::string modeName(dl::EswitchMode m) { return m == dl::EswitchMode::kSwitchdev ? "switchdev" : "legacy"; }
 
 Status setMode(ProvisionPorts& p, const dl::Handle& h, dl::EswitchMode mode) {
@@ -103,7 +95,7 @@ lk::VfLinkState linkStateOf(LinkState s) {
 }  // namespace
 
 Result<uint16_t> resolveDevlinkFamily(NetlinkPort& genl) {
-  auto replies = request(genl, dl::encodeGetFamily("devlink"));
+  auto replies = requestOne(genl, dl::encodeGetFamily("devlink"));
   if (!replies.ok() || replies->empty())
     return Error(ErrorCode::kNotSupported, "this kernel has no devlink");
   return dl::decodeFamilyId(replies->front());
@@ -114,14 +106,14 @@ Result<DeviceState> observeDevice(const representors::Topology& t, ProvisionPort
   auto n = p.device.numVfs(t.pf);
   s.sriov = n.ok();
   if (n.ok()) s.numVfs = *n;
-  VFSTEER_ASSIGN_OR_RETURN(auto replies, request(p.route, lk::encodeGetLink(t.pf)));
+  VFSTEER_ASSIGN_OR_RETURN(auto replies, requestOne(p.route, lk::encodeGetLink(t.pf)));
   if (!replies.empty()) {
     VFSTEER_ASSIGN_OR_RETURN(auto info, lk::decodeLink(replies.front()));
     for (const auto& vf : info.vfs) s.vfs[static_cast<uint16_t>(vf.vf)] = vf;
   }
   if (p.devlink && !t.devlink.empty()) {
     VFSTEER_ASSIGN_OR_RETURN(auto h, dl::parseHandle(t.devlink));
-    auto es = request(*p.devlink, dl::encodeGetEswitch(p.devlinkFamily, h));
+    auto es = requestOne(*p.devlink, dl::encodeGetEswitch(p.devlinkFamily, h));
     if (es.ok() && !es->empty()) {
       auto mode = dl::decodeEswitch(es->front());
       if (mode.ok()) s.eswitch = *mode;

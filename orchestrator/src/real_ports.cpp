@@ -48,6 +48,8 @@ class RealDatapath : public DatapathPort {
   uint32_t ingressProgId() const override { return dp_ ? dp_->ingressProgId() : 0; }
   int continueFd() const override { return dp_ ? dp_->continueFd() : -1; }
   uint32_t continueProgId() const override { return dp_ ? dp_->continueProgId() : 0; }
+  int xdpFd() const override { return dp_ ? dp_->xdpFd() : -1; }
+  uint32_t xdpProgId() const override { return dp_ ? dp_->xdpProgId() : 0; }
   uint32_t activeGeneration() const override { return dp_ ? dp_->activeGeneration() : 0; }
   Result<representors::HostTables> readGeneration(uint32_t gen) const override {
     if (!dp_) return representors::HostTables{};

@@ -2,6 +2,7 @@
 
 #include <linux/netlink.h>
 
+#include "host_xdp.hpp"
 #include "nic_program.hpp"
 #include "nic_rules.hpp"
 #include "tc_ops.hpp"
@@ -28,6 +29,20 @@ Result<json> buildReport(const InstanceState& state, PortFactory& ports) {
     VFSTEER_ASSIGN_OR_RETURN(auto tcs, readPortTc(*nl, a.ifindex, state.instance));
     const bool attached = tcs.ours && std::get<netlink::tc::Bpf>(tcs.ours->spec).progId == dp->ingressProgId();
     datapath["attachments"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex}, {"attached", attached}});
+  }
+  // The XDP entry where the state says it is, as the kernel reports it.
+  datapath["xdp_attachments"] = json::array();
+  if (!state.xdpAttachments.empty()) {
+    std::map<int, std::string> where;
+    for (const auto& a : state.xdpAttachments) where[a.ifindex] = a.ifname;
+    VFSTEER_ASSIGN_OR_RETURN(auto slots, readXdpPorts(*nl, nullptr, where));
+    for (const auto& a : state.xdpAttachments) {
+      const uint32_t id = programIn(slots.at(a.ifindex), a.mode == "native" ? policies::HostXdp::kNative
+                                                                             : policies::HostXdp::kGeneric);
+      datapath["xdp_attachments"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex}, {"mode", a.mode},
+                                            {"prog_id", dp->xdpProgId()},
+                                            {"attached", id != 0 && id == dp->xdpProgId()}});
+    }
   }
   doc["datapath"] = datapath;
 

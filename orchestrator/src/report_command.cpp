@@ -86,8 +86,11 @@ int runReport(const ReportArgs& args) {
     std::cout << "\nhost datapath " << (dp["loaded"].get<bool>() ? "loaded" : "NOT loaded")
               << " (" << dp["pinned"].get<std::string>() << ", generation " << dp["generation"] << ")\n";
     for (const auto& a : dp["attachments"])
-      std::cout << "  " << a["ifname"].get<std::string>() << ": "
+      std::cout << "  " << a["ifname"].get<std::string>() << ": tc entry "
                 << (a["attached"].get<bool>() ? "attached" : "NOT attached") << "\n";
+    for (const auto& a : dp["xdp_attachments"])
+      std::cout << "  " << a["ifname"].get<std::string>() << ": XDP entry (" << a["mode"].get<std::string>()
+                << ") " << (a["attached"].get<bool>() ? "attached" : "NOT attached") << "\n";
     if (doc->contains("host_totals")) {
       const auto& t = (*doc)["host_totals"];
       std::cout << "host totals: " << t["unmatched"] << " unmatched (default path), " << t["malformed"]

@@ -96,6 +96,8 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
       s.programs.push_back({p.at("slot"), p.at("object"), p.at("program"), p.at("fingerprint")});
     for (const auto& a : attachments)
       s.attachments.push_back({a.at("ifname"), a.at("ifindex"), a.at("created_clsact")});
+    const json xdp = doc.value("xdp_attachments", json::array());
+    for (const auto& a : xdp) s.xdpAttachments.push_back({a.at("ifname"), a.at("ifindex"), a.at("mode")});
     s.plan = doc.value("plan", json());
   } catch (const json::exception& e) {
     return Error(ErrorCode::kInternal, path + " is damaged (" + e.what() + ")");
@@ -130,6 +132,9 @@ Status StateStore::save(const InstanceState& s) const {
   for (const auto& a : s.attachments)
     doc["attachments"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex},
                                   {"created_clsact", a.createdClsact}});
+  doc["xdp_attachments"] = json::array();
+  for (const auto& a : s.xdpAttachments)
+    doc["xdp_attachments"].push_back({{"ifname", a.ifname}, {"ifindex", a.ifindex}, {"mode", a.mode}});
   return writeAtomically(d + "/state.json", doc.dump(1) + "\n");
 }
 

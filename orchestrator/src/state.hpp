@@ -22,6 +22,15 @@ struct AttachPoint {
   bool operator==(const AttachPoint&) const = default;
 };
 
+// The host datapath's XDP entry on a port ("native" or "generic" slot). The
+// program is the pinned vfs_xdp: its id says it is vfsteer's.
+struct XdpAttachment {
+  std::string ifname;
+  int ifindex = 0;
+  std::string mode;
+  bool operator==(const XdpAttachment&) const = default;
+};
+
 struct LoadedProgram {
   uint32_t slot = 0;
   std::string object;       // absolute path
@@ -59,6 +68,7 @@ struct InstanceState {
   std::map<std::string, uint32_t> chainIds;
   std::vector<LoadedProgram> programs;
   std::vector<AttachPoint> attachments;
+  std::vector<XdpAttachment> xdpAttachments;
   std::vector<NicRuleRecord> nicRules;
   std::vector<AttachPoint> nicDevices;  // devices holding NIC rules (clsact vfsteer added?)
   std::vector<std::string> tunnelDevices;  // created by vfsteer

@@ -104,4 +104,12 @@ Status runOne(NetlinkPort& nl, netlink::Message m, const std::string& what) {
   return okStatus();
 }
 
+Result<std::vector<netlink::RawMessage>> requestOne(NetlinkPort& nl, netlink::Message m) {
+  std::vector<netlink::Message> batch;
+  batch.push_back(std::move(m));
+  VFSTEER_ASSIGN_OR_RETURN(auto outcomes, nl.transact(std::move(batch)));
+  if (!outcomes[0].status.ok()) return outcomes[0].status.error();
+  return outcomes[0].replies;
+}
+
 }  // namespace vfsteer::orchestrator

@@ -52,5 +52,7 @@ Result<PortTcState> readPortTc(NetlinkPort& nl, int ifindex, const std::string& 
 
 // Runs one request; its kernel error (with extack) is the result.
 Status runOne(NetlinkPort& nl, netlink::Message m, const std::string& what);
+// Runs one GET request: the kernel's error or its replies.
+Result<std::vector<netlink::RawMessage>> requestOne(NetlinkPort& nl, netlink::Message m);
 
 }  // namespace vfsteer::orchestrator

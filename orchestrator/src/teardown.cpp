@@ -39,10 +39,25 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
     // Our filter is recognisable without state (priority, handle, name), so
     // every link of the namespace is checked: nothing of ours stays behind.
     std::map<int, std::string> links;
+    // The host datapath's XDP entry is ours by its id: the pinned program's.
+    std::set<uint32_t> ourXdp;
+    VFSTEER_ASSIGN_OR_RETURN(auto pinned, ports.datapath(representors::Datapath::pinDir(ref.instance)));
+    if (pinned->present()) ourXdp.insert(pinned->xdpProgId());
     VFSTEER_ASSIGN_OR_RETURN(auto dumped, nl->dump(netlink::link::encodeDumpLinks()));
     for (const auto& raw : dumped) {
       auto info = netlink::link::decodeLink(raw);
-      if (info.ok()) links[info->ifindex] = info->name;
+      if (!info.ok()) continue;
+      links[info->ifindex] = info->name;
+      for (auto [id, mode] : {std::pair{info->xdpDriverProgId, netlink::link::XdpMode::kDriver},
+                              std::pair{info->xdpGenericProgId, netlink::link::XdpMode::kGeneric}}) {
+        if (id == 0 || !ourXdp.contains(id)) continue;
+        VFSTEER_ASSIGN_OR_RETURN(auto programs, ports.programs(ref.netns));
+        auto fd = programs->programById(id);
+        if (!fd.ok()) continue;  // gone meanwhile
+        VFSTEER_TRY(runOne(*nl, netlink::link::encodeSetXdp(info->ifindex, -1, mode, fd->get()),
+                           "remove the XDP entry from " + info->name));
+        done.push_back("removed the host datapath's XDP entry from " + info->name);
+      }
     }
     std::set<int> createdClsact;
     if (state) {

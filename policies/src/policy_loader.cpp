@@ -87,7 +87,7 @@ class PolicyReader {
 
   void readDevice(const YAML::Node& node, Device& dev) {
     dev.pos = r_.pos(node);
-    if (!r_.expectMap(node, "device", {"pf", "eswitch", "profile", "bpf_offload", "vfs"})) return;
+    if (!r_.expectMap(node, "device", {"pf", "eswitch", "profile", "bpf_offload", "host_xdp", "vfs"})) return;
     if (r_.require(node, "pf", "device")) {
       if (auto pf = r_.string(node["pf"], "device.pf")) {
         if (!isValidIfName(*pf))
@@ -112,6 +112,8 @@ class PolicyReader {
         dev.bpfOffloadPos = r_.pos(n);
       }
     }
+    if (auto n = node["host_xdp"])
+      if (auto v = r_.oneOf(n, "device.host_xdp", {"auto", "off"})) dev.hostXdp = *v == "auto";
     if (auto vfs = node["vfs"]) {
       if (!r_.expectMap(vfs, "device.vfs", {"count", "settings"})) return;
       dev.vfsDeclared = true;

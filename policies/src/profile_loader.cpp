@@ -48,7 +48,7 @@ class ProfileReader {
     p.pos = r_.pos(*root);
     if (!r_.expectMap(*root, "",
                       {"name", "description", "drivers", "hardware", "bpf_offload",
-                       "provisioning", "metadata"}))
+                       "provisioning", "metadata", "host"}))
       return r_.toError();
     if (r_.require(*root, "name", ""))
       if (auto n = r_.string((*root)["name"], "name")) p.name = *n;
@@ -63,6 +63,7 @@ class ProfileReader {
     if (auto n = (*root)["bpf_offload"]) readBpfOffload(n, p);
     if (auto n = (*root)["provisioning"]) readProvisioning(n, p);
     if (auto n = (*root)["metadata"]) readMetadata(n, p);
+    if (auto n = (*root)["host"]) readHost(n, p);
     if (r_.failed()) return r_.toError();
     return p;
   }
@@ -137,6 +138,13 @@ class ProfileReader {
       if (auto v = n["switchdev"])
         if (auto a = api(v, child(rpath, "switchdev"))) p.rateApiSwitchdev = *a;
     }
+  }
+
+  void readHost(const YAML::Node& node, Profile& p) {
+    if (!r_.expectMap(node, "host", {"xdp"})) return;
+    if (auto n = node["xdp"])
+      if (auto v = r_.oneOf(n, "host.xdp", {"none", "generic", "native"}))
+        p.hostXdp = *v == "native" ? HostXdp::kNative : (*v == "generic" ? HostXdp::kGeneric : HostXdp::kNone);
   }
 
   void readMetadata(const YAML::Node& node, Profile& p) {

@@ -133,6 +133,15 @@ std::string_view name(ProvisionOrder order) {
   return order == ProvisionOrder::kVfsFirst ? "vfs_first" : "eswitch_first";
 }
 
+std::string_view name(HostXdp mode) {
+  switch (mode) {
+    case HostXdp::kNone: return "none";
+    case HostXdp::kGeneric: return "generic";
+    case HostXdp::kNative: return "native";
+  }
+  return "?";
+}
+
 std::string_view name(RateApi api) {
   switch (api) {
     case RateApi::kRtnetlink: return "rtnetlink";

@@ -2,7 +2,9 @@
 /* vfsteer's host datapath: the part of each chain the NIC does not run.
  *
  * Attached with cls_bpf (direct action) on tc ingress of the uplink
- * representor and of each VF representor. For every packet it parses
+ * representor and of each VF representor; where a port's chains allow it,
+ * also in XDP (vfs_xdp, below), which runs those chains before the kernel
+ * builds an skb and passes every other packet on to tc. For every packet it parses
  * Ethernet, up to two VLAN tags (the outer one may already sit in skb
  * metadata), IPv4 or IPv6 (skipping extension headers), TCP/UDP/SCTP ports,
  * and VXLAN/GENEVE with the frame inside; classifies by tuple-space search
@@ -208,13 +210,11 @@ static __always_inline int parse_ip(void *data, void *data_end, __u32 off, struc
 /* Parses one Ethernet frame at `off` into k. `accel` is a tag the kernel
  * already moved into skb metadata (tpid << 16 | tci, network order; outer
  * frame only). Returns -1 when malformed, else (tags found inside the frame
- * << 24) | the L4 offset (0 if there is no L4 header).
- * A global function: the verifier checks it once, not at every call site. */
-__noinline int vfs_parse_frame(struct __sk_buff *skb, __u32 off, struct vfs_key *k, __u32 accel) {
-  if (!k || off > VFS_MAX_HDR) return -1;
+ * << 24) | the L4 offset (0 if there is no L4 header). */
+static __always_inline int parse_frame_at(void *data, void *data_end, __u32 off, struct vfs_key *k,
+                                          __u32 accel) {
+  if (off > VFS_MAX_HDR) return -1;
   off = VFS_BOUND(off);
-  void *data = (void *)(long)skb->data;
-  void *data_end = (void *)(long)skb->data_end;
   struct ethhdr *eth = data + off;
   if ((void *)(eth + 1) > data_end) return -1;
   __builtin_memcpy(k->dmac, eth->h_dest, 6);
@@ -258,6 +258,68 @@ __noinline int vfs_parse_frame(struct __sk_buff *skb, __u32 off, struct vfs_key 
   return (inpkt << 24) | l4;
 }
 
+/* Global functions: the verifier checks each once, not at every call site. */
+__noinline int vfs_parse_frame(struct __sk_buff *skb, __u32 off, struct vfs_key *k, __u32 accel) {
+  if (!k) return -1;
+  return parse_frame_at((void *)(long)skb->data, (void *)(long)skb->data_end, off, k, accel);
+}
+
+/* XDP sees every tag inside the frame: nothing is in metadata yet. */
+__noinline int vfs_parse_frame_xdp(struct xdp_md *ctx, __u32 off, struct vfs_key *k) {
+  if (!k) return -1;
+  return parse_frame_at((void *)(long)ctx->data, (void *)(long)ctx->data_end, off, k, 0);
+}
+
+/* The tunnel type the policy gives the outer frame's UDP destination port. */
+static __always_inline __u8 tunnel_type(const struct vfs_gen_config *gc, const struct vfs_key *o) {
+  __u8 type = VFS_TUN_NONE;
+  for (int i = 0; i < VFS_MAX_TUNNEL_PORTS; i++)
+    if (gc->tunnel_ports[i].port && gc->tunnel_ports[i].port == o->dport)
+      type = gc->tunnel_ports[i].type;
+  return type;
+}
+
+/* The offset of the inner Ethernet header after the 8-byte tunnel header
+ * `t` at `th`, or 0 when the header does not parse ("not a tunnel"). */
+static __always_inline __u32 tunnel_inner_off(__u8 type, const __u8 *t, __u32 th) {
+  if (type == VFS_TUN_VXLAN) {
+    if (!(t[0] & 0x08)) return 0; /* the VNI is not valid */
+    return th + 8;
+  }
+  /* GENEVE: version 0, options in 4-byte units, Ethernet payload. */
+  if ((t[0] >> 6) != 0 || t[2] != 0x65 || t[3] != 0x58) return 0;
+  return th + 8 + (t[0] & 0x3f) * 4;
+}
+
+/* The tunnel keys of an inner frame that parsed. */
+static __always_inline void set_tunnel_keys(struct parsed *p, __u8 type, const __u8 *t, __u32 inner_off) {
+  struct vfs_key *o = &p->outer;
+  struct vfs_key *in = &p->inner;
+  in->ifindex = o->ifindex;
+  in->tun_type = type;
+  in->vni = bpf_htonl(((__u32)t[4] << 16) | ((__u32)t[5] << 8) | t[6]);
+  in->tun_port = o->dport;
+  if (o->ethertype == bpf_htons(ETH_P_IP)) {
+    in->tun_l3 = 4;
+    in->tun_src4 = o->src4;
+    in->tun_dst4 = o->dst4;
+  } else {
+    in->tun_l3 = 6;
+    __builtin_memcpy(in->tun_src6, o->src6, 16);
+    __builtin_memcpy(in->tun_dst6, o->dst6, 16);
+  }
+  p->has_inner = 1;
+  p->inner_off = inner_off;
+}
+
+static __always_inline void reset_parsed(struct parsed *p) {
+  /* The inner key is cleared only when a tunnel is found. */
+  __builtin_memset(&p->outer, 0, sizeof(p->outer));
+  p->has_inner = 0;
+  p->malformed = 0;
+  p->outer_tags_in_packet = 0;
+}
+
 static __always_inline void parse(struct __sk_buff *skb, const struct vfs_gen_config *gc,
                                   struct parsed *p) {
   void *data = (void *)(long)skb->data;
@@ -280,41 +342,41 @@ static __always_inline void parse(struct __sk_buff *skb, const struct vfs_gen_co
   if (l4 == 0 || o->ip_proto != IPPROTO_UDP) return;
   /* A UDP port the policy names as a tunnel: read the tunnel header and the
    * frame inside. A header that does not parse means "not a tunnel". */
-  __u8 type = VFS_TUN_NONE;
-  for (int i = 0; i < VFS_MAX_TUNNEL_PORTS; i++)
-    if (gc->tunnel_ports[i].port && gc->tunnel_ports[i].port == o->dport)
-      type = gc->tunnel_ports[i].type;
+  __u8 type = tunnel_type(gc, o);
   if (type == VFS_TUN_NONE) return;
   __u8 t[8];
   __u32 th = l4 + sizeof(struct udphdr);
   if (bpf_skb_load_bytes(skb, th, t, sizeof(t))) return;
-  __u32 inner_off;
-  if (type == VFS_TUN_VXLAN) {
-    if (!(t[0] & 0x08)) return; /* the VNI is not valid */
-    inner_off = th + 8;
-  } else {
-    /* GENEVE: version 0, options in 4-byte units, Ethernet payload. */
-    if ((t[0] >> 6) != 0 || t[2] != 0x65 || t[3] != 0x58) return;
-    inner_off = th + 8 + (t[0] & 0x3f) * 4;
+  __u32 inner_off = tunnel_inner_off(type, t, th);
+  if (!inner_off) return;
+  __builtin_memset(&p->inner, 0, sizeof(p->inner));
+  if (vfs_parse_frame(skb, inner_off, &p->inner, 0) < 0) return;
+  set_tunnel_keys(p, type, t, inner_off);
+}
+
+/* The same for XDP: the frame is always linear here. */
+static __always_inline void parse_xdp(struct xdp_md *ctx, const struct vfs_gen_config *gc,
+                                      struct parsed *p) {
+  struct vfs_key *o = &p->outer;
+  o->ifindex = ctx->ingress_ifindex;
+  int r = vfs_parse_frame_xdp(ctx, 0, o);
+  if (r < 0) {
+    p->malformed = 1;
+    return;
   }
-  struct vfs_key *in = &p->inner;
-  __builtin_memset(in, 0, sizeof(*in));
-  if (vfs_parse_frame(skb, inner_off, in, 0) < 0) return;
-  in->ifindex = o->ifindex;
-  in->tun_type = type;
-  in->vni = bpf_htonl(((__u32)t[4] << 16) | ((__u32)t[5] << 8) | t[6]);
-  in->tun_port = o->dport;
-  if (o->ethertype == bpf_htons(ETH_P_IP)) {
-    in->tun_l3 = 4;
-    in->tun_src4 = o->src4;
-    in->tun_dst4 = o->dst4;
-  } else {
-    in->tun_l3 = 6;
-    __builtin_memcpy(in->tun_src6, o->src6, 16);
-    __builtin_memcpy(in->tun_dst6, o->dst6, 16);
-  }
-  p->has_inner = 1;
-  p->inner_off = inner_off;
+  p->outer_tags_in_packet = r >> 24;
+  __u32 l4 = r & 0xffffff;
+  if (l4 == 0 || o->ip_proto != IPPROTO_UDP) return;
+  __u8 type = tunnel_type(gc, o);
+  if (type == VFS_TUN_NONE) return;
+  __u8 t[8];
+  __u32 th = l4 + sizeof(struct udphdr);
+  if (bpf_xdp_load_bytes(ctx, th, t, sizeof(t))) return;
+  __u32 inner_off = tunnel_inner_off(type, t, th);
+  if (!inner_off) return;
+  __builtin_memset(&p->inner, 0, sizeof(p->inner));
+  if (vfs_parse_frame_xdp(ctx, inner_off, &p->inner) < 0) return;
+  set_tunnel_keys(p, type, t, inner_off);
 }
 
 /* Classification ----------------------------------------------------------- */
@@ -373,6 +435,15 @@ static __always_inline const struct vfs_rule *classify(__u32 gen, __u32 ntuples,
 
 /* Stages -------------------------------------------------------------------- */
 
+/* Frame bytes as on the wire: a tag the kernel lifted into metadata counts. */
+static __always_inline __u32 wire_len(struct __sk_buff *skb) {
+  return skb->len + (skb->vlan_present ? 4 : 0);
+}
+
+static __always_inline __u32 xdp_len(struct xdp_md *ctx) {
+  return ctx->data_end - ctx->data;
+}
+
 /* Removes the outer Ethernet/IP/UDP/tunnel headers so that the inner frame
  * is the packet. Only outer frames without VLAN tags in the packet are
  * handled (the kernel has already lifted one outer tag into metadata). */
@@ -383,10 +454,7 @@ __noinline int vfs_decap(struct __sk_buff *skb, __u32 gen) {
   if (!cfg || !sc || !skb) return -1;
   if (skb->vlan_present && bpf_skb_vlan_pop(skb)) return -1;
   struct parsed *p = &sc->p;
-  __builtin_memset(&p->outer, 0, sizeof(p->outer));
-  p->has_inner = 0;
-  p->malformed = 0;
-  p->outer_tags_in_packet = 0;
+  reset_parsed(p);
   parse(skb, &cfg->gen[gen & 1], p);
   if (!p->has_inner || p->outer_tags_in_packet) return -1;
   struct ethhdr inner_eth;
@@ -396,6 +464,54 @@ __noinline int vfs_decap(struct __sk_buff *skb, __u32 gen) {
   int remove = p->inner_off;
   if (bpf_skb_adjust_room(skb, -remove, BPF_ADJ_ROOM_MAC, 0)) return -1;
   if (bpf_skb_store_bytes(skb, 0, &inner_eth, sizeof(inner_eth), 0)) return -1;
+  return 0;
+}
+
+/* The XDP twin: the inner frame starts at inner_off, so moving the start of
+ * the packet there is the whole decap. At most one outer tag, as in tc
+ * (where the kernel has lifted that one into metadata). */
+__noinline int vfs_decap_xdp(struct xdp_md *ctx, __u32 gen) {
+  __u32 zero = 0, one = 1;
+  const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
+  struct vfs_scratch *sc = bpf_map_lookup_elem(&vfs_scratch, &one);
+  if (!cfg || !sc) return -1;
+  struct parsed *p = &sc->p;
+  reset_parsed(p);
+  parse_xdp(ctx, &cfg->gen[gen & 1], p);
+  if (!p->has_inner || p->outer_tags_in_packet > 1) return -1;
+  return bpf_xdp_adjust_head(ctx, p->inner_off) ? -1 : 0;
+}
+
+/* Removes the outermost tag (none: nothing to do, as bpf_skb_vlan_pop). */
+static __always_inline int xdp_vlan_pop(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data;
+  void *data_end = (void *)(long)ctx->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > data_end) return -1;
+  if (!is_vlan(eth->h_proto)) return 0;
+  if (data + sizeof(*eth) + 4 > data_end) return -1;
+  __u8 macs[12];
+  __builtin_memcpy(macs, data, 12);
+  if (bpf_xdp_adjust_head(ctx, 4)) return -1;
+  data = (void *)(long)ctx->data;
+  data_end = (void *)(long)ctx->data_end;
+  if (data + 12 > data_end) return -1;
+  __builtin_memcpy(data, macs, 12);
+  return 0;
+}
+
+/* Inserts a tag as the outermost one. */
+static __always_inline int xdp_vlan_push(struct xdp_md *ctx, __u16 tpid_be, __u16 tci) {
+  if (bpf_xdp_adjust_head(ctx, -4)) return -1;
+  void *data = (void *)(long)ctx->data;
+  void *data_end = (void *)(long)ctx->data_end;
+  if (data + 16 > data_end) return -1;
+  __u8 macs[12];
+  __builtin_memcpy(macs, data + 4, 12);
+  __builtin_memcpy(data, macs, 12);
+  __u16 *tag = data + 12;
+  tag[0] = tpid_be;
+  tag[1] = bpf_htons(tci);
   return 0;
 }
 
@@ -428,27 +544,42 @@ static __always_inline int police(__u32 chain_id, __u32 stage, const struct vfs_
   return ok;
 }
 
-/* Runs stages [start, nstages) of a chain. `fresh` counts the chain itself
- * (a packet entering from classification, not resuming after a bpf stage). */
-static __always_inline int run_chain(struct __sk_buff *skb, const struct vfs_gen_config *gc,
-                                     __u32 gen, __u32 slot, __u32 start, int fresh) {
+/* The chain in a generation's slot and its counters; counts the chain
+ * itself when `fresh` (a packet entering from classification or a NIC
+ * continuation, not resuming after a bpf stage). */
+static __always_inline const struct vfs_chain *chain_at(__u32 gen, __u32 slot, int fresh, __u32 len,
+                                                        struct vfs_chain_stats **stats) {
   __u32 idx = gen * VFS_MAX_CHAINS + slot;
   const struct vfs_chain *c = bpf_map_lookup_elem(&vfs_chains, &idx);
-  if (!c) return VFS_DEFAULT_PATH;
+  if (!c) return 0;
   __u32 id = c->id;
-  struct vfs_chain_stats *stats = bpf_map_lookup_elem(&vfs_chain_stats, &id);
-  if (!stats) return VFS_DEFAULT_PATH; /* only for an id past the table: a bug */
+  *stats = bpf_map_lookup_elem(&vfs_chain_stats, &id);
+  if (!*stats) return 0; /* only for an id past the table: a bug */
   if (fresh) {
-    stats->packets++;
-    stats->bytes += skb->len;
+    (*stats)->packets++;
+    (*stats)->bytes += len;
   }
+  return c;
+}
+
+static __always_inline void count_stage(struct vfs_chain_stats *stats, __u32 i, __u32 len) {
+  if (i >= VFS_MAX_STAGES) return;
+  stats->stage_packets[i]++;
+  stats->stage_bytes[i] += len;
+}
+
+/* Runs stages [start, nstages) of a chain. */
+static __always_inline int run_chain(struct __sk_buff *skb, __u32 gen, __u32 slot, __u32 start,
+                                     int fresh) {
+  struct vfs_chain_stats *stats = 0;
+  const struct vfs_chain *c = chain_at(gen, slot, fresh, wire_len(skb), &stats);
+  if (!c || !stats) return VFS_DEFAULT_PATH;
   __u32 n = c->nstages;
   for (__u32 i = 0; i < VFS_MAX_STAGES; i++) {
     if (i < start) continue;
     if (i >= n) break;
     const struct vfs_stage *st = &c->stages[i];
-    stats->stage_packets[i]++;
-    stats->stage_bytes[i] += skb->len;
+    count_stage(stats, i, wire_len(skb));
     switch (st->kind) {
       case VFS_ST_VLAN_POP:
         if (bpf_skb_vlan_pop(skb)) goto action_error;
@@ -463,7 +594,7 @@ static __always_inline int run_chain(struct __sk_buff *skb, const struct vfs_gen
         skb->queue_mapping = st->u16;
         break;
       case VFS_ST_POLICE:
-        if (!police(id, i, st, skb->len)) {
+        if (!police(c->id, i, st, wire_len(skb))) {
           count(VFS_G_POLICED);
           return TC_ACT_SHOT;
         }
@@ -502,6 +633,67 @@ action_error:
   return TC_ACT_SHOT;
 }
 
+/* The XDP twin for chains marked VFS_CHAIN_XDP: the orchestrator marks only
+ * chains made of the stages below (no skb to set a mark or queue on, no
+ * clone for a mirror, no tc program for a bpf stage to tail-call, and a
+ * packet handed to the stack would be classified again by tc). One stage:
+ * its verdict, or -1 to go on with the next. */
+static __noinline int xdp_stage(struct xdp_md *ctx, const struct vfs_chain *c, struct vfs_chain_stats *stats,
+                                __u32 gen, __u32 i) {
+  if (!ctx || !c || !stats || i >= VFS_MAX_STAGES) goto action_error;
+  const struct vfs_stage *st = &c->stages[i];
+  count_stage(stats, i, xdp_len(ctx));
+  switch (st->kind) {
+    case VFS_ST_VLAN_POP:
+      if (xdp_vlan_pop(ctx)) goto action_error;
+      return -1;
+    case VFS_ST_VLAN_PUSH:
+      if (xdp_vlan_push(ctx, (__u16)st->u32, st->u16)) goto action_error;
+      return -1;
+    case VFS_ST_TUNNEL_DECAP:
+      if (vfs_decap_xdp(ctx, gen)) goto action_error;
+      return -1;
+    case VFS_ST_POLICE:
+      if (police(c->id, i, st, xdp_len(ctx))) return -1;
+      count(VFS_G_POLICED);
+      return XDP_DROP;
+    case VFS_ST_DROP:
+      return XDP_DROP;
+    case VFS_ST_REDIRECT:
+      return bpf_redirect(st->u32, 0);
+    default:
+      goto action_error;
+  }
+action_error:
+  count(VFS_G_ACTION_ERR);
+  return XDP_DROP;
+}
+
+/* The stages written out, not looped over: Linux 6.1's verifier accepts a
+ * loop only when its back edge is a jump, and clang lays such a loop out
+ * falling through into its head. */
+#define VFS_XDP_STAGE(i)                                \
+  if ((i) >= n) goto action_error;                      \
+  verdict = xdp_stage(ctx, c, stats, gen, (i));         \
+  if (verdict >= 0) return verdict;
+
+static __always_inline int run_chain_xdp(struct xdp_md *ctx, const struct vfs_chain *c,
+                                         struct vfs_chain_stats *stats, __u32 gen) {
+  __u32 n = c->nstages;
+  int verdict;
+  VFS_XDP_STAGE(0) VFS_XDP_STAGE(1) VFS_XDP_STAGE(2) VFS_XDP_STAGE(3)
+  VFS_XDP_STAGE(4) VFS_XDP_STAGE(5) VFS_XDP_STAGE(6) VFS_XDP_STAGE(7)
+  VFS_XDP_STAGE(8) VFS_XDP_STAGE(9) VFS_XDP_STAGE(10) VFS_XDP_STAGE(11)
+  VFS_XDP_STAGE(12) VFS_XDP_STAGE(13) VFS_XDP_STAGE(14) VFS_XDP_STAGE(15)
+  /* A chain always ends in deliver or drop; falling off the end is a bug. */
+action_error:
+  count(VFS_G_ACTION_ERR);
+  return XDP_DROP;
+}
+_Static_assert(VFS_MAX_STAGES == 16, "run_chain_xdp writes out VFS_MAX_STAGES stages");
+
+/* Entries ------------------------------------------------------------------- */
+
 SEC("tc")
 int vfs_ingress(struct __sk_buff *skb) {
   __u32 zero = 0;
@@ -512,11 +704,7 @@ int vfs_ingress(struct __sk_buff *skb) {
   __u32 gen = cfg->active & 1;
   const struct vfs_gen_config *gc = &cfg->gen[gen];
   struct parsed *p = &sc->p;
-  /* The inner key is cleared only when a tunnel is found. */
-  __builtin_memset(&p->outer, 0, sizeof(p->outer));
-  p->has_inner = 0;
-  p->malformed = 0;
-  p->outer_tags_in_packet = 0;
+  reset_parsed(p);
   parse(skb, gc, p);
   if (p->malformed) {
     count(VFS_G_MALFORMED);
@@ -527,7 +715,35 @@ int vfs_ingress(struct __sk_buff *skb) {
     count(VFS_G_UNMATCHED);
     return VFS_DEFAULT_PATH;
   }
-  return run_chain(skb, gc, gen, r->chain, 0, 1);
+  return run_chain(skb, gen, r->chain, 0, 1);
+}
+
+/* XDP, attached in front of vfs_ingress on ports whose chains allow it. It
+ * classifies with the same tables; a packet whose best chain is marked
+ * VFS_CHAIN_XDP runs that chain here, every other packet (no match,
+ * malformed, a chain that needs tc) goes on unchanged to vfs_ingress, which
+ * classifies it again and counts it there, so each packet is counted once. */
+SEC("xdp")
+int vfs_xdp(struct xdp_md *ctx) {
+  __u32 zero = 0;
+  const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
+  if (!cfg) return XDP_PASS;
+  struct vfs_scratch *sc = bpf_map_lookup_elem(&vfs_scratch, &zero);
+  if (!sc) return XDP_PASS;
+  __u32 gen = cfg->active & 1;
+  const struct vfs_gen_config *gc = &cfg->gen[gen];
+  struct parsed *p = &sc->p;
+  reset_parsed(p);
+  parse_xdp(ctx, gc, p);
+  if (p->malformed) return XDP_PASS;
+  const struct vfs_rule *r = classify(gen, gc->ntuples, p, &sc->rk, &sc->ck);
+  if (!r) return XDP_PASS;
+  struct vfs_chain_stats *stats = 0;
+  const struct vfs_chain *c = chain_at(gen, r->chain, 0, 0, &stats);
+  if (!c || !stats || !(c->flags & VFS_CHAIN_XDP)) return XDP_PASS;
+  stats->packets++;
+  stats->bytes += xdp_len(ctx);
+  return run_chain_xdp(ctx, c, stats, gen);
 }
 
 /* Entry from a NIC continuation: the NIC ran the chain's first stages; the
@@ -544,7 +760,7 @@ int vfs_continue(struct __sk_buff *skb) {
   const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
   if (!cfg) return TC_ACT_SHOT;
   __u32 gen = cfg->active & 1;
-  return run_chain(skb, &cfg->gen[gen], gen, VFS_CONT_ID(minor), VFS_CONT_STAGE(minor), 1);
+  return run_chain(skb, gen, VFS_CONT_ID(minor), VFS_CONT_STAGE(minor), 1);
 }
 
 /* Re-entry after a user program's stage: the chain, its generation and the
@@ -560,8 +776,6 @@ int vfs_resume(struct __sk_buff *skb) {
   __u32 slot = word & 0xffff;
   __u32 next = skb->cb[VFS_CB_STAGE_WORD];
   skb->cb[VFS_CB_MAGIC_WORD] = 0;
-  __u32 zero = 0;
-  const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
-  if (!cfg || slot >= VFS_MAX_CHAINS) return TC_ACT_SHOT;
-  return run_chain(skb, &cfg->gen[gen], gen, slot, next, 0);
+  if (slot >= VFS_MAX_CHAINS) return TC_ACT_SHOT;
+  return run_chain(skb, gen, slot, next, 0);
 }

@@ -142,9 +142,13 @@ struct vfs_stage {
   vfs_u64 u64;
 };
 
+/* vfs_chain.flags */
+#define VFS_CHAIN_XDP 1  /* runs in the XDP hook where one is attached (see vfs_xdp) */
+
 struct vfs_chain {
   vfs_u32 id;       /* stable counter slot (survives policy swaps) */
-  vfs_u32 nstages;
+  vfs_u16 nstages;
+  vfs_u16 flags;
   struct vfs_stage stages[VFS_MAX_STAGES];
 };
 
@@ -167,7 +171,8 @@ struct vfs_config {
   struct vfs_gen_config gen[VFS_GENERATIONS];
 };
 
-/* Counters (per CPU). One entry per chain id holds the chain and its stages. */
+/* Counters (per CPU). One entry per chain id holds the chain and its stages.
+ * Bytes are frame bytes as on the wire, VLAN tags included, in either hook. */
 struct vfs_chain_stats {
   vfs_u64 packets;
   vfs_u64 bytes;

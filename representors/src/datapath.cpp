@@ -28,6 +28,7 @@ constexpr const char* kBpffs = "/sys/fs/bpf";
 constexpr const char* kMapNames[] = {"vfs_config",      "vfs_tuples",       "vfs_rules", "vfs_rules_compact",
                                      "vfs_chains",      "vfs_chain_stats",  "vfs_global_stats",
                                      "vfs_buckets",     "vfs_jmp"};
+constexpr const char* kProgramNames[] = {"vfs_ingress", "vfs_resume", "vfs_continue", "vfs_xdp"};
 
 // libbpf's messages (verifier logs included) go here instead of stderr, so
 // that a refusal can be reported once, with its reason, by the caller.
@@ -90,11 +91,11 @@ static_assert(sizeof(vfs_key) == 120 && offsetof(vfs_key, dmac) == VFS_KEY_COMPA
 
 struct Datapath::Fds {
   int config = -1, tuples = -1, rules = -1, compactRules = -1, chains = -1, chainStats = -1,
-      globalStats = -1, buckets = -1, jmp = -1, ingress = -1, resume = -1, cont = -1;
-  uint32_t ingressId = 0, contId = 0;
+      globalStats = -1, buckets = -1, jmp = -1, ingress = -1, resume = -1, cont = -1, xdp = -1;
+  uint32_t ingressId = 0, contId = 0, xdpId = 0;
   ~Fds() {
     for (int fd : {config, tuples, rules, compactRules, chains, chainStats, globalStats, buckets, jmp,
-                   ingress, resume, cont})
+                   ingress, resume, cont, xdp})
       if (fd >= 0) ::close(fd);
   }
 };
@@ -122,6 +123,8 @@ int Datapath::ingressFd() const { return fds_->ingress; }
 uint32_t Datapath::ingressProgId() const { return fds_->ingressId; }
 int Datapath::continueFd() const { return fds_->cont; }
 uint32_t Datapath::continueProgId() const { return fds_->contId; }
+int Datapath::xdpFd() const { return fds_->xdp; }
+uint32_t Datapath::xdpProgId() const { return fds_->xdpId; }
 
 namespace {
 
@@ -154,8 +157,10 @@ Result<std::optional<Datapath>> Datapath::open(const std::string& dir) {
   VFSTEER_TRY(get("vfs_ingress", fds->ingress));
   VFSTEER_TRY(get("vfs_resume", fds->resume));
   VFSTEER_TRY(get("vfs_continue", fds->cont));
+  VFSTEER_TRY(get("vfs_xdp", fds->xdp));
   fds->ingressId = progId(fds->ingress);
   fds->contId = progId(fds->cont);
+  fds->xdpId = progId(fds->xdp);
   return std::optional<Datapath>(Datapath(dir, std::move(fds)));
 }
 
@@ -174,19 +179,16 @@ Result<Datapath> Datapath::create(const std::string& dir) {
     vfsteer_datapath__destroy(skel);
     // Nothing half-made stays behind.
     for (const char* m : kMapNames) ::unlink((dir + "/" + m).c_str());
-    ::unlink((dir + "/vfs_ingress").c_str());
-    ::unlink((dir + "/vfs_resume").c_str());
-    ::unlink((dir + "/vfs_continue").c_str());
+    for (const char* p : kProgramNames) ::unlink((dir + "/" + p).c_str());
     ::rmdir(dir.c_str());
     return e;
   };
   if (vfsteer_datapath__load(skel) != 0) return fail(errno, "load the host datapath (verifier)");
-  if (bpf_program__pin(skel->progs.vfs_ingress, (dir + "/vfs_ingress").c_str()) != 0)
-    return fail(errno, "pin vfs_ingress");
-  if (bpf_program__pin(skel->progs.vfs_resume, (dir + "/vfs_resume").c_str()) != 0)
-    return fail(errno, "pin vfs_resume");
-  if (bpf_program__pin(skel->progs.vfs_continue, (dir + "/vfs_continue").c_str()) != 0)
-    return fail(errno, "pin vfs_continue");
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) {
+    const std::string name = bpf_program__name(prog);
+    if (bpf_program__pin(prog, (dir + "/" + name).c_str()) != 0) return fail(errno, "pin " + name);
+  }
   uint32_t resumeSlot = VFS_JMP_RESUME;
   int resumeFd = bpf_program__fd(skel->progs.vfs_resume);
   if (bpf_map_update_elem(bpf_map__fd(skel->maps.vfs_jmp), &resumeSlot, &resumeFd, BPF_ANY) != 0)

@@ -1,9 +1,16 @@
 #include "vfsteer/representors/lab.hpp"
 
 #include <fcntl.h>
+#include <linux/ethtool.h>
 #include <linux/netlink.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -73,6 +80,28 @@ vfsteer::Status bringUp(const Netns& ns, Socket& sock, const std::string& name) 
   return okStatus();
 }
 
+// Turns GRO on for `name` in `ns`. A veth takes frames that XDP on its peer
+// redirects to it only with NAPI, which GRO switches on (veth_xdp_xmit
+// drops them otherwise); the lab's VF and wire ends stand in for devices
+// that always take what the eswitch sends them.
+vfsteer::Status enableGro(const Netns& ns, const std::string& name) {
+  return ns.runInside([&]() -> vfsteer::Status {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Error::fromErrno(errno, "socket for ethtool");
+    ethtool_value value{};
+    value.cmd = ETHTOOL_SGRO;
+    value.data = 1;
+    ifreq req{};
+    std::strncpy(req.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    req.ifr_data = reinterpret_cast<char*>(&value);
+    int rc = ::ioctl(fd, SIOCETHTOOL, &req);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return Error::fromErrno(err, "turn GRO on for " + name);
+    return okStatus();
+  });
+}
+
 vfsteer::Status writeState(const Paths& paths, int vfs) {
   json doc{{"vfsteer_lab", 1}, {"vfs", vfs}, {"namespaces", labNamespaces(vfs)}};
   std::error_code ec;
@@ -107,6 +136,7 @@ vfsteer::Status build(int vfs, const Paths& paths, std::vector<std::string>& mad
   VFSTEER_TRY(hostSock.request(netlink::link::encodeCreateVeth(uplink)));
   VFSTEER_TRY(bringUp(host, hostSock, kUplink));
   VFSTEER_TRY(bringUp(wire, wireSock, kWire));
+  VFSTEER_TRY(enableGro(wire, kWire));
 
   Topology topo;
   topo.netns = kHostNetns;
@@ -121,6 +151,7 @@ vfsteer::Status build(int vfs, const Paths& paths, std::vector<std::string>& mad
     VFSTEER_TRY(hostSock.request(netlink::link::encodeCreateVeth(pair)));
     VFSTEER_TRY(bringUp(host, hostSock, repIfname(i)));
     VFSTEER_TRY(bringUp(vfns, vfSock, vfIfname(i)));
+    VFSTEER_TRY(enableGro(vfns, vfIfname(i)));
     Representor r;
     r.vf = static_cast<uint16_t>(i);
     r.ifname = repIfname(i);

@@ -28,10 +28,16 @@ Mac vfMac(int i) { return mac(("02:00:00:00:00:1" + std::to_string(i)).c_str());
 const char* kInstance = "uplink0:vfs-host";
 const std::string kPins = std::string("/sys/fs/bpf/vfsteer/") + kInstance;
 
+// device.host_xdp of the policies tests write: the data-path tests run once
+// with the XDP entry ("auto") and once in tc only ("off").
+std::string gHostXdp = "auto";
+
 std::string writePolicy(const std::string& chains) {
   static int n = 0;
   const std::string path = "/tmp/vfsteer-e2e-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml";
-  std::ofstream(path) << "version: 1\ndevice: {pf: uplink0, vfs: {count: 4}}\nchains:\n" << chains;
+  std::ofstream(path) << "version: 1\ndevice: {pf: uplink0, vfs: {count: 4}, host_xdp: " << gHostXdp
+                      << "}\nchains:\n"
+                      << chains;
   return path;
 }
 
@@ -142,7 +148,24 @@ class LabE2E : public ::testing::Test {
 };
 bool LabE2E::labWasUp_ = false;
 
-TEST_F(LabE2E, Ipv4AndIpv6L4MatchesDeliverTheFrameUnchanged) {
+// The same packets and expectations with the host datapath's XDP entry and
+// without it: chains the XDP entry can run take it in the first, tc in the
+// second.
+class LabDataPath : public LabE2E, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    LabE2E::SetUp();
+    gHostXdp = GetParam();
+  }
+  void TearDown() override {
+    LabE2E::TearDown();
+    gHostXdp = "auto";
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Hooks, LabDataPath, ::testing::Values("auto", "off"),
+                         [](const auto& p) { return std::string(p.param) == "auto" ? "Xdp" : "TcOnly"; });
+
+TEST_P(LabDataPath, Ipv4AndIpv6L4MatchesDeliverTheFrameUnchanged) {
   apply(R"(  - {name: v4, priority: 1, match: {ip_proto: udp, dst_ip: 10.1.0.0/24, dst_port: 7001}, stages: [{deliver: {vf: 0}}]}
   - {name: v6, priority: 2, match: {ip_proto: tcp, dst_ip: "2001:db8:1::/64", dst_port: 7002}, stages: [{deliver: {vf: 1}}]}
 )");
@@ -168,7 +191,7 @@ TEST_F(LabE2E, Ipv4AndIpv6L4MatchesDeliverTheFrameUnchanged) {
   EXPECT_GE(rep["host_totals"]["unmatched"].get<uint64_t>(), 1u);
 }
 
-TEST_F(LabE2E, VlanPopPushAndQinQ) {
+TEST_P(LabDataPath, VlanPopPushAndQinQ) {
   apply(R"(  - {name: pop, priority: 1, match: {vlan: 200, ip_proto: udp, dst_port: 7003}, stages: [vlan_pop, {deliver: {vf: 2}}]}
   - {name: push, priority: 2, match: {ip_proto: udp, dst_port: 7008}, stages: [{vlan_push: {id: 55, prio: 3}}, {deliver: {vf: 0}}]}
   - {name: qinq, priority: 3, match: {vlan: {id: 300, proto: 802.1ad}, cvlan: 301}, stages: [vlan_pop, {deliver: {vf: 3}}]}
@@ -197,7 +220,7 @@ TEST_F(LabE2E, VlanPopPushAndQinQ) {
   for (const char* c : {"pop", "push", "qinq", "qinq2"}) EXPECT_EQ(chainPackets(rep, c), 1u) << c;
 }
 
-TEST_F(LabE2E, VxlanAndGeneveDecap) {
+TEST_P(LabDataPath, VxlanAndGeneveDecap) {
   apply(R"(  - {name: vx, priority: 1, match: {tunnel: {type: vxlan, vni: 77}}, stages: [tunnel_decap, {deliver: {vf: 0}}]}
   - {name: gn, priority: 2, match: {tunnel: {type: geneve, vni: 78}, ip_proto: udp}, stages: [tunnel_decap, {deliver: {vf: 1}}]}
 )");
@@ -224,7 +247,7 @@ TEST_F(LabE2E, VxlanAndGeneveDecap) {
   EXPECT_EQ(chainPackets(rep, "gn"), 1u);
 }
 
-TEST_F(LabE2E, PoliceDropsAboveItsRate) {
+TEST_P(LabDataPath, PoliceDropsAboveItsRate) {
   // 800 kbit/s is 100 kB/s; a burst of 4 KB lets about four 1000-byte frames
   // through when 100 arrive at once.
   apply(R"(  - {name: metered, priority: 1, match: {ip_proto: udp, dst_port: 7005}, stages: [{police: {rate_kbps: 800, burst_kb: 4}}, {deliver: {vf: 2}}]}
@@ -262,7 +285,7 @@ TEST_F(LabE2E, UserBpfStageRunsAndTheChainContinues) {
   EXPECT_EQ(rep["host_totals"]["bpf_stage_missing"].get<uint64_t>(), 0u);
 }
 
-TEST_F(LabE2E, DropUnmatchedAndMalformedTakeTheirPaths) {
+TEST_P(LabDataPath, DropUnmatchedAndMalformedTakeTheirPaths) {
   apply(R"(  - {name: blocked, priority: 1, match: {src_ip: 192.0.2.0/24}, stages: [drop]}
   - {name: anything-udp, priority: 2, match: {ip_proto: udp}, stages: [{deliver: {vf: 0}}]}
 )");
@@ -293,9 +316,9 @@ TEST_F(LabE2E, DropUnmatchedAndMalformedTakeTheirPaths) {
   EXPECT_EQ(rep["host_totals"]["unmatched"].get<uint64_t>(), 2u);
 }
 
-TEST_F(LabE2E, MirrorAndTrafficFromAVfToTheUplink) {
+TEST_P(LabDataPath, MirrorAndTrafficFromAVfToTheUplink) {
   apply(R"(  - {name: copy, priority: 1, match: {ip_proto: udp, dst_port: 7009}, stages: [{mirror: {vf: 1}}, {deliver: {vf: 0}}]}
-  - {name: out, priority: 1, match: {from: {vf: 2}, ip_proto: udp, dst_port: 7010}, stages: [{mark: 7}, {deliver: uplink}]}
+  - {name: out, priority: 1, match: {from: {vf: 2}, ip_proto: udp, dst_port: 7010}, stages: [{deliver: uplink}]}
 )");
   auto got = fromWire({udp4(vfMac(0), "10.9.0.1", "10.8.0.1", 7009, "mirrored")});
   EXPECT_EQ(got.with("vf0", text("mirrored")).size(), 1u);
@@ -310,7 +333,69 @@ TEST_F(LabE2E, MirrorAndTrafficFromAVfToTheUplink) {
   EXPECT_EQ(chainPackets(rep, "out"), 1u);
 }
 
-TEST_F(LabE2E, SecondApplyWritesNothingAndAPolicyChangeHasNoWindow) {
+// A capture on uplink0 sees what reaches its stack (taps run before tc
+// ingress); a frame the XDP entry redirects never gets there.
+TEST_F(LabE2E, XdpEntryRunsItsChainsBeforeTheStackAndPassesTheRestToTc) {
+  const std::string chains = R"(  - {name: fast, priority: 1, match: {ip_proto: udp, dst_port: 7100}, stages: [vlan_push: {id: 42}, {deliver: {vf: 0}}]}
+  - {name: marked, priority: 2, match: {ip_proto: udp, dst_port: 7101}, stages: [{mark: 5}, {deliver: {vf: 1}}]}
+)";
+  auto send = [] {
+    auto tap = Capture::open("vfs-host", "uplink0");
+    EXPECT_TRUE(tap.ok());
+    auto got = fromWire({udp4(vfMac(0), "10.9.0.1", "10.10.0.1", 7100, "xdp-fast"),
+                         udp4(vfMac(1), "10.9.0.1", "10.10.0.1", 7101, "tc-marked")});
+    got.at["uplink0"] = tap->collect();
+    return got;
+  };
+  apply(chains);
+  json rep = report();
+  EXPECT_EQ(chainIn(rep, "fast")["host_hook"], "xdp");
+  EXPECT_EQ(chainIn(rep, "marked")["host_hook"], "tc");
+  EXPECT_EQ(chainIn(rep, "marked")["host_hook_reason"],
+            "stage 0 (mark 5) sets the skb mark; XDP runs before there is an skb");
+  ASSERT_EQ(rep["datapath"]["xdp_attachments"].size(), 1u) << rep["datapath"].dump();
+  EXPECT_EQ(rep["datapath"]["xdp_attachments"][0]["ifname"], "uplink0");
+  EXPECT_EQ(rep["datapath"]["xdp_attachments"][0]["mode"], "native");
+  EXPECT_EQ(rep["datapath"]["xdp_attachments"][0]["attached"], true);
+
+  auto got = send();
+  auto fast = got.with("vf0", text("xdp-fast"));
+  ASSERT_EQ(fast.size(), 1u);
+  const Bytes plain = udp4(vfMac(0), "10.9.0.1", "10.10.0.1", 7100, "xdp-fast");
+  Bytes tagged(plain.begin(), plain.begin() + 12);
+  for (uint8_t b : {0x81, 0x00, 0x00, 42}) tagged.push_back(b);
+  tagged.insert(tagged.end(), plain.begin() + 12, plain.end());
+  EXPECT_EQ(fast[0].frame, tagged) << "the XDP entry pushed the tag";
+  EXPECT_EQ(got.with("vf1", text("tc-marked")).size(), 1u);
+  EXPECT_EQ(got.with("uplink0", text("xdp-fast")).size(), 0u) << "redirected in XDP, before the stack";
+  EXPECT_EQ(got.with("uplink0", text("tc-marked")).size(), 1u) << "passed on to the stack and tc";
+  rep = report();
+  EXPECT_EQ(chainPackets(rep, "fast"), 1u) << "counted once";
+  EXPECT_EQ(chainPackets(rep, "marked"), 1u) << "counted once, in tc";
+  EXPECT_EQ(rep["host_totals"]["unmatched"].get<uint64_t>(), 0u);
+
+  // host_xdp: off takes the entry away; the same chains run in tc.
+  gHostXdp = "off";
+  apply(chains);
+  gHostXdp = "auto";
+  rep = report();
+  EXPECT_EQ(chainIn(rep, "fast")["host_hook"], "tc");
+  EXPECT_EQ(chainIn(rep, "fast")["host_hook_reason"], "the policy sets device.host_xdp: off");
+  EXPECT_TRUE(rep["datapath"]["xdp_attachments"].empty());
+  got = send();
+  ASSERT_EQ(got.with("vf0", text("xdp-fast")).size(), 1u);
+  EXPECT_EQ(got.with("vf0", text("xdp-fast"))[0].frame, tagged) << "tc pushes the same tag";
+  EXPECT_EQ(got.with("uplink0", text("xdp-fast")).size(), 1u) << "now through the stack";
+  EXPECT_EQ(chainPackets(report(), "fast"), 2u);
+
+  // And back: the entry returns.
+  apply(chains);
+  rep = report();
+  ASSERT_EQ(rep["datapath"]["xdp_attachments"].size(), 1u);
+  EXPECT_EQ(rep["datapath"]["xdp_attachments"][0]["attached"], true);
+}
+
+TEST_P(LabDataPath, SecondApplyWritesNothingAndAPolicyChangeHasNoWindow) {
   const std::string a = writePolicy(R"(  - {name: flow, priority: 1, match: {ip_proto: udp, dst_port: 7020}, stages: [{deliver: {vf: 0}}]}
 )");
   const std::string b = writePolicy(R"(  - {name: flow, priority: 1, match: {ip_proto: udp, dst_port: 7020}, stages: [{deliver: {vf: 1}}]}

@@ -75,7 +75,9 @@ class OwnershipTest : public LabTest {
       }
       auto link = runProgram({"/usr/sbin/ip", "-n", "vfs-host", "-j", "link", "show", "dev", dev});
       json l = json::parse(link.out, nullptr, false);
-      if (!l.is_discarded() && !l.empty() && l[0].contains("xdp")) s += dev + " xdp " + l[0]["xdp"].dump() + "\n";
+      // vfsteer's XDP entry is the datapath's vfs_xdp program.
+      if (!l.is_discarded() && !l.empty() && l[0].contains("xdp") && l[0]["xdp"]["prog"].value("name", "") != "vfs_xdp")
+        s += dev + " xdp " + l[0]["xdp"].dump() + "\n";
     }
     return s;
   }
@@ -116,6 +118,15 @@ TEST_F(OwnershipTest, ForeignQdiscsFiltersAndProgramsSurviveApplyChangeAndTeardo
   EXPECT_TRUE(vfsteerAttachedTo("pf0vf2"));
   EXPECT_FALSE(vfsteerAttachedTo("pf0vf1"));
   EXPECT_EQ(foreignView(), foreign) << "after the policy change";
+  // out2 could run in XDP, but pf0vf2's XDP slot is someone else's: tc.
+  auto rep = vfsteerCli({"report", "-o", "json"});
+  ASSERT_EQ(rep.status, 0) << rep.err;
+  for (const auto& c : json::parse(rep.out)["chains"])
+    if (c["name"] == "out2") {
+      EXPECT_EQ(c["host_hook"], "tc");
+      EXPECT_NE(c.value("host_hook_reason", "").find("pf0vf2 holds an XDP program vfsteer did not attach"),
+                std::string::npos) << c.dump();
+    }
 
   r = vfsteerCli({"teardown"});
   ASSERT_EQ(r.status, 0) << r.err;

@@ -71,6 +71,8 @@ class FaultyDatapath : public DatapathPort {
   uint32_t ingressProgId() const override { return inner_->ingressProgId(); }
   int continueFd() const override { return inner_->continueFd(); }
   uint32_t continueProgId() const override { return inner_->continueProgId(); }
+  int xdpFd() const override { return inner_->xdpFd(); }
+  uint32_t xdpProgId() const override { return inner_->xdpProgId(); }
   uint32_t activeGeneration() const override { return inner_->activeGeneration(); }
   Result<representors::HostTables> readGeneration(uint32_t gen) const override { return inner_->readGeneration(gen); }
   Status writeGeneration(uint32_t gen, const representors::HostTables& t) override {

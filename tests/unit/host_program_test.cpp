@@ -11,6 +11,7 @@
 
 #include "generators.hpp"
 #include "host_program.hpp"
+#include "host_xdp.hpp"
 #include "vfsteer/demux/interpreter.hpp"
 #include "vfsteer/demux/splitter.hpp"
 #include "vfsteer/policies/loader.hpp"
@@ -268,6 +269,109 @@ TEST(HostProgram, RefusesWhatTheDatapathCannotHold) {
   auto p = buildHostProgram(*noRep, *demux::plan(*noRep, none), bindings(2), nullptr);
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.error().message().find("no representor for VF 3"), std::string::npos);
+}
+
+
+// Which chains run in the XDP entry, and the reason for each that does not.
+TEST(HostProgram, XdpTakesTheChainsWhoseEveryHostStageItCanRun) {
+  auto policy = loadPolicyText(R"(version: 1
+device: {pf: uplink0, vfs: {count: 3}}
+chains:
+  - {name: pop, priority: 1, match: {vlan: 100}, stages: [vlan_pop, {vlan_push: {id: 7}}, {police: {rate_mbps: 1, burst_kb: 4}}, {deliver: {vf: 0}}]}
+  - {name: decap, priority: 2, match: {tunnel: {type: vxlan, vni: 5}}, stages: [tunnel_decap, {deliver: {vf: 1}}]}
+  - {name: dropper, priority: 3, match: {ip_proto: icmp}, stages: [drop]}
+  - {name: marked, priority: 4, match: {ip_proto: tcp}, stages: [{mark: 1}, {deliver: {vf: 0}}]}
+  - {name: queued, priority: 5, match: {ip_proto: udp, dst_port: 9}, stages: [{queue: 1}, {deliver: {vf: 0}}]}
+  - {name: mirrored, priority: 6, match: {ip_proto: udp, dst_port: 10}, stages: [{mirror: {vf: 1}}, {deliver: {vf: 0}}]}
+  - {name: to-host, priority: 7, match: {ip_proto: udp, dst_port: 11}, stages: [{deliver: host}]}
+  - {name: to-vf2, priority: 8, match: {ip_proto: udp, dst_port: 12}, stages: [{deliver: {vf: 2}}]}
+  - {name: from-vf1, priority: 1, match: {from: {vf: 1}}, stages: [{deliver: uplink}]}
+)",
+                               "t.yaml");
+  ASSERT_TRUE(policy.ok()) << policy.error().message();
+  Profile none;
+  none.name = "none";
+  auto plan = demux::plan(*policy, none);
+  auto hooks = [&](const HostBindings& b) {
+    auto program = buildHostProgram(*policy, *plan, b, nullptr);
+    EXPECT_TRUE(program.ok());
+    return *program;
+  };
+  auto flagged = [](const HostProgram& p, const std::string& chain) {
+    return (p.tables.chains.at(p.chainIds.at(chain)).flags & VFS_CHAIN_XDP) != 0;
+  };
+
+  HostBindings off = bindings(3);
+  off.xdpOff = "XDP is off here";
+  HostProgram tcOnly = hooks(off);
+  for (const auto& [name, hook] : tcOnly.hooks) {
+    EXPECT_EQ(hook.hook, "tc") << name;
+    EXPECT_EQ(hook.reason, "XDP is off here") << name;
+    EXPECT_FALSE(flagged(tcOnly, name)) << name;
+  }
+  EXPECT_TRUE(tcOnly.xdpAttach.empty());
+
+  HostBindings native = bindings(3);
+  native.xdpMode = HostXdp::kNative;
+  native.noXdpTarget[repIfindex(2)] = "pf0vf2 does not take redirected XDP frames";
+  HostProgram p = hooks(native);
+  for (const char* name : {"pop", "decap", "dropper", "from-vf1"}) {
+    EXPECT_EQ(p.hooks.at(name).hook, "xdp") << name << ": " << p.hooks.at(name).reason;
+    EXPECT_TRUE(flagged(p, name)) << name;
+  }
+  auto reason = [&](const char* name) {
+    EXPECT_EQ(p.hooks.at(name).hook, "tc") << name;
+    EXPECT_FALSE(flagged(p, name)) << name;
+    return p.hooks.at(name).reason;
+  };
+  EXPECT_EQ(reason("marked"), "stage 0 (mark 1) sets the skb mark; XDP runs before there is an skb");
+  EXPECT_EQ(reason("queued"), "stage 0 (queue 1) sets the skb queue; XDP runs before there is an skb");
+  EXPECT_EQ(reason("mirrored"), "stage 0 (mirror vf1) clones the packet, which XDP cannot");
+  EXPECT_EQ(reason("to-host"), "stage 0 (deliver host) ends in the host stack, where tc would classify the packet again");
+  EXPECT_EQ(reason("to-vf2"), "stage 0 (deliver vf2): pf0vf2 does not take redirected XDP frames");
+  // The entry goes where XDP chains enter: the uplink and vf1's representor.
+  EXPECT_EQ(p.xdpAttach, (std::map<int, std::string>{{kUplink, "uplink0"}, {repIfindex(1), "pf0vf1"}}));
+
+  // Generic XDP redirects through the stack: any target will do.
+  HostBindings generic = native;
+  generic.xdpMode = HostXdp::kGeneric;
+  EXPECT_EQ(hooks(generic).hooks.at("to-vf2").hook, "xdp");
+
+  // A port XDP cannot enter on keeps its chains in tc, and gets no entry.
+  HostBindings foreign = native;
+  foreign.noXdpEntry[kUplink] = "uplink0 holds an XDP program vfsteer did not attach (id 9)";
+  HostProgram f = hooks(foreign);
+  EXPECT_EQ(f.hooks.at("pop").reason, "uplink0 holds an XDP program vfsteer did not attach (id 9)");
+  EXPECT_EQ(f.hooks.at("from-vf1").hook, "xdp");
+  EXPECT_EQ(f.xdpAttach, (std::map<int, std::string>{{repIfindex(1), "pf0vf1"}}));
+}
+
+TEST(HostXdp, PortsRuleXdpOutOnTheKernelsWordOnly) {
+  HostBindings b = bindings(3);
+  b.xdpMode = HostXdp::kNative;
+  const uint64_t entry = 1 | 2, target = 4;
+  std::map<int, XdpPort> ports{
+      {kUplink, {"uplink0", 0, 0, 0, entry | target}},
+      {repIfindex(0), {"pf0vf0", 0, 41, 0, entry | target}},  // a program of ours (generic)
+      {repIfindex(1), {"pf0vf1", 77, 0, 0, entry}},           // someone else's, and no ndo-xmit
+      {repIfindex(2), {"pf0vf2", 0, 0, 0, std::nullopt}},     // a kernel without xdp-features
+  };
+  bindXdpPorts(b, ports, {41});
+  EXPECT_FALSE(b.noXdpEntry.contains(kUplink));
+  EXPECT_FALSE(b.noXdpTarget.contains(kUplink));
+  EXPECT_FALSE(b.noXdpEntry.contains(repIfindex(0)));
+  EXPECT_EQ(b.noXdpEntry.at(repIfindex(1)), "pf0vf1 holds an XDP program vfsteer did not attach (id 77); vfsteer leaves it alone");
+  EXPECT_NE(b.noXdpTarget.at(repIfindex(1)).find("does not take redirected XDP frames"), std::string::npos);
+  EXPECT_NE(b.noXdpEntry.at(repIfindex(2)).find("does not report pf0vf2's xdp-features"), std::string::npos);
+  EXPECT_TRUE(b.noXdpTarget.contains(repIfindex(2)));
+
+  // Generic mode needs no driver support at either end; a foreign program still rules a port out.
+  HostBindings g = bindings(3);
+  g.xdpMode = HostXdp::kGeneric;
+  bindXdpPorts(g, ports, {41});
+  EXPECT_EQ(g.noXdpEntry.size(), 1u);
+  EXPECT_TRUE(g.noXdpEntry.contains(repIfindex(1)));
+  EXPECT_TRUE(g.noXdpTarget.empty());
 }
 
 }  // namespace

@@ -51,6 +51,9 @@ struct Device {
   enum class BpfHook { kClsBpf, kXdp };
   std::optional<BpfHook> bpfOffload;
   SourcePos bpfOffloadPos;
+  // false (host_xdp: off): the host datapath runs in tc only, whatever the
+  // profile allows (e.g. to watch every packet with tcpdump on a representor).
+  bool hostXdp = true;
   SourcePos pos;
 };
 

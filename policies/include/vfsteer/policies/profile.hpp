@@ -32,6 +32,12 @@ std::string_view name(ProvisionOrder order);
 enum class RateApi { kRtnetlink, kDevlink, kNone };
 std::string_view name(RateApi api);
 
+// How the host datapath may run in XDP on this device's representors:
+// kNative in the driver (before an skb exists; redirect targets must take
+// XDP frames), kGeneric after the skb is built, kNone not at all (tc only).
+enum class HostXdp { kNone, kGeneric, kNative };
+std::string_view name(HostXdp mode);
+
 struct Profile {
   std::string name;
   std::string description;
@@ -54,6 +60,8 @@ struct Profile {
 
   bool xdpOffload = false;           // XDP programs in offload mode
   bool clsBpfOffload = false;        // cls_bpf filters with skip_sw
+
+  HostXdp hostXdp = HostXdp::kNone;  // the host datapath's XDP entry on representors
 
   ProvisionOrder provisionOrder = ProvisionOrder::kVfsFirst;
   bool eswitchChangeWithVfs = true;  // the mode can change while VFs exist

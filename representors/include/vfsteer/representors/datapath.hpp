@@ -55,6 +55,10 @@ class Datapath {
   // The entry for NIC continuations (see VFS_CONT_CLASSID).
   int continueFd() const;
   uint32_t continueProgId() const;
+  // The XDP entry (vfs_xdp): runs chains marked VFS_CHAIN_XDP, passes the
+  // rest on to the tc entry.
+  int xdpFd() const;
+  uint32_t xdpProgId() const;
 
   uint32_t activeGeneration() const;
   Result<HostTables> readGeneration(uint32_t gen) const;
