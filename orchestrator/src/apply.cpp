@@ -106,6 +106,9 @@ class Applier {
   std::optional<ApplyResult> nicFlowerPhase();
   std::optional<ApplyResult> nicProgramPhase();
   std::optional<ApplyResult> hostPhase();
+  // What the kernel says about XDP on the host ports, into `b`; returns the
+  // ports' XDP slots as read.
+  Result<std::map<int, XdpPort>> bindXdp(HostBindings& b);
   // Entries into the host datapath for NIC rules that hand a chain over
   // in a tc chain ("goto chain"), and removal of those no longer wanted.
   Result<std::vector<PlannedChange>> continuations(const std::map<int, PortTcState>& tcState);
@@ -599,28 +602,8 @@ std::optional<ApplyResult> Applier::nicFlowerPhase() {
 std::optional<ApplyResult> Applier::hostPhase() {
   DatapathPort& dp = *datapath_;
   HostBindings bindings = hostBindingsOf(*topology_);
-  bindings.xdpMode = policy_->device.hostXdp ? profile_->hostXdp : policies::HostXdp::kNone;
-  bindings.xdpOff = !policy_->device.hostXdp
-                        ? "the policy sets device.host_xdp: off"
-                        : "profile " + profile_->name + " runs the host datapath in tc only (host.xdp: none)";
-  // XDP slots of every port the entry may go on or come off.
-  std::map<int, std::string> xdpCandidates;
-  std::set<uint32_t> ourXdp;
-  if (dp.present()) ourXdp.insert(dp.xdpProgId());
-  if (previous_)
-    for (const auto& a : previous_->xdpAttachments) xdpCandidates[a.ifindex] = a.ifname;
-  if (bindings.xdpMode != policies::HostXdp::kNone) {
-    xdpCandidates[bindings.uplinkIfindex] = bindings.uplinkName;
-    for (const auto& [vf, ifindex] : bindings.repIfindex) xdpCandidates[ifindex] = bindings.repName.at(vf);
-  }
-  std::map<int, XdpPort> xdpPorts;
-  if (!xdpCandidates.empty()) {
-    auto genl = ports_.netlink(topology_->netns, NETLINK_GENERIC);
-    auto read = readXdpPorts(*route_, genl.ok() ? genl->get() : nullptr, xdpCandidates);
-    if (!read.ok()) return failAndRollBack(read.error());
-    xdpPorts = std::move(*read);
-    bindXdpPorts(bindings, xdpPorts, ourXdp);
-  }
+  auto xdpPorts = bindXdp(bindings);
+  if (!xdpPorts.ok()) return failAndRollBack(xdpPorts.error());
   auto desired = buildHostProgram(*policy_, *plan_, bindings, previous_ ? &*previous_ : nullptr);
   if (!desired.ok()) return failAndRollBack(desired.error(), exitCodeFor(desired.error()));
   host_ = std::move(*desired);
@@ -733,7 +716,7 @@ std::optional<ApplyResult> Applier::hostPhase() {
     attachments_.push_back(ap);
   }
   // After the tc entry: what XDP passes on must find it in place.
-  auto xdp = xdpChanges(*route_, dp, host_.xdpMode, host_.xdpAttach, xdpPorts,
+  auto xdp = xdpChanges(*route_, dp, host_.xdpMode, host_.xdpAttach, *xdpPorts,
                         previous_ ? previous_->xdpAttachments : std::vector<XdpAttachment>{}, xdpAttachments_);
   changes.insert(changes.end(), xdp.begin(), xdp.end());
   auto continuationChanges = continuations(tcState);
@@ -775,6 +758,28 @@ std::optional<ApplyResult> Applier::hostPhase() {
     afterCommit_.push_back([&dp, activeGen] { return dp.clearGeneration(activeGen); });
   }
   return std::nullopt;
+}
+
+Result<std::map<int, XdpPort>> Applier::bindXdp(HostBindings& b) {
+  b.xdpMode = policy_->device.hostXdp ? profile_->hostXdp : policies::HostXdp::kNone;
+  b.xdpOff = !policy_->device.hostXdp
+                 ? "the policy sets device.host_xdp: off"
+                 : "profile " + profile_->name + " runs the host datapath in tc only (host.xdp: none)";
+  // Every port the entry may go on or come off.
+  std::map<int, std::string> ports;
+  if (previous_)
+    for (const auto& a : previous_->xdpAttachments) ports[a.ifindex] = a.ifname;
+  if (b.xdpMode != policies::HostXdp::kNone) {
+    ports[b.uplinkIfindex] = b.uplinkName;
+    for (const auto& [vf, ifindex] : b.repIfindex) ports[ifindex] = b.repName.at(vf);
+  }
+  if (ports.empty()) return std::map<int, XdpPort>{};
+  auto genl = ports_.netlink(topology_->netns, NETLINK_GENERIC);
+  VFSTEER_ASSIGN_OR_RETURN(auto read, readXdpPorts(*route_, genl.ok() ? genl->get() : nullptr, ports));
+  std::set<uint32_t> ours;
+  if (datapath_->present()) ours.insert(datapath_->xdpProgId());
+  bindXdpPorts(b, read, ours);
+  return read;
 }
 
 Result<std::vector<PlannedChange>> Applier::continuations(const std::map<int, PortTcState>& tcState) {

@@ -166,8 +166,9 @@ std::optional<std::string> whyNotXdp(const Chain& chain, int ingress, const Host
         if (to.kind == TargetKind::kHost || to.kind == TargetKind::kQueue)
           return stage + " ends in the host stack, where tc would classify the packet again";
         if (b.xdpMode != HostXdp::kNative) break;  // generic XDP redirects through the stack
-        const int target = to.kind == TargetKind::kUplink ? b.uplinkIfindex : b.repIfindex.count(to.index) ? b.repIfindex.at(to.index) : 0;
-        if (auto it = b.noXdpTarget.find(target); it != b.noXdpTarget.end()) return stage + ": " + it->second;
+        auto target = targetIfindex(to, b, stage);
+        if (!target.ok()) return target.error().message();
+        if (auto it = b.noXdpTarget.find(*target); it != b.noXdpTarget.end()) return stage + ": " + it->second;
         break;
       }
       default: break;

@@ -159,6 +159,8 @@ std::vector<BadCase> cases() {
        webChain, "name: [\n"},
       {"ProfileUnknownKey", {"apply", "-f", "@policy", "--profiles-dir", "@profiles"}, "custom.yaml", 1,
        webChain, "name: custom\ndrivers: [veth]\nflwer: {}\n"},
+      {"ProfileBadHostXdp", {"apply", "-f", "@policy", "--profiles-dir", "@profiles"},
+       "custom.yaml:4:13: host.xdp: \"fast\" is not one of none, generic, native", 1, webChain, "name: custom\ndrivers: [veth]\nhardware: {engine: none}\nhost: {xdp: fast}\n"},
 
       // ---- privileges ----------------------------------------------------------
       {"ApplyNotRoot", {"apply", "-f", "@policy"}, "root", 1, webChain, "", true},

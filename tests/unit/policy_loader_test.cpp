@@ -121,6 +121,8 @@ const BadCase kBadCases[] = {
      "did you mean \"switchdev\""},
     {"bad bpf_offload", "version: 1\ndevice: {pf: eth0, bpf_offload: xdpoffload}\n", "2:33",
      "is not one of cls_bpf, xdp"},
+    {"bad host_xdp", "version: 1\ndevice: {pf: eth0, host_xdp: on}\n", "2:30",
+     "is not one of auto, off"},
     {"vf count too big", "version: 1\ndevice: {pf: eth0, vfs: {count: 300}}\n", "2:33",
      "out of range"},
     {"vf count not a number", "version: 1\ndevice: {pf: eth0, vfs: {count: four}}\n", "2:33",
