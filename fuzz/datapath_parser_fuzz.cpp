@@ -1,6 +1,7 @@
 // libFuzzer target: the BPF programs that parse packets, run by the kernel
-// on random frames through BPF_PROG_TEST_RUN: the host datapath (tc ingress,
-// with tables from a policy that uses every match key and stage) and the
+// on random frames through BPF_PROG_TEST_RUN: the host datapath (its tc and
+// XDP entries, with tables from a policy that uses every match key and
+// stage) and the
 // generated NIC demux program (tc and XDP). Loading them is the verifier
 // check; each run must succeed and return a verdict the hook allows. Needs
 // root (it loads BPF programs and pins the datapath under /sys/fs/bpf).
@@ -50,6 +51,7 @@ chains:
 
 struct Programs {
   int hostIngress = -1;
+  int hostXdp = -1;
   std::vector<uint32_t> chainIds;  // the host chains' counter ids
   int demuxTc = -1;
   int demuxXdp = -1;
@@ -82,6 +84,7 @@ Programs& programs() {
     auto hostPlan = veth.ok() ? demux::plan(*policy, *veth) : Result<demux::Plan>(veth.error());
     if (!hostPlan.ok() || !hostPlan->ok()) die("cannot plan the fuzz policy on veth");
     orchestrator::HostBindings bindings;
+    bindings.xdpMode = policies::HostXdp::kNative;  // every chain XDP can run is marked for it
     bindings.uplinkIfindex = kIfindex;
     bindings.uplinkName = "lo";
     for (uint16_t vf = 0; vf < 4; ++vf) {
@@ -101,6 +104,7 @@ Programs& programs() {
     if (auto s = dp->writeGeneration(gen, host->tables); !s.ok()) die(s.error().describe());
     if (auto s = dp->activate(gen); !s.ok()) die(s.error().describe());
     out.hostIngress = dp->ingressFd();
+    out.hostXdp = dp->xdpFd();
     for (const auto& [name, id] : host->chainIds) out.chainIds.push_back(id);
     out.datapath = std::move(*dp);
 
@@ -183,6 +187,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // jumbo-free frame.
   if (size < ETH_HLEN || size > 1514) return 0;
   const std::vector<uint8_t> frame(data, data + size);
+  // The XDP entry first: a frame it passes on to tc must not have been
+  // counted anywhere (tc counts it), one it handles counted by its chain.
+  const auto beforeXdp = counters(p);
+  if (auto v = run(p.hostXdp, 4, frame, false)) {
+    if (*v != XDP_PASS && *v != XDP_DROP && *v != XDP_REDIRECT)
+      die("the XDP entry returned verdict " + std::to_string(*v));
+    const auto afterXdp = counters(p);
+    if (*v == XDP_PASS && afterXdp != beforeXdp) die("the XDP entry counted a frame it passed on to tc");
+    for (size_t i = 0; i < afterXdp.size(); ++i)
+      if (afterXdp[i] != beforeXdp[i]) notePath(5, i, afterXdp[i] - beforeXdp[i]);
+  }
   const auto before = counters(p);
   if (auto v = run(p.hostIngress, 0, frame, true)) {
     if (*v != TC_ACT_OK && *v != TC_ACT_SHOT && *v != TC_ACT_REDIRECT && *v != TC_ACT_UNSPEC)
