@@ -2,7 +2,9 @@
 // with 1, 1,000 and 100,000 rules, against a minimal parse-and-redirect
 // program, both run with BPF_PROG_TEST_RUN in the same process: the tc
 // entry against a minimal tc program, the XDP entry against a minimal XDP
-// program. Run as root:
+// program. For tc also against a "floor": the minimal program plus one hash
+// lookup of a key as long as the datapath's (the least any table-driven
+// classifier does). Run as root:
 //   build/bench/host_datapath_bench [rules...]     (default: 1 1000 100000)
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -48,6 +50,30 @@ std::vector<uint8_t> frameFor(int i) {
   udp[2] = 0x13;
   udp[3] = 0x88;  // 5000
   return f;
+}
+
+// bench/bpf/minimal.bpf.c's struct floor_key.
+struct FloorKey {
+  uint32_t ifindex;
+  uint32_t dst4;
+  uint16_t dport;
+  uint8_t proto;
+  uint8_t pad[37];
+};
+static_assert(sizeof(FloorKey) == 48, "as long as vfs_compact_rule_key");
+
+// The floor program's table with `rules` entries, like tablesWith's rules.
+bool fillFloor(int mapFd, int rules) {
+  for (int i = 0; i < rules; ++i) {
+    FloorKey k{};
+    k.ifindex = kIfindex;
+    k.dst4 = htonl(ruleAddress(i));
+    k.dport = htons(5000);
+    k.proto = 17;
+    uint32_t v = 1;
+    if (bpf_map_update_elem(mapFd, &k, &v, BPF_ANY) != 0) return false;
+  }
+  return true;
 }
 
 HostTables tablesWith(int rules) {
@@ -129,6 +155,8 @@ int main(int argc, char** argv) {
   }
   const int minimalFd = bpf_program__fd(bpf_object__find_program_by_name(minimal, "minimal"));
   const int minimalXdpFd = bpf_program__fd(bpf_object__find_program_by_name(minimal, "minimal_xdp"));
+  const int floorFd = bpf_program__fd(bpf_object__find_program_by_name(minimal, "minimal_lookup"));
+  const int floorMap = bpf_map__fd(bpf_object__find_map_by_name(minimal, "floor_rules"));
 
   if (auto s = Datapath::ensureBpffs(); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.error().describe().c_str());
@@ -142,7 +170,8 @@ int main(int argc, char** argv) {
   }
   std::printf("BPF_PROG_TEST_RUN, 64-byte UDP/IPv4 frame, %d runs x %d repetitions (best), one match shape\n",
               kRuns, kRepeat);
-  std::printf("%4s  %8s  %14s  %14s  %7s\n", "hook", "rules", "vfsteer ns/pkt", "minimal ns/pkt", "ratio");
+  std::printf("%4s  %8s  %14s  %14s  %7s  %12s  %7s\n", "hook", "rules", "vfsteer ns/pkt", "minimal ns/pkt", "ratio",
+              "floor ns/pkt", "ratio");
   int status = 0;
   uint32_t gen = dp->activeGeneration();
   for (int n : sizes) {
@@ -155,6 +184,11 @@ int main(int argc, char** argv) {
       break;
     }
     (void)dp->clearGeneration(gen ^ 1);
+    if (!fillFloor(floorMap, n)) {
+      std::perror("fill the floor program's table");
+      status = 1;
+      break;
+    }
     auto frame = frameFor(n / 2);
     for (Hook hook : {Hook::kTc, Hook::kXdp}) {
       const bool tc = hook == Hook::kTc;
@@ -165,7 +199,17 @@ int main(int argc, char** argv) {
         status = 1;
         break;
       }
-      std::printf("%4s  %8d  %14.1f  %14.1f  %6.2fx\n", tc ? "tc" : "xdp", n, ours, base, ours / base);
+      if (!tc) {
+        std::printf("%4s  %8d  %14.1f  %14.1f  %6.2fx  %12s  %7s\n", "xdp", n, ours, base, ours / base, "-", "-");
+        continue;
+      }
+      double floor = nsPerPacket(floorFd, hook, frame, verdict);
+      if (floor < 0) {
+        status = 1;
+        break;
+      }
+      std::printf("%4s  %8d  %14.1f  %14.1f  %6.2fx  %12.1f  %6.2fx\n", "tc", n, ours, base, ours / base, floor,
+                  ours / floor);
     }
     if (status != 0) break;
   }
