@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "scratch_netns.hpp"
+#include "vfsteer/netlink/devlink.hpp"
 #include "vfsteer/netlink/link.hpp"
+#include "vfsteer/netlink/netdev.hpp"
 #include "vfsteer/netlink/socket.hpp"
 #include "vfsteer/netlink/tc.hpp"
 
@@ -79,6 +81,37 @@ int loadPassProgram() {
       {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
   };
   return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "vfst_pass", "GPL", insns, 2, nullptr);
+}
+
+// What apply relies on to send XDP frames to a veth: the netdev family's
+// xdp-features, and that a veth takes redirected frames (ndo-xmit) only once
+// its peer has NAPI (GRO on).
+TEST(NetlinkNetns, XdpFeaturesSayWhenAVethTakesRedirectedFrames) {
+  VFSTEER_REQUIRE_ROOT();
+  auto env = makeEnv();
+  auto netns = Netns::byName(env->ns.name());
+  ASSERT_TRUE(netns.ok());
+  auto genl = Socket::open(NETLINK_GENERIC, &*netns);
+  ASSERT_TRUE(genl.ok()) << genl.error().describe();
+  auto family = genl->request(devlink::encodeGetFamily(netdev::kFamilyName));
+  if (!family.ok()) GTEST_SKIP() << "no netdev netlink family (Linux < 6.3): " << family.error().describe();
+  ASSERT_FALSE(family->replies.empty());
+  auto id = devlink::decodeFamilyId(family->replies[0]);
+  ASSERT_TRUE(id.ok()) << id.error().describe();
+  auto features = [&](int ifindex) -> uint64_t {
+    auto reply = genl->request(netdev::encodeGetDevice(*id, ifindex));
+    EXPECT_TRUE(reply.ok() && !reply->replies.empty());
+    auto f = netdev::decodeXdpFeatures(reply->replies[0]);
+    EXPECT_TRUE(f.ok()) << f.error().describe();
+    return f.ok() ? *f : 0;
+  };
+  const uint64_t entry = netdev::kXdpBasic | netdev::kXdpRedirect;
+  EXPECT_EQ(features(env->va) & entry, entry) << "veth runs XDP in its driver and redirects";
+  EXPECT_EQ(features(env->va) & netdev::kXdpNdoXmit, 0u) << "vb has no NAPI yet";
+  auto gro = testing::runProgram({"/usr/sbin/ip", "netns", "exec", env->ns.name(), "ethtool", "-K", "vb", "gro", "on"});
+  ASSERT_EQ(gro.status, 0) << gro.err;
+  EXPECT_NE(features(env->va) & netdev::kXdpNdoXmit, 0u) << "with GRO on vb, va takes XDP frames";
+  EXPECT_EQ(features(env->vb) & netdev::kXdpNdoXmit, 0u) << "va's side is unchanged";
 }
 
 TEST(NetlinkNetns, SocketInAnotherNamespaceLeavesTheProcessWhereItWas) {
