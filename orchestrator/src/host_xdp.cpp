@@ -87,8 +87,8 @@ std::vector<PlannedChange> xdpChanges(NetlinkPort& route, DatapathPort& dp, Host
     const HostXdp slot = modeNamed(a.mode);
     if (want.contains(a.ifindex) && slot == mode) continue;
     auto it = now.find(a.ifindex);
-    if (it == now.end() || programIn(it->second, slot) == 0 || programIn(it->second, slot) != dp.xdpProgId())
-      continue;  // gone, or not ours
+    const uint32_t id = it == now.end() ? 0 : programIn(it->second, slot);
+    if (id == 0 || id != dp.xdpProgId()) continue;  // gone, or not ours
     changes.push_back({"remove the XDP entry (" + a.mode + ") from " + a.ifname,
                        [&route, &dp, a, slot] {
                          return runOne(route, lk::encodeSetXdp(a.ifindex, -1, linkMode(slot), dp.xdpFd()),
@@ -104,7 +104,8 @@ std::vector<PlannedChange> xdpChanges(NetlinkPort& route, DatapathPort& dp, Host
     const std::string portName = name;
     recorded.push_back({portName, port, modeText});
     auto it = now.find(port);
-    if (it != now.end() && programIn(it->second, mode) != 0) continue;  // ours already (bindXdpPorts let only ours through)
+    // A program there is ours already: bindXdpPorts lets no other port through.
+    if (it != now.end() && programIn(it->second, mode) != 0) continue;
     changes.push_back({"attach the XDP entry (" + modeText + ") on " + portName,
                        [&route, &dp, port, portName, mode] {
                          return runOne(route, lk::encodeSetXdp(port, dp.xdpFd(), linkMode(mode)),

@@ -40,9 +40,8 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
     // every link of the namespace is checked: nothing of ours stays behind.
     std::map<int, std::string> links;
     // The host datapath's XDP entry is ours by its id: the pinned program's.
-    std::set<uint32_t> ourXdp;
     VFSTEER_ASSIGN_OR_RETURN(auto pinned, ports.datapath(representors::Datapath::pinDir(ref.instance)));
-    if (pinned->present()) ourXdp.insert(pinned->xdpProgId());
+    const uint32_t ourXdp = pinned->present() ? pinned->xdpProgId() : 0;
     VFSTEER_ASSIGN_OR_RETURN(auto dumped, nl->dump(netlink::link::encodeDumpLinks()));
     for (const auto& raw : dumped) {
       auto info = netlink::link::decodeLink(raw);
@@ -50,11 +49,8 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
       links[info->ifindex] = info->name;
       for (auto [id, mode] : {std::pair{info->xdpDriverProgId, netlink::link::XdpMode::kDriver},
                               std::pair{info->xdpGenericProgId, netlink::link::XdpMode::kGeneric}}) {
-        if (id == 0 || !ourXdp.contains(id)) continue;
-        VFSTEER_ASSIGN_OR_RETURN(auto programs, ports.programs(ref.netns));
-        auto fd = programs->programById(id);
-        if (!fd.ok()) continue;  // gone meanwhile
-        VFSTEER_TRY(runOne(*nl, netlink::link::encodeSetXdp(info->ifindex, -1, mode, fd->get()),
+        if (id == 0 || id != ourXdp) continue;
+        VFSTEER_TRY(runOne(*nl, netlink::link::encodeSetXdp(info->ifindex, -1, mode, pinned->xdpFd()),
                            "remove the XDP entry from " + info->name));
         done.push_back("removed the host datapath's XDP entry from " + info->name);
       }
