@@ -15,13 +15,14 @@
 
 #include "vfsteer/netlink/devlink.hpp"
 #include "vfsteer/netlink/link.hpp"
+#include "vfsteer/netlink/netdev.hpp"
 #include "vfsteer/netlink/tc.hpp"
 
 using namespace vfsteer::netlink;
 
 namespace {
 
-enum Decoder : uint8_t { kQdisc, kFilter, kLink, kFamily, kDevice, kEswitch, kPort, kRate, kDecoders };
+enum Decoder : uint8_t { kQdisc, kFilter, kLink, kFamily, kDevice, kEswitch, kPort, kRate, kNetdev, kDecoders };
 
 uint16_t typeFor(Decoder d) {
   switch (d) {
@@ -29,7 +30,7 @@ uint16_t typeFor(Decoder d) {
     case kFilter: return RTM_NEWTFILTER;
     case kLink: return RTM_NEWLINK;
     case kFamily: return GENL_ID_CTRL;
-    default: return 0x15;  // a devlink family id as the kernel hands them out
+    default: return 0x15;  // a devlink or netdev family id as the kernel hands them out
   }
 }
 
@@ -60,11 +61,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case kLink: (void)link::decodeLink(msg); break;
-    case kFamily: (void)devlink::decodeFamilyId(msg); break;
+    case kFamily: (void)decodeFamilyId(msg); break;
     case kDevice: (void)devlink::decodeDevice(msg); break;
     case kEswitch: (void)devlink::decodeEswitch(msg); break;
     case kPort: (void)devlink::decodePort(msg); break;
     case kRate: (void)devlink::decodeRate(msg); break;
+    case kNetdev: (void)netdev::decodeDevice(msg); break;
     default: break;
   }
   return 0;

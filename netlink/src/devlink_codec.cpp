@@ -13,15 +13,6 @@ namespace {
 // asks for acks on dumps too; the controller request uses version 1.
 constexpr uint8_t kDevlinkVersion = 0;
 
-Message genlMessage(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags) {
-  Message m(family, flags);
-  genlmsghdr g{};
-  g.cmd = cmd;
-  g.version = version;
-  m.putHeader(g);
-  return m;
-}
-
 void putHandle(Message& m, const Handle& h) {
   m.putStrz(DEVLINK_ATTR_BUS_NAME, h.bus);
   m.putStrz(DEVLINK_ATTR_DEV_NAME, h.dev);
@@ -62,19 +53,6 @@ std::string_view name(PortFlavour flavour) {
     case PortFlavour::kPciSf: return "pcisf";
   }
   return "unknown";
-}
-
-Message encodeGetFamily(const std::string& familyName) {
-  Message m = genlMessage(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, NLM_F_REQUEST | NLM_F_ACK);
-  m.putStrz(CTRL_ATTR_FAMILY_NAME, familyName);
-  return m;
-}
-
-Result<uint16_t> decodeFamilyId(const RawMessage& raw) {
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, GENL_HDRLEN, CTRL_ATTR_MAX));
-  auto id = t.get(CTRL_ATTR_FAMILY_ID);
-  if (!id) return Error(ErrorCode::kInternal, "family reply without an id");
-  return id->u16();
 }
 
 Message encodeDumpDevices(uint16_t family) {

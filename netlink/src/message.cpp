@@ -1,5 +1,7 @@
 #include "vfsteer/netlink/message.hpp"
 
+#include <linux/genetlink.h>
+
 #include <libmnl/libmnl.h>
 
 #include <algorithm>
@@ -174,6 +176,28 @@ std::string attributePath(std::span<const uint8_t> request, size_t headerLen, ui
   }
   return path.empty() ? "offset " + std::to_string(offset)
                       : path + " (offset " + std::to_string(offset) + ")";
+}
+
+Message genlMessage(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags) {
+  Message m(family, flags);
+  genlmsghdr g{};
+  g.cmd = cmd;
+  g.version = version;
+  m.putHeader(g);
+  return m;
+}
+
+Message encodeGetFamily(const std::string& familyName) {
+  Message m = genlMessage(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, NLM_F_REQUEST | NLM_F_ACK);
+  m.putStrz(CTRL_ATTR_FAMILY_NAME, familyName);
+  return m;
+}
+
+Result<uint16_t> decodeFamilyId(const RawMessage& raw) {
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, GENL_HDRLEN, CTRL_ATTR_MAX));
+  auto id = t.get(CTRL_ATTR_FAMILY_ID);
+  if (!id) return Error(ErrorCode::kInternal, "family reply without an id");
+  return id->u16();
 }
 
 }  // namespace vfsteer::netlink

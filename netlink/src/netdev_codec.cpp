@@ -16,21 +16,16 @@ constexpr uint8_t kVersion = 1;
 
 }  // namespace
 
-Message encodeGetDevice(uint16_t family, int ifindex) {
-  Message m(family, NLM_F_REQUEST | NLM_F_ACK);
-  genlmsghdr g{};
-  g.cmd = kCmdDevGet;
-  g.version = kVersion;
-  m.putHeader(g);
-  m.putU32(kAttrIfindex, static_cast<uint32_t>(ifindex));
-  return m;
+Message encodeDumpDevices(uint16_t family) {
+  return genlMessage(family, kCmdDevGet, kVersion, NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP);
 }
 
-Result<uint64_t> decodeXdpFeatures(const RawMessage& raw) {
+Result<Device> decodeDevice(const RawMessage& raw) {
   VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, GENL_HDRLEN, kAttrMax));
+  auto ifindex = t.get(kAttrIfindex);
   auto features = t.get(kAttrXdpFeatures);
-  if (!features) return Error(ErrorCode::kInternal, "netdev reply without xdp-features");
-  return features->u64();
+  if (!ifindex || !features) return Error(ErrorCode::kInternal, "netdev reply without ifindex or xdp-features");
+  return Device{static_cast<int>(ifindex->u32()), features->u64()};
 }
 
 }  // namespace vfsteer::netlink::netdev

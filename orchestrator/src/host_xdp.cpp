@@ -1,7 +1,6 @@
 #include "host_xdp.hpp"
 
 #include "tc_ops.hpp"
-#include "vfsteer/netlink/devlink.hpp"
 #include "vfsteer/netlink/netdev.hpp"
 
 namespace vfsteer::orchestrator {
@@ -12,37 +11,35 @@ using policies::HostXdp;
 
 Result<std::map<int, XdpPort>> readXdpPorts(NetlinkPort& route, NetlinkPort* genl,
                                             const std::map<int, std::string>& ports) {
-  std::optional<uint16_t> family;
-  if (genl) {
-    auto replies = requestOne(*genl, netlink::devlink::encodeGetFamily(nd::kFamilyName));
-    if (replies.ok() && !replies->empty()) {
-      auto id = netlink::devlink::decodeFamilyId(replies->front());
-      if (id.ok()) family = *id;
-    }
-  }
+  // Two dumps, whatever the number of ports.
   std::map<int, XdpPort> out;
-  for (const auto& [ifindex, name] : ports) {
-    VFSTEER_ASSIGN_OR_RETURN(auto replies, requestOne(route, lk::encodeGetLink(ifindex)));
-    if (replies.empty()) return Error(ErrorCode::kNotFound, name + " does not exist");
-    VFSTEER_ASSIGN_OR_RETURN(auto info, lk::decodeLink(replies.front()));
-    XdpPort p{name, info.xdpDriverProgId, info.xdpGenericProgId, info.xdpOffloadProgId, std::nullopt};
-    if (family) {
-      auto dev = requestOne(*genl, nd::encodeGetDevice(*family, ifindex));
-      if (dev.ok() && !dev->empty()) {
-        auto features = nd::decodeXdpFeatures(dev->front());
-        if (features.ok()) p.features = *features;
-      }
-    }
-    out[ifindex] = p;
+  VFSTEER_ASSIGN_OR_RETURN(auto links, route.dump(lk::encodeDumpLinks()));
+  for (const auto& raw : links) {
+    VFSTEER_ASSIGN_OR_RETURN(auto info, lk::decodeLink(raw));
+    auto it = ports.find(info.ifindex);
+    if (it == ports.end()) continue;
+    out[info.ifindex] = XdpPort{it->second, info.xdpDriverProgId, info.xdpGenericProgId, info.xdpOffloadProgId,
+                                std::nullopt};
+  }
+  for (const auto& [ifindex, name] : ports)
+    if (!out.contains(ifindex)) return Error(ErrorCode::kNotFound, name + " does not exist");
+  if (!genl) return out;
+  auto family = requestOne(*genl, netlink::encodeGetFamily(nd::kFamilyName));
+  if (!family.ok() || family->empty()) return out;  // a kernel without the family: features unknown
+  VFSTEER_ASSIGN_OR_RETURN(uint16_t id, netlink::decodeFamilyId(family->front()));
+  VFSTEER_ASSIGN_OR_RETURN(auto devices, genl->dump(nd::encodeDumpDevices(id)));
+  for (const auto& raw : devices) {
+    VFSTEER_ASSIGN_OR_RETURN(auto dev, nd::decodeDevice(raw));
+    if (auto it = out.find(dev.ifindex); it != out.end()) it->second.features = dev.xdpFeatures;
   }
   return out;
 }
 
-void bindXdpPorts(HostBindings& b, const std::map<int, XdpPort>& ports, const std::set<uint32_t>& ours) {
+void bindXdpPorts(HostBindings& b, const std::map<int, XdpPort>& ports, uint32_t ours) {
   const bool native = b.xdpMode == HostXdp::kNative;
   for (const auto& [ifindex, p] : ports) {
     for (uint32_t id : {p.driverProg, p.genericProg, p.offloadProg}) {
-      if (id == 0 || ours.contains(id)) continue;
+      if (id == 0 || id == ours) continue;
       b.noXdpEntry[ifindex] = p.name + " holds an XDP program vfsteer did not attach (id " + std::to_string(id) +
                               "); vfsteer leaves it alone";
     }

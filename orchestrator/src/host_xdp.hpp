@@ -6,7 +6,6 @@
 
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -32,8 +31,8 @@ Result<std::map<int, XdpPort>> readXdpPorts(NetlinkPort& route, NetlinkPort* gen
                                             const std::map<int, std::string>& ports);
 
 // Fills b.noXdpEntry and b.noXdpTarget from what the kernel said. `ours`:
-// ids of programs vfsteer attached (the pinned vfs_xdp).
-void bindXdpPorts(HostBindings& b, const std::map<int, XdpPort>& ports, const std::set<uint32_t>& ours);
+// the id of the pinned vfs_xdp (0 when there is none yet).
+void bindXdpPorts(HostBindings& b, const std::map<int, XdpPort>& ports, uint32_t ours);
 
 netlink::link::XdpMode linkMode(policies::HostXdp mode);
 uint32_t programIn(const XdpPort& port, policies::HostXdp mode);

@@ -95,10 +95,10 @@ lk::VfLinkState linkStateOf(LinkState s) {
 }  // namespace
 
 Result<uint16_t> resolveDevlinkFamily(NetlinkPort& genl) {
-  auto replies = requestOne(genl, dl::encodeGetFamily("devlink"));
+  auto replies = requestOne(genl, netlink::encodeGetFamily("devlink"));
   if (!replies.ok() || replies->empty())
     return Error(ErrorCode::kNotSupported, "this kernel has no devlink");
-  return dl::decodeFamilyId(replies->front());
+  return netlink::decodeFamilyId(replies->front());
 }
 
 Result<DeviceState> observeDevice(const representors::Topology& t, ProvisionPorts& p) {

@@ -95,9 +95,9 @@ Result<Topology> fromKernel(const std::string& pf) {
   t.numVfs = sysfsNumVfs(pf).value_or(static_cast<uint16_t>(link.vfs.size()));
 
   VFSTEER_ASSIGN_OR_RETURN(auto genl, netlink::Socket::open(NETLINK_GENERIC));
-  auto family = genl.request(netlink::devlink::encodeGetFamily("devlink"));
+  auto family = genl.request(netlink::encodeGetFamily("devlink"));
   if (!family.ok() || family->replies.empty()) return t;  // no devlink in this kernel
-  VFSTEER_ASSIGN_OR_RETURN(uint16_t devlinkFamily, netlink::devlink::decodeFamilyId(family->replies[0]));
+  VFSTEER_ASSIGN_OR_RETURN(uint16_t devlinkFamily, netlink::decodeFamilyId(family->replies[0]));
   VFSTEER_ASSIGN_OR_RETURN(auto dumped, genl.dump(netlink::devlink::encodeDumpPorts(devlinkFamily)));
   std::vector<netlink::devlink::Port> ports;
   for (const auto& raw : dumped)

@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include "scratch_netns.hpp"
-#include "vfsteer/netlink/devlink.hpp"
 #include "vfsteer/netlink/link.hpp"
 #include "vfsteer/netlink/netdev.hpp"
 #include "vfsteer/netlink/socket.hpp"
@@ -93,17 +92,21 @@ TEST(NetlinkNetns, XdpFeaturesSayWhenAVethTakesRedirectedFrames) {
   ASSERT_TRUE(netns.ok());
   auto genl = Socket::open(NETLINK_GENERIC, &*netns);
   ASSERT_TRUE(genl.ok()) << genl.error().describe();
-  auto family = genl->request(devlink::encodeGetFamily(netdev::kFamilyName));
+  auto family = genl->request(encodeGetFamily(netdev::kFamilyName));
   if (!family.ok()) GTEST_SKIP() << "no netdev netlink family (Linux < 6.3): " << family.error().describe();
   ASSERT_FALSE(family->replies.empty());
-  auto id = devlink::decodeFamilyId(family->replies[0]);
+  auto id = decodeFamilyId(family->replies[0]);
   ASSERT_TRUE(id.ok()) << id.error().describe();
   auto features = [&](int ifindex) -> uint64_t {
-    auto reply = genl->request(netdev::encodeGetDevice(*id, ifindex));
-    EXPECT_TRUE(reply.ok() && !reply->replies.empty());
-    auto f = netdev::decodeXdpFeatures(reply->replies[0]);
-    EXPECT_TRUE(f.ok()) << f.error().describe();
-    return f.ok() ? *f : 0;
+    auto dumped = genl->dump(netdev::encodeDumpDevices(*id));
+    EXPECT_TRUE(dumped.ok()) << dumped.error().describe();
+    for (const auto& raw : dumped.ok() ? *dumped : std::vector<RawMessage>{}) {
+      auto dev = netdev::decodeDevice(raw);
+      EXPECT_TRUE(dev.ok()) << dev.error().describe();
+      if (dev.ok() && dev->ifindex == ifindex) return dev->xdpFeatures;
+    }
+    ADD_FAILURE() << "ifindex " << ifindex << " is not in the netdev dump";
+    return 0;
   };
   const uint64_t entry = netdev::kXdpBasic | netdev::kXdpRedirect;
   EXPECT_EQ(features(env->va) & entry, entry) << "veth runs XDP in its driver and redirects";

@@ -45,9 +45,7 @@ struct Port {
   std::string netdevName;
 };
 
-// Generic netlink: the numeric id of a family ("devlink"), per kernel boot.
-Message encodeGetFamily(const std::string& familyName);
-Result<uint16_t> decodeFamilyId(const RawMessage& msg);
+// The family id: netlink::encodeGetFamily("devlink") (message.hpp).
 
 // devlink dev show (dump)
 Message encodeDumpDevices(uint16_t family);

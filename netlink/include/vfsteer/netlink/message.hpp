@@ -155,4 +155,10 @@ class AttrTable {
 // offset so the operator sees which part of a request the kernel refused.
 std::string attributePath(std::span<const uint8_t> request, size_t headerLen, uint32_t offset);
 
+// Generic netlink: a request of `family` with its genl header.
+Message genlMessage(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags);
+// The numeric id of a family ("devlink", "netdev"), per kernel boot.
+Message encodeGetFamily(const std::string& familyName);
+Result<uint16_t> decodeFamilyId(const RawMessage& msg);
+
 }  // namespace vfsteer::netlink

@@ -1,6 +1,5 @@
 // The "netdev" generic netlink family (Linux 6.3+): what XDP a device can
-// do. Resolve the family id with devlink::encodeGetFamily(kFamilyName) (the
-// generic netlink controller request, whichever family it names).
+// do. Resolve the family id with encodeGetFamily(kFamilyName) (message.hpp).
 #pragma once
 
 #include <cstdint>
@@ -17,8 +16,13 @@ inline constexpr uint64_t kXdpBasic = 1;     // XDP in the driver: drop, pass, t
 inline constexpr uint64_t kXdpRedirect = 2;  // XDP_REDIRECT from its XDP program
 inline constexpr uint64_t kXdpNdoXmit = 4;   // takes XDP frames redirected to it
 
-// ynl netdev dev-get --do ifindex N
-Message encodeGetDevice(uint16_t family, int ifindex);
-Result<uint64_t> decodeXdpFeatures(const RawMessage& msg);
+struct Device {
+  int ifindex = 0;
+  uint64_t xdpFeatures = 0;
+};
+
+// ynl netdev dev-get --dump: every device of the namespace.
+Message encodeDumpDevices(uint16_t family);
+Result<Device> decodeDevice(const RawMessage& msg);
 
 }  // namespace vfsteer::netlink::netdev
