@@ -776,9 +776,7 @@ Result<std::map<int, XdpPort>> Applier::bindXdp(HostBindings& b) {
   if (ports.empty()) return std::map<int, XdpPort>{};
   auto genl = ports_.netlink(topology_->netns, NETLINK_GENERIC);
   VFSTEER_ASSIGN_OR_RETURN(auto read, readXdpPorts(*route_, genl.ok() ? genl->get() : nullptr, ports));
-  std::set<uint32_t> ours;
-  if (datapath_->present()) ours.insert(datapath_->xdpProgId());
-  bindXdpPorts(b, read, ours);
+  bindXdpPorts(b, read, datapath_->present() ? datapath_->xdpProgId() : 0);
   return read;
 }
 

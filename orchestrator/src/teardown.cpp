@@ -32,6 +32,7 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
       if (p.hook == "xdp") xdpPrograms.push_back(p);
   }
 
+  VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(representors::Datapath::pinDir(ref.instance)));
   // The namespace may be gone already (e.g. the lab was removed by hand).
   const bool netnsGone = !ref.netns.empty() && !netlink::Netns::exists(ref.netns);
   if (!netnsGone) {
@@ -40,8 +41,7 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
     // every link of the namespace is checked: nothing of ours stays behind.
     std::map<int, std::string> links;
     // The host datapath's XDP entry is ours by its id: the pinned program's.
-    VFSTEER_ASSIGN_OR_RETURN(auto pinned, ports.datapath(representors::Datapath::pinDir(ref.instance)));
-    const uint32_t ourXdp = pinned->present() ? pinned->xdpProgId() : 0;
+    const uint32_t ourXdp = dp->present() ? dp->xdpProgId() : 0;
     VFSTEER_ASSIGN_OR_RETURN(auto dumped, nl->dump(netlink::link::encodeDumpLinks()));
     for (const auto& raw : dumped) {
       auto info = netlink::link::decodeLink(raw);
@@ -50,7 +50,7 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
       for (auto [id, mode] : {std::pair{info->xdpDriverProgId, netlink::link::XdpMode::kDriver},
                               std::pair{info->xdpGenericProgId, netlink::link::XdpMode::kGeneric}}) {
         if (id == 0 || id != ourXdp) continue;
-        VFSTEER_TRY(runOne(*nl, netlink::link::encodeSetXdp(info->ifindex, -1, mode, pinned->xdpFd()),
+        VFSTEER_TRY(runOne(*nl, netlink::link::encodeSetXdp(info->ifindex, -1, mode, dp->xdpFd()),
                            "remove the XDP entry from " + info->name));
         done.push_back("removed the host datapath's XDP entry from " + info->name);
       }
@@ -110,7 +110,6 @@ Result<std::vector<std::string>> teardown(const InstanceRef& ref, PortFactory& p
       }
     }
   }
-  VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(representors::Datapath::pinDir(ref.instance)));
   if (dp->present()) {
     VFSTEER_TRY(dp->destroy());
     done.push_back("removed " + representors::Datapath::pinDir(ref.instance));

@@ -356,7 +356,7 @@ TEST(HostXdp, PortsRuleXdpOutOnTheKernelsWordOnly) {
       {repIfindex(1), {"pf0vf1", 77, 0, 0, entry}},           // someone else's, and no ndo-xmit
       {repIfindex(2), {"pf0vf2", 0, 0, 0, std::nullopt}},     // a kernel without xdp-features
   };
-  bindXdpPorts(b, ports, {41});
+  bindXdpPorts(b, ports, 41);
   EXPECT_FALSE(b.noXdpEntry.contains(kUplink));
   EXPECT_FALSE(b.noXdpTarget.contains(kUplink));
   EXPECT_FALSE(b.noXdpEntry.contains(repIfindex(0)));
@@ -368,7 +368,7 @@ TEST(HostXdp, PortsRuleXdpOutOnTheKernelsWordOnly) {
   // Generic mode needs no driver support at either end; a foreign program still rules a port out.
   HostBindings g = bindings(3);
   g.xdpMode = HostXdp::kGeneric;
-  bindXdpPorts(g, ports, {41});
+  bindXdpPorts(g, ports, 41);
   EXPECT_EQ(g.noXdpEntry.size(), 1u);
   EXPECT_TRUE(g.noXdpEntry.contains(repIfindex(1)));
   EXPECT_TRUE(g.noXdpTarget.empty());
