@@ -279,16 +279,37 @@ static __always_inline __u8 tunnel_type(const struct vfs_gen_config *gc, const s
   return type;
 }
 
+/* Records the outer frame's parse result `r` (vfs_parse_frame) in p. Returns
+ * the offset of the tunnel header to read, its type in *type, when the frame
+ * is UDP to a port the policy names as a tunnel; else 0. */
+static __always_inline __u32 after_outer(struct parsed *p, const struct vfs_gen_config *gc, int r,
+                                         __u8 *type) {
+  if (r < 0) {
+    p->malformed = 1;
+    return 0;
+  }
+  p->outer_tags_in_packet = r >> 24;
+  __u32 l4 = r & 0xffffff;
+  if (l4 == 0 || p->outer.ip_proto != IPPROTO_UDP) return 0;
+  *type = tunnel_type(gc, &p->outer);
+  return *type == VFS_TUN_NONE ? 0 : l4 + sizeof(struct udphdr);
+}
+
 /* The offset of the inner Ethernet header after the 8-byte tunnel header
- * `t` at `th`, or 0 when the header does not parse ("not a tunnel"). */
-static __always_inline __u32 tunnel_inner_off(__u8 type, const __u8 *t, __u32 th) {
+ * `t` at `th` (with p->inner cleared for it), or 0 when the header does not
+ * parse: then it is not a tunnel. */
+static __always_inline __u32 before_inner(struct parsed *p, __u8 type, const __u8 *t, __u32 th) {
+  __u32 inner_off;
   if (type == VFS_TUN_VXLAN) {
     if (!(t[0] & 0x08)) return 0; /* the VNI is not valid */
-    return th + 8;
+    inner_off = th + 8;
+  } else {
+    /* GENEVE: version 0, options in 4-byte units, Ethernet payload. */
+    if ((t[0] >> 6) != 0 || t[2] != 0x65 || t[3] != 0x58) return 0;
+    inner_off = th + 8 + (t[0] & 0x3f) * 4;
   }
-  /* GENEVE: version 0, options in 4-byte units, Ethernet payload. */
-  if ((t[0] >> 6) != 0 || t[2] != 0x65 || t[3] != 0x58) return 0;
-  return th + 8 + (t[0] & 0x3f) * 4;
+  __builtin_memset(&p->inner, 0, sizeof(p->inner));
+  return inner_off;
 }
 
 /* The tunnel keys of an inner frame that parsed. */
@@ -332,25 +353,11 @@ static __always_inline void parse(struct __sk_buff *skb, const struct vfs_gen_co
   __u32 accel = 0;
   if (skb->vlan_present)
     accel = ((__u32)(__u16)skb->vlan_proto << 16) | bpf_htons((__u16)skb->vlan_tci);
-  int r = vfs_parse_frame(skb, 0, o, accel);
-  if (r < 0) {
-    p->malformed = 1;
-    return;
-  }
-  p->outer_tags_in_packet = r >> 24;
-  __u32 l4 = r & 0xffffff;
-  if (l4 == 0 || o->ip_proto != IPPROTO_UDP) return;
-  /* A UDP port the policy names as a tunnel: read the tunnel header and the
-   * frame inside. A header that does not parse means "not a tunnel". */
-  __u8 type = tunnel_type(gc, o);
-  if (type == VFS_TUN_NONE) return;
-  __u8 t[8];
-  __u32 th = l4 + sizeof(struct udphdr);
-  if (bpf_skb_load_bytes(skb, th, t, sizeof(t))) return;
-  __u32 inner_off = tunnel_inner_off(type, t, th);
-  if (!inner_off) return;
-  __builtin_memset(&p->inner, 0, sizeof(p->inner));
-  if (vfs_parse_frame(skb, inner_off, &p->inner, 0) < 0) return;
+  __u8 type = VFS_TUN_NONE, t[8];
+  __u32 th = after_outer(p, gc, vfs_parse_frame(skb, 0, o, accel), &type);
+  if (!th || bpf_skb_load_bytes(skb, th, t, sizeof(t))) return;
+  __u32 inner_off = before_inner(p, type, t, th);
+  if (!inner_off || vfs_parse_frame(skb, inner_off, &p->inner, 0) < 0) return;
   set_tunnel_keys(p, type, t, inner_off);
 }
 
@@ -359,23 +366,11 @@ static __always_inline void parse_xdp(struct xdp_md *ctx, const struct vfs_gen_c
                                       struct parsed *p) {
   struct vfs_key *o = &p->outer;
   o->ifindex = ctx->ingress_ifindex;
-  int r = vfs_parse_frame_xdp(ctx, 0, o);
-  if (r < 0) {
-    p->malformed = 1;
-    return;
-  }
-  p->outer_tags_in_packet = r >> 24;
-  __u32 l4 = r & 0xffffff;
-  if (l4 == 0 || o->ip_proto != IPPROTO_UDP) return;
-  __u8 type = tunnel_type(gc, o);
-  if (type == VFS_TUN_NONE) return;
-  __u8 t[8];
-  __u32 th = l4 + sizeof(struct udphdr);
-  if (bpf_xdp_load_bytes(ctx, th, t, sizeof(t))) return;
-  __u32 inner_off = tunnel_inner_off(type, t, th);
-  if (!inner_off) return;
-  __builtin_memset(&p->inner, 0, sizeof(p->inner));
-  if (vfs_parse_frame_xdp(ctx, inner_off, &p->inner) < 0) return;
+  __u8 type = VFS_TUN_NONE, t[8];
+  __u32 th = after_outer(p, gc, vfs_parse_frame_xdp(ctx, 0, o), &type);
+  if (!th || bpf_xdp_load_bytes(ctx, th, t, sizeof(t))) return;
+  __u32 inner_off = before_inner(p, type, t, th);
+  if (!inner_off || vfs_parse_frame_xdp(ctx, inner_off, &p->inner) < 0) return;
   set_tunnel_keys(p, type, t, inner_off);
 }
 
