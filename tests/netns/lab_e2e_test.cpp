@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "cli_runner.hpp"
+#include "lab_fixture.hpp"
 #include "packets.hpp"
 #include "scratch_netns.hpp"
 
@@ -25,8 +25,6 @@ using FB = FrameBuilder;
 const Mac kWire = mac("02:00:00:00:00:fe");
 const Mac kUplink = mac("02:00:00:00:00:ff");
 Mac vfMac(int i) { return mac(("02:00:00:00:00:1" + std::to_string(i)).c_str()); }
-const char* kInstance = "uplink0:vfs-host";
-const std::string kPins = std::string("/sys/fs/bpf/vfsteer/") + kInstance;
 
 // device.host_xdp of the policies tests write: the data-path tests run once
 // with the XDP entry ("auto") and once in tc only ("off").
@@ -41,17 +39,8 @@ std::string writePolicy(const std::string& chains) {
   return path;
 }
 
-CliResult vfsteer(const std::vector<std::string>& args) {
-  // The example bpf object is named relative to the repository root.
-  auto cwd = std::filesystem::current_path();
-  std::filesystem::current_path(VFSTEER_SOURCE_DIR);
-  auto r = runVfsteer(args);
-  std::filesystem::current_path(cwd);
-  return r;
-}
-
 json report() {
-  auto r = vfsteer({"report", "-o", "json"});
+  auto r = vfsteerCli({"report", "-o", "json"});
   EXPECT_EQ(r.status, 0) << r.err;
   return r.status == 0 ? json::parse(r.out) : json();
 }
@@ -115,38 +104,13 @@ Bytes udp4(const Mac& dst, const char* src, const char* dstIp, uint16_t dport, c
   return FB::ethernet(dst, kWire, 0x0800, FB::ipv4(src, dstIp, 17, FB::udp(40000, dport, text(marker))));
 }
 
-class LabE2E : public ::testing::Test {
+class LabE2E : public LabTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!isRoot()) return;
-    auto st = vfsteer({"lab", "status"});
-    if (st.out.find("lab: up") != std::string::npos) {
-      labWasUp_ = true;
-      return;
-    }
-    auto up = vfsteer({"lab", "up", "--vfs", "4"});
-    ASSERT_EQ(up.status, 0) << up.err;
-  }
-  static void TearDownTestSuite() {
-    if (isRoot() && !labWasUp_) vfsteer({"lab", "down"});
-  }
-  void SetUp() override {
-    VFSTEER_REQUIRE_ROOT();
-    if (labWasUp_) GTEST_SKIP() << "a lab is already up; these tests make their own (vfsteer lab down)";
-  }
-  void TearDown() override {
-    if (isRoot() && !labWasUp_) {
-      auto r = vfsteer({"teardown"});
-      EXPECT_EQ(r.status, 0) << r.err;
-    }
-  }
   void apply(const std::string& chains) {
-    auto r = vfsteer({"apply", "-f", writePolicy(chains)});
+    auto r = vfsteerCli({"apply", "-f", writePolicy(chains)});
     ASSERT_EQ(r.status, 0) << r.err << r.out;
   }
-  static bool labWasUp_;
 };
-bool LabE2E::labWasUp_ = false;
 
 // The same packets and expectations with the host datapath's XDP entry and
 // without it: chains the XDP entry can run take it in the first, tc in the
@@ -272,7 +236,7 @@ TEST_F(LabE2E, UserBpfStageRunsAndTheChainContinues) {
   for (int i = 0; i < 5; ++i) frames.push_back(udp4(vfMac(3), "10.9.0.1", "10.6.0.1", 7006, "bpf-stage"));
   auto got = fromWire(frames);
   EXPECT_EQ(got.with("vf3", text("bpf-stage")).size(), 5u);
-  int fd = bpf_obj_get((kPins + "/count_packets").c_str());
+  int fd = bpf_obj_get((kLabPins + "/count_packets").c_str());
   ASSERT_GE(fd, 0) << "the example pins its counter map in vfsteer's directory";
   uint32_t zero = 0;
   uint64_t counted = 0;
@@ -400,9 +364,9 @@ TEST_P(LabDataPath, SecondApplyWritesNothingAndAPolicyChangeHasNoWindow) {
 )");
   const std::string b = writePolicy(R"(  - {name: flow, priority: 1, match: {ip_proto: udp, dst_port: 7020}, stages: [{deliver: {vf: 1}}]}
 )");
-  ASSERT_EQ(vfsteer({"apply", "-f", a}).status, 0);
+  ASSERT_EQ(vfsteerCli({"apply", "-f", a}).status, 0);
   auto before = report();
-  auto again = vfsteer({"apply", "-f", a});
+  auto again = vfsteerCli({"apply", "-f", a});
   ASSERT_EQ(again.status, 0);
   EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
   auto after = report();
@@ -424,7 +388,7 @@ TEST_P(LabDataPath, SecondApplyWritesNothingAndAPolicyChangeHasNoWindow) {
     }
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  auto changed = vfsteer({"apply", "-f", b});
+  auto changed = vfsteerCli({"apply", "-f", b});
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   stop = true;
   sender.join();
@@ -444,7 +408,7 @@ TEST_F(LabE2E, EmulatedBpfNicDemuxDropsInTheNicAndTrapsTheRest) {
   auto policy = writePolicy(R"(  - {name: blocked, priority: 1, match: {src_ip: 192.0.2.0/24}, stages: [drop]}
   - {name: web, priority: 2, match: {vlan: 100, ip_proto: udp, dst_port: 7040}, stages: [vlan_pop, {deliver: {vf: 1}}]}
 )");
-  auto r = vfsteer({"apply", "-f", policy, "--profile", "netdevsim", "--emulate-nic"});
+  auto r = vfsteerCli({"apply", "-f", policy, "--profile", "netdevsim", "--emulate-nic"});
   ASSERT_EQ(r.status, 0) << r.err << r.out;
   EXPECT_NE(r.out.find("cls_bpf skip_hw, emulating the NIC"), std::string::npos) << r.out;
   Bytes blocked = udp4(vfMac(0), "192.0.2.9", "10.1.0.7", 7040, "nic-drop");
@@ -468,7 +432,7 @@ TEST_F(LabE2E, EmulatedBpfNicDemuxDropsInTheNicAndTrapsTheRest) {
     if (f.value("pref", 0) == 10000 && f.contains("options"))
       demux |= f["options"].value("skip_hw", false) && f["options"]["prog"].value("name", "") == "vfsteer_demux";
   EXPECT_TRUE(demux) << show.out;
-  auto again = vfsteer({"apply", "-f", policy, "--profile", "netdevsim", "--emulate-nic"});
+  auto again = vfsteerCli({"apply", "-f", policy, "--profile", "netdevsim", "--emulate-nic"});
   EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
 }
 
@@ -478,10 +442,10 @@ TEST_F(LabE2E, EnforceSkipSwThatTheNicCannotTakeChangesNothing) {
   apply(R"(  - {name: web, priority: 1, match: {ip_proto: udp, dst_port: 7050}, stages: [{deliver: {vf: 0}}]}
 )");
   auto before = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-s", "-j", "filter", "show", "dev", "uplink0", "ingress"});
-  auto bad = vfsteer({"enforce", "skip-sw", "--chain", "nosuch"});
+  auto bad = vfsteerCli({"enforce", "skip-sw", "--chain", "nosuch"});
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("no such chain; its chains: web"), std::string::npos) << bad.err;
-  auto r = vfsteer({"enforce", "skip-sw", "--chain", "web"});
+  auto r = vfsteerCli({"enforce", "skip-sw", "--chain", "web"});
   EXPECT_EQ(r.status, 2) << r.out << r.err;
   EXPECT_NE(r.err.find("chain web is skip-sw, but no part of it can run in the NIC: profile veth has no hardware offload"),
             std::string::npos)
@@ -503,10 +467,10 @@ TEST_F(LabE2E, TeardownRemovesOnlyWhatVfsteerMade) {
   apply(R"(  - {name: flow, priority: 1, match: {ip_proto: udp, dst_port: 7030}, stages: [{deliver: {vf: 0}}]}
   - {name: vfside, priority: 1, match: {from: {vf: 1}}, stages: [{deliver: uplink}]}
 )");
-  ASSERT_TRUE(std::filesystem::exists(kPins));
-  auto down = vfsteer({"teardown"});
+  ASSERT_TRUE(std::filesystem::exists(kLabPins));
+  auto down = vfsteerCli({"teardown"});
   ASSERT_EQ(down.status, 0) << down.err;
-  EXPECT_FALSE(std::filesystem::exists(kPins));
+  EXPECT_FALSE(std::filesystem::exists(kLabPins));
   auto show = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-j", "filter", "show", "dev", "uplink0", "ingress"});
   ASSERT_EQ(show.status, 0);
   auto filters = json::parse(show.out);
