@@ -19,8 +19,8 @@
 #include <optional>
 #include <vector>
 
-#include "bpf_nic_rules.hpp"
-#include "host_program.hpp"
+#include "engine/demux_rules.hpp"
+#include "engine/host_program.hpp"
 #include "vfsteer/demux/splitter.hpp"
 #include "vfsteer/policies/loader.hpp"
 #include "vfsteer/representors/bpf_demux.hpp"
@@ -83,7 +83,7 @@ Programs& programs() {
     auto veth = policies::selectProfile(*profiles, "veth", "");
     auto hostPlan = veth.ok() ? demux::plan(*policy, *veth) : Result<demux::Plan>(veth.error());
     if (!hostPlan.ok() || !hostPlan->ok()) die("cannot plan the fuzz policy on veth");
-    orchestrator::HostBindings bindings;
+    engine::HostBindings bindings;
     bindings.xdpMode = policies::HostXdp::kNative;  // every chain XDP can run is marked for it
     bindings.uplinkIfindex = kIfindex;
     bindings.uplinkName = "lo";
@@ -91,7 +91,7 @@ Programs& programs() {
       bindings.repIfindex[vf] = kIfindex;
       bindings.repName[vf] = "lo";
     }
-    auto host = orchestrator::buildHostProgram(*policy, *hostPlan, bindings, nullptr);
+    auto host = engine::buildHostProgram(*policy, *hostPlan, bindings, nullptr);
     if (!host.ok()) die(host.error().describe());
     if (auto s = representors::Datapath::ensureBpffs(); !s.ok()) die(s.error().describe());
     g_pinDir = "/sys/fs/bpf/vfsteer-fuzz-" + std::to_string(getpid());
@@ -112,7 +112,7 @@ Programs& programs() {
     auto nsim = policies::selectProfile(*profiles, "netdevsim", "");
     auto nicPlan = nsim.ok() ? demux::plan(*policy, *nsim) : Result<demux::Plan>(nsim.error());
     if (!nicPlan.ok()) die("cannot plan the fuzz policy on netdevsim");
-    auto rules = orchestrator::buildDemuxRules(*policy, *nicPlan);
+    auto rules = engine::buildDemuxRules(*policy, *nicPlan);
     if (!rules.ok()) die(rules.error().describe());
     for (auto [hook, fd] : {std::pair{representors::DemuxHook::kTc, &out.demuxTc},
                             std::pair{representors::DemuxHook::kXdp, &out.demuxXdp}}) {

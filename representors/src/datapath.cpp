@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <set>
 
+#include "vfsteer/common/paths.hpp"
 #include "vfsteer_datapath.skel.h"
 
 namespace vfsteer::representors {
@@ -101,7 +102,7 @@ struct Datapath::Fds {
 };
 
 std::string Datapath::pinDir(const std::string& instance) {
-  return std::string(kBpffs) + "/vfsteer/" + instance;
+  return std::string(paths::kPinRoot) + "/" + instance;
 }
 
 Status Datapath::ensureBpffs() {

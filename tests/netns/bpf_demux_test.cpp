@@ -13,7 +13,7 @@
 #include <functional>
 #include <optional>
 
-#include "bpf_nic_rules.hpp"
+#include "engine/demux_rules.hpp"
 #include "generators.hpp"
 #include "scratch_netns.hpp"
 #include "vfsteer/demux/interpreter.hpp"
@@ -129,7 +129,7 @@ TEST(BpfDemux, VerdictsEqualTheInterpretersNicStep) {
     ASSERT_TRUE(policy.ok()) << policy.error().describe();
     auto plan = demux::plan(*policy, profile, {});
     ASSERT_TRUE(plan.ok()) << plan.error().describe();
-    auto rules = orchestrator::buildDemuxRules(*policy, *plan);
+    auto rules = engine::buildDemuxRules(*policy, *plan);
     ASSERT_TRUE(rules.ok()) << rules.error().describe();
     if (!rules->empty()) ++policiesWithNicRules;
     for (DemuxHook hook : {DemuxHook::kTc, DemuxHook::kXdp}) {
@@ -165,7 +165,7 @@ std::vector<representors::DemuxRule> dropRules(const std::string& match) {
   auto plan = demux::plan(*policy, netdevsimProfile(), {});
   EXPECT_TRUE(plan.ok() && !plan->nicRules.empty()) << match;
   if (!plan.ok()) return {};
-  auto rules = orchestrator::buildDemuxRules(*policy, *plan);
+  auto rules = engine::buildDemuxRules(*policy, *plan);
   EXPECT_TRUE(rules.ok()) << rules.error().describe();
   return rules.ok() ? *rules : std::vector<representors::DemuxRule>{};
 }

@@ -9,7 +9,7 @@
 
 #include <filesystem>
 
-#include "apply.hpp"
+#include "engine/apply.hpp"
 #include "faulty_ports.hpp"
 #include "lab_fixture.hpp"
 
@@ -18,13 +18,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-orchestrator::ApplyResult applyWith(const std::string& policy, FaultPlan& plan) {
-  orchestrator::ApplyOptions opts;
+engine::ApplyResult applyWith(const std::string& policy, FaultPlan& plan) {
+  engine::ApplyOptions opts;
   opts.policyFile = policy;
   auto ports = makeFaultyPorts(plan);
   const auto cwd = fs::current_path();
   fs::current_path(VFSTEER_SOURCE_DIR);  // the policies name examples/bpf/... relative to it
-  auto r = orchestrator::apply(opts, *ports);
+  auto r = engine::apply(opts, *ports);
   fs::current_path(cwd);
   return r;
 }
@@ -44,7 +44,7 @@ class FaultTest : public LabTest {
     reset();
     FaultPlan counting;
     auto ok = applyWith(target, counting);
-    ASSERT_EQ(ok.exitCode, 0) << ok.error;
+    ASSERT_TRUE(ok.ok()) << ok.failure->error.describe();
     const std::string after = labSnapshot();
     const int points = counting.count();
     for (int k = 1; k <= points; ++k) std::printf("  fault point %d: %s\n", k, counting.points()[k - 1].c_str());
@@ -58,18 +58,19 @@ class FaultTest : public LabTest {
       ASSERT_TRUE(plan.fired()) << "point " << k << " of " << points << " was not reached";
       const std::string now = labSnapshot();
       const std::string where = "fault point " + std::to_string(k) + " (" + plan.points()[k - 1] + ")";
-      if (r.exitCode != 0) {
+      if (!r.ok()) {
         ++undone;
-        EXPECT_NE(r.error.find("injected fault"), std::string::npos) << where << ": " << r.error;
-        EXPECT_NE(r.error.find("nothing was changed"), std::string::npos) << where << ": " << r.error;
+        const std::string error = r.failure->error.describe();
+        EXPECT_NE(error.find("injected fault"), std::string::npos) << where << ": " << error;
+        EXPECT_TRUE(r.failure->leftovers.empty()) << where << ": rolling back left " << r.failure->leftovers.front();
         std::string trail;
         for (const auto& p : plan.points()) trail += "\n    " + p;
         ASSERT_TRUE(now == before) << where << " left the kernel changed: " << firstDifference(now, before)
-                                   << "\n  error: " << r.error << "\n  points:" << trail;
+                                   << "\n  error: " << error << "\n  points:" << trail;
       } else {
         ++committed;
         bool warned = false;
-        for (const auto& s : r.steps) warned |= s.find("warning:") == 0 && s.find("injected fault") != std::string::npos;
+        for (const auto& w : r.warnings) warned |= w.error.describe().find("injected fault") != std::string::npos;
         EXPECT_TRUE(warned) << where << ": a clean-up failure after commit must be reported";
         ASSERT_TRUE(now == after) << where << ": committed, but not the new policy: " << firstDifference(now, after);
       }

@@ -11,7 +11,7 @@
 #include <regex>
 
 #include "lab_fixture.hpp"
-#include "state.hpp"
+#include "engine/state.hpp"
 
 namespace vfsteer::testing {
 namespace {
@@ -53,8 +53,8 @@ TEST_F(FilesTest, StateLockJournalAndPinsAreOwnerOnlyEvenUnderUmaskZero) {
 
   // The journal an interrupted apply leaves, written the same way.
   const std::string root = "/tmp/vfsteer-files-" + std::to_string(getpid());
-  orchestrator::StateStore store(root);
-  orchestrator::Journal j;
+  engine::StateStore store(root);
+  engine::Journal j;
   j.pid = 1;
   j.tunnelDevices = {"vfs-vx4789"};
   ASSERT_TRUE(store.saveJournal("eth9", j).ok());

@@ -4,17 +4,21 @@
 #include <linux/netlink.h>
 
 #include <cerrno>
+#include <cstring>
+#include <optional>
 
 namespace vfsteer::testing {
 
-using namespace orchestrator;
+using namespace engine;
 
 Status FaultPlan::point(const std::string& what) {
   ++count_;
   points_.push_back(what);
   if (count_ != failAt_) return okStatus();
   fired_ = true;
-  return Error::fromErrno(EIO, "injected fault at point " + std::to_string(count_) + " (" + what + ")");
+  // As the kernel would say it: errno and extack text.
+  const std::string text = "injected fault at point " + std::to_string(count_) + " (" + what + ")";
+  return Error::fromErrno(EIO, text, text);
 }
 
 namespace {
@@ -33,19 +37,51 @@ bool readsOnly(const netlink::Message& m, int protocol) {
   return g->cmd == 1 || g->cmd == 5 || g->cmd == 29 || g->cmd == 74;
 }
 
+// What a dump request asks for: the ifindex of its tcmsg or ifinfomsg
+// (both start with a family byte, padding, then the ifindex).
+FaultPlan::Dump dumpOf(const netlink::Message& m, int protocol) {
+  const nlmsghdr* h = m.nlh();
+  const auto* payload = reinterpret_cast<const uint8_t*>(h) + NLMSG_HDRLEN;
+  if (protocol != NETLINK_ROUTE) return {protocol, payload[0], 0};  // genlmsghdr.cmd
+  int ifindex = 0;
+  if (m.size() >= NLMSG_HDRLEN + 8) std::memcpy(&ifindex, payload + 4, sizeof ifindex);
+  return {protocol, h->nlmsg_type, ifindex};
+}
+
 class FaultyNetlink : public NetlinkPort {
  public:
   FaultyNetlink(std::unique_ptr<NetlinkPort> inner, int protocol, FaultPlan& plan)
       : inner_(std::move(inner)), protocol_(protocol), plan_(plan) {}
+  // Each write request of a batch is a fault point of its own; the one that
+  // fails is not sent, the others are (the kernel treats the requests of a
+  // batch independently).
   Result<std::vector<netlink::RequestOutcome>> transact(std::vector<netlink::Message> batch) override {
-    bool writes = false;
-    for (const auto& m : batch) writes |= !readsOnly(m, protocol_);
-    if (writes)
-      VFSTEER_TRY(plan_.point("netlink batch of " + std::to_string(batch.size()) + " (type " +
-                              std::to_string(batch[0].nlh()->nlmsg_type) + ")"));
-    return inner_->transact(std::move(batch));
+    std::vector<std::optional<Error>> injected(batch.size());
+    std::vector<netlink::Message> sent;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!readsOnly(batch[i], protocol_)) {
+        Status s = plan_.point("netlink request " + std::to_string(i + 1) + " of " + std::to_string(batch.size()) +
+                               " (type " + std::to_string(batch[i].nlh()->nlmsg_type) + ")");
+        if (!s.ok()) {
+          injected[i] = s.error();
+          continue;
+        }
+      }
+      sent.push_back(std::move(batch[i]));
+    }
+    std::vector<netlink::RequestOutcome> replies;
+    if (!sent.empty()) {
+      VFSTEER_ASSIGN_OR_RETURN(replies, inner_->transact(std::move(sent)));
+    }
+    std::vector<netlink::RequestOutcome> out(batch.size());
+    for (size_t i = 0, next = 0; i < batch.size(); ++i) {
+      if (injected[i]) out[i].status = *injected[i];
+      else out[i] = std::move(replies[next++]);
+    }
+    return out;
   }
   Result<std::vector<netlink::RawMessage>> dump(netlink::Message request) override {
+    plan_.dumped(dumpOf(request, protocol_));
     return inner_->dump(std::move(request));
   }
 

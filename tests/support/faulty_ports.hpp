@@ -1,5 +1,5 @@
-// Ports that fail on demand: every kernel write vfsteer makes (a netlink
-// request batch that changes something, a datapath map write or program
+// Ports that count what vfsteer asks of the kernel and fail on demand: every kernel write vfsteer makes (each netlink
+// request of a batch that changes something, a datapath map write or program
 // load, a sysfs write, a demux program load) is a numbered fault point; the
 // chosen one fails as the kernel would, with EIO, before anything is sent.
 // Reads never fail.
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ports.hpp"
+#include "engine/ports.hpp"
 
 namespace vfsteer::testing {
 
@@ -22,14 +22,26 @@ class FaultPlan {
   const std::vector<std::string>& points() const { return points_; }
   bool fired() const { return fired_; }
 
+  // Every dump request, by netlink protocol, message type (generic
+  // netlink: the command) and the device it names (0: all).
+  struct Dump {
+    int protocol = 0;
+    int type = 0;
+    int ifindex = 0;
+    auto operator<=>(const Dump&) const = default;
+  };
+  void dumped(const Dump& d) { dumps_.push_back(d); }
+  const std::vector<Dump>& dumps() const { return dumps_; }
+
  private:
   int failAt_;
   int count_ = 0;
   bool fired_ = false;
   std::vector<std::string> points_;
+  std::vector<Dump> dumps_;
 };
 
 // Wraps the real ports; `plan` must outlive it.
-std::unique_ptr<orchestrator::PortFactory> makeFaultyPorts(FaultPlan& plan);
+std::unique_ptr<engine::PortFactory> makeFaultyPorts(FaultPlan& plan);
 
 }  // namespace vfsteer::testing

@@ -10,13 +10,13 @@
 #include <map>
 
 #include "generators.hpp"
-#include "host_program.hpp"
-#include "host_xdp.hpp"
+#include "engine/host_program.hpp"
+#include "engine/lower.hpp"
 #include "vfsteer/demux/interpreter.hpp"
 #include "vfsteer/demux/splitter.hpp"
 #include "vfsteer/policies/loader.hpp"
 
-namespace vfsteer::orchestrator {
+namespace vfsteer::engine {
 namespace {
 
 using namespace policies;
@@ -350,13 +350,15 @@ TEST(HostXdp, PortsRuleXdpOutOnTheKernelsWordOnly) {
   HostBindings b = bindings(3);
   b.xdpMode = HostXdp::kNative;
   const uint64_t entry = 1 | 2, target = 4;
-  std::map<int, XdpPort> ports{
-      {kUplink, {"uplink0", 0, 0, 0, entry | target}},
-      {repIfindex(0), {"pf0vf0", 0, 41, 0, entry | target}},  // a program of ours (generic)
-      {repIfindex(1), {"pf0vf1", 77, 0, 0, entry}},           // someone else's, and no ndo-xmit
-      {repIfindex(2), {"pf0vf2", 0, 0, 0, std::nullopt}},     // a kernel without xdp-features
+  std::map<std::string, XdpPortFacts> ports{
+      {"uplink0", {0, 0, 0, entry | target}},
+      {"pf0vf0", {0, 41, 0, entry | target}},  // a program of ours (generic)
+      {"pf0vf1", {77, 0, 0, entry}},           // someone else's, and no ndo-xmit
+      {"pf0vf2", {0, 0, 0, std::nullopt}},     // a kernel without xdp-features
   };
-  bindXdpPorts(b, ports, 41);
+  const std::map<std::string, int> ifindex{
+      {"uplink0", kUplink}, {"pf0vf0", repIfindex(0)}, {"pf0vf1", repIfindex(1)}, {"pf0vf2", repIfindex(2)}};
+  bindXdpPorts(b, ports, ifindex, 41);
   EXPECT_FALSE(b.noXdpEntry.contains(kUplink));
   EXPECT_FALSE(b.noXdpTarget.contains(kUplink));
   EXPECT_FALSE(b.noXdpEntry.contains(repIfindex(0)));
@@ -368,11 +370,11 @@ TEST(HostXdp, PortsRuleXdpOutOnTheKernelsWordOnly) {
   // Generic mode needs no driver support at either end; a foreign program still rules a port out.
   HostBindings g = bindings(3);
   g.xdpMode = HostXdp::kGeneric;
-  bindXdpPorts(g, ports, 41);
+  bindXdpPorts(g, ports, ifindex, 41);
   EXPECT_EQ(g.noXdpEntry.size(), 1u);
   EXPECT_TRUE(g.noXdpEntry.contains(repIfindex(1)));
   EXPECT_TRUE(g.noXdpTarget.empty());
 }
 
 }  // namespace
-}  // namespace vfsteer::orchestrator
+}  // namespace vfsteer::engine

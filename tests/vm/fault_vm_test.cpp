@@ -6,7 +6,7 @@
 // was, compared by full dumps (ip, tc, devlink, vfsteer's pins and state).
 #include <gtest/gtest.h>
 
-#include "apply.hpp"
+#include "engine/apply.hpp"
 #include "faulty_ports.hpp"
 #include "netdevsim.hpp"
 
@@ -22,14 +22,14 @@ class VmFaultTest : public VmTest {
     sh({"devlink", "dev", "eswitch", "set", nsim().devlink(), "mode", "legacy"});
     nsim().hwTcOffload(true);
   }
-  orchestrator::ApplyResult applyWith(const std::string& policy, FaultPlan& plan) {
-    orchestrator::ApplyOptions opts;
+  engine::ApplyResult applyWith(const std::string& policy, FaultPlan& plan) {
+    engine::ApplyOptions opts;
     opts.policyFile = policy;
     // Under auto a refused demux program falls back to the host (tested in
     // nic_test); skip-sw makes that refusal fail the apply too.
     opts.skipSw = {"web"};
     auto ports = makeFaultyPorts(plan);
-    return orchestrator::apply(opts, *ports);
+    return engine::apply(opts, *ports);
   }
 };
 
@@ -46,7 +46,7 @@ TEST_F(VmFaultTest, ProvisioningNicProgramAndHostAreAllOrNothingAtEveryWrite) {
   reset();
   FaultPlan counting;
   auto ok = applyWith(policy, counting);
-  ASSERT_EQ(ok.exitCode, 0) << ok.error;
+  ASSERT_TRUE(ok.ok()) << ok.failure->error.describe();
   const int points = counting.count();
   for (int k = 1; k <= points; ++k) std::printf("  fault point %d: %s\n", k, counting.points()[k - 1].c_str());
   ASSERT_GT(points, 8);
@@ -58,15 +58,16 @@ TEST_F(VmFaultTest, ProvisioningNicProgramAndHostAreAllOrNothingAtEveryWrite) {
     auto r = applyWith(policy, plan);
     ASSERT_TRUE(plan.fired()) << "point " << k << " of " << points << " was not reached";
     const std::string where = "fault point " + std::to_string(k) + " (" + plan.points()[k - 1] + ")";
-    if (r.exitCode == 0) {
+    if (r.ok()) {
       ADD_FAILURE() << where << ": the apply succeeded";
-      for (const auto& s : r.steps) std::printf("    %s\n", s.c_str());
+      for (const auto& c : r.changes) std::printf("    %s\n", c.describe().c_str());
       continue;
     }
     ++undone;
-    EXPECT_NE(r.error.find("injected fault"), std::string::npos) << where << ": " << r.error;
-    EXPECT_NE(r.error.find("nothing was changed"), std::string::npos) << where << ": " << r.error;
-    EXPECT_EQ(kernelSnapshot(nsim(), {nsim().pf()}), before) << where << ": " << r.error;
+    const std::string error = r.failure->error.describe();
+    EXPECT_NE(error.find("injected fault"), std::string::npos) << where << ": " << error;
+    EXPECT_TRUE(r.failure->leftovers.empty()) << where << ": rolling back left " << r.failure->leftovers.front();
+    EXPECT_EQ(kernelSnapshot(nsim(), {nsim().pf()}), before) << where << ": " << error;
   }
   std::printf("tried %d fault points on netdevsim: %d undone completely\n", points, undone);
 }

@@ -88,6 +88,7 @@ struct Diagnostic {
   std::string chain;  // empty for policy-wide problems
   std::string message;
   policies::SourcePos pos;
+  bool operator==(const Diagnostic&) const = default;
 };
 
 struct Plan {

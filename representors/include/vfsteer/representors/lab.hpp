@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "vfsteer/common/paths.hpp"
 #include "vfsteer/common/result.hpp"
 #include "vfsteer/representors/topology.hpp"
 
@@ -36,8 +37,8 @@ std::array<uint8_t, 6> wireMac();           // 02:00:00:00:00:fe
 std::array<uint8_t, 6> uplinkMac();         // 02:00:00:00:00:ff
 
 struct Paths {
-  std::string stateFile = "/run/vfsteer/lab.json";
-  std::string topologyDir = "/run/vfsteer/topology";
+  std::string stateFile = paths::labFile();
+  std::string topologyDir = paths::topologyDir();
 };
 
 struct LabState {

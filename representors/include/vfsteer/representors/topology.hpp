@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "vfsteer/common/paths.hpp"
 #include "vfsteer/common/result.hpp"
 
 namespace vfsteer::representors {
@@ -49,7 +50,7 @@ struct Topology {
 
 struct DiscoverOptions {
   std::optional<std::string> topologyFile;  // explicit file (--topology)
-  std::string topologyDir = "/run/vfsteer/topology";  // <pf>.json looked up here
+  std::string topologyDir = paths::topologyDir();  // <pf>.json looked up here
 };
 
 // Finds the topology of `pf`: an explicit file, else DIR/<pf>.json, else the

@@ -1,0 +1,90 @@
+// vfsteer apply: program the host path (and, where the profile allows, the
+// NIC prefix) for a policy; all or nothing; idempotent.
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/plan_output.hpp"
+#include "engine/apply.hpp"
+#include "engine/instances.hpp"
+#include "engine/split_json.hpp"
+#include "vfsteer/demux/split_report.hpp"
+
+namespace vfsteer::cli {
+
+namespace {
+
+struct ApplyArgs {
+  engine::ApplyOptions options;
+  std::optional<std::string> topology;
+  int waitSeconds = kDefaultLockWaitSeconds;
+};
+
+int runApply(ApplyArgs& args) {
+  if (!args.options.dryRun) {
+    if (auto p = engine::requirePrivileges("apply"); !p.ok()) {
+      printError(p.error().message());
+      return kExitBadInput;
+    }
+  }
+  args.options.discover.topologyFile = args.topology;
+  args.options.lockWait = std::chrono::seconds(args.waitSeconds);
+  auto ports = engine::makeRealPorts();
+  engine::ApplyResult r = engine::apply(args.options, *ports);
+  if (r.failure) {
+    // A refused plan shows why, chain by chain.
+    if (r.failure->kind == engine::FailureKind::kPlanRefused && r.policy && r.plan)
+      std::cout << chainsTable(engine::toJson(demux::splitReport(*r.policy, *r.plan)));
+    return printFailure(*r.failure);
+  }
+  if (!r.changedKernel() && !r.provisioningPending && r.changes.empty()) {
+    std::cout << "vfsteer: " << r.instance << " already matches " << args.options.policyFile
+              << (r.recordsChanged ? "; updated vfsteer's own records only\n" : "; nothing to change\n");
+    for (const auto& w : r.warnings) std::cout << "  warning: " << w.what << ": " << w.error.describe() << "\n";
+    return kExitOk;
+  }
+  printChanges(r, args.options.dryRun);
+  return kExitOk;
+}
+
+}  // namespace
+
+void addApplyCommand(CLI::App& app, int& exitCode) {
+  auto args = std::make_shared<ApplyArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "apply", "Apply a steering policy: program the host datapath (and the NIC where the profile "
+               "allows). All or nothing: a failure undoes every change. A second apply of the "
+               "same policy changes nothing.");
+  cmd->add_option("-f,--file", args->options.policyFile, "Steering policy (YAML, docs/policy.md)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--dry-run", args->options.dryRun,
+                "Print the changes apply would make, make none (no root needed)");
+  cmd->add_flag("--retry-refused", args->options.retryRefused,
+                "Ask the NIC again for rules it refused before (by default a refusal is remembered "
+                "and the chain stays on the host)");
+  cmd->add_flag("--emulate-nic", args->options.emulateNic,
+                "Run the NIC part in software (flower skip_hw, the demux program as cls_bpf skip_hw) "
+                "to try a NIC profile in the lab; never on production");
+  cmd->add_option("--profile", args->options.profile,
+                  "NIC profile; default: device.profile, where \"auto\" asks the PF's driver");
+  cmd->add_option("--profiles-dir", args->options.profileDir, "Directory of profile files");
+  cmd->add_option("--skip-sw", args->options.skipSw,
+                  "Require CHAIN (or \"all\") to have a NIC part; fail otherwise")
+      ->delimiter(',')
+      ->type_name("CHAIN|all");
+  cmd->add_option("--skip-hw", args->options.skipHw, "Keep CHAIN (or \"all\") on the host")
+      ->delimiter(',')
+      ->type_name("CHAIN|all");
+  cmd->add_option("--topology", args->topology,
+                  "Topology file for the PF (default: " + paths::topologyDir() +
+                      "/PF.json if present, else the kernel's devlink and sysfs view)")
+      ->check(CLI::ExistingFile);
+  addLockWaitOption(cmd, args->waitSeconds);
+  cmd->footer(
+      "Exit status: 0 applied (or nothing to change); 1 bad input (or another vfsteer kept the "
+      "instance locked past --wait), nothing changed; 2 the plan "
+      "was refused, nothing changed; 3 the kernel refused a change, everything was undone.");
+  cmd->callback([args, &exitCode] { exitCode = runApply(*args); });
+}
+
+}  // namespace vfsteer::cli

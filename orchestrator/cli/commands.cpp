@@ -1,0 +1,71 @@
+#include "cli/commands.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+namespace vfsteer::cli {
+
+void addCommands(CLI::App& app, int& exitCode) {
+  addDiscoverCommand(app, exitCode);
+  addPlanCommand(app, exitCode);
+  addApplyCommand(app, exitCode);
+  addEnforceCommand(app, exitCode);
+  addReportCommand(app, exitCode);
+  addTeardownCommand(app, exitCode);
+  addLabCommand(app, exitCode);
+}
+
+int exitCodeFor(engine::FailureKind kind) {
+  switch (kind) {
+    case engine::FailureKind::kBadInput: return kExitBadInput;
+    case engine::FailureKind::kPlanRefused: return kExitPlanRefused;
+    case engine::FailureKind::kKernelRefused: return kExitKernelRefused;
+  }
+  return kExitKernelRefused;
+}
+
+void addLockWaitOption(CLI::App* cmd, int& seconds) {
+  cmd->add_option("--wait", seconds,
+                  "Seconds to wait for another vfsteer changing the same instance (default " +
+                      std::to_string(kDefaultLockWaitSeconds) + "; 0 fails at once)")
+      ->check(CLI::Range(0, 86400))
+      ->type_name("SECONDS");
+}
+
+void printError(const std::string& text) { std::fprintf(stderr, "vfsteer: %s\n", text.c_str()); }
+
+int printFailure(const engine::ApplyFailure& f) {
+  std::string msg = f.error.describe();
+  if (f.leftovers.empty()) {
+    msg += f.changedSomething ? "\nnothing was changed (every step before it was undone)" : "\nnothing was changed";
+  } else {
+    msg += "\nrolling back left these behind:";
+    for (const auto& l : f.leftovers) msg += "\n  " + l;
+  }
+  printError(msg);
+  return exitCodeFor(f.kind);
+}
+
+void printChanges(const engine::ApplyResult& r, bool dryRun) {
+  std::cout << (dryRun ? "would change " : "changed ") << r.instance << ":\n";
+  if (r.tookOver) {
+    const auto& j = *r.tookOver;
+    std::cout << "  take over what an interrupted vfsteer (pid " << j.pid << ") left: " << j.clsact.size()
+              << " clsact, " << j.tunnelDevices.size() << " tunnel devices, " << j.demuxPrograms.size()
+              << " demux programs\n";
+  }
+  for (const auto& p : r.provisioning) std::cout << "  " << p << "\n";
+  if (r.provisioningPending)
+    std::cout << "  then: the NIC rules and the host datapath for the new representors\n";
+  for (const auto& c : r.firstPass) std::cout << "  " << c.describe() << "\n";
+  if (r.demuxMoved) std::cout << "  then, with the host carrying the chains:\n";
+  for (const auto& refusal : r.refusals) {
+    std::string chains;
+    for (const auto& c : refusal.chains) chains += (chains.empty() ? "" : ", ") + c;
+    std::cout << "  chain " << chains << " runs on the host: the NIC refused: " << refusal.words << "\n";
+  }
+  for (const auto& c : r.changes) std::cout << "  " << c.describe() << "\n";
+  for (const auto& w : r.warnings) std::cout << "  warning: " << w.what << ": " << w.error.describe() << "\n";
+}
+
+}  // namespace vfsteer::cli

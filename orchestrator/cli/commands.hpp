@@ -1,0 +1,49 @@
+// The command line: subcommand registration, exit codes and printing. The
+// engine returns typed results; only this layer turns them into words.
+// main() owns the exit code; each command's callback writes it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/apply.hpp"
+#include "vfsteer/common/result.hpp"
+
+namespace vfsteer::cli {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitBadInput = 1,
+  kExitPlanRefused = 2,
+  kExitKernelRefused = 3,
+};
+
+int exitCodeFor(engine::FailureKind kind);
+
+void addCommands(CLI::App& app, int& exitCode);
+
+void addPlanCommand(CLI::App& app, int& exitCode);
+void addApplyCommand(CLI::App& app, int& exitCode);
+void addReportCommand(CLI::App& app, int& exitCode);
+void addTeardownCommand(CLI::App& app, int& exitCode);
+void addLabCommand(CLI::App& app, int& exitCode);
+void addDiscoverCommand(CLI::App& app, int& exitCode);
+void addEnforceCommand(CLI::App& app, int& exitCode);
+
+// --wait SECONDS: how long a command waits for another vfsteer changing the
+// same instance (its lock) before failing.
+inline constexpr int kDefaultLockWaitSeconds = 30;
+void addLockWaitOption(CLI::App* cmd, int& seconds);
+
+// Prints an error for the operator: "vfsteer: <text>" on stderr.
+void printError(const std::string& text);
+
+// An apply's (or enforce's) failure: the error, then whether anything was
+// left changed. Returns the exit code.
+int printFailure(const engine::ApplyFailure& failure);
+// The changes an apply made (or, in a dry run, would make), its refusals
+// and its warnings, one line each under a heading.
+void printChanges(const engine::ApplyResult& r, bool dryRun);
+
+}  // namespace vfsteer::cli

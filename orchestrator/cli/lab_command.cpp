@@ -1,0 +1,114 @@
+// vfsteer lab up|down|status: the built-in namespace lab.
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "engine/instances.hpp"
+#include "engine/teardown.hpp"
+#include "vfsteer/representors/lab.hpp"
+
+namespace vfsteer::cli {
+
+namespace lab = representors::lab;
+
+namespace {
+
+int labUp(int vfs) {
+  if (auto p = engine::requirePrivileges("lab up"); !p.ok()) {
+    printError(p.error().message());
+    return kExitBadInput;
+  }
+  auto s = lab::up(vfs);
+  if (!s.ok()) {
+    printError(s.error().describe());
+    return s.error().code() == ErrorCode::kInvalidInput || s.error().code() == ErrorCode::kExists ||
+                   s.error().code() == ErrorCode::kConflict
+               ? kExitBadInput
+               : kExitKernelRefused;
+  }
+  std::cout << "lab up: " << lab::kWireNetns << " (" << lab::kWire << ") <-> " << lab::kHostNetns
+            << " (" << lab::kUplink << ", pf0vf0..pf0vf" << vfs - 1 << ") <-> vfs-vf0..vfs-vf" << vfs - 1
+            << " (vf0..vf" << vfs - 1 << ")\n"
+            << "topology: " << paths::topologyDir() << "/" << lab::kUplink << ".json (profile veth)\n";
+  return kExitOk;
+}
+
+int labDown() {
+  if (auto p = engine::requirePrivileges("lab down"); !p.ok()) {
+    printError(p.error().message());
+    return kExitBadInput;
+  }
+  auto st = lab::status();
+  if (!st.ok()) {
+    printError(st.error().describe());
+    return kExitKernelRefused;
+  }
+  if (!st->up) {
+    std::cout << "lab is not up; nothing to do\n";
+    return kExitOk;
+  }
+  // What vfsteer applied on the lab lives partly outside its namespaces
+  // (pinned BPF objects, state): remove it first.
+  engine::StateStore store;
+  auto ports = engine::makeRealPorts();
+  auto torn = engine::teardown(engine::parseInstance(std::string(lab::kUplink) + ":" + lab::kHostNetns), *ports, store,
+                        std::chrono::seconds(kDefaultLockWaitSeconds));
+  if (!torn.ok()) {
+    printError(torn.error().describe());
+    return kExitKernelRefused;
+  }
+  auto s = lab::down();
+  if (!s.ok()) {
+    printError(s.error().describe());
+    return kExitKernelRefused;
+  }
+  std::cout << "lab down: removed";
+  for (const auto& ns : st->namespaces) std::cout << " " << ns;
+  std::cout << "\n";
+  return kExitOk;
+}
+
+int labStatus() {
+  auto st = lab::status();
+  if (!st.ok()) {
+    printError(st.error().describe());
+    return kExitBadInput;
+  }
+  if (!st->up) {
+    std::cout << "lab: down\n";
+    return kExitOk;
+  }
+  std::cout << "lab: up with " << st->vfs << " VFs\nnamespaces:";
+  for (const auto& ns : st->namespaces) std::cout << " " << ns;
+  std::cout << "\n";
+  if (!st->missing.empty()) {
+    std::cout << "missing (removed by someone else):";
+    for (const auto& ns : st->missing) std::cout << " " << ns;
+    std::cout << "\n";
+  }
+  engine::StateStore store;
+  auto state = store.load(std::string(lab::kUplink) + ":" + lab::kHostNetns);
+  if (state.ok() && state->has_value())
+    std::cout << "applied: " << (*state)->policyFile << " (vfsteer report for details)\n";
+  else
+    std::cout << "applied: nothing\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void addLabCommand(CLI::App& app, int& exitCode) {
+  CLI::App* cmd = app.add_subcommand(
+      "lab", "A built-in lab of network namespaces and veth pairs that stands in for a switchdev "
+             "NIC: vfs-wire (wire0) - vfs-host (uplink0, pf0vfN) - vfs-vfN (vfN).");
+  cmd->require_subcommand(1);
+  auto vfs = std::make_shared<int>(4);
+  CLI::App* up = cmd->add_subcommand("up", "Create the lab and its topology file");
+  up->add_option("--vfs", *vfs, "Number of VFs")->check(CLI::Range(1, lab::kMaxVfs))->capture_default_str();
+  up->callback([vfs, &exitCode] { exitCode = labUp(*vfs); });
+  cmd->add_subcommand("down", "Remove the lab and what vfsteer applied on it, nothing else")
+      ->callback([&exitCode] { exitCode = labDown(); });
+  cmd->add_subcommand("status", "Show whether the lab is up and what is applied")
+      ->callback([&exitCode] { exitCode = labStatus(); });
+}
+
+}  // namespace vfsteer::cli

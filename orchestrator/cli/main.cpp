@@ -1,0 +1,40 @@
+// vfsteer: VF representor and hardware demux orchestrator.
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "vfsteer: split each steering chain into the part the NIC can run and the part the host\n"
+      "runs, program both, and report exactly what runs where and why.",
+      "vfsteer"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("vfsteer ") + VFSTEER_VERSION);
+  app.footer(
+      "Exit status: 0 success; 1 bad input or usage (nothing was changed); 2 the plan was\n"
+      "refused (a skip-sw chain cannot run in the NIC); 3 the kernel refused a change (it was\n"
+      "rolled back).\n"
+      "Run 'vfsteer COMMAND --help' for a command's options. Documentation: docs/.");
+  int exitCode = vfsteer::cli::kExitOk;
+  vfsteer::cli::addCommands(app, exitCode);
+  // CLI11 reports an unknown command only as "a subcommand is required".
+  std::string names;
+  bool known = false;
+  for (const auto* sub : app.get_subcommands({})) {
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+    known = known || (argc > 1 && sub->get_name() == argv[1]);
+  }
+  if (argc > 1 && argv[1][0] != '-' && !known) {
+    vfsteer::cli::printError(std::string("unknown command \"") + argv[1] +
+                                      "\" (commands: " + names + "; see vfsteer --help)");
+    return vfsteer::cli::kExitBadInput;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : vfsteer::cli::kExitBadInput;
+  }
+  return exitCode;
+}

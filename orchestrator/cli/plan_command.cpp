@@ -1,0 +1,92 @@
+// vfsteer plan: print the split without touching the system (no root needed).
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/plan_output.hpp"
+#include "engine/profiles.hpp"
+#include "engine/split_json.hpp"
+#include "vfsteer/demux/split_report.hpp"
+#include "vfsteer/demux/splitter.hpp"
+#include "vfsteer/policies/loader.hpp"
+
+namespace vfsteer::cli {
+
+namespace {
+
+struct PlanArgs {
+  std::string policyFile;
+  std::optional<std::string> profile;
+  std::optional<std::string> profileDir;
+  std::vector<std::string> skipSw;
+  std::vector<std::string> skipHw;
+  std::string output = "table";
+};
+
+int runPlan(const PlanArgs& args) {
+  auto policy = policies::loadPolicyFile(args.policyFile);
+  if (!policy.ok()) {
+    printError(policy.error().message());
+    return kExitBadInput;
+  }
+  auto profile = engine::resolveProfile(*policy, args.profile, engine::profileDir(args.profileDir));
+  if (!profile.ok()) {
+    printError(profile.error().describe());
+    return kExitBadInput;
+  }
+  auto options = engine::placementOptions(args.skipSw, args.skipHw);
+  if (!options.ok()) {
+    printError(options.error().message());
+    return kExitBadInput;
+  }
+  auto plan = demux::plan(*policy, *profile, *options);
+  if (!plan.ok()) {
+    printError(plan.error().message());
+    return kExitBadInput;
+  }
+  const auto doc = engine::toJson(demux::splitReport(*policy, *plan));
+  if (args.output == "json")
+    std::cout << doc.dump(2) << "\n";
+  else if (args.output == "dot")
+    std::cout << chainsDot(doc);
+  else
+    std::cout << chainsTable(doc);
+  if (!plan->ok()) {
+    for (const auto& e : plan->errors) printError(e.pos.str() + ": " + e.message);
+    return kExitPlanRefused;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void addPlanCommand(CLI::App& app, int& exitCode) {
+  auto args = std::make_shared<PlanArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "plan", "Print where each chain's stages would run (NIC or host) and why. Reads the policy "
+              "and the profile only; changes nothing and needs no root.");
+  cmd->add_option("-f,--file", args->policyFile, "Steering policy (YAML, see docs/policy.md)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--profile", args->profile,
+                  "NIC profile name (profiles/*.yaml); default: device.profile from the policy, "
+                  "where \"auto\" asks the PF's driver");
+  cmd->add_option("--profiles-dir", args->profileDir,
+                  "Directory of profile files (default: $VFSTEER_PROFILES or the bundled ones)");
+  cmd->add_option("--skip-sw", args->skipSw,
+                  "Require CHAIN (or \"all\") to have a NIC part; the plan is refused otherwise")
+      ->delimiter(',')
+      ->type_name("CHAIN|all");
+  cmd->add_option("--skip-hw", args->skipHw, "Keep CHAIN (or \"all\") entirely on the host")
+      ->delimiter(',')
+      ->type_name("CHAIN|all");
+  cmd->add_option("-o,--output", args->output, "Output format")
+      ->check(CLI::IsMember({"table", "json", "dot"}))
+      ->capture_default_str();
+  cmd->footer(
+      "Exit status: 0 the plan can be applied; 1 bad input; 2 a skip-sw chain has no NIC part "
+      "(the report is printed and the reasons go to stderr).\n"
+      "JSON format: docs/plan-json.md. Render dot with: vfsteer plan ... -o dot | dot -Tsvg");
+  cmd->callback([args, &exitCode] { exitCode = runPlan(*args); });
+}
+
+}  // namespace vfsteer::cli

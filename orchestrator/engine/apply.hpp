@@ -1,0 +1,90 @@
+// vfsteer apply: from a policy file to the kernel, all or nothing.
+//
+//   load policy, discover topology, choose profile, plan (pure)
+//   → provision the device (VF count, eswitch mode, VF settings)
+//   → observe → lower → reconcile → execute, again from where the kernel is
+//     when the NIC refused a rule (the chain moves to the host)
+//   → save the state (the commit) → clean up what waits for it
+//
+// A second apply of the same policy finds no difference and writes nothing.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/change_set.hpp"
+#include "engine/execute.hpp"
+#include "engine/ports.hpp"
+#include "engine/state.hpp"
+#include "vfsteer/common/paths.hpp"
+#include "vfsteer/demux/plan.hpp"
+#include "vfsteer/demux/splitter.hpp"
+#include "vfsteer/policies/policy.hpp"
+#include "vfsteer/representors/topology.hpp"
+
+namespace vfsteer::engine {
+
+struct ApplyOptions {
+  std::string policyFile;
+  std::optional<std::string> profile;
+  std::optional<std::string> profileDir;
+  std::vector<std::string> skipSw;
+  std::vector<std::string> skipHw;
+  bool dryRun = false;
+  bool retryRefused = false;  // ask the NIC again for rules it refused before
+  // Install the NIC part in software instead (flower skip_hw, the demux
+  // program as cls_bpf skip_hw): to try a NIC profile's split in the lab or
+  // on a kernel without the NIC. Never meant for production.
+  bool emulateNic = false;
+  // Chains to keep skip-sw from now on (`vfsteer enforce skip-sw`), and
+  // chains to stop keeping so (`vfsteer enforce skip-sw --clear`).
+  std::vector<std::string> enforceSkipSw;
+  std::vector<std::string> clearSkipSw;
+  representors::DiscoverOptions discover;
+  std::string stateRoot = paths::kStateRoot;
+  std::chrono::milliseconds lockWait{std::chrono::seconds(30)};
+};
+
+// Why an apply failed, by what the operator can do about it.
+enum class FailureKind {
+  kBadInput,       // the policy, profile, device or command line: fix it (nothing was changed)
+  kPlanRefused,    // a skip-sw chain cannot run in the NIC (nothing was changed)
+  kKernelRefused,  // the kernel refused a change: everything was undone (or `leftovers` says not)
+};
+
+struct ApplyFailure {
+  FailureKind kind = FailureKind::kKernelRefused;
+  Error error;
+  bool changedSomething = false;      // changes were made before it, and undone
+  std::vector<std::string> leftovers;  // what an undo could not remove
+};
+
+struct ApplyResult {
+  std::optional<ApplyFailure> failure;
+  std::string instance;
+  std::optional<Journal> tookOver;            // what an interrupted apply left, now vfsteer's again
+  std::vector<std::string> provisioning;      // device changes done (dry run: to do)
+  bool provisioningPending = false;           // dry run: the representors they make are not there to plan for
+  std::vector<Change> changes;                // done (dry run: to do), in order
+  std::vector<Refusal> refusals;              // NIC refusals that moved chains to the host
+  std::vector<Warning> warnings;              // after the commit: clean-up that failed
+  bool recordsChanged = false;                // the state was rewritten
+  bool demuxMoved = false;                    // the demux program moved hook, through the host:
+  std::vector<Change> firstPass;              //   what handed its chains to the host and removed it
+  std::optional<policies::Policy> policy;
+  std::optional<demux::Plan> plan;
+
+  bool ok() const { return !failure; }
+  bool changedKernel() const { return !changes.empty() || !provisioning.empty() || !firstPass.empty(); }
+};
+
+ApplyResult apply(const ApplyOptions& options, PortFactory& ports);
+
+// --skip-sw / --skip-hw values (chain names or "all", repeatable, comma
+// separated) as planner options. A chain named in both is an error.
+Result<demux::PlanOptions> placementOptions(const std::vector<std::string>& skipSw,
+                                            const std::vector<std::string>& skipHw);
+
+}  // namespace vfsteer::engine

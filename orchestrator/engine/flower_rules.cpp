@@ -1,0 +1,201 @@
+#include "engine/flower_rules.hpp"
+
+#include <linux/if_ether.h>
+
+#include <cstring>
+#include <set>
+
+#include "engine/encoded_match.hpp"
+#include "vfsteer/demux/tc_layout.hpp"
+
+namespace vfsteer::engine {
+
+namespace tc = netlink::tc;
+using namespace policies;
+
+TunnelDevice tunnelDeviceFor(TunnelType type, uint16_t port) {
+  const bool vxlan = type == TunnelType::kVxlan;
+  return {std::string(vxlan ? "vfs-vx" : "vfs-gn") + std::to_string(port),
+          vxlan ? netlink::link::TunnelKind::kVxlan : netlink::link::TunnelKind::kGeneve, port};
+}
+
+std::vector<TunnelDevice> tunnelDevicesFor(const Policy& policy, const demux::Plan& plan) {
+  std::set<std::pair<TunnelType, uint16_t>> seen;
+  std::vector<TunnelDevice> out;
+  for (const auto& r : plan.nicRules) {
+    const auto& t = policy.chains[r.chain].match.tunnel;
+    if (t && seen.insert({t->type, t->dstPort}).second) out.push_back(tunnelDeviceFor(t->type, t->dstPort));
+  }
+  return out;
+}
+
+namespace {
+
+template <size_t N>
+tc::Masked<N> masked(const MaskedBytes<N>& m) {
+  return {m.value, m.mask};
+}
+
+void copyPrefix(std::optional<tc::Ip4Key>& v4, std::optional<tc::Ip6Key>& v6, const EncodedPrefix& p) {
+  if (p.v6) v6 = masked(p.bits);
+  else v4 = masked(p.v4());
+}
+
+// tc protocol and the flower keys of a match, for one IP version.
+void fillKey(const EncodedMatch& e, tc::Filter& f, tc::FlowerKey& k) {
+  if (e.dstMac) k.dstMac = masked(*e.dstMac);
+  if (e.srcMac) k.srcMac = masked(*e.srcMac);
+  if (e.outer) {
+    // A tagged match's protocol is the outer tag's; the ethertype after
+    // the tags is vlan_ethtype (cvlan_ethtype with an inner tag).
+    f.protocol = e.outer->tpid;
+    k.vlanId = e.outer->vid;
+    k.vlanPrio = e.outer->prio;
+    if (e.inner) {
+      k.vlanEthType = e.inner->tpid;
+      k.cvlanId = e.inner->vid;
+      k.cvlanPrio = e.inner->prio;
+      k.cvlanEthType = e.ethertype;
+    } else {
+      k.vlanEthType = e.ethertype;
+    }
+  } else {
+    f.protocol = e.ethertype.value_or(ETH_P_ALL);
+  }
+  if (e.srcIp) copyPrefix(k.src4, k.src6, *e.srcIp);
+  if (e.dstIp) copyPrefix(k.dst4, k.dst6, *e.dstIp);
+  k.ipProto = e.ipProto;
+  k.srcPort = e.srcPort;
+  k.dstPort = e.dstPort;
+  if (e.tunnel) {
+    k.encKeyId = e.tunnel->vni;
+    k.encDstPort = e.tunnel->dstPort;
+    if (e.tunnel->srcIp) copyPrefix(k.encSrc4, k.encSrc6, *e.tunnel->srcIp);
+    if (e.tunnel->dstIp) copyPrefix(k.encDst4, k.encDst6, *e.tunnel->dstIp);
+  }
+}
+
+tc::Action action(tc::ActionOp op, int32_t verdict, const std::vector<uint8_t>& cookie) {
+  tc::Action a;
+  a.op = std::move(op);
+  a.verdict = verdict;
+  a.cookie = cookie;
+  return a;
+}
+
+Result<int> targetIfindex(const Target& t, const FlowerBindings& b) {
+  if (t.kind == TargetKind::kUplink) return b.uplinkIfindex;
+  if (t.kind == TargetKind::kVf) {
+    auto it = b.repIfindex.find(t.index);
+    if (it != b.repIfindex.end()) return it->second;
+    return Error(ErrorCode::kNotFound, "no representor for VF " + std::to_string(t.index));
+  }
+  // The planner never puts host or queue delivery in the NIC.
+  return Error(ErrorCode::kInternal, "a NIC rule cannot deliver to " + t.str());
+}
+
+Result<std::vector<tc::Action>> actionsFor(const Chain& chain, const demux::NicRule& rule,
+                                           const FlowerBindings& b) {
+  const std::vector<uint8_t>& cookie = b.cookie;
+  std::vector<tc::Action> out;
+  for (size_t i = 0; i < rule.stageCount; ++i) {
+    const Stage& s = chain.stages[i];
+    if (std::holds_alternative<VlanPopStage>(s.op)) {
+      out.push_back(action(tc::Vlan{tc::Vlan::Op::kPop, 0, std::nullopt, std::nullopt}, TC_ACT_PIPE, cookie));
+    } else if (auto* push = std::get_if<VlanPushStage>(&s.op)) {
+      out.push_back(action(tc::Vlan{tc::Vlan::Op::kPush, push->id,
+                                    static_cast<uint16_t>(push->proto == VlanProto::k8021AD ? ETH_P_8021AD : ETH_P_8021Q),
+                                    push->prio},
+                           TC_ACT_PIPE, cookie));
+    } else if (std::holds_alternative<TunnelDecapStage>(s.op)) {
+      out.push_back(action(tc::TunnelKeyUnset{}, TC_ACT_PIPE, cookie));
+    } else if (auto* q = std::get_if<QueueStage>(&s.op)) {
+      out.push_back(action(tc::Skbedit{q->queue, std::nullopt}, TC_ACT_PIPE, cookie));
+    } else if (auto* mark = std::get_if<MarkStage>(&s.op)) {
+      out.push_back(action(tc::Skbedit{std::nullopt, mark->mark}, TC_ACT_PIPE, cookie));
+    } else if (auto* police = std::get_if<PoliceStage>(&s.op)) {
+      out.push_back(action(tc::Police{police->rateBitsPerSec / 8, police->burstBytes, 0}, TC_ACT_SHOT, cookie));
+    } else if (auto* mirror = std::get_if<MirrorStage>(&s.op)) {
+      VFSTEER_ASSIGN_OR_RETURN(int ifindex, targetIfindex(mirror->to, b));
+      out.push_back(action(tc::Mirred{tc::Mirred::Op::kEgressMirror, static_cast<uint32_t>(ifindex)},
+                           TC_ACT_PIPE, cookie));
+    } else if (std::holds_alternative<DropStage>(s.op)) {
+      out.push_back(action(tc::Gact{}, TC_ACT_SHOT, cookie));
+    } else if (auto* d = std::get_if<DeliverStage>(&s.op)) {
+      VFSTEER_ASSIGN_OR_RETURN(int ifindex, targetIfindex(d->to, b));
+      out.push_back(action(tc::Mirred{tc::Mirred::Op::kEgressRedirect, static_cast<uint32_t>(ifindex)},
+                           TC_ACT_STOLEN, cookie));
+    } else {
+      return Error(ErrorCode::kInternal, "stage " + s.describe() + " has no flower action");
+    }
+  }
+  if (rule.exit == demux::NicExit::kGotoChain)
+    out.push_back(action(tc::Gact{}, static_cast<int32_t>(TC_ACT_GOTO_CHAIN | rule.gotoTcChain), cookie));
+  if (rule.exit == demux::NicExit::kTrap) out.push_back(action(tc::Gact{}, TC_ACT_TRAP, cookie));
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<NicRule>> buildFlowerRules(const Policy& policy, const demux::Plan& plan,
+                                              const FlowerBindings& b) {
+  std::vector<NicRule> out;
+  out.reserve(plan.nicRules.size());
+  for (const auto& rule : plan.nicRules) {
+    const Chain& chain = policy.chains[rule.chain];
+    NicRule nr;
+    nr.chain = chain.name;
+    nr.exit = rule.exit;
+    nr.gotoTcChain = rule.gotoTcChain;
+    nr.skipSw = plan.chains[rule.chain].mode == OffloadMode::kSkipSw;
+    tc::Filter& f = nr.filter;
+    if (chain.match.tunnel) {
+      // Decapsulated packets arrive on the tunnel device, with the outer
+      // header as metadata for the enc_ keys.
+      nr.device = tunnelDeviceFor(chain.match.tunnel->type, chain.match.tunnel->dstPort).name;
+    } else if (rule.from.kind == Port::Kind::kVf) {
+      auto it = b.repIfindex.find(rule.from.vf);
+      if (it == b.repIfindex.end())
+        return Error(ErrorCode::kNotFound, "chain " + chain.name + ": no representor for vf" +
+                                               std::to_string(rule.from.vf));
+      f.ifindex = it->second;
+      nr.device = b.repName.at(rule.from.vf);
+    } else {
+      f.ifindex = b.uplinkIfindex;
+      nr.device = b.uplinkName;
+    }
+    f.parent = tc::kIngress;
+    f.priority = rule.tcPriority;
+    tc::Flower fl;
+    fillKey(encodeMatch(chain.match, rule.l3), f, fl.key);
+    fl.flags = b.emulated ? tc::kSkipHw : tc::kSkipSw;
+    VFSTEER_ASSIGN_OR_RETURN(fl.actions, actionsFor(chain, rule, b));
+    f.spec = std::move(fl);
+    out.push_back(std::move(nr));
+  }
+  return out;
+}
+
+bool sameNicFilter(const tc::Filter& a, const tc::Filter& b) {
+  auto normal = [](tc::Filter f) {
+    f.ifindex = 0;
+    f.handle = 0;
+    if (auto* fl = std::get_if<tc::Flower>(&f.spec)) {
+      fl->flags &= (tc::kSkipSw | tc::kSkipHw);
+      fl->inHwCount = 0;
+      for (auto& act : fl->actions) {
+        act.index = 0;
+        act.packets = act.bytes = 0;
+        // A push without a protocol is 802.1Q; the kernel reports it.
+        if (auto* v = std::get_if<tc::Vlan>(&act.op); v && v->op != tc::Vlan::Op::kPop && !v->protocol)
+          v->protocol = ETH_P_8021Q;
+      }
+    }
+    const netlink::Message m = tc::encodeAddFilter(f);
+    auto bytes = m.bytes();
+    return std::vector<uint8_t>(bytes.begin() + 16, bytes.end());  // past seq/pid
+  };
+  return normal(a) == normal(b);
+}
+
+}  // namespace vfsteer::engine

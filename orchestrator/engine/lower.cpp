@@ -1,0 +1,160 @@
+#include "engine/lower.hpp"
+
+#include "engine/demux_rules.hpp"
+#include "engine/flower_rules.hpp"
+#include "vfsteer/netlink/netdev.hpp"
+
+namespace vfsteer::engine {
+
+using policies::HostXdp;
+namespace nd = netlink::netdev;
+
+void bindXdpPorts(HostBindings& b, const std::map<std::string, XdpPortFacts>& ports,
+                  const std::map<std::string, int>& ifindex, uint32_t ours) {
+  const bool native = b.xdpMode == HostXdp::kNative;
+  for (const auto& [name, p] : ports) {
+    auto index = ifindex.find(name);
+    if (index == ifindex.end()) continue;
+    const int port = index->second;
+    for (uint32_t id : {p.driverProg, p.genericProg, p.offloadProg}) {
+      if (id == 0 || id == ours) continue;
+      b.noXdpEntry[port] = name + " holds an XDP program vfsteer did not attach (id " + std::to_string(id) +
+                           "); vfsteer leaves it alone";
+    }
+    if (!native) continue;
+    // Native XDP needs the driver's word for both ends; without it vfsteer
+    // does not guess (a redirect to a device that cannot take the frame
+    // drops it without a trace).
+    if (!p.features) {
+      const std::string why = "the kernel does not report " + name + "'s xdp-features (netdev netlink family, Linux 6.3+)";
+      b.noXdpEntry.emplace(port, why);
+      b.noXdpTarget.emplace(port, why);
+      continue;
+    }
+    if ((*p.features & (nd::kXdpBasic | nd::kXdpRedirect)) != (nd::kXdpBasic | nd::kXdpRedirect))
+      b.noXdpEntry.emplace(port, name + " has no driver XDP with redirect (xdp-features)");
+    if (!(*p.features & nd::kXdpNdoXmit))
+      b.noXdpTarget.emplace(port, name + " does not take redirected XDP frames (no ndo-xmit in its "
+                                         "xdp-features; a veth needs GRO or an XDP program on its peer)");
+  }
+}
+
+namespace {
+
+HostBindings hostBindings(const LowerInputs& in) {
+  const auto& t = in.topology;
+  HostBindings b;
+  b.uplinkIfindex = t.pfIfindex;
+  b.uplinkName = t.pf;
+  for (const auto& r : t.reps) {
+    b.repIfindex[r.vf] = r.ifindex;
+    b.repName[r.vf] = r.ifname;
+  }
+  b.xdpMode = in.policy.device.hostXdp ? in.profile.hostXdp : HostXdp::kNone;
+  b.xdpOff = !in.policy.device.hostXdp
+                 ? "the policy sets device.host_xdp: off"
+                 : "profile " + in.profile.name + " runs the host datapath in tc only (host.xdp: none)";
+  bindXdpPorts(b, in.observed.xdp, in.observed.ifindex, in.observed.datapath.xdpProgId);
+  return b;
+}
+
+// The host datapath: its programs, tables and entries on every port.
+void lowerHost(const LowerInputs& in, const HostProgram& host, DesiredState& out) {
+  out.add(Datapath{});
+  for (const auto& p : host.programs) out.add(p);
+  HostTables tables{host.tables, {}};
+  for (const auto& [name, id] : host.chainIds) {
+    const bool known = in.previous && in.previous->chainIds.contains(name) && in.previous->chainIds.at(name) == id;
+    if (!known) tables.freshChainIds.push_back(id);  // a new chain does not inherit counts
+  }
+  out.add(std::move(tables));
+  for (const auto& [ifindex, name] : host.attach) {
+    out.add(Clsact{name});
+    out.add(HostEntry{name, 0});
+  }
+  for (const auto& [ifindex, name] : host.xdpAttach) out.add(XdpEntry{name, host.xdpMode, 0});
+}
+
+Status lowerFlower(const LowerInputs& in, const HostProgram& host, DesiredState& out) {
+  for (const auto& dev : tunnelDevicesFor(in.policy, in.plan)) out.add(dev);
+  FlowerBindings b;
+  b.uplinkIfindex = in.topology.pfIfindex;
+  b.uplinkName = in.topology.pf;
+  for (const auto& r : in.topology.reps) {
+    b.repIfindex[r.vf] = r.ifindex;
+    b.repName[r.vf] = r.ifname;
+  }
+  b.cookie = ownerCookie(in.topology.instance());
+  b.emulated = in.emulateNic;
+  VFSTEER_ASSIGN_OR_RETURN(auto rules, buildFlowerRules(in.policy, in.plan, b));
+  for (auto& rule : rules) {
+    out.add(Clsact{rule.device});
+    if (rule.exit == demux::NicExit::kGotoChain) {
+      // The host's entry in the tc chain the rule jumps to.
+      const uint32_t tcChain = rule.gotoTcChain;
+      auto cont = host.continuations.find(tcChain);
+      if (cont == host.continuations.end())
+        return Error(ErrorCode::kInternal, "chain " + rule.chain + " continues in tc chain " + std::to_string(tcChain) +
+                                               ", which the host tables lack");
+      out.add(Continuation{rule.device, tcChain, cont->second.chainId, cont->second.startStage, 0});
+    }
+    out.add(std::move(rule));
+  }
+  return okStatus();
+}
+
+Status lowerDemuxProgram(const LowerInputs& in, DesiredState& out) {
+  VFSTEER_ASSIGN_OR_RETURN(auto rules, buildDemuxRules(in.policy, in.plan));
+  if (rules.empty()) return okStatus();
+  DemuxProgram d;
+  d.hook = in.demuxHook;
+  d.device = in.topology.pf;
+  d.emulated = in.emulateNic;
+  d.insns = representors::compileDemux(rules, d.hook);
+  d.fingerprint = representors::demuxFingerprint(d.insns);
+  d.rules = rules.size();
+  for (const auto& r : in.plan.nicRules) {
+    const std::string& name = in.policy.chains[r.chain].name;
+    if (std::find(d.chains.begin(), d.chains.end(), name) == d.chains.end()) d.chains.push_back(name);
+    d.skipSw |= in.plan.chains[r.chain].mode == policies::OffloadMode::kSkipSw;
+  }
+  if (d.hook == representors::DemuxHook::kTc) out.add(Clsact{d.device});
+  out.add(std::move(d));
+  return okStatus();
+}
+
+}  // namespace
+
+Result<Lowered> lower(const LowerInputs& in) {
+  Lowered out;
+  HostBindings bindings = hostBindings(in);
+  VFSTEER_ASSIGN_OR_RETURN(out.host, buildHostProgram(in.policy, in.plan, bindings, in.previous));
+  lowerHost(in, out.host, out.desired);
+  if (in.profile.engine == policies::NicEngine::kFlower) VFSTEER_TRY(lowerFlower(in, out.host, out.desired));
+  if (in.profile.engine == policies::NicEngine::kBpf) VFSTEER_TRY(lowerDemuxProgram(in, out.desired));
+
+  out.split = demux::splitReport(in.policy, in.plan);
+  for (const auto& [key, object] : out.desired.objects) {
+    const auto* rule = std::get_if<NicRule>(&object);
+    if (!rule) continue;
+    if (auto* chain = out.split.find(rule->chain))
+      for (auto& view : chain->nicRules)
+        if (view.tcPriority == rule->filter.priority) view.device = rule->device;
+  }
+  if (auto it = out.desired.objects.find(Key{Kind::kDemuxProgram, in.topology.pf, static_cast<uint32_t>(in.demuxHook)});
+      it != out.desired.objects.end()) {
+    const auto& d = std::get<DemuxProgram>(it->second);
+    for (const auto& name : d.chains)
+      if (auto* chain = out.split.find(name))
+        for (auto& view : chain->nicRules) view.device = d.device;
+  }
+  for (const auto& [name, hook] : out.host.hooks) {
+    if (auto* chain = out.split.find(name)) {
+      chain->hostHook = hook.hook;
+      chain->hostHookReason = hook.reason;
+    }
+  }
+  return out;
+}
+
+}  // namespace vfsteer::engine

@@ -1,0 +1,213 @@
+#include "engine/observe.hpp"
+
+#include <linux/netlink.h>
+
+#include <tuple>
+
+#include "datapath_abi.h"
+
+#include "engine/requests.hpp"
+#include "vfsteer/demux/tc_layout.hpp"
+#include "vfsteer/netlink/netdev.hpp"
+
+namespace vfsteer::engine {
+
+namespace tc = netlink::tc;
+namespace lk = netlink::link;
+
+bool isTunnelDeviceName(const std::string& name) {
+  return name.rfind("vfs-vx", 0) == 0 || name.rfind("vfs-gn", 0) == 0;
+}
+
+namespace {
+
+// Sorts one device's ingress filters into vfsteer's objects and the rest.
+class FilterSorter {
+ public:
+  FilterSorter(const std::string& device, const ObserveScope& scope, ObservedState& out)
+      : device_(device), scope_(scope), out_(out), cookie_(ownerCookie(scope.instance)) {}
+
+  void add(const netlink::RawMessage& raw) {
+    auto f = tc::decodeFilter(raw);
+    if (tc::isFilterHead(raw)) {
+      // A head decodes for every kind: it names a (chain, priority,
+      // protocol) in use, also by kinds vfsteer does not decode.
+      if (f.ok()) heads_.insert({f->chain.value_or(0), f->priority, f->protocol});
+      return;
+    }
+    if (!f.ok()) return;  // a kind vfsteer does not decode: counted through its head
+    const auto id = std::tuple{f->chain.value_or(0), f->priority, f->protocol};
+    if (claim(*f)) {
+      ours_.insert(id);
+      return;
+    }
+    theirs_.insert(id);
+    ++foreign_;
+    if (f->chain.value_or(0) == 0) out_.foreignPriorities[device_].insert(f->priority);
+  }
+
+  void finish() {
+    for (const auto& head : heads_) {
+      if (ours_.contains(head) || theirs_.contains(head)) continue;
+      ++foreign_;  // only filters vfsteer cannot decode sit there
+      if (std::get<0>(head) == 0) out_.foreignPriorities[device_].insert(std::get<1>(head));
+    }
+    if (foreign_) out_.foreignFilters[device_] = foreign_;
+  }
+
+ private:
+  // Records `f` as vfsteer's object when it carries one of vfsteer's marks.
+  bool claim(const tc::Filter& f) {
+    const uint32_t chain = f.chain.value_or(0);
+    if (const auto* b = std::get_if<tc::Bpf>(&f.spec)) {
+      if (f.priority == demux::kHostPriority && f.handle == kHostFilterHandle &&
+          b->name == hostFilterName(scope_.instance)) {
+        if (chain == 0) {
+          out_.owned.insert_or_assign(Key{Kind::kHostEntry, device_}, HostEntry{device_, b->progId});
+        } else {
+          const uint32_t minor = b->classid & 0xffff;
+          Continuation c{device_, chain, VFS_CONT_ID(minor), VFS_CONT_STAGE(minor), b->progId};
+          out_.owned.insert_or_assign(keyOf(c), c);
+        }
+        return true;
+      }
+      if (chain == 0 && f.priority == demux::kNicProgramPriority && f.handle == kDemuxFilterHandle &&
+          b->name == demuxFilterName(scope_.instance)) {
+        DemuxProgram d;
+        d.hook = representors::DemuxHook::kTc;
+        d.device = device_;
+        d.emulated = b->flags & tc::kSkipHw;
+        d.progId = b->progId;
+        d.inHw = f.inHw();
+        // Which rules it carries only the record can say.
+        for (const auto& r : scope_.records.demuxPrograms)
+          if (r.hook == d.hook && r.device == device_ && r.progId == d.progId) {
+            d.fingerprint = r.fingerprint;
+            d.chains = r.chains;
+          }
+        out_.owned.insert_or_assign(keyOf(d), d);
+        return true;
+      }
+      return false;
+    }
+    if (const auto* fl = std::get_if<tc::Flower>(&f.spec)) {
+      if (chain != 0 || f.priority <= demux::kNicPriorityBase || f.priority >= demux::kNicPriorityEnd) return false;
+      if (fl->actions.empty() || fl->actions.front().cookie != cookie_) return false;
+      NicRule r;
+      r.device = device_;
+      r.filter = f;
+      out_.owned.insert_or_assign(keyOf(r), r);
+      return true;
+    }
+    return false;
+  }
+
+  const std::string& device_;
+  const ObserveScope& scope_;
+  ObservedState& out_;
+  const std::vector<uint8_t> cookie_;
+  std::set<std::tuple<uint32_t, uint16_t, uint16_t>> heads_, ours_, theirs_;
+  size_t foreign_ = 0;
+};
+
+Status observeXdpFeatures(NetlinkPort& genl, ObservedState& out) {
+  auto family = requestOne(genl, netlink::encodeGetFamily(netlink::netdev::kFamilyName));
+  if (!family.ok() || family->empty()) return okStatus();  // before Linux 6.3: features unknown
+  VFSTEER_ASSIGN_OR_RETURN(uint16_t id, netlink::decodeFamilyId(family->front()));
+  VFSTEER_ASSIGN_OR_RETURN(auto devices, genl.dump(netlink::netdev::encodeDumpDevices(id)));
+  std::map<int, std::string> byIndex;
+  for (const auto& [name, ifindex] : out.ifindex) byIndex[ifindex] = name;
+  for (const auto& raw : devices) {
+    VFSTEER_ASSIGN_OR_RETURN(auto dev, netlink::netdev::decodeDevice(raw));
+    auto name = byIndex.find(dev.ifindex);
+    if (name == byIndex.end()) continue;
+    if (auto it = out.xdp.find(name->second); it != out.xdp.end()) it->second.features = dev.xdpFeatures;
+  }
+  return okStatus();
+}
+
+}  // namespace
+
+Result<ObservedState> observe(const ObserveScope& scope, ObservePorts& ports) {
+  ObservedState out;
+  const auto& records = scope.records;
+  // Tunnel devices carry vfsteer's names: always looked at.
+  auto inScope = [&](const std::string& name) {
+    return scope.everyDevice || scope.devices.contains(name) || isTunnelDeviceName(name);
+  };
+
+  // The datapath first: its program ids say which XDP entries are ours.
+  DatapathPort& dp = ports.datapath;
+  if (dp.present()) {
+    out.datapath = {true, dp.ingressProgId(), dp.continueProgId(), dp.xdpProgId(), dp.activeGeneration()};
+    out.owned.insert_or_assign(Key{Kind::kDatapath}, Datapath{});
+    if (scope.tables) {
+      VFSTEER_ASSIGN_OR_RETURN(auto active, dp.readGeneration(out.datapath.activeGeneration));
+      out.owned.insert_or_assign(Key{Kind::kHostTables}, HostTables{std::move(active), {}});
+    }
+    for (uint32_t slot : dp.userProgramSlots()) {
+      out.userProgramSlots.insert(slot);
+      // A program no record names was left by an interrupted apply.
+      auto it = records.userPrograms.find(slot);
+      UserProgram p = it != records.userPrograms.end() ? it->second : UserProgram{slot, "", "", ""};
+      out.owned.insert_or_assign(keyOf(p), p);
+    }
+  }
+
+  // Links: names, and what sits in their XDP slots.
+  VFSTEER_ASSIGN_OR_RETURN(auto links, ports.route.dump(lk::encodeDumpLinks()));
+  for (const auto& raw : links) {
+    auto info = lk::decodeLink(raw);
+    if (!info.ok()) continue;
+    out.ifindex[info->name] = info->ifindex;
+    if (isTunnelDeviceName(info->name)) {
+      if (records.tunnelDevices.contains(info->name))
+        out.owned.insert_or_assign(Key{Kind::kTunnelDevice, info->name},
+                                   TunnelDevice{info->name, info->kind == "geneve" ? lk::TunnelKind::kGeneve
+                                                                                   : lk::TunnelKind::kVxlan,
+                                                0});
+      else
+        out.foreignTunnelDevices.insert(info->name);
+    }
+    if (!inScope(info->name)) continue;
+    out.xdp[info->name] = {info->xdpDriverProgId, info->xdpGenericProgId, info->xdpOffloadProgId, std::nullopt};
+    for (auto [id, mode] : {std::pair{info->xdpDriverProgId, policies::HostXdp::kNative},
+                            std::pair{info->xdpGenericProgId, policies::HostXdp::kGeneric}})
+      if (id != 0 && id == out.datapath.xdpProgId)
+        out.owned.insert_or_assign(Key{Kind::kXdpEntry, info->name}, XdpEntry{info->name, mode, id});
+    // An offloaded demux program is vfsteer's only by the id it recorded.
+    for (const auto& r : records.demuxPrograms)
+      if (r.hook == representors::DemuxHook::kXdp && r.device == info->name && r.progId != 0 &&
+          r.progId == info->xdpOffloadProgId) {
+        DemuxProgram d = r;
+        d.inHw = true;  // the offload slot is the NIC's by definition
+        out.owned.insert_or_assign(keyOf(d), d);
+      }
+  }
+
+  // Qdiscs: one dump lists every device's.
+  VFSTEER_ASSIGN_OR_RETURN(auto qdiscs, ports.route.dump(tc::encodeDumpQdiscs(0)));
+  std::set<int> withClsact;
+  for (const auto& raw : qdiscs) {
+    auto q = tc::decodeQdisc(raw);
+    if (q.ok() && q->kind == "clsact") withClsact.insert(q->ifindex);
+  }
+  for (const auto& [name, ifindex] : out.ifindex) {
+    if (!withClsact.contains(ifindex)) continue;
+    if (!inScope(name) && !records.clsact.contains(name)) continue;
+    if (records.clsact.contains(name))
+      out.owned.insert_or_assign(Key{Kind::kClsact, name}, Clsact{name});
+    else
+      out.foreignClsact.insert(name);
+    // Filters: one dump per device, every tc chain of its ingress.
+    VFSTEER_ASSIGN_OR_RETURN(auto filters, ports.route.dump(tc::encodeDumpFilters(ifindex, tc::kIngress)));
+    FilterSorter sorter(name, scope, out);
+    for (const auto& raw : filters) sorter.add(raw);
+    sorter.finish();
+  }
+
+  if (scope.xdpFeatures && ports.genl) VFSTEER_TRY(observeXdpFeatures(*ports.genl, out));
+  return out;
+}
+
+}  // namespace vfsteer::engine

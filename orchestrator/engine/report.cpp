@@ -1,0 +1,105 @@
+#include "engine/report.hpp"
+
+#include <linux/netlink.h>
+
+#include "engine/observe.hpp"
+
+namespace vfsteer::engine {
+
+namespace tc = netlink::tc;
+
+Result<LiveReport> buildReport(const InstanceState& state, PortFactory& ports) {
+  LiveReport r;
+  r.instance = state.instance;
+  r.split = state.split;
+  r.nicEmulated = state.nicEmulated;
+
+  VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(representors::Datapath::pinDir(state.instance)));
+  VFSTEER_ASSIGN_OR_RETURN(auto route, ports.netlink(state.netns, NETLINK_ROUTE));
+  ObserveScope scope;
+  scope.instance = state.instance;
+  scope.devices = state.devices;
+  scope.tables = false;  // the report reads counters, not the tables
+  scope.records.clsact = state.clsact;
+  scope.records.tunnelDevices = state.tunnelDevices;
+  if (state.demuxProgram) scope.records.demuxPrograms.push_back(*state.demuxProgram);
+  ObservePorts observePorts{*route, nullptr, *dp};
+  VFSTEER_ASSIGN_OR_RETURN(ObservedState kernel, observe(scope, observePorts));
+  auto owned = [&](const Key& key) -> const Object* {
+    auto it = kernel.owned.find(key);
+    return it == kernel.owned.end() ? nullptr : &it->second;
+  };
+  auto ifindexOf = [&](const std::string& device) {
+    auto it = kernel.ifindex.find(device);
+    return it == kernel.ifindex.end() ? 0 : it->second;
+  };
+
+  auto& d = r.datapath;
+  d.pinned = representors::Datapath::pinDir(state.instance);
+  d.loaded = kernel.datapath.present;
+  d.generation = kernel.datapath.activeGeneration;
+  d.progId = kernel.datapath.ingressProgId;
+  d.xdpProgId = kernel.datapath.xdpProgId;
+  for (const auto& device : state.hostEntries) {
+    const auto* e = owned(Key{Kind::kHostEntry, device});
+    d.entries.push_back({device, ifindexOf(device),
+                         e && d.loaded && std::get<HostEntry>(*e).progId == kernel.datapath.ingressProgId});
+  }
+  for (const auto& x : state.xdpEntries) {
+    const auto* e = owned(Key{Kind::kXdpEntry, x.device});
+    d.xdp.push_back({x.device, ifindexOf(x.device), x.mode,
+                     e && d.loaded && std::get<XdpEntry>(*e).mode == x.mode &&
+                         std::get<XdpEntry>(*e).progId == kernel.datapath.xdpProgId});
+  }
+  if (d.loaded) {
+    VFSTEER_ASSIGN_OR_RETURN(r.totals, dp->globalCounters());
+  }
+
+  if (state.demuxProgram) {
+    const DemuxProgram& rec = *state.demuxProgram;
+    LiveReport::DemuxStatus s{rec, false, false};
+    if (const auto* o = owned(Key{Kind::kDemuxProgram, rec.device, static_cast<uint32_t>(rec.hook)})) {
+      const auto& held = std::get<DemuxProgram>(*o);
+      s.attached = held.progId == rec.progId;
+      s.inHw = s.attached && held.inHw;
+    }
+    r.demuxProgram = s;
+  }
+  for (const auto& chain : r.split.chains) {
+    const bool viaProgram = state.demuxProgram && std::count(state.demuxProgram->chains.begin(),
+                                                             state.demuxProgram->chains.end(), chain.name);
+    auto& statuses = r.nicRules[chain.name];
+    for (const auto& view : chain.nicRules) {
+      LiveReport::NicRuleStatus s;
+      s.viaProgram = viaProgram;
+      if (viaProgram) {
+        s.present = r.demuxProgram->attached;
+        s.inHw = r.demuxProgram->inHw;
+        statuses.push_back(s);
+        continue;
+      }
+      // The rule at its priority on its device, whichever protocol.
+      for (auto it = kernel.owned.lower_bound(Key{Kind::kNicRule, view.device, view.tcPriority});
+           it != kernel.owned.end() && it->first.kind == Kind::kNicRule && it->first.device == view.device &&
+           it->first.index == view.tcPriority;
+           ++it) {
+        const tc::Filter& f = std::get<NicRule>(it->second).filter;
+        const auto& flower = std::get<tc::Flower>(f.spec);
+        s.present = true;
+        s.inHw = f.inHw();
+        s.inHwCount = flower.inHwCount;
+        if (!flower.actions.empty()) {
+          s.packets = flower.actions.front().packets;
+          s.bytes = flower.actions.front().bytes;
+        }
+      }
+      statuses.push_back(s);
+    }
+    auto id = state.chainIds.find(chain.name);
+    if (id == state.chainIds.end() || !d.loaded) continue;
+    VFSTEER_ASSIGN_OR_RETURN(r.counters[chain.name], dp->chainCounters(id->second));
+  }
+  return r;
+}
+
+}  // namespace vfsteer::engine

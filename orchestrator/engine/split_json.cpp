@@ -1,0 +1,172 @@
+#include "engine/split_json.hpp"
+
+#include <array>
+#include <utility>
+
+namespace vfsteer::engine {
+
+using demux::SplitReport;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::array kL3Names = {std::pair{policies::IpVersion::kV4, "ipv4"}, std::pair{policies::IpVersion::kV6, "ipv6"},
+                                 std::pair{policies::IpVersion::kNone, "all"}, std::pair{policies::IpVersion::kAny, "any"}};
+constexpr std::array kExitNames = {std::pair{demux::NicExit::kTerminal, "terminal"},
+                                   std::pair{demux::NicExit::kGotoChain, "goto_chain"},
+                                   std::pair{demux::NicExit::kTrap, "trap"}};
+constexpr std::array kEntryNames = {std::pair{demux::HostEntry::kClassify, "classify"},
+                                    std::pair{demux::HostEntry::kContinuation, "continuation"}};
+
+template <class E, size_t N>
+const char* nameIn(const std::array<std::pair<E, const char*>, N>& table, E value) {
+  for (const auto& [v, n] : table)
+    if (v == value) return n;
+  return "?";
+}
+
+// The value named `text` by `names(value)` for one of `values`, or a json
+// exception (the caller reports a damaged document).
+template <class E, class Values, class Namer>
+E parseBy(const std::string& text, const Values& values, Namer names) {
+  for (E v : values)
+    if (names(v) == text) return v;
+  throw json::other_error::create(501, "unknown value \"" + text + "\"", nullptr);
+}
+
+template <class E, size_t N>
+E parseIn(const std::array<std::pair<E, const char*>, N>& table, const std::string& text) {
+  for (const auto& [v, n] : table)
+    if (text == n) return v;
+  throw json::other_error::create(501, "unknown value \"" + text + "\"", nullptr);
+}
+
+}  // namespace
+
+json toJson(const SplitReport& r) {
+  json doc;
+  doc["vfsteer_plan"] = kPlanJsonVersion;
+  doc["policy"] = r.policy;
+  doc["profile"] = r.profile;
+  doc["engine"] = std::string(policies::name(r.engine));
+  doc["ok"] = r.ok();
+  doc["errors"] = json::array();
+  for (const auto& e : r.errors)
+    doc["errors"].push_back({{"chain", e.chain}, {"message", e.message}, {"position", e.pos.str()}});
+  doc["chains"] = json::array();
+  for (const auto& c : r.chains) {
+    json jc;
+    jc["name"] = c.name;
+    jc["priority"] = c.priority;
+    jc["from"] = c.from;
+    jc["offload"] = std::string(policies::name(c.mode));
+    jc["match"] = c.match;
+    jc["demux_in_nic"] = c.demuxInNic;
+    jc["split"] = c.split;
+    jc["handover"] = std::string(demux::name(c.handover));
+    jc["reason"] = c.reason;
+    if (!c.hostHook.empty()) jc["host_hook"] = c.hostHook;
+    if (!c.hostHookReason.empty()) jc["host_hook_reason"] = c.hostHookReason;
+    jc["stages"] = json::array();
+    for (size_t s = 0; s < c.stages.size(); ++s) {
+      const auto& st = c.stages[s];
+      jc["stages"].push_back({{"index", s},
+                              {"stage", std::string(policies::name(st.kind))},
+                              {"description", st.description},
+                              {"runs_in", std::string(demux::name(st.where))},
+                              {"reason", st.reason}});
+    }
+    jc["nic_rules"] = json::array();
+    for (const auto& n : c.nicRules) {
+      json jr{{"tc_priority", n.tcPriority},
+              {"protocol", nameIn(kL3Names, n.l3)},
+              {"stages", n.stages},
+              {"exit", nameIn(kExitNames, n.exit)}};
+      if (n.exit == demux::NicExit::kGotoChain) jr["goto_tc_chain"] = n.gotoTcChain;
+      if (!n.device.empty()) jr["device"] = n.device;
+      jc["nic_rules"].push_back(jr);
+    }
+    jc["host"] = nullptr;
+    if (c.host) {
+      json jh{{"entry", nameIn(kEntryNames, c.host->entry)}, {"start_stage", c.host->startStage}};
+      if (c.host->entry == demux::HostEntry::kContinuation) jh["tc_chain"] = c.host->tcChain;
+      jc["host"] = jh;
+    }
+    doc["chains"].push_back(jc);
+  }
+  return doc;
+}
+
+Result<SplitReport> splitReportFromJson(const json& doc) {
+  SplitReport r;
+  try {
+    r.policy = doc.at("policy");
+    r.profile = doc.at("profile");
+    r.engine = parseBy<policies::NicEngine>(doc.at("engine"),
+                                            std::array{policies::NicEngine::kNone, policies::NicEngine::kFlower,
+                                                       policies::NicEngine::kBpf},
+                                            [](auto v) { return policies::name(v); });
+    for (const auto& e : doc.at("errors")) {
+      demux::Diagnostic d;
+      d.chain = e.at("chain");
+      d.message = e.at("message");
+      d.pos.file = e.at("position");  // kept as written: "file:line:column"
+      r.errors.push_back(std::move(d));
+    }
+    for (const auto& jc : doc.at("chains")) {
+      SplitReport::Chain c;
+      c.name = jc.at("name");
+      c.priority = jc.at("priority");
+      c.from = jc.at("from");
+      const std::string mode = jc.at("offload");
+      auto parsedMode = policies::parseOffloadMode(mode);
+      if (!parsedMode) throw json::other_error::create(501, "unknown offload \"" + mode + "\"", nullptr);
+      c.mode = *parsedMode;
+      c.match = jc.at("match");
+      c.demuxInNic = jc.at("demux_in_nic");
+      c.split = jc.at("split");
+      c.handover = parseBy<demux::Handover>(
+          jc.at("handover"),
+          std::array{demux::Handover::kNone, demux::Handover::kContinue, demux::Handover::kTrap,
+                     demux::Handover::kHostOnly},
+          [](auto v) { return demux::name(v); });
+      c.reason = jc.at("reason");
+      c.hostHook = jc.value("host_hook", "");
+      c.hostHookReason = jc.value("host_hook_reason", "");
+      for (const auto& js : jc.at("stages")) {
+        SplitReport::Stage st;
+        const std::string kind = js.at("stage");
+        auto parsedKind = policies::parseStageKind(kind);
+        if (!parsedKind) throw json::other_error::create(501, "unknown stage \"" + kind + "\"", nullptr);
+        st.kind = *parsedKind;
+        st.description = js.at("description");
+        st.where = js.at("runs_in") == "nic" ? demux::Placement::kNic : demux::Placement::kHost;
+        st.reason = js.at("reason");
+        c.stages.push_back(std::move(st));
+      }
+      for (const auto& jr : jc.at("nic_rules")) {
+        SplitReport::NicRuleView n;
+        n.tcPriority = jr.at("tc_priority");
+        n.l3 = parseIn(kL3Names, jr.at("protocol").get<std::string>());
+        n.stages = jr.at("stages");
+        n.exit = parseIn(kExitNames, jr.at("exit").get<std::string>());
+        n.gotoTcChain = jr.value("goto_tc_chain", 0u);
+        n.device = jr.value("device", "");
+        c.nicRules.push_back(std::move(n));
+      }
+      if (const auto& jh = jc.at("host"); !jh.is_null()) {
+        SplitReport::HostView h;
+        h.entry = parseIn(kEntryNames, jh.at("entry").get<std::string>());
+        h.startStage = jh.at("start_stage");
+        h.tcChain = jh.value("tc_chain", 0u);
+        c.host = h;
+      }
+      r.chains.push_back(std::move(c));
+    }
+  } catch (const json::exception& e) {
+    return Error(ErrorCode::kInternal, std::string("the recorded split report is damaged (") + e.what() + ")");
+  }
+  return r;
+}
+
+}  // namespace vfsteer::engine

@@ -1,0 +1,244 @@
+#include "engine/state.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "engine/split_json.hpp"
+
+namespace vfsteer::engine {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// 2: typed objects and the split report (1 was written before the engine).
+constexpr int kStateVersion = 2;
+
+// State directories are root's business: 0700, files 0600.
+Status ensurePrivateDir(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return Error(ErrorCode::kPermission, "cannot create " + path + ": " + ec.message());
+  if (::chmod(path.c_str(), 0700) != 0) return Error::fromErrno(errno, "chmod " + path);
+  return okStatus();
+}
+
+// Written aside and renamed: a crash leaves the old file or the new one.
+Status writeAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::fromErrno(errno, "write " + tmp);
+  ssize_t n = ::write(fd, text.data(), text.size());
+  int err = errno;
+  if (n == static_cast<ssize_t>(text.size()) && ::fsync(fd) != 0) err = errno, n = -1;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size())) return Error::fromErrno(err, "write " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::fromErrno(errno, "replace " + path);
+  return okStatus();
+}
+
+json demuxJson(const DemuxProgram& p) {
+  return {{"hook", std::string(hookName(p.hook))}, {"device", p.device}, {"emulated", p.emulated},
+          {"prog_id", p.progId}, {"fingerprint", p.fingerprint}, {"chains", p.chains}};
+}
+
+DemuxProgram demuxOf(const json& p) {
+  DemuxProgram d;
+  const std::string hook = p.at("hook");
+  auto parsed = parseHookName(hook);
+  if (!parsed) throw json::other_error::create(501, "unknown demux hook \"" + hook + "\"", nullptr);
+  d.hook = *parsed;
+  d.device = p.at("device");
+  d.emulated = p.value("emulated", false);
+  d.progId = p.at("prog_id");
+  d.fingerprint = p.at("fingerprint");
+  d.chains = p.at("chains").get<std::vector<std::string>>();
+  return d;
+}
+
+std::string modeName(policies::HostXdp mode) { return std::string(policies::name(mode)); }
+
+policies::HostXdp modeOf(const std::string& name) {
+  return name == "native" ? policies::HostXdp::kNative : policies::HostXdp::kGeneric;
+}
+
+}  // namespace
+
+InstanceLock::~InstanceLock() {
+  if (fd_ >= 0) {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+}
+
+Result<std::optional<InstanceState>> StateStore::load(const std::string& instance) const {
+  const std::string path = dir(instance) + "/state.json";
+  std::ifstream in(path);
+  if (!in) return std::optional<InstanceState>{};
+  json doc = json::parse(in, nullptr, false);
+  if (doc.is_discarded()) return Error(ErrorCode::kInternal, path + " is damaged; \"vfsteer teardown\" removes it");
+  if (doc.value("vfsteer_state", 0) != kStateVersion)
+    return Error(ErrorCode::kInternal, path + " was written by another version of vfsteer (format " +
+                                           std::to_string(doc.value("vfsteer_state", 0)) + ", this one reads " +
+                                           std::to_string(kStateVersion) +
+                                           "); \"vfsteer teardown\" removes what it made without it");
+  InstanceState s;
+  try {
+    s.instance = doc.at("instance");
+    s.netns = doc.value("netns", "");
+    s.pf = doc.value("pf", "");
+    s.policyFile = doc.value("policy", "");
+    s.profile = doc.value("profile", "");
+    s.chainIds = doc.value("chain_ids", std::map<std::string, uint32_t>{});
+    for (const auto& p : doc.value("programs", json::array()))
+      s.programs.push_back({p.at("slot"), p.at("object"), p.at("program"), p.at("fingerprint")});
+    s.devices = doc.value("devices", std::set<std::string>{});
+    s.clsact = doc.value("clsact", std::set<std::string>{});
+    s.tunnelDevices = doc.value("tunnel_devices", std::set<std::string>{});
+    if (doc.contains("demux_program")) s.demuxProgram = demuxOf(doc.at("demux_program"));
+    s.hostEntries = doc.value("host_entries", std::vector<std::string>{});
+    for (const auto& x : doc.value("xdp_entries", json::array()))
+      s.xdpEntries.push_back({x.at("device"), modeOf(x.at("mode")), 0});
+    s.nicEmulated = doc.value("nic_emulated", false);
+    s.refused = doc.value("refused", std::map<std::string, std::string>{});
+    s.skipSw = doc.value("skip_sw", std::vector<std::string>{});
+    VFSTEER_ASSIGN_OR_RETURN(s.split, splitReportFromJson(doc.at("split")));
+  } catch (const json::exception& e) {
+    return Error(ErrorCode::kInternal, path + " is damaged (" + e.what() + "); \"vfsteer teardown\" removes it");
+  }
+  return std::optional<InstanceState>(std::move(s));
+}
+
+Status StateStore::save(const InstanceState& s) const {
+  const std::string d = dir(s.instance);
+  VFSTEER_TRY(ensurePrivateDir(root_));
+  VFSTEER_TRY(ensurePrivateDir(d));
+  json doc{{"vfsteer_state", kStateVersion}, {"instance", s.instance}, {"netns", s.netns},
+           {"pf", s.pf}, {"policy", s.policyFile}, {"profile", s.profile}, {"chain_ids", s.chainIds},
+           {"devices", s.devices}, {"clsact", s.clsact}, {"tunnel_devices", s.tunnelDevices},
+           {"host_entries", s.hostEntries}, {"nic_emulated", s.nicEmulated}, {"refused", s.refused},
+           {"skip_sw", s.skipSw}, {"split", toJson(s.split)}};
+  doc["programs"] = json::array();
+  for (const auto& p : s.programs)
+    doc["programs"].push_back({{"slot", p.slot}, {"object", p.object}, {"program", p.program},
+                               {"fingerprint", p.fingerprint}});
+  if (s.demuxProgram) doc["demux_program"] = demuxJson(*s.demuxProgram);
+  doc["xdp_entries"] = json::array();
+  for (const auto& x : s.xdpEntries) doc["xdp_entries"].push_back({{"device", x.device}, {"mode", modeName(x.mode)}});
+  return writeAtomically(d + "/state.json", doc.dump(1) + "\n");
+}
+
+Result<std::optional<Journal>> StateStore::loadJournal(const std::string& instance) const {
+  const std::string path = dir(instance) + "/journal.json";
+  std::ifstream in(path);
+  if (!in) return std::optional<Journal>{};
+  json doc = json::parse(in, nullptr, false);
+  Journal j;
+  try {
+    if (doc.is_discarded()) throw json::other_error::create(0, "not JSON", nullptr);
+    j.pid = doc.value("pid", 0);
+    j.policyFile = doc.value("policy", "");
+    j.clsact = doc.value("clsact", std::set<std::string>{});
+    j.tunnelDevices = doc.value("tunnel_devices", std::set<std::string>{});
+    for (const auto& p : doc.value("demux_programs", json::array())) j.demuxPrograms.push_back(demuxOf(p));
+  } catch (const json::exception& e) {
+    return Error(ErrorCode::kInternal, path + " is damaged (" + e.what() + "); \"vfsteer teardown\" removes it");
+  }
+  return std::optional<Journal>(std::move(j));
+}
+
+Status StateStore::saveJournal(const std::string& instance, const Journal& j) const {
+  VFSTEER_TRY(ensurePrivateDir(root_));
+  VFSTEER_TRY(ensurePrivateDir(dir(instance)));
+  json doc{{"pid", j.pid}, {"policy", j.policyFile}, {"tunnel_devices", j.tunnelDevices}, {"clsact", j.clsact}};
+  doc["demux_programs"] = json::array();
+  for (const auto& p : j.demuxPrograms) doc["demux_programs"].push_back(demuxJson(p));
+  return writeAtomically(dir(instance) + "/journal.json", doc.dump(1) + "\n");
+}
+
+Status StateStore::removeJournal(const std::string& instance) const {
+  std::error_code ec;
+  fs::remove(dir(instance) + "/journal.json", ec);
+  fs::remove(dir(instance) + "/journal.json.tmp", ec);
+  if (ec) return Error(ErrorCode::kInternal, "remove the journal of " + instance + ": " + ec.message());
+  return okStatus();
+}
+
+Status StateStore::remove(const std::string& instance) const {
+  std::error_code ec;
+  fs::remove(dir(instance) + "/state.json", ec);
+  fs::remove(dir(instance) + "/state.json.tmp", ec);
+  return okStatus();
+}
+
+std::vector<std::string> StateStore::instances() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_, ec))
+    if (entry.is_directory() && (fs::exists(entry.path() / "state.json") || fs::exists(entry.path() / "journal.json")))
+      out.push_back(entry.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<InstanceLock> StateStore::lock(const std::string& instance, std::chrono::milliseconds wait) const {
+  const std::string d = dir(instance);
+  VFSTEER_TRY(ensurePrivateDir(root_));
+  VFSTEER_TRY(ensurePrivateDir(d));
+  const std::string path = d + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::fromErrno(errno, "open " + path);
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) {
+      int err = errno;
+      ::close(fd);
+      return Error::fromErrno(err, "lock " + path);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      char pid[32] = {};
+      const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
+      ::close(fd);
+      const std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : std::string("?");
+      return Error(ErrorCode::kConflict,
+                   "another vfsteer (pid " + holder + ") is changing " + instance + "; waited " +
+                       (wait.count() % 1000 == 0 ? std::to_string(wait.count() / 1000) + " s"
+                                                 : std::to_string(wait.count()) + " ms") +
+                       " for it (lock " + path +
+                       "); try again when it is done, or wait longer with --wait");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // The holder's pid, for whoever waits next.
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, pid.data(), pid.size(), 0);
+  return InstanceLock(fd);
+}
+
+Result<std::string> fileFingerprint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error(ErrorCode::kNotFound, "cannot read " + path);
+  uint64_t h = 1469598103934665603ULL;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h ^= static_cast<uint8_t>(buf[i]);
+      h *= 1099511628211ULL;
+    }
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return std::string(out);
+}
+
+}  // namespace vfsteer::engine

@@ -1,0 +1,94 @@
+// What vfsteer remembers about an instance between runs. The kernel holds
+// the truth about what is installed; the state holds what the kernel cannot
+// say: which objects without a mark vfsteer made (clsact qdiscs, tunnel
+// devices, an offloaded demux program), stable ids (chain counters, program
+// slots), the policy and how it was split.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/objects.hpp"
+#include "vfsteer/common/paths.hpp"
+#include "vfsteer/common/result.hpp"
+#include "vfsteer/demux/split_report.hpp"
+
+namespace vfsteer::engine {
+
+struct InstanceState {
+  std::string instance;
+  std::string netns;  // where the PF and representors live ("" = the default namespace)
+  std::string pf;
+  std::string policyFile;
+  std::string profile;
+  std::map<std::string, uint32_t> chainIds;  // chain → counter id (its slot in the tables)
+  std::vector<UserProgram> programs;         // bpf stages' programs, by slot
+  std::set<std::string> devices;             // every device holding something of vfsteer's
+  std::set<std::string> clsact;              // devices whose clsact vfsteer added
+  std::set<std::string> tunnelDevices;       // created by vfsteer
+  std::optional<DemuxProgram> demuxProgram;  // hook, device, program id, fingerprint, chains
+  std::vector<std::string> hostEntries;      // ports with the host datapath's tc entry
+  std::vector<XdpEntry> xdpEntries;          // ports with its XDP entry, and the mode
+  bool nicEmulated = false;  // the NIC part runs in software (apply --emulate-nic)
+  // Chains whose NIC rules the kernel refused, with its words; a later apply
+  // of the same policy does not ask again (apply --retry-refused does).
+  std::map<std::string, std::string> refused;
+  std::vector<std::string> skipSw;  // chains enforced with `vfsteer enforce skip-sw`
+  demux::SplitReport split;         // how the applied policy was split
+};
+
+// What an apply in progress may leave behind if it dies, written before the
+// change it describes and removed once the state records the outcome. The
+// next apply (or teardown) treats these as vfsteer's.
+struct Journal {
+  int pid = 0;
+  std::string policyFile;
+  std::set<std::string> clsact;           // clsact qdiscs it added
+  std::set<std::string> tunnelDevices;    // tunnel devices it created or is retiring
+  std::vector<DemuxProgram> demuxPrograms;  // demux programs it attached
+  bool empty() const { return clsact.empty() && tunnelDevices.empty() && demuxPrograms.empty(); }
+};
+
+// Held while an instance is being changed; released on destruction.
+class InstanceLock {
+ public:
+  InstanceLock(InstanceLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  InstanceLock(const InstanceLock&) = delete;
+  InstanceLock& operator=(const InstanceLock&) = delete;
+  ~InstanceLock();
+
+ private:
+  friend class StateStore;
+  explicit InstanceLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+class StateStore {
+ public:
+  explicit StateStore(std::string root = paths::kStateRoot) : root_(std::move(root)) {}
+
+  const std::string& root() const { return root_; }
+  std::string dir(const std::string& instance) const { return root_ + "/" + instance; }
+  Result<std::optional<InstanceState>> load(const std::string& instance) const;
+  Status save(const InstanceState& state) const;
+  Status remove(const std::string& instance) const;
+  Result<std::optional<Journal>> loadJournal(const std::string& instance) const;
+  Status saveJournal(const std::string& instance, const Journal& journal) const;
+  Status removeJournal(const std::string& instance) const;
+  // Instances with a state file or a journal.
+  std::vector<std::string> instances() const;
+  // Waits up to `wait` for other vfsteer processes working on the instance.
+  Result<InstanceLock> lock(const std::string& instance, std::chrono::milliseconds wait) const;
+
+ private:
+  std::string root_;
+};
+
+// A fingerprint of a file's content (FNV-1a, 64 bits, hex).
+Result<std::string> fileFingerprint(const std::string& path);
+
+}  // namespace vfsteer::engine

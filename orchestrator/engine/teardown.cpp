@@ -1,0 +1,80 @@
+#include "engine/teardown.hpp"
+
+#include <linux/netlink.h>
+
+#include <string>
+
+#include "engine/journal.hpp"
+#include "engine/observe.hpp"
+#include "engine/reconcile.hpp"
+#include "vfsteer/representors/datapath.hpp"
+
+namespace vfsteer::engine {
+
+Result<TeardownResult> teardown(const InstanceRef& ref, PortFactory& ports, const StateStore& store,
+                                std::chrono::milliseconds lockWait) {
+  TeardownResult out;
+  VFSTEER_ASSIGN_OR_RETURN(auto lock, store.lock(ref.instance, lockWait));
+  VFSTEER_ASSIGN_OR_RETURN(auto state, store.load(ref.instance));
+  VFSTEER_ASSIGN_OR_RETURN(auto journal, store.loadJournal(ref.instance));
+  VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(representors::Datapath::pinDir(ref.instance)));
+  JournalKeeper keeper(store, ref.instance, state ? state->policyFile : "", journal.value_or(Journal{}), false);
+
+  OwnershipRecords records;
+  if (state) {
+    records.clsact = state->clsact;
+    records.tunnelDevices = state->tunnelDevices;
+    if (state->demuxProgram) records.demuxPrograms.push_back(*state->demuxProgram);
+    for (const auto& p : state->programs) records.userPrograms[p.slot] = p;
+  }
+  if (journal) {
+    records.clsact.insert(journal->clsact.begin(), journal->clsact.end());
+    records.tunnelDevices.insert(journal->tunnelDevices.begin(), journal->tunnelDevices.end());
+    records.demuxPrograms.insert(records.demuxPrograms.end(), journal->demuxPrograms.begin(),
+                                 journal->demuxPrograms.end());
+  }
+
+  // The namespace may be gone already (e.g. the lab was removed by hand):
+  // then only the pins are left.
+  const bool netnsGone = !ref.netns.empty() && !netlink::Netns::exists(ref.netns);
+  if (netnsGone) {
+    if (dp->present()) {
+      VFSTEER_TRY(dp->destroy());
+      out.removed.push_back({Op::kRemove, Phase::kAfterCommit, Datapath{}, std::nullopt});
+    }
+  } else {
+    VFSTEER_ASSIGN_OR_RETURN(auto route, ports.netlink(ref.netns, NETLINK_ROUTE));
+    VFSTEER_ASSIGN_OR_RETURN(auto programs, ports.programs(ref.netns));
+    ObserveScope scope;
+    scope.instance = ref.instance;
+    scope.everyDevice = true;
+    scope.records = records;
+    ObservePorts observePorts{*route, nullptr, *dp};
+    VFSTEER_ASSIGN_OR_RETURN(ObservedState model, observe(scope, observePorts));
+    VFSTEER_ASSIGN_OR_RETURN(ChangeSet changes, reconcile(DesiredState{}, model));
+    Executor executor(ExecutePorts{*route, *dp, *programs}, ref.instance, model, keeper);
+    VFSTEER_ASSIGN_OR_RETURN(auto refusals, executor.run(changes));
+    (void)refusals;  // removals are never refused
+    executor.commit();
+    auto left = executor.finish(changes);
+    out.removed = executor.done();
+    // Teardown's job is removing: what failed to go is its failure (the
+    // state stays, so a second teardown finds it again).
+    if (!left.empty()) {
+      std::string what;
+      for (const auto& w : left) what += (what.empty() ? "" : "; ") + w.what + ": " + w.error.describe();
+      return Error(left.front().error.code(), "teardown left something behind: " + what);
+    }
+  }
+  if (state) {
+    VFSTEER_TRY(store.remove(ref.instance));
+    out.removedState = true;
+  }
+  if (journal) {
+    VFSTEER_TRY(keeper.clear());
+    out.removedJournal = true;
+  }
+  return out;
+}
+
+}  // namespace vfsteer::engine

@@ -1,0 +1,107 @@
+// The engine on the real kernel, counted through its ports: an apply that
+// changes nothing writes nothing and reads each kind of object once per
+// device; a change writes only what it changes.
+#include <gtest/gtest.h>
+#include <linux/rtnetlink.h>
+
+#include <filesystem>
+#include <map>
+
+#include "engine/apply.hpp"
+#include "faulty_ports.hpp"
+#include "lab_fixture.hpp"
+
+namespace vfsteer::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+engine::ApplyResult countedApply(const std::string& policy, FaultPlan& counter) {
+  engine::ApplyOptions opts;
+  opts.policyFile = policy;
+  auto ports = makeFaultyPorts(counter);
+  const auto cwd = fs::current_path();
+  fs::current_path(VFSTEER_SOURCE_DIR);  // policies name examples/bpf/... relative to it
+  auto r = engine::apply(opts, *ports);
+  fs::current_path(cwd);
+  return r;
+}
+
+// Host chains on the uplink and on two representors, a bpf stage, and
+// chains the XDP entry runs: every kind of host object on several devices.
+const char* kChains = R"(  - {name: web, priority: 1, match: {vlan: 100, ip_proto: tcp, dst_port: 80}, stages: [vlan_pop, {deliver: {vf: 0}}]}
+  - {name: dns, priority: 2, match: {ip_proto: udp, dst_port: 53}, stages: [{bpf: {object: examples/bpf/count.bpf.o, program: count}}, {deliver: {vf: 2}}]}
+  - {name: slow, priority: 3, match: {dst_ip: 10.0.9.0/24}, stages: [{police: {rate_kbps: 800}}, {deliver: {vf: 3}}]}
+  - {name: out1, priority: 1, match: {from: {vf: 1}}, stages: [{mark: 7}, {deliver: uplink}]}
+  - {name: out2, priority: 1, match: {from: {vf: 2}}, stages: [{deliver: uplink}]}
+)";
+
+class EngineTest : public LabTest {};
+
+TEST_F(EngineTest, AnApplyThatChangesNothingWritesNothingAndReadsEachKindOncePerDevice) {
+  const std::string policy = writeLabPolicy(kChains);
+  FaultPlan first;
+  auto applied = countedApply(policy, first);
+  ASSERT_TRUE(applied.ok()) << applied.failure->error.describe();
+  ASSERT_FALSE(applied.changes.empty());
+
+  FaultPlan again;
+  auto r = countedApply(policy, again);
+  ASSERT_TRUE(r.ok()) << r.failure->error.describe();
+  EXPECT_TRUE(r.changes.empty()) << r.changes.front().describe();
+  EXPECT_FALSE(r.recordsChanged);
+  EXPECT_EQ(again.count(), 0) << "a write: " << (again.points().empty() ? "" : again.points().front());
+
+  std::map<FaultPlan::Dump, int> times;
+  for (const auto& d : again.dumps()) ++times[d];
+  for (const auto& [d, n] : times)
+    EXPECT_EQ(n, 1) << "protocol " << d.protocol << " type " << d.type << " ifindex " << d.ifindex << " dumped " << n
+                    << " times";
+  // One link dump, one qdisc dump (it lists every device's), one filter
+  // dump per device vfsteer has filters on: the uplink and the two
+  // representors chains come from.
+  auto count = [&](int type) {
+    int n = 0;
+    for (const auto& [d, k] : times) n += d.protocol == NETLINK_ROUTE && d.type == type;
+    return n;
+  };
+  EXPECT_EQ(count(RTM_GETLINK), 1);
+  EXPECT_EQ(count(RTM_GETQDISC), 1);
+  EXPECT_EQ(count(RTM_GETTFILTER), 3);
+}
+
+TEST_F(EngineTest, AChangeWritesOnlyWhatItChanges) {
+  FaultPlan setup;
+  ASSERT_TRUE(countedApply(writeLabPolicy(kChains), setup).ok());
+  // One chain's rate changes: the host tables switch generation (written
+  // aside, switched, the old one cleared after the commit), nothing else.
+  std::string changed = kChains;
+  changed.replace(changed.find("rate_kbps: 800"), 14, "rate_kbps: 900");
+  FaultPlan counter;
+  auto r = countedApply(writeLabPolicy(changed), counter);
+  ASSERT_TRUE(r.ok()) << r.failure->error.describe();
+  ASSERT_EQ(r.changes.size(), 1u);
+  EXPECT_EQ(r.changes[0].key().kind, engine::Kind::kHostTables);
+  const std::string next = counter.points().empty() ? "?" : counter.points()[0].substr(counter.points()[0].size() - 1);
+  const std::string old = next == "0" ? "1" : "0";
+  EXPECT_EQ(counter.points(), (std::vector<std::string>{"map write, generation " + next,
+                                                        "map write, activate generation " + next,
+                                                        "map write, clear generation " + old}));
+
+  // A chain from a representor that had none: its port's qdisc and entry,
+  // and the tables (8 rules: web and dns match IPv4 and IPv6; 4 shapes:
+  // web's two share one, the three from-VF chains another).
+  const std::string more = writeLabPolicy(std::string(kChains) +
+                                          "  - {name: out3, priority: 1, match: {from: {vf: 3}}, stages: [drop]}\n");
+  FaultPlan added;
+  auto a = countedApply(more, added);
+  ASSERT_TRUE(a.ok()) << a.failure->error.describe();
+  std::vector<std::string> what;
+  for (const auto& c : a.changes) what.push_back(c.describe());
+  EXPECT_EQ(what, (std::vector<std::string>{"add clsact on pf0vf3", "switch the host tables to 6 chains, 8 rules, 4 match shapes",
+                                            "attach the host datapath to pf0vf3 ingress",
+                                            "attach the XDP entry (native) on pf0vf3"}));
+}
+
+}  // namespace
+}  // namespace vfsteer::testing
