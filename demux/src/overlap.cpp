@@ -1,5 +1,8 @@
 #include "vfsteer/demux/overlap.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 namespace vfsteer::demux {
 
 using namespace policies;
@@ -77,6 +80,109 @@ bool mayOverlap(const Match& a, const Match& b) {
   if (a.tunnel) return !outerDisjoint(b, *a.tunnel);
   if (b.tunnel) return !outerDisjoint(a, *b.tunnel);
   return !frameDisjoint(a, b);
+}
+
+namespace {
+
+using Fields = std::array<std::optional<uint64_t>, OverlapIndex::kFieldCount>;
+
+std::optional<uint64_t> prefix16(const std::optional<IpPrefix>& p) {
+  if (!p || p->length < 16) return std::nullopt;  // too short to tell apart by 16 bits
+  return (uint64_t{p->v6} << 16) | (uint64_t{p->addr[0]} << 8) | p->addr[1];
+}
+
+// The fields of a match as the packet it describes has them: for a tunnel
+// match the inner packet's, plus the tunnel's own.
+Fields fieldsOf(const Match& m) {
+  Fields f;
+  f[OverlapIndex::kDstPort] = m.dstPort;
+  f[OverlapIndex::kSrcPort] = m.srcPort;
+  f[OverlapIndex::kIpProto] = m.ipProto;
+  if (m.vlan && m.vlan->id) f[OverlapIndex::kVlan] = *m.vlan->id;
+  if (m.cvlan && m.cvlan->id) f[OverlapIndex::kCvlan] = *m.cvlan->id;
+  f[OverlapIndex::kEthertype] = m.ethertype;
+  f[OverlapIndex::kDst16] = prefix16(m.dstIp);
+  f[OverlapIndex::kSrc16] = prefix16(m.srcIp);
+  if (m.tunnel) {
+    f[OverlapIndex::kTunnelPort] = m.tunnel->dstPort;
+    f[OverlapIndex::kVni] = m.tunnel->vni;
+  }
+  return f;
+}
+
+// A plain match and a tunnel match meet on the tunnel's outer packet: the
+// plain match's UDP destination port against the tunnel's port tells them
+// apart cheaply (mayOverlap compares the rest).
+Fields plainAgainstTunnels(const Match& plain) {
+  Fields f;
+  f[OverlapIndex::kTunnelPort] = plain.dstPort;
+  return f;
+}
+Fields tunnelAgainstPlain(const Match& tunnelled) {
+  Fields f;
+  f[OverlapIndex::kDstPort] = tunnelled.tunnel->dstPort;
+  return f;
+}
+
+}  // namespace
+
+void OverlapIndex::Table::add(size_t position, const Match& m) {
+  all.push_back(position);
+  const Fields f = fieldsOf(m);
+  for (size_t i = 0; i < kFieldCount; ++i) {
+    if (f[i]) exact[i][*f[i]].push_back(position);
+    else wild[i].push_back(position);
+  }
+}
+
+std::vector<size_t> OverlapIndex::Table::candidates(const Fields& query) const {
+  // The field with the fewest candidates: those with its value, and those
+  // without the field at all.
+  const std::vector<size_t>* bestExact = nullptr;
+  const std::vector<size_t>* bestWild = nullptr;
+  size_t best = all.size();
+  static const std::vector<size_t> none;
+  for (size_t i = 0; i < kFieldCount; ++i) {
+    if (!query[i]) continue;
+    auto it = exact[i].find(*query[i]);
+    const std::vector<size_t>& e = it == exact[i].end() ? none : it->second;
+    if (e.size() + wild[i].size() < best) {
+      best = e.size() + wild[i].size();
+      bestExact = &e;
+      bestWild = &wild[i];
+    }
+  }
+  if (!bestExact) return all;
+  std::vector<size_t> out;
+  out.reserve(best);
+  std::merge(bestExact->begin(), bestExact->end(), bestWild->begin(), bestWild->end(), std::back_inserter(out));
+  return out;
+}
+
+void OverlapIndex::add(const Match& m) {
+  (m.tunnel ? tunnel_ : plain_).add(matches_.size(), m);
+  matches_.push_back(&m);
+}
+
+std::optional<size_t> OverlapIndex::firstOverlap(const Match& m) const {
+  std::optional<size_t> first;
+  auto scan = [&](const Table& t, const Fields& query) {
+    for (size_t position : t.candidates(query)) {
+      if (first && position > *first) return;
+      if (mayOverlap(*matches_[position], m)) {
+        first = position;
+        return;
+      }
+    }
+  };
+  if (m.tunnel) {
+    scan(tunnel_, fieldsOf(m));
+    scan(plain_, tunnelAgainstPlain(m));
+  } else {
+    scan(plain_, fieldsOf(m));
+    scan(tunnel_, plainAgainstTunnels(m));
+  }
+  return first;
 }
 
 }  // namespace vfsteer::demux

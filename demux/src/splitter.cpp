@@ -1,6 +1,7 @@
 #include "vfsteer/demux/splitter.hpp"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 
 #include "vfsteer/demux/capabilities.hpp"
@@ -113,21 +114,25 @@ void demoteToHost(ChainPlan& cp, std::string reason) {
 // Within one ingress side, the NIC sees only chains with a NIC rule and the
 // host only the others. If a host-only chain can match a packet that a later
 // chain's NIC rule also matches, the NIC would take the packet first and break
-// priority order; such later chains must run on the host too.
+// priority order; such later chains must run on the host too. The host-only
+// chains of each side are indexed by their match keys, so a chain is compared
+// only with those it may overlap: linear in the chains for usual policies.
 void keepPriorityOrder(const Policy& policy, const std::vector<size_t>& order,
                        std::vector<ChainPlan>& plans) {
-  for (size_t oi = 0; oi < order.size(); ++oi) {
-    ChainPlan& cp = plans[order[oi]];
-    if (!cp.demuxInNic) continue;
-    for (size_t oj = 0; oj < oi; ++oj) {
-      const ChainPlan& earlier = plans[order[oj]];
-      if (earlier.demuxInNic || earlier.from != cp.from) continue;
-      if (!mayOverlap(policy.chains[order[oj]].match, policy.chains[order[oi]].match)) continue;
-      demoteToHost(cp, "chain " + earlier.name + " (priority " + std::to_string(earlier.priority) +
+  std::map<Port, std::pair<OverlapIndex, std::vector<size_t>>> hostOnly;  // per side: index, chain of each entry
+  for (size_t i : order) {
+    ChainPlan& cp = plans[i];
+    auto& [index, chainAt] = hostOnly[cp.from];
+    if (cp.demuxInNic) {
+      auto earlier = index.firstOverlap(policy.chains[i].match);
+      if (!earlier) continue;
+      const ChainPlan& e = plans[chainAt[*earlier]];
+      demoteToHost(cp, "chain " + e.name + " (priority " + std::to_string(e.priority) +
                            ") runs on the host only and may match the same packets; to keep "
                            "priority order this chain runs on the host too");
-      break;
     }
+    index.add(policy.chains[i].match);
+    chainAt.push_back(i);
   }
 }
 

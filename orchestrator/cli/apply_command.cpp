@@ -33,7 +33,7 @@ int runApply(ApplyArgs& args) {
   if (r.failure) {
     // A refused plan shows why, chain by chain.
     if (r.failure->kind == engine::FailureKind::kPlanRefused && r.policy && r.plan)
-      std::cout << chainsTable(engine::toJson(demux::splitReport(*r.policy, *r.plan)));
+      writeTable(std::cout, demux::splitReport(*r.policy, *r.plan));
     return printFailure(*r.failure);
   }
   if (!r.changedKernel() && !r.provisioningPending && r.changes.empty()) {

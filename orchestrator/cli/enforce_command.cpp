@@ -77,7 +77,7 @@ int runEnforce(const EnforceArgs& args) {
   engine::ApplyResult r = engine::apply(opts, *ports);
   if (r.failure) {
     if (r.failure->kind == engine::FailureKind::kPlanRefused && r.policy && r.plan)
-      std::cout << chainsTable(engine::toJson(demux::splitReport(*r.policy, *r.plan)));
+      writeTable(std::cout, demux::splitReport(*r.policy, *r.plan));
     const int code = printFailure(*r.failure);
     if (!args.clear) printError("skip-sw was not enforced; nothing was changed");
     return code;

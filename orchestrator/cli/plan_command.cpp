@@ -43,13 +43,13 @@ int runPlan(const PlanArgs& args) {
     printError(plan.error().message());
     return kExitBadInput;
   }
-  const auto doc = engine::toJson(demux::splitReport(*policy, *plan));
+  const auto split = demux::splitReport(*policy, *plan);
   if (args.output == "json")
-    std::cout << doc.dump(2) << "\n";
+    std::cout << engine::toJson(split).dump(2) << "\n";
   else if (args.output == "dot")
-    std::cout << chainsDot(doc);
+    writeDot(std::cout, split);
   else
-    std::cout << chainsTable(doc);
+    writeTable(std::cout, split);
   if (!plan->ok()) {
     for (const auto& e : plan->errors) printError(e.pos.str() + ": " + e.message);
     return kExitPlanRefused;

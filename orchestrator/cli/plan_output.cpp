@@ -4,11 +4,10 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <sstream>
+#include <ostream>
 
 namespace vfsteer::cli {
 
-using demux::ChainPlan;
 using demux::Handover;
 using nlohmann::json;
 
@@ -39,18 +38,32 @@ std::string dotEscape(const std::string& s) {
   return out;
 }
 
-std::string handoverText(const json& c) {
-  const std::string h = c["handover"];
-  if (h == "none") return "all in NIC";
-  if (h == "continue") return "NIC, then host in tc chain " + hex(c["host"]["tc_chain"].get<uint32_t>());
-  if (h == "trap") return "NIC demux, trap to host";
+using Chain = demux::SplitReport::Chain;
+
+std::string handoverText(const Chain& c) {
+  switch (c.handover) {
+    case Handover::kNone: return "all in NIC";
+    case Handover::kContinue: return "NIC, then host in tc chain " + hex(c.host ? c.host->tcChain : 0);
+    case Handover::kTrap: return "NIC demux, trap to host";
+    case Handover::kHostOnly: break;
+  }
   return "host only";
 }
 
-std::string counterText(const json& node) {
-  if (!node.contains("packets")) return "";
-  return std::to_string(node["packets"].get<uint64_t>()) + " pkts " +
-         std::to_string(node["bytes"].get<uint64_t>()) + " B";
+std::string counterText(uint64_t packets, uint64_t bytes) {
+  return std::to_string(packets) + " pkts " + std::to_string(bytes) + " B";
+}
+
+// The host's counters of a chain, when there are any.
+const representors::ChainCounters* countersOf(const engine::LiveReport* live, const Chain& c) {
+  if (!live) return nullptr;
+  auto it = live->counters.find(c.name);
+  return it == live->counters.end() ? nullptr : &it->second;
+}
+
+std::string stageCounters(const representors::ChainCounters* k, const Chain& c, size_t i) {
+  if (!k || c.stages[i].where != demux::Placement::kHost || i >= k->stagePackets.size()) return "";
+  return counterText(k->stagePackets[i], k->stageBytes[i]);
 }
 
 }  // namespace
@@ -120,114 +133,95 @@ json reportJson(const engine::LiveReport& r) {
   return doc;
 }
 
-std::string chainsTable(const json& doc) {
-  std::ostringstream out;
-  out << "policy " << doc["policy"].get<std::string>() << ", profile "
-      << doc["profile"].get<std::string>() << " (engine " << doc["engine"].get<std::string>() << ")\n";
-  for (const auto& c : doc["chains"]) {
-    out << "\nchain " << c["name"].get<std::string>() << "  priority " << c["priority"]
-        << "  from " << c["from"].get<std::string>() << "  offload "
-        << c["offload"].get<std::string>() << "\n";
-    out << "  match   " << c["match"].get<std::string>() << "  ["
-        << (c["demux_in_nic"].get<bool>() ? "nic" : "host") << "]";
-    if (c.contains("counters")) out << "  " << counterText(c["counters"]);
+void writeTable(std::ostream& out, const demux::SplitReport& r, const engine::LiveReport* live) {
+  out << "policy " << r.policy << ", profile " << r.profile << " (engine " << policies::name(r.engine) << ")\n";
+  for (const auto& c : r.chains) {
+    const auto* k = countersOf(live, c);
+    out << "\nchain " << c.name << "  priority " << c.priority << "  from " << c.from << "  offload "
+        << policies::name(c.mode) << "\n";
+    out << "  match   " << c.match << "  [" << (c.demuxInNic ? "nic" : "host") << "]";
+    if (k) out << "  " << counterText(k->packets, k->bytes);
     out << "\n";
-    out << "  split   " << c["split"] << "/" << c["stages"].size() << " stages in the NIC: "
-        << handoverText(c) << "\n";
+    out << "  split   " << c.split << "/" << c.stages.size() << " stages in the NIC: " << handoverText(c) << "\n";
     // Known once applied: where the host runs its stages.
-    if (c.contains("host_hook")) {
-      out << "  hook    " << c["host_hook"].get<std::string>();
-      if (c.contains("host_hook_reason")) out << " (not XDP: " << c["host_hook_reason"].get<std::string>() << ")";
+    if (!c.hostHook.empty()) {
+      out << "  hook    " << c.hostHook;
+      if (!c.hostHookReason.empty()) out << " (not XDP: " << c.hostHookReason << ")";
       out << "\n";
     }
-    const size_t split = c["split"];
-    for (const auto& st : c["stages"]) {
-      const size_t index = st["index"];
-      const std::string desc = st["description"];
-      std::string line = "  " + std::to_string(index) + " " + pad(desc, std::max<size_t>(22, desc.size() + 1));
-      line += pad(st["runs_in"], 5);
-      if (st.contains("packets")) line += " " + pad(counterText(st), 22);
-      if (index == split && !st["reason"].get<std::string>().empty())
-        line += " " + st["reason"].get<std::string>();
+    for (size_t i = 0; i < c.stages.size(); ++i) {
+      const auto& st = c.stages[i];
+      std::string line = "  " + std::to_string(i) + " " + pad(st.description, std::max<size_t>(22, st.description.size() + 1));
+      line += pad(std::string(demux::name(st.where)), 5);
+      if (k) line += " " + pad(stageCounters(k, c, i), 22);
+      if (i == c.split && !st.reason.empty()) line += " " + st.reason;
       while (!line.empty() && line.back() == ' ') line.pop_back();
       out << line << "\n";
     }
   }
-  if (doc.contains("errors") && !doc["errors"].empty()) {
+  if (!r.errors.empty()) {
     out << "\nrefused:\n";
-    for (const auto& e : doc["errors"])
-      out << "  " << e["position"].get<std::string>() << ": " << e["message"].get<std::string>() << "\n";
+    for (const auto& e : r.errors) out << "  " << e.pos.str() << ": " << e.message << "\n";
   }
-  return out.str();
 }
 
-std::string chainsDot(const json& doc) {
+void writeDot(std::ostream& out, const demux::SplitReport& r, const engine::LiveReport* live) {
   // One cluster per chain, split into a NIC cluster and a host cluster so the
   // split is visible at a glance; the handover is the edge that crosses.
-  std::ostringstream out;
   out << "digraph vfsteer_plan {\n"
-      << "  graph [rankdir=LR, fontname=\"Helvetica\", label=\""
-      << dotEscape(doc["policy"].get<std::string>()) << " on profile "
-      << dotEscape(doc["profile"].get<std::string>()) << "\", labelloc=t];\n"
+      << "  graph [rankdir=LR, fontname=\"Helvetica\", label=\"" << dotEscape(r.policy) << " on profile "
+      << dotEscape(r.profile) << "\", labelloc=t];\n"
       << "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];\n"
       << "  edge [fontname=\"Helvetica\", fontsize=9];\n";
-  size_t i = 0;
-  for (const auto& c : doc["chains"]) {
-    const std::string id = "c" + std::to_string(i++);
-    const size_t split = c["split"];
-    const std::string handover = c["handover"];
-    const bool demuxInNic = c["demux_in_nic"];
+  size_t n = 0;
+  for (const auto& c : r.chains) {
+    const auto* k = countersOf(live, c);
+    const std::string id = "c" + std::to_string(n++);
     out << "  subgraph cluster_" << id << " {\n"
-        << "    label=\"chain " << dotEscape(c["name"]) << " (priority " << c["priority"] << ", "
-        << c["offload"].get<std::string>() << ")\";\n";
+        << "    label=\"chain " << dotEscape(c.name) << " (priority " << c.priority << ", " << policies::name(c.mode)
+        << ")\";\n";
     auto node = [&](const std::string& nid, const std::string& label, const std::string& tip) {
       out << "      " << nid << " [label=\"" << dotEscape(label) << "\"";
       if (!tip.empty()) out << ", tooltip=\"" << dotEscape(tip) << "\"";
       out << "];\n";
     };
-    std::string matchLabel = "match\n" + c["match"].get<std::string>();
-    if (c.contains("counters")) matchLabel += "\n" + counterText(c["counters"]);
-    auto stageLabel = [](const json& st) {
-      std::string l = st["description"];
-      if (st.contains("packets")) l += "\n" + counterText(st);
+    std::string matchLabel = "match\n" + c.match;
+    if (k) matchLabel += "\n" + counterText(k->packets, k->bytes);
+    auto stageLabel = [&](size_t i) {
+      std::string l = c.stages[i].description;
+      if (const std::string counted = stageCounters(k, c, i); !counted.empty()) l += "\n" + counted;
       return l;
     };
     out << "    subgraph cluster_" << id << "_nic {\n"
         << "      label=\"NIC\"; style=filled; fillcolor=\"#dbe9f6\"; node [fillcolor=\"#9ecae1\"];\n";
-    if (demuxInNic) node(id + "_m", matchLabel, "");
-    for (const auto& st : c["stages"])
-      if (st["index"].get<size_t>() < split) node(id + "_s" + std::to_string(st["index"].get<size_t>()), stageLabel(st), "");
+    if (c.demuxInNic) node(id + "_m", matchLabel, "");
+    for (size_t i = 0; i < c.split && i < c.stages.size(); ++i) node(id + "_s" + std::to_string(i), stageLabel(i), "");
     out << "    }\n";
     out << "    subgraph cluster_" << id << "_host {\n"
         << "      label=\"host\"; style=filled; fillcolor=\"#fdf0d5\"; node [fillcolor=\"#fdd49e\"];\n";
-    if (!demuxInNic) node(id + "_m", matchLabel, c["reason"]);
-    if (handover == "trap") node(id + "_hm", "classify again", "");
-    for (const auto& st : c["stages"])
-      if (st["index"].get<size_t>() >= split)
-        node(id + "_s" + std::to_string(st["index"].get<size_t>()), stageLabel(st), st["reason"]);
+    if (!c.demuxInNic) node(id + "_m", matchLabel, c.reason);
+    if (c.handover == Handover::kTrap) node(id + "_hm", "classify again", "");
+    for (size_t i = c.split; i < c.stages.size(); ++i)
+      node(id + "_s" + std::to_string(i), stageLabel(i), c.stages[i].reason);
     out << "    }\n";
     std::string prev = id + "_m";
-    if (handover == "trap") {
+    if (c.handover == Handover::kTrap) {
       out << "    " << prev << " -> " << id << "_hm [label=\"trap\", style=dashed, color=red];\n";
       prev = id + "_hm";
     }
-    for (const auto& st : c["stages"]) {
-      const size_t s = st["index"];
-      std::string cur = id + "_s" + std::to_string(s);
+    for (size_t i = 0; i < c.stages.size(); ++i) {
+      std::string cur = id + "_s" + std::to_string(i);
       out << "    " << prev << " -> " << cur;
-      if (s == split && handover == "continue")
-        out << " [label=\"goto chain " << hex(c["host"]["tc_chain"].get<uint32_t>())
-            << "\", style=dashed, color=red]";
+      if (i == c.split && c.handover == Handover::kContinue)
+        out << " [label=\"goto chain " << hex(c.host ? c.host->tcChain : 0) << "\", style=dashed, color=red]";
       out << ";\n";
       prev = cur;
     }
-    if (!c["reason"].get<std::string>().empty())
-      out << "    " << id << "_why [shape=note, fillcolor=white, label=\""
-          << dotEscape(c["reason"]) << "\"];\n";
+    if (!c.reason.empty())
+      out << "    " << id << "_why [shape=note, fillcolor=white, label=\"" << dotEscape(c.reason) << "\"];\n";
     out << "  }\n";
   }
   out << "}\n";
-  return out.str();
 }
 
 }  // namespace vfsteer::cli

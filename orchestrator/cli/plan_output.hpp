@@ -1,10 +1,10 @@
 // Renders plans and reports: JSON for programs (docs/plan-json.md,
 // docs/report-json.md; the plan document is engine::toJson of the split
-// report), and a table and a Graphviz picture for people. The table and the
-// picture are drawn from the JSON document, so a report (the plan plus
-// counters) and a plan look alike.
+// report), and a table and a Graphviz picture for people. A report is the
+// plan plus what the kernel holds, and looks like one.
 #pragma once
 
+#include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -18,9 +18,10 @@ inline constexpr int kReportJsonVersion = 1;
 // The split report with what the kernel holds (docs/report-json.md).
 nlohmann::json reportJson(const engine::LiveReport& report);
 
-// From a plan or report document; counters are shown where present
-// ("counters" on a chain, "packets"/"bytes" on a stage).
-std::string chainsTable(const nlohmann::json& doc);
-std::string chainsDot(const nlohmann::json& doc);
+// The split as a table and as a Graphviz picture, for people; with a live
+// report, the host's counters too. Written as they are made: a plan of
+// 100,000 chains is never one string.
+void writeTable(std::ostream& out, const demux::SplitReport& split, const engine::LiveReport* live = nullptr);
+void writeDot(std::ostream& out, const demux::SplitReport& split, const engine::LiveReport* live = nullptr);
 
 }  // namespace vfsteer::cli

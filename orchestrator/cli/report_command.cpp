@@ -18,37 +18,39 @@ struct ReportArgs {
 };
 
 // What the kernel says about the NIC part: in hardware or not.
-void printNic(const nlohmann::json& doc) {
+void printNic(const engine::LiveReport& r) {
   bool header = false;
   auto line = [&](const std::string& text) {
     if (!header)
-      std::cout << (doc.value("nic_emulated", false) ? "\nNIC, emulated in software (as the kernel reports it)\n"
-                                                     : "\nNIC (as the kernel reports it)\n");
+      std::cout << (r.nicEmulated ? "\nNIC, emulated in software (as the kernel reports it)\n"
+                                  : "\nNIC (as the kernel reports it)\n");
     header = true;
     std::cout << "  " << text << "\n";
   };
-  if (doc.contains("nic_program")) {
-    const auto& p = doc["nic_program"];
+  if (r.demuxProgram) {
+    const auto& p = *r.demuxProgram;
     std::string chains;
-    for (const auto& c : p["chains"]) chains += (chains.empty() ? "" : ", ") + c.get<std::string>();
-    line("demux program (" + p["hook"].get<std::string>() + " on " + p["device"].get<std::string>() + ", prog id " +
-         std::to_string(p["prog_id"].get<uint32_t>()) + "): " +
-         (p["in_hw"].get<bool>()     ? "in_hw"
-          : !p["attached"].get<bool>() ? "NOT attached"
-          : doc.value("nic_emulated", false) ? "attached (skip_hw)"
-                                             : "NOT in_hw") +
+    for (const auto& c : p.record.chains) chains += (chains.empty() ? "" : ", ") + c;
+    line("demux program (" + std::string(engine::hookName(p.record.hook)) + " on " + p.record.device + ", prog id " +
+         std::to_string(p.record.progId) + "): " +
+         (p.inHw           ? "in_hw"
+          : !p.attached    ? "NOT attached"
+          : r.nicEmulated ? "attached (skip_hw)"
+                           : "NOT in_hw") +
          "; chains " + chains);
   }
-  for (const auto& c : doc["chains"]) {
-    for (const auto& r : c["nic_rules"]) {
-      if (!r.contains("via") || r["via"] != "flower") continue;
-      std::string state = !r["present"].get<bool>() ? "MISSING"
-                          : r["in_hw"].get<bool>()  ? "in_hw (count " + std::to_string(r["in_hw_count"].get<uint32_t>()) + ")"
-                          : doc.value("nic_emulated", false) ? "present (skip_hw)"
-                                                             : "NOT in_hw";
-      if (r["present"].get<bool>()) state += ", " + std::to_string(r["packets"].get<uint64_t>()) + " packets";
-      line("chain " + c["name"].get<std::string>() + ": flower on " + r["device"].get<std::string>() +
-           " (tc priority " + std::to_string(r["tc_priority"].get<uint32_t>()) + "): " + state);
+  for (const auto& c : r.split.chains) {
+    const auto& statuses = r.nicRules.at(c.name);
+    for (size_t i = 0; i < c.nicRules.size() && i < statuses.size(); ++i) {
+      const auto& s = statuses[i];
+      if (s.viaProgram) continue;
+      std::string state = !s.present ? "MISSING"
+                          : s.inHw   ? "in_hw (count " + std::to_string(s.inHwCount) + ")"
+                          : r.nicEmulated ? "present (skip_hw)"
+                                          : "NOT in_hw";
+      if (s.present) state += ", " + std::to_string(s.packets) + " packets";
+      line("chain " + c.name + ": flower on " + c.nicRules[i].device + " (tc priority " +
+           std::to_string(c.nicRules[i].tcPriority) + "): " + state);
     }
   }
 }
@@ -75,28 +77,28 @@ int runReport(const ReportArgs& args) {
     printError(report.error().describe());
     return kExitKernelRefused;
   }
-  const nlohmann::json doc = reportJson(*report);
+  const engine::LiveReport& r = *report;
   if (args.output == "json") {
-    std::cout << doc.dump(2) << "\n";
+    std::cout << reportJson(r).dump(2) << "\n";
   } else if (args.output == "dot") {
-    std::cout << chainsDot(doc);
+    writeDot(std::cout, r.split, &r);
   } else {
-    std::cout << "instance " << ref->instance << "\n" << chainsTable(doc);
-    printNic(doc);
-    const auto& dp = doc["datapath"];
-    std::cout << "\nhost datapath " << (dp["loaded"].get<bool>() ? "loaded" : "NOT loaded")
-              << " (" << dp["pinned"].get<std::string>() << ", generation " << dp["generation"] << ")\n";
-    for (const auto& a : dp["attachments"])
-      std::cout << "  " << a["ifname"].get<std::string>() << ": tc entry "
-                << (a["attached"].get<bool>() ? "attached" : "NOT attached") << "\n";
-    for (const auto& a : dp["xdp_attachments"])
-      std::cout << "  " << a["ifname"].get<std::string>() << ": XDP entry (" << a["mode"].get<std::string>()
-                << ") " << (a["attached"].get<bool>() ? "attached" : "NOT attached") << "\n";
-    if (doc.contains("host_totals")) {
-      const auto& t = doc["host_totals"];
-      std::cout << "host totals: " << t["unmatched"] << " unmatched (default path), " << t["malformed"]
-                << " malformed, " << t["policed"] << " policed, " << t["action_errors"]
-                << " action errors, " << t["bpf_stage_missing"] << " missing bpf programs\n";
+    std::cout << "instance " << ref->instance << "\n";
+    writeTable(std::cout, r.split, &r);
+    printNic(r);
+    const auto& dp = r.datapath;
+    std::cout << "\nhost datapath " << (dp.loaded ? "loaded" : "NOT loaded") << " (" << dp.pinned << ", generation "
+              << dp.generation << ")\n";
+    for (const auto& e : dp.entries)
+      std::cout << "  " << e.device << ": tc entry " << (e.attached ? "attached" : "NOT attached") << "\n";
+    for (const auto& x : dp.xdp)
+      std::cout << "  " << x.device << ": XDP entry (" << policies::name(x.mode) << ") "
+                << (x.attached ? "attached" : "NOT attached") << "\n";
+    if (r.totals) {
+      const auto& t = *r.totals;
+      std::cout << "host totals: " << t.unmatched << " unmatched (default path), " << t.malformed << " malformed, "
+                << t.policed << " policed, " << t.actionErrors << " action errors, " << t.tailcallFailures
+                << " missing bpf programs\n";
     }
   }
   return kExitOk;

@@ -9,6 +9,8 @@
 #include <span>
 #include <sstream>
 
+#include <sys/stat.h>
+
 #include "vfsteer/policies/loader.hpp"
 #include "yaml_reader.hpp"
 
@@ -17,9 +19,13 @@ namespace {
 
 using detail::child;
 using detail::element;
+using detail::YamlNode;
 using detail::YamlReader;
+using detail::YamlStream;
 
 constexpr uint16_t kMaxVfs = 256;
+// About 470,000 chains written one per line.
+constexpr off_t kMaxPolicyBytes = off_t{64} << 20;
 
 struct NamedNumber {
   std::string_view name;
@@ -49,11 +55,17 @@ class PolicyReader {
  public:
   explicit PolicyReader(const std::string& file) : r_(file) {}
 
-  Result<Policy> read(std::string_view text) {
-    auto root = r_.parse(text);
-    if (!root) return r_.toError();
+  // Reads the document from `in`. The chains are read one by one as the
+  // parser finishes each: the document is never in memory as a whole.
+  Result<Policy> read(std::istream& in) {
     Policy policy;
     policy.file = r_.file();
+    YamlStream chains{"chains", [&](const YamlNode& item, size_t i) {
+                        Chain c;
+                        if (readChain(item, element("chains", i), c)) policy.chains.push_back(std::move(c));
+                      }};
+    auto root = r_.parse(in, &chains);
+    if (!root) return r_.toError();
     if (root->IsNull()) {
       r_.errorAt(SourcePos{r_.file(), 1, 1}, "", "the file is empty; a policy needs at least "
                                                   "\"version: 1\" and a \"device\"");
@@ -68,14 +80,8 @@ class PolicyReader {
                  "this vfsteer reads policy version 1, found version " + std::to_string(*v));
     }
     if (r_.require(*root, "device", "")) readDevice((*root)["device"], policy.device);
-    if (auto chains = (*root)["chains"]) {
-      if (!chains.IsNull() && r_.expectSequence(chains, "chains")) {
-        for (size_t i = 0; i < chains.size(); ++i) {
-          Chain c;
-          if (readChain(chains[i], element("chains", i), c)) policy.chains.push_back(std::move(c));
-        }
-      }
-    }
+    // A list of chains was read while parsing; anything else is reported here.
+    if (const auto& c = (*root)["chains"]; c && !c.IsNull()) r_.expectSequence(c, "chains");
     if (r_.failed()) return r_.toError();
     checkPolicy(policy);
     if (r_.failed()) return r_.toError();
@@ -85,11 +91,11 @@ class PolicyReader {
  private:
   // ---- device --------------------------------------------------------------
 
-  void readDevice(const YAML::Node& node, Device& dev) {
+  void readDevice(const YamlNode& node, Device& dev) {
     dev.pos = r_.pos(node);
     if (!r_.expectMap(node, "device", {"pf", "eswitch", "profile", "bpf_offload", "host_xdp", "vfs"})) return;
     if (r_.require(node, "pf", "device")) {
-      if (auto pf = r_.string(node["pf"], "device.pf")) {
+      if (const auto& pf = r_.string(node["pf"], "device.pf")) {
         if (!isValidIfName(*pf))
           r_.error(node["pf"], "device.pf",
                    "\"" + *pf + "\" is not a valid interface name (1-15 characters, no '/', ':' "
@@ -97,31 +103,31 @@ class PolicyReader {
         dev.pf = *pf;
       }
     }
-    if (auto n = node["eswitch"]) {
-      if (auto m = r_.oneOf(n, "device.eswitch", {"switchdev", "legacy"})) {
+    if (const auto& n = node["eswitch"]) {
+      if (const auto& m = r_.oneOf(n, "device.eswitch", {"switchdev", "legacy"})) {
         dev.eswitch = *m == "legacy" ? EswitchMode::kLegacy : EswitchMode::kSwitchdev;
         dev.eswitchDeclared = true;
       }
     }
-    if (auto n = node["profile"]) {
-      if (auto p = r_.string(n, "device.profile")) dev.profile = *p;
+    if (const auto& n = node["profile"]) {
+      if (const auto& p = r_.string(n, "device.profile")) dev.profile = *p;
     }
-    if (auto n = node["bpf_offload"]) {
-      if (auto h = r_.oneOf(n, "device.bpf_offload", {"cls_bpf", "xdp"})) {
+    if (const auto& n = node["bpf_offload"]) {
+      if (const auto& h = r_.oneOf(n, "device.bpf_offload", {"cls_bpf", "xdp"})) {
         dev.bpfOffload = *h == "xdp" ? Device::BpfHook::kXdp : Device::BpfHook::kClsBpf;
         dev.bpfOffloadPos = r_.pos(n);
       }
     }
-    if (auto n = node["host_xdp"])
-      if (auto v = r_.oneOf(n, "device.host_xdp", {"auto", "off"})) dev.hostXdp = *v == "auto";
-    if (auto vfs = node["vfs"]) {
+    if (const auto& n = node["host_xdp"])
+      if (const auto& v = r_.oneOf(n, "device.host_xdp", {"auto", "off"})) dev.hostXdp = *v == "auto";
+    if (const auto& vfs = node["vfs"]) {
       if (!r_.expectMap(vfs, "device.vfs", {"count", "settings"})) return;
       dev.vfsDeclared = true;
       if (r_.require(vfs, "count", "device.vfs")) {
-        if (auto c = r_.unsignedInt(vfs["count"], "device.vfs.count", 0, kMaxVfs))
+        if (const auto& c = r_.unsignedInt(vfs["count"], "device.vfs.count", 0, kMaxVfs))
           dev.vfCount = static_cast<uint16_t>(*c);
       }
-      if (auto settings = vfs["settings"]) {
+      if (const auto& settings = vfs["settings"]) {
         if (!r_.expectSequence(settings, "device.vfs.settings")) return;
         for (size_t i = 0; i < settings.size(); ++i) {
           VfSetting s;
@@ -132,7 +138,7 @@ class PolicyReader {
     }
   }
 
-  bool readVfSetting(const YAML::Node& node, const std::string& path, VfSetting& s) {
+  bool readVfSetting(const YamlNode& node, const std::string& path, VfSetting& s) {
     s.pos = r_.pos(node);
     if (!r_.expectMap(node, path,
                       {"vf", "mac", "vlan", "qos", "vlan_proto", "trust", "spoofchk", "link_state",
@@ -140,14 +146,14 @@ class PolicyReader {
       return false;
     bool ok = true;
     if (r_.require(node, "vf", path)) {
-      if (auto v = r_.unsignedInt(node["vf"], child(path, "vf"), 0, kMaxVfs - 1))
+      if (const auto& v = r_.unsignedInt(node["vf"], child(path, "vf"), 0, kMaxVfs - 1))
         s.vf = static_cast<uint16_t>(*v);
       else
         ok = false;
     } else {
       ok = false;
     }
-    if (auto n = node["mac"]) {
+    if (const auto& n = node["mac"]) {
       auto text = r_.string(n, child(path, "mac"));
       auto mac = text ? parseMac(*text) : std::nullopt;
       if (text && !mac)
@@ -158,27 +164,27 @@ class PolicyReader {
                                         "unicast MAC (first byte even)");
       s.mac = mac;
     }
-    if (auto n = node["vlan"])
-      if (auto v = r_.unsignedInt(n, child(path, "vlan"), 0, 4094)) s.vlan = static_cast<uint16_t>(*v);
-    if (auto n = node["qos"])
-      if (auto v = r_.unsignedInt(n, child(path, "qos"), 0, 7)) s.qos = static_cast<uint8_t>(*v);
-    if (auto n = node["vlan_proto"])
-      if (auto v = r_.oneOf(n, child(path, "vlan_proto"), {"802.1q", "802.1ad"}))
+    if (const auto& n = node["vlan"])
+      if (const auto& v = r_.unsignedInt(n, child(path, "vlan"), 0, 4094)) s.vlan = static_cast<uint16_t>(*v);
+    if (const auto& n = node["qos"])
+      if (const auto& v = r_.unsignedInt(n, child(path, "qos"), 0, 7)) s.qos = static_cast<uint8_t>(*v);
+    if (const auto& n = node["vlan_proto"])
+      if (const auto& v = r_.oneOf(n, child(path, "vlan_proto"), {"802.1q", "802.1ad"}))
         s.vlanProto = *v == "802.1ad" ? VlanProto::k8021AD : VlanProto::k8021Q;
     if ((node["qos"] || node["vlan_proto"]) && !node["vlan"])
       r_.error(node, path, "qos and vlan_proto need a \"vlan\" in the same setting");
-    if (auto n = node["trust"]) s.trust = r_.boolean(n, child(path, "trust"));
-    if (auto n = node["spoofchk"]) s.spoofchk = r_.boolean(n, child(path, "spoofchk"));
-    if (auto n = node["link_state"]) {
-      if (auto v = r_.oneOf(n, child(path, "link_state"), {"auto", "enable", "disable"}))
+    if (const auto& n = node["trust"]) s.trust = r_.boolean(n, child(path, "trust"));
+    if (const auto& n = node["spoofchk"]) s.spoofchk = r_.boolean(n, child(path, "spoofchk"));
+    if (const auto& n = node["link_state"]) {
+      if (const auto& v = r_.oneOf(n, child(path, "link_state"), {"auto", "enable", "disable"}))
         s.linkState = *v == "auto" ? LinkState::kAuto
                                    : (*v == "enable" ? LinkState::kEnable : LinkState::kDisable);
     }
-    if (auto n = node["max_tx_rate_mbps"])
-      if (auto v = r_.unsignedInt(n, child(path, "max_tx_rate_mbps"), 0, 400000))
+    if (const auto& n = node["max_tx_rate_mbps"])
+      if (const auto& v = r_.unsignedInt(n, child(path, "max_tx_rate_mbps"), 0, 400000))
         s.maxTxRateMbps = static_cast<uint32_t>(*v);
-    if (auto n = node["min_tx_rate_mbps"])
-      if (auto v = r_.unsignedInt(n, child(path, "min_tx_rate_mbps"), 0, 400000))
+    if (const auto& n = node["min_tx_rate_mbps"])
+      if (const auto& v = r_.unsignedInt(n, child(path, "min_tx_rate_mbps"), 0, 400000))
         s.minTxRateMbps = static_cast<uint32_t>(*v);
     if (s.maxTxRateMbps && s.minTxRateMbps && *s.maxTxRateMbps != 0 &&
         *s.minTxRateMbps > *s.maxTxRateMbps)
@@ -190,12 +196,12 @@ class PolicyReader {
 
   // ---- chains --------------------------------------------------------------
 
-  bool readChain(const YAML::Node& node, const std::string& path, Chain& c) {
+  bool readChain(const YamlNode& node, const std::string& path, Chain& c) {
     c.pos = r_.pos(node);
     if (!r_.expectMap(node, path, {"name", "priority", "offload", "match", "stages"})) return false;
     bool ok = true;
     if (r_.require(node, "name", path)) {
-      if (auto n = r_.string(node["name"], child(path, "name"))) {
+      if (const auto& n = r_.string(node["name"], child(path, "name"))) {
         c.name = *n;
         if (!isValidChainName(c.name))
           r_.error(node["name"], child(path, "name"),
@@ -206,20 +212,20 @@ class PolicyReader {
       ok = false;
     }
     if (r_.require(node, "priority", path)) {
-      if (auto p = r_.unsignedInt(node["priority"], child(path, "priority"), 1, kMaxChainPriority))
+      if (const auto& p = r_.unsignedInt(node["priority"], child(path, "priority"), 1, kMaxChainPriority))
         c.priority = static_cast<uint32_t>(*p);
     }
-    if (auto n = node["offload"]) {
-      if (auto m = r_.oneOf(n, child(path, "offload"), {"auto", "skip-sw", "skip-hw"}))
+    if (const auto& n = node["offload"]) {
+      if (const auto& m = r_.oneOf(n, child(path, "offload"), {"auto", "skip-sw", "skip-hw"}))
         c.offload = *parseOffloadMode(*m);
     }
-    if (auto n = node["match"]) {
+    if (const auto& n = node["match"]) {
       readMatch(n, child(path, "match"), c.match);
     } else {
       c.match.pos = c.pos;
     }
     if (r_.require(node, "stages", path)) {
-      const YAML::Node stages = node["stages"];
+      const YamlNode& stages = node["stages"];
       if (r_.expectSequence(stages, child(path, "stages"))) {
         if (stages.size() == 0)
           r_.error(stages, child(path, "stages"),
@@ -234,12 +240,12 @@ class PolicyReader {
     return ok;
   }
 
-  std::optional<Port> readPort(const YAML::Node& node, const std::string& path) {
+  std::optional<Port> readPort(const YamlNode& node, const std::string& path) {
     if (node.IsScalar() && node.Scalar() == "uplink") return Port{};
     if (node.IsMap()) {
       if (!r_.expectMap(node, path, {"vf"})) return std::nullopt;
       if (!r_.require(node, "vf", path)) return std::nullopt;
-      if (auto v = r_.unsignedInt(node["vf"], child(path, "vf"), 0, kMaxVfs - 1))
+      if (const auto& v = r_.unsignedInt(node["vf"], child(path, "vf"), 0, kMaxVfs - 1))
         return Port{Port::Kind::kVf, static_cast<uint16_t>(*v)};
       return std::nullopt;
     }
@@ -247,11 +253,11 @@ class PolicyReader {
     return std::nullopt;
   }
 
-  std::optional<VlanMatch> readVlanMatch(const YAML::Node& node, const std::string& path,
+  std::optional<VlanMatch> readVlanMatch(const YamlNode& node, const std::string& path,
                                          bool allowProto) {
     VlanMatch v;
     if (node.IsScalar()) {
-      if (auto id = r_.unsignedInt(node, path, 1, 4094)) {
+      if (const auto& id = r_.unsignedInt(node, path, 1, 4094)) {
         v.id = static_cast<uint16_t>(*id);
         return v;
       }
@@ -260,12 +266,12 @@ class PolicyReader {
     bool mapOk = allowProto ? r_.expectMap(node, path, {"id", "prio", "proto"})
                             : r_.expectMap(node, path, {"id", "prio"});
     if (!mapOk) return std::nullopt;
-    if (auto n = node["id"])
-      if (auto id = r_.unsignedInt(n, child(path, "id"), 1, 4094)) v.id = static_cast<uint16_t>(*id);
-    if (auto n = node["prio"])
-      if (auto p = r_.unsignedInt(n, child(path, "prio"), 0, 7)) v.prio = static_cast<uint8_t>(*p);
-    if (auto n = node["proto"])
-      if (auto p = r_.oneOf(n, child(path, "proto"), {"802.1q", "802.1ad"}))
+    if (const auto& n = node["id"])
+      if (const auto& id = r_.unsignedInt(n, child(path, "id"), 1, 4094)) v.id = static_cast<uint16_t>(*id);
+    if (const auto& n = node["prio"])
+      if (const auto& p = r_.unsignedInt(n, child(path, "prio"), 0, 7)) v.prio = static_cast<uint8_t>(*p);
+    if (const auto& n = node["proto"])
+      if (const auto& p = r_.oneOf(n, child(path, "proto"), {"802.1q", "802.1ad"}))
         v.proto = *p == "802.1ad" ? VlanProto::k8021AD : VlanProto::k8021Q;
     if (!v.id && !v.prio) {
       r_.error(node, path, "give at least \"id\" or \"prio\"");
@@ -274,7 +280,7 @@ class PolicyReader {
     return v;
   }
 
-  std::optional<IpPrefix> readPrefix(const YAML::Node& node, const std::string& path) {
+  std::optional<IpPrefix> readPrefix(const YamlNode& node, const std::string& path) {
     auto text = r_.string(node, path);
     if (!text) return std::nullopt;
     std::string why;
@@ -284,7 +290,7 @@ class PolicyReader {
     return p;
   }
 
-  std::optional<uint32_t> readNamedNumber(const YAML::Node& node, const std::string& path,
+  std::optional<uint32_t> readNamedNumber(const YamlNode& node, const std::string& path,
                                           std::span<const NamedNumber> names, uint32_t max,
                                           std::string_view what) {
     if (node.IsScalar()) {
@@ -304,13 +310,13 @@ class PolicyReader {
     std::string msg = "expected " + std::string(what) + ": one of " + list + "or a number 0.." +
                       std::to_string(max);
     if (node.IsScalar())
-      if (auto s = detail::suggest(node.Scalar(), known))
+      if (const auto& s = detail::suggest(node.Scalar(), known))
         msg = "\"" + node.Scalar() + "\" is unknown; did you mean \"" + *s + "\"? " + msg;
     r_.error(node, path, msg);
     return std::nullopt;
   }
 
-  void readEthertype(const YAML::Node& node, const std::string& path, Match& m) {
+  void readEthertype(const YamlNode& node, const std::string& path, Match& m) {
     static constexpr NamedNumber kEthertypes[] = {
         {"ipv4", 0x0800}, {"ipv6", 0x86dd}, {"arp", 0x0806}, {"lldp", 0x88cc}};
     auto v = readNamedNumber(node, path, kEthertypes, 0xffff, "an ethertype");
@@ -330,7 +336,7 @@ class PolicyReader {
     }
   }
 
-  void readTunnel(const YAML::Node& node, const std::string& path, Match& m) {
+  void readTunnel(const YamlNode& node, const std::string& path, Match& m) {
     if (!r_.expectMap(node, path, {"type", "vni", "dst_port", "src_ip", "dst_ip"})) return;
     TunnelMatch t;
     if (!r_.require(node, "type", path)) return;
@@ -338,29 +344,29 @@ class PolicyReader {
     if (!type) return;
     t.type = *parseTunnelType(*type);
     t.dstPort = defaultTunnelPort(t.type);
-    if (auto n = node["vni"])
-      if (auto v = r_.unsignedInt(n, child(path, "vni"), 0, 0xffffff)) t.vni = static_cast<uint32_t>(*v);
-    if (auto n = node["dst_port"])
-      if (auto v = r_.unsignedInt(n, child(path, "dst_port"), 1, 65535))
+    if (const auto& n = node["vni"])
+      if (const auto& v = r_.unsignedInt(n, child(path, "vni"), 0, 0xffffff)) t.vni = static_cast<uint32_t>(*v);
+    if (const auto& n = node["dst_port"])
+      if (const auto& v = r_.unsignedInt(n, child(path, "dst_port"), 1, 65535))
         t.dstPort = static_cast<uint16_t>(*v);
-    if (auto n = node["src_ip"]) t.srcIp = readPrefix(n, child(path, "src_ip"));
-    if (auto n = node["dst_ip"]) t.dstIp = readPrefix(n, child(path, "dst_ip"));
+    if (const auto& n = node["src_ip"]) t.srcIp = readPrefix(n, child(path, "src_ip"));
+    if (const auto& n = node["dst_ip"]) t.dstIp = readPrefix(n, child(path, "dst_ip"));
     if (t.srcIp && t.dstIp && t.srcIp->v6 != t.dstIp->v6)
       r_.error(node, path, "src_ip and dst_ip are of different IP versions");
     m.tunnel = t;
   }
 
-  void readMatch(const YAML::Node& node, const std::string& path, Match& m) {
+  void readMatch(const YamlNode& node, const std::string& path, Match& m) {
     m.pos = r_.pos(node);
     if (node.IsNull()) return;  // "match:" with nothing: everything from the uplink
     if (!r_.expectMap(node, path,
                       {"from", "src_mac", "dst_mac", "ethertype", "vlan", "cvlan", "src_ip",
                        "dst_ip", "ip_proto", "src_port", "dst_port", "tunnel"}))
       return;
-    if (auto n = node["from"])
-      if (auto p = readPort(n, child(path, "from"))) m.from = *p;
+    if (const auto& n = node["from"])
+      if (const auto& p = readPort(n, child(path, "from"))) m.from = *p;
     for (auto [key, field] : {std::pair{"src_mac", &m.srcMac}, std::pair{"dst_mac", &m.dstMac}}) {
-      auto n = node[key];
+      const auto& n = node[key];
       if (!n) continue;
       auto text = r_.string(n, child(path, key));
       if (!text) continue;
@@ -370,24 +376,24 @@ class PolicyReader {
                  "\"" + *text + "\" is not a MAC address; expected \"02:00:00:00:00:10\" or "
                  "\"02:00:00:00:00:00/ff:ff:ff:00:00:00\"");
     }
-    if (auto n = node["ethertype"]) readEthertype(n, child(path, "ethertype"), m);
-    if (auto n = node["vlan"]) m.vlan = readVlanMatch(n, child(path, "vlan"), true);
-    if (auto n = node["cvlan"]) {
+    if (const auto& n = node["ethertype"]) readEthertype(n, child(path, "ethertype"), m);
+    if (const auto& n = node["vlan"]) m.vlan = readVlanMatch(n, child(path, "vlan"), true);
+    if (const auto& n = node["cvlan"]) {
       m.cvlan = readVlanMatch(n, child(path, "cvlan"), false);
       if (!node["vlan"])
         r_.error(n, child(path, "cvlan"), "cvlan is the inner tag of QinQ; it needs \"vlan\" "
                                           "(the outer tag) too");
     }
-    if (auto n = node["src_ip"]) m.srcIp = readPrefix(n, child(path, "src_ip"));
-    if (auto n = node["dst_ip"]) m.dstIp = readPrefix(n, child(path, "dst_ip"));
-    if (auto n = node["ip_proto"]) {
-      if (auto v = readNamedNumber(n, child(path, "ip_proto"), kIpProtocols, 255, "an IP protocol"))
+    if (const auto& n = node["src_ip"]) m.srcIp = readPrefix(n, child(path, "src_ip"));
+    if (const auto& n = node["dst_ip"]) m.dstIp = readPrefix(n, child(path, "dst_ip"));
+    if (const auto& n = node["ip_proto"]) {
+      if (const auto& v = readNamedNumber(n, child(path, "ip_proto"), kIpProtocols, 255, "an IP protocol"))
         m.ipProto = static_cast<uint8_t>(*v);
     }
     for (auto [key, field] : {std::pair{"src_port", &m.srcPort}, std::pair{"dst_port", &m.dstPort}}) {
-      auto n = node[key];
+      const auto& n = node[key];
       if (!n) continue;
-      if (auto v = r_.unsignedInt(n, child(path, key), 1, 65535)) *field = static_cast<uint16_t>(*v);
+      if (const auto& v = r_.unsignedInt(n, child(path, key), 1, 65535)) *field = static_cast<uint16_t>(*v);
       if (!node["ip_proto"])
         r_.error(n, child(path, key), std::string(key) +
                                           " needs \"ip_proto\" (tcp, udp or sctp) in the same match");
@@ -396,12 +402,12 @@ class PolicyReader {
         *m.ipProto != 132)
       r_.error(node["ip_proto"], child(path, "ip_proto"),
                "ports can only be matched with ip_proto tcp, udp or sctp");
-    if (auto n = node["tunnel"]) readTunnel(n, child(path, "tunnel"), m);
+    if (const auto& n = node["tunnel"]) readTunnel(n, child(path, "tunnel"), m);
     resolveIpVersion(node, path, m);
   }
 
   // The IP version follows from the addresses and the ethertype; they must agree.
-  void resolveIpVersion(const YAML::Node& node, const std::string& path, Match& m) {
+  void resolveIpVersion(const YamlNode& node, const std::string& path, Match& m) {
     IpVersion fromAddr = IpVersion::kNone;
     for (const auto& p : {m.srcIp, m.dstIp}) {
       if (!p) continue;
@@ -428,15 +434,15 @@ class PolicyReader {
 
   // ---- stages --------------------------------------------------------------
 
-  std::optional<Target> readTarget(const YAML::Node& node, const std::string& path) {
+  std::optional<Target> readTarget(const YamlNode& node, const std::string& path) {
     if (node.IsScalar()) {
       if (node.Scalar() == "host") return Target{TargetKind::kHost, 0};
       if (node.Scalar() == "uplink") return Target{TargetKind::kUplink, 0};
     } else if (node.IsMap() && node.size() == 1) {
       for (auto [key, kind] : {std::pair{"vf", TargetKind::kVf}, std::pair{"queue", TargetKind::kQueue}}) {
-        if (auto n = node[key]) {
+        if (const auto& n = node[key]) {
           uint64_t max = kind == TargetKind::kVf ? kMaxVfs - 1 : 65535;
-          if (auto v = r_.unsignedInt(n, child(path, key), 0, max))
+          if (const auto& v = r_.unsignedInt(n, child(path, key), 0, max))
             return Target{kind, static_cast<uint16_t>(*v)};
           return std::nullopt;
         }
@@ -447,30 +453,32 @@ class PolicyReader {
     return std::nullopt;
   }
 
-  bool readStage(const YAML::Node& node, const std::string& path, Stage& s) {
+  bool readStage(const YamlNode& node, const std::string& path, Stage& s) {
     s.pos = r_.pos(node);
     static constexpr std::string_view kBare[] = {"vlan_pop", "tunnel_decap", "drop"};
     static const std::vector<std::string_view> kAllStages = {
         "vlan_pop", "vlan_push", "tunnel_decap", "queue", "police",
         "mark",     "mirror",    "drop",         "bpf",   "deliver"};
     std::string kindName;
-    YAML::Node arg;
+    static const YamlNode kNoArg;
+    const YamlNode* argNode = &kNoArg;
     bool hasArg = false;
     if (node.IsScalar()) {
       kindName = node.Scalar();
-    } else if (node.IsMap() && node.size() == 1 && node.begin()->first.IsScalar()) {
-      kindName = node.begin()->first.Scalar();
-      arg = node.begin()->second;
-      hasArg = !arg.IsNull();
+    } else if (node.IsMap() && node.size() == 1 && node.entries()[0].first.IsScalar()) {
+      kindName = node.entries()[0].first.Scalar();
+      argNode = &node.entries()[0].second;
+      hasArg = !argNode->IsNull();
     } else {
       r_.error(node, path, "expected a stage: a name such as vlan_pop, or a one-key map such as "
                            "{deliver: {vf: 0}}");
       return false;
     }
+    const YamlNode& arg = *argNode;
     auto kind = parseStageKind(kindName);
     if (!kind) {
       std::string msg = "unknown stage \"" + kindName + "\"";
-      if (auto sug = detail::suggest(kindName, kAllStages)) msg += "; did you mean \"" + *sug + "\"?";
+      if (const auto& sug = detail::suggest(kindName, kAllStages)) msg += "; did you mean \"" + *sug + "\"?";
       msg += " (stages: vlan_pop, vlan_push, tunnel_decap, queue, police, mark, mirror, drop, bpf, "
              "deliver)";
       r_.error(node, path, msg);
@@ -505,10 +513,10 @@ class PolicyReader {
           auto id = r_.unsignedInt(arg["id"], child(argPath, "id"), 1, 4094);
           if (!id) return false;
           p.id = static_cast<uint16_t>(*id);
-          if (auto n = arg["prio"])
-            if (auto v = r_.unsignedInt(n, child(argPath, "prio"), 0, 7)) p.prio = static_cast<uint8_t>(*v);
-          if (auto n = arg["proto"])
-            if (auto v = r_.oneOf(n, child(argPath, "proto"), {"802.1q", "802.1ad"}))
+          if (const auto& n = arg["prio"])
+            if (const auto& v = r_.unsignedInt(n, child(argPath, "prio"), 0, 7)) p.prio = static_cast<uint8_t>(*v);
+          if (const auto& n = arg["proto"])
+            if (const auto& v = r_.oneOf(n, child(argPath, "proto"), {"802.1q", "802.1ad"}))
               p.proto = *v == "802.1ad" ? VlanProto::k8021AD : VlanProto::k8021Q;
         }
         s.op = p;
@@ -560,7 +568,7 @@ class PolicyReader {
     return false;
   }
 
-  bool readPolice(const YAML::Node& arg, const std::string& path, Stage& s) {
+  bool readPolice(const YamlNode& arg, const std::string& path, Stage& s) {
     if (!r_.expectMap(arg, path, {"rate_mbps", "rate_kbps", "burst_kb"})) return false;
     PoliceStage p;
     bool haveMbps = static_cast<bool>(arg["rate_mbps"]), haveKbps = static_cast<bool>(arg["rate_kbps"]);
@@ -577,7 +585,7 @@ class PolicyReader {
       if (!v) return false;
       p.rateBitsPerSec = *v * 1000;
     }
-    if (auto n = arg["burst_kb"]) {
+    if (const auto& n = arg["burst_kb"]) {
       auto v = r_.unsignedInt(n, child(path, "burst_kb"), 2, 1048576);
       if (!v) return false;
       p.burstBytes = static_cast<uint32_t>(*v * 1024);
@@ -729,17 +737,33 @@ class PolicyReader {
 }  // namespace
 
 Result<Policy> loadPolicyText(std::string_view text, const std::string& file) {
-  return PolicyReader(file).read(text);
+  std::istringstream in{std::string(text)};
+  return PolicyReader(file).read(in);
 }
 
 Result<Policy> loadPolicyFile(const std::string& path) {
+  // A policy is a regular file of bounded size: not a device, a pipe or a
+  // directory, which could be read forever or not at all.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return Error(ErrorCode::kNotFound, "cannot read policy file \"" + path + "\": " + std::strerror(errno) +
+                                           "; check the path given with -f");
+  if (!S_ISREG(st.st_mode))
+    return Error(ErrorCode::kInvalidInput, "policy file \"" + path + "\" is not a regular file (" +
+                                               (S_ISDIR(st.st_mode)    ? "a directory"
+                                                : S_ISFIFO(st.st_mode) ? "a pipe"
+                                                : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                                              : "not a file") +
+                                               "); give the path of a YAML file");
+  if (st.st_size > kMaxPolicyBytes)
+    return Error(ErrorCode::kInvalidInput, "policy file \"" + path + "\" is " + std::to_string(st.st_size >> 20) +
+                                               " MiB; vfsteer reads policies of up to " +
+                                               std::to_string(kMaxPolicyBytes >> 20) + " MiB");
   std::ifstream in(path);
   if (!in)
     return Error(ErrorCode::kNotFound, "cannot read policy file \"" + path + "\": " +
                                            std::strerror(errno) + "; check the path given with -f");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return loadPolicyText(buf.str(), path);
+  return PolicyReader(path).read(in);
 }
 
 }  // namespace vfsteer::policies

@@ -13,11 +13,12 @@ namespace {
 
 using detail::child;
 using detail::element;
+using detail::YamlNode;
 using detail::YamlReader;
 
 // Reads a list of vocabulary words into a set, reporting unknown words.
 template <class E, class Parse, size_t N>
-void readWordSet(YamlReader& r, const YAML::Node& node, const std::string& path, std::set<E>& out,
+void readWordSet(YamlReader& r, const YamlNode& node, const std::string& path, std::set<E>& out,
                  Parse parse, const std::array<E, N>& all) {
   if (!r.expectSequence(node, path)) return;
   std::vector<std::string_view> known;
@@ -28,7 +29,7 @@ void readWordSet(YamlReader& r, const YAML::Node& node, const std::string& path,
     auto value = parse(*word);
     if (!value) {
       std::string msg = "unknown word \"" + *word + "\"";
-      if (auto s = detail::suggest(*word, known)) msg += "; did you mean \"" + *s + "\"?";
+      if (const auto& s = detail::suggest(*word, known)) msg += "; did you mean \"" + *s + "\"?";
       r.error(node[i], element(path, i), msg);
       continue;
     }
@@ -51,53 +52,53 @@ class ProfileReader {
                        "provisioning", "metadata", "host"}))
       return r_.toError();
     if (r_.require(*root, "name", ""))
-      if (auto n = r_.string((*root)["name"], "name")) p.name = *n;
-    if (auto n = (*root)["description"])
-      if (auto d = r_.string(n, "description")) p.description = *d;
-    if (auto n = (*root)["drivers"]) {
+      if (const auto& n = r_.string((*root)["name"], "name")) p.name = *n;
+    if (const auto& n = (*root)["description"])
+      if (const auto& d = r_.string(n, "description")) p.description = *d;
+    if (const auto& n = (*root)["drivers"]) {
       if (r_.expectSequence(n, "drivers"))
         for (size_t i = 0; i < n.size(); ++i)
-          if (auto d = r_.string(n[i], element("drivers", i))) p.drivers.push_back(*d);
+          if (const auto& d = r_.string(n[i], element("drivers", i))) p.drivers.push_back(*d);
     }
     if (r_.require(*root, "hardware", "")) readHardware((*root)["hardware"], p);
-    if (auto n = (*root)["bpf_offload"]) readBpfOffload(n, p);
-    if (auto n = (*root)["provisioning"]) readProvisioning(n, p);
-    if (auto n = (*root)["metadata"]) readMetadata(n, p);
-    if (auto n = (*root)["host"]) readHost(n, p);
+    if (const auto& n = (*root)["bpf_offload"]) readBpfOffload(n, p);
+    if (const auto& n = (*root)["provisioning"]) readProvisioning(n, p);
+    if (const auto& n = (*root)["metadata"]) readMetadata(n, p);
+    if (const auto& n = (*root)["host"]) readHost(n, p);
     if (r_.failed()) return r_.toError();
     return p;
   }
 
  private:
-  void readHardware(const YAML::Node& node, Profile& p) {
+  void readHardware(const YamlNode& node, Profile& p) {
     const std::string path = "hardware";
     if (!r_.expectMap(node, path,
                       {"engine", "match", "stages", "targets", "tunnels", "vlan_depth",
                        "miss_to_software", "trap_to_host", "vf_side_rules", "rule_budget"}))
       return;
     if (r_.require(node, "engine", path)) {
-      if (auto e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf"}))
+      if (const auto& e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf"}))
         p.engine = *e == "flower" ? NicEngine::kFlower
                                   : (*e == "bpf" ? NicEngine::kBpf : NicEngine::kNone);
     }
-    if (auto n = node["match"])
+    if (const auto& n = node["match"])
       readWordSet(r_, n, child(path, "match"), p.matchKeys, parseMatchKey, kAllMatchKeys);
-    if (auto n = node["stages"])
+    if (const auto& n = node["stages"])
       readWordSet(r_, n, child(path, "stages"), p.stages, parseStageKind, kAllStageKinds);
-    if (auto n = node["targets"])
+    if (const auto& n = node["targets"])
       readWordSet(r_, n, child(path, "targets"), p.targets, parseTargetKind, kAllTargetKinds);
-    if (auto n = node["tunnels"])
+    if (const auto& n = node["tunnels"])
       readWordSet(r_, n, child(path, "tunnels"), p.tunnels, parseTunnelType, kAllTunnelTypes);
-    if (auto n = node["vlan_depth"])
-      if (auto v = r_.unsignedInt(n, child(path, "vlan_depth"), 0, 2)) p.vlanDepth = static_cast<int>(*v);
-    if (auto n = node["miss_to_software"])
-      if (auto v = r_.boolean(n, child(path, "miss_to_software"))) p.missToSoftware = *v;
-    if (auto n = node["trap_to_host"])
-      if (auto v = r_.boolean(n, child(path, "trap_to_host"))) p.trapToHost = *v;
-    if (auto n = node["vf_side_rules"])
-      if (auto v = r_.boolean(n, child(path, "vf_side_rules"))) p.vfSideRules = *v;
-    if (auto n = node["rule_budget"])
-      if (auto v = r_.unsignedInt(n, child(path, "rule_budget"), 0, 100000000))
+    if (const auto& n = node["vlan_depth"])
+      if (const auto& v = r_.unsignedInt(n, child(path, "vlan_depth"), 0, 2)) p.vlanDepth = static_cast<int>(*v);
+    if (const auto& n = node["miss_to_software"])
+      if (const auto& v = r_.boolean(n, child(path, "miss_to_software"))) p.missToSoftware = *v;
+    if (const auto& n = node["trap_to_host"])
+      if (const auto& v = r_.boolean(n, child(path, "trap_to_host"))) p.trapToHost = *v;
+    if (const auto& n = node["vf_side_rules"])
+      if (const auto& v = r_.boolean(n, child(path, "vf_side_rules"))) p.vfSideRules = *v;
+    if (const auto& n = node["rule_budget"])
+      if (const auto& v = r_.unsignedInt(n, child(path, "rule_budget"), 0, 100000000))
         p.ruleBudget = static_cast<int>(*v);
     if (p.engine == NicEngine::kNone && (!p.stages.empty() || !p.matchKeys.empty()))
       r_.error(node, path, "engine none cannot claim match keys or stages");
@@ -105,56 +106,56 @@ class ProfileReader {
       r_.error(node, path, "a hardware engine needs at least one match key");
   }
 
-  void readBpfOffload(const YAML::Node& node, Profile& p) {
+  void readBpfOffload(const YamlNode& node, Profile& p) {
     if (!r_.expectMap(node, "bpf_offload", {"xdp", "cls_bpf"})) return;
-    if (auto n = node["xdp"])
-      if (auto v = r_.boolean(n, "bpf_offload.xdp")) p.xdpOffload = *v;
-    if (auto n = node["cls_bpf"])
-      if (auto v = r_.boolean(n, "bpf_offload.cls_bpf")) p.clsBpfOffload = *v;
+    if (const auto& n = node["xdp"])
+      if (const auto& v = r_.boolean(n, "bpf_offload.xdp")) p.xdpOffload = *v;
+    if (const auto& n = node["cls_bpf"])
+      if (const auto& v = r_.boolean(n, "bpf_offload.cls_bpf")) p.clsBpfOffload = *v;
     if (p.engine == NicEngine::kBpf && !p.xdpOffload && !p.clsBpfOffload)
       r_.error(node, "bpf_offload", "engine bpf needs xdp or cls_bpf offload");
   }
 
-  void readProvisioning(const YAML::Node& node, Profile& p) {
+  void readProvisioning(const YamlNode& node, Profile& p) {
     const std::string path = "provisioning";
     if (!r_.expectMap(node, path, {"order", "eswitch_change_with_vfs", "rate_api"})) return;
-    if (auto n = node["order"])
-      if (auto v = r_.oneOf(n, child(path, "order"), {"vfs_first", "eswitch_first"}))
+    if (const auto& n = node["order"])
+      if (const auto& v = r_.oneOf(n, child(path, "order"), {"vfs_first", "eswitch_first"}))
         p.provisionOrder =
             *v == "vfs_first" ? ProvisionOrder::kVfsFirst : ProvisionOrder::kEswitchFirst;
-    if (auto n = node["eswitch_change_with_vfs"])
-      if (auto v = r_.boolean(n, child(path, "eswitch_change_with_vfs"))) p.eswitchChangeWithVfs = *v;
-    if (auto n = node["rate_api"]) {
+    if (const auto& n = node["eswitch_change_with_vfs"])
+      if (const auto& v = r_.boolean(n, child(path, "eswitch_change_with_vfs"))) p.eswitchChangeWithVfs = *v;
+    if (const auto& n = node["rate_api"]) {
       const std::string rpath = child(path, "rate_api");
       if (!r_.expectMap(n, rpath, {"legacy", "switchdev"})) return;
-      auto api = [&](const YAML::Node& v, const std::string& at) -> std::optional<RateApi> {
+      auto api = [&](const YamlNode& v, const std::string& at) -> std::optional<RateApi> {
         auto w = r_.oneOf(v, at, {"rtnetlink", "devlink", "none"});
         if (!w) return std::nullopt;
         return *w == "rtnetlink" ? RateApi::kRtnetlink
                                  : (*w == "devlink" ? RateApi::kDevlink : RateApi::kNone);
       };
-      if (auto v = n["legacy"])
-        if (auto a = api(v, child(rpath, "legacy"))) p.rateApiLegacy = *a;
-      if (auto v = n["switchdev"])
-        if (auto a = api(v, child(rpath, "switchdev"))) p.rateApiSwitchdev = *a;
+      if (const auto& v = n["legacy"])
+        if (const auto& a = api(v, child(rpath, "legacy"))) p.rateApiLegacy = *a;
+      if (const auto& v = n["switchdev"])
+        if (const auto& a = api(v, child(rpath, "switchdev"))) p.rateApiSwitchdev = *a;
     }
   }
 
-  void readHost(const YAML::Node& node, Profile& p) {
+  void readHost(const YamlNode& node, Profile& p) {
     if (!r_.expectMap(node, "host", {"xdp"})) return;
-    if (auto n = node["xdp"])
-      if (auto v = r_.oneOf(n, "host.xdp", {"none", "generic", "native"}))
+    if (const auto& n = node["xdp"])
+      if (const auto& v = r_.oneOf(n, "host.xdp", {"none", "generic", "native"}))
         p.hostXdp = *v == "native" ? HostXdp::kNative : (*v == "generic" ? HostXdp::kGeneric : HostXdp::kNone);
   }
 
-  void readMetadata(const YAML::Node& node, Profile& p) {
+  void readMetadata(const YamlNode& node, Profile& p) {
     if (!r_.expectMap(node, "metadata", {"rx_hash", "vlan_tag", "checksum"})) return;
-    if (auto n = node["rx_hash"])
-      if (auto v = r_.boolean(n, "metadata.rx_hash")) p.rxHash = *v;
-    if (auto n = node["vlan_tag"])
-      if (auto v = r_.boolean(n, "metadata.vlan_tag")) p.rxVlanTag = *v;
-    if (auto n = node["checksum"])
-      if (auto v = r_.boolean(n, "metadata.checksum")) p.rxChecksum = *v;
+    if (const auto& n = node["rx_hash"])
+      if (const auto& v = r_.boolean(n, "metadata.rx_hash")) p.rxHash = *v;
+    if (const auto& n = node["vlan_tag"])
+      if (const auto& v = r_.boolean(n, "metadata.vlan_tag")) p.rxVlanTag = *v;
+    if (const auto& n = node["checksum"])
+      if (const auto& v = r_.boolean(n, "metadata.checksum")) p.rxChecksum = *v;
   }
 
   YamlReader r_;
@@ -214,7 +215,7 @@ Result<Profile> selectProfile(const std::vector<Profile>& profiles, std::string_
     for (const auto& p : profiles)
       if (p.name == name) return p;
     std::string msg = "unknown profile \"" + std::string(name) + "\"";
-    if (auto s = detail::suggest(name, names)) msg += "; did you mean \"" + *s + "\"?";
+    if (const auto& s = detail::suggest(name, names)) msg += "; did you mean \"" + *s + "\"?";
     return Error(ErrorCode::kInvalidInput, msg + " (profiles: " + known + ")");
   }
   if (driver.empty())

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <set>
+#include <sstream>
 
 namespace vfsteer::policies::detail {
 namespace {
@@ -21,12 +22,12 @@ size_t editDistance(std::string_view a, std::string_view b) {
   return prev[b.size()];
 }
 
-const char* typeName(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "a scalar";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
+const char* typeName(const YamlNode& node) {
+  switch (node.type()) {
+    case YamlNode::Type::kNull: return "nothing";
+    case YamlNode::Type::kScalar: return "a scalar";
+    case YamlNode::Type::kSequence: return "a list";
+    case YamlNode::Type::kMap: return "a map";
     default: return "an undefined node";
   }
 }
@@ -56,24 +57,29 @@ std::optional<std::string> suggest(std::string_view word,
   return best;
 }
 
-std::optional<YAML::Node> YamlReader::parse(std::string_view text) {
-  try {
-    return YAML::Load(std::string(text));
-  } catch (const YAML::Exception& e) {
-    SourcePos at{file_, e.mark.line + 1, e.mark.column + 1};
-    if (e.mark.is_null()) at.line = 0;
-    errorAt(at, "", "YAML syntax error: " + e.msg);
+std::optional<YamlNode> YamlReader::parse(std::istream& in, const YamlStream* stream) {
+  auto parsed = parseYaml(in, stream);
+  if (auto* e = std::get_if<YamlSyntaxError>(&parsed)) {
+    SourcePos at{file_, e->mark.line + 1, e->mark.column + 1};
+    if (e->mark.unknown()) at.line = 0;
+    errorAt(at, "", "YAML syntax error: " + e->message);
     return std::nullopt;
   }
+  return std::get<YamlNode>(std::move(parsed));
 }
 
-SourcePos YamlReader::pos(const YAML::Node& node) const {
-  const auto mark = node.Mark();
-  if (mark.is_null()) return SourcePos{file_, 0, 0};
+std::optional<YamlNode> YamlReader::parse(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  return parse(in);
+}
+
+SourcePos YamlReader::pos(const YamlNode& node) const {
+  const auto mark = node.mark();
+  if (mark.unknown()) return SourcePos{file_, 0, 0};
   return SourcePos{file_, mark.line + 1, mark.column + 1};
 }
 
-void YamlReader::error(const YAML::Node& at, std::string_view path, std::string message) {
+void YamlReader::error(const YamlNode& at, std::string_view path, std::string message) {
   errorAt(pos(at), path, std::move(message));
 }
 
@@ -93,7 +99,7 @@ Error YamlReader::toError() const {
   return Error(ErrorCode::kInvalidInput, text);
 }
 
-bool YamlReader::expectMap(const YAML::Node& node, std::string_view path,
+bool YamlReader::expectMap(const YamlNode& node, std::string_view path,
                            std::initializer_list<std::string_view> allowed) {
   if (!node.IsMap()) {
     error(node, path, std::string("expected a map with keys {") + joinChoices(allowed) +
@@ -103,9 +109,7 @@ bool YamlReader::expectMap(const YAML::Node& node, std::string_view path,
   std::vector<std::string_view> candidates(allowed);
   std::set<std::string> seen;
   bool ok = true;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    // A copy: `it->` hands out a temporary, a reference to its member dangles.
-    const YAML::Node keyNode = it->first;
+  for (const auto& [keyNode, value] : node.entries()) {
     if (!keyNode.IsScalar()) {
       error(keyNode, path, "keys must be plain words");
       ok = false;
@@ -128,19 +132,19 @@ bool YamlReader::expectMap(const YAML::Node& node, std::string_view path,
   return ok;
 }
 
-bool YamlReader::expectSequence(const YAML::Node& node, std::string_view path) {
+bool YamlReader::expectSequence(const YamlNode& node, std::string_view path) {
   if (node.IsSequence()) return true;
   error(node, path, std::string("expected a list, found ") + typeName(node));
   return false;
 }
 
-bool YamlReader::require(const YAML::Node& map, std::string_view key, std::string_view path) {
+bool YamlReader::require(const YamlNode& map, std::string_view key, std::string_view path) {
   if (map[std::string(key)]) return true;
   error(map, path, "missing required key \"" + std::string(key) + "\"");
   return false;
 }
 
-std::optional<uint64_t> YamlReader::unsignedInt(const YAML::Node& node, std::string_view path,
+std::optional<uint64_t> YamlReader::unsignedInt(const YamlNode& node, std::string_view path,
                                                 uint64_t min, uint64_t max) {
   std::string range = std::to_string(min) + ".." + std::to_string(max);
   if (!node.IsScalar()) {
@@ -166,7 +170,7 @@ std::optional<uint64_t> YamlReader::unsignedInt(const YAML::Node& node, std::str
   return value;
 }
 
-std::optional<bool> YamlReader::boolean(const YAML::Node& node, std::string_view path) {
+std::optional<bool> YamlReader::boolean(const YamlNode& node, std::string_view path) {
   if (node.IsScalar()) {
     if (node.Scalar() == "true") return true;
     if (node.Scalar() == "false") return false;
@@ -177,13 +181,13 @@ std::optional<bool> YamlReader::boolean(const YAML::Node& node, std::string_view
   return std::nullopt;
 }
 
-std::optional<std::string> YamlReader::string(const YAML::Node& node, std::string_view path) {
+std::optional<std::string> YamlReader::string(const YamlNode& node, std::string_view path) {
   if (node.IsScalar() && !node.Scalar().empty()) return node.Scalar();
   error(node, path, std::string("expected a non-empty string, found ") + typeName(node));
   return std::nullopt;
 }
 
-std::optional<std::string> YamlReader::oneOf(const YAML::Node& node, std::string_view path,
+std::optional<std::string> YamlReader::oneOf(const YamlNode& node, std::string_view path,
                                              std::initializer_list<std::string_view> choices) {
   if (!node.IsScalar()) {
     error(node, path, "expected one of " + joinChoices(choices) + ", found " + typeName(node));

@@ -3,8 +3,6 @@
 // Unknown and duplicate keys are errors; unknown keys get a suggestion.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -14,6 +12,7 @@
 
 #include "vfsteer/common/result.hpp"
 #include "vfsteer/policies/source.hpp"
+#include "yaml_tree.hpp"
 
 namespace vfsteer::policies::detail {
 
@@ -25,29 +24,31 @@ class YamlReader {
  public:
   explicit YamlReader(std::string file) : file_(std::move(file)) {}
 
-  // Parses text; a syntax error is recorded with its position.
-  std::optional<YAML::Node> parse(std::string_view text);
+  // Parses a document; a syntax error is recorded with its position. The
+  // items of `stream`'s sequence go to its callback and are not kept.
+  std::optional<YamlNode> parse(std::istream& in, const YamlStream* stream = nullptr);
+  std::optional<YamlNode> parse(std::string_view text);
 
-  SourcePos pos(const YAML::Node& node) const;
-  void error(const YAML::Node& at, std::string_view path, std::string message);
+  SourcePos pos(const YamlNode& node) const;
+  void error(const YamlNode& at, std::string_view path, std::string message);
   void errorAt(const SourcePos& at, std::string_view path, std::string message);
   bool failed() const { return !errors_.empty(); }
   // All recorded problems as one kInvalidInput error, one per line.
   Error toError() const;
 
   // The node must be a map whose keys are all in `allowed` and unique.
-  bool expectMap(const YAML::Node& node, std::string_view path,
+  bool expectMap(const YamlNode& node, std::string_view path,
                  std::initializer_list<std::string_view> allowed);
-  bool expectSequence(const YAML::Node& node, std::string_view path);
+  bool expectSequence(const YamlNode& node, std::string_view path);
   // A required key of a map already checked with expectMap.
-  bool require(const YAML::Node& map, std::string_view key, std::string_view path);
+  bool require(const YamlNode& map, std::string_view key, std::string_view path);
 
-  std::optional<uint64_t> unsignedInt(const YAML::Node& node, std::string_view path,
+  std::optional<uint64_t> unsignedInt(const YamlNode& node, std::string_view path,
                                       uint64_t min, uint64_t max);
-  std::optional<bool> boolean(const YAML::Node& node, std::string_view path);
-  std::optional<std::string> string(const YAML::Node& node, std::string_view path);
+  std::optional<bool> boolean(const YamlNode& node, std::string_view path);
+  std::optional<std::string> string(const YamlNode& node, std::string_view path);
   // A string that must be one of `choices` (with a suggestion when it is not).
-  std::optional<std::string> oneOf(const YAML::Node& node, std::string_view path,
+  std::optional<std::string> oneOf(const YamlNode& node, std::string_view path,
                                    std::initializer_list<std::string_view> choices);
 
   const std::string& file() const { return file_; }

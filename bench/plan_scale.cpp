@@ -1,0 +1,153 @@
+// `vfsteer plan` of generated policies of 1,000, 10,000 and 100,000 chains,
+// against what yaml-cpp itself needs just to scan the same file with its
+// event API (no node tree), measured in the same run; YAML::LoadFile (the
+// node tree vfsteer used to build) for reference. Each is a process of its
+// own, so that its peak memory (max RSS) is its own. No root needed:
+//   build/bench/plan_scale_bench [N...]
+// Prints a table, then one JSON line of the figures.
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+struct Run {
+  double seconds = -1;
+  double rssMiB = 0;
+};
+
+// Runs argv (stdout to /dev/null) and returns its wall time and peak RSS.
+Run measure(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid;
+  const auto start = Clock::now();
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) return {};
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "%s failed (status %d)\n", argv[0].c_str(), status);
+    return {};
+  }
+  return {seconds, usage.ru_maxrss / 1024.0};
+}
+
+Run best(const std::vector<std::string>& argv, int times) {
+  Run out;
+  for (int i = 0; i < times; ++i) {
+    Run r = measure(argv);
+    if (r.seconds < 0) return r;
+    if (out.seconds < 0 || r.seconds < out.seconds) out = r;
+  }
+  return out;
+}
+
+// The policy of the engine issue: chains {dst_ip: 10.a.b.0/24, ip_proto:
+// tcp, dst_port: P} → deliver a VF; past 9,999 chains (the priorities of
+// one side) further chains come from VFs and go to the uplink.
+std::string writePolicy(const fs::path& dir, int n) {
+  const int vfs = std::max(4, (n + 9998) / 9999);
+  const fs::path path = dir / ("plan-" + std::to_string(n) + ".yaml");
+  std::ofstream out(path);
+  out << "version: 1\ndevice: {pf: uplink0, vfs: {count: " << vfs << "}}\nchains:\n";
+  for (int k = 0; k < n; ++k) {
+    const int side = k / 9999, prio = k % 9999 + 1;
+    out << "  - {name: c" << k << ", priority: " << prio << ", match: {";
+    if (side > 0) out << "from: {vf: " << side - 1 << "}, ";
+    out << "dst_ip: 10." << ((k >> 8) & 255) << "." << (k & 255) << ".0/24, ip_proto: tcp, dst_port: "
+        << 1000 + k % 50000 << "}, stages: [{deliver: ";
+    if (side == 0) out << "{vf: " << k % vfs << "}";
+    else out << "uplink";
+    out << "}]}\n";
+  }
+  return path.string();
+}
+
+// The floor: yaml-cpp's parser calling a handler that does nothing.
+class NullHandler : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+int scan(const char* file) {
+  std::ifstream in(file);
+  YAML::Parser parser(in);
+  NullHandler handler;
+  parser.HandleNextDocument(handler);
+  return 0;
+}
+
+int load(const char* file) { return YAML::LoadFile(file).size() > 0 ? 0 : 1; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--scan") == 0) return scan(argv[2]);
+  if (argc == 3 && std::strcmp(argv[1], "--load") == 0) return load(argv[2]);
+  std::vector<int> sizes;
+  for (int i = 1; i < argc; ++i) sizes.push_back(std::stoi(argv[i]));
+  if (sizes.empty()) sizes = {1000, 10000, 100000};
+
+  const fs::path dir = fs::temp_directory_path() / ("vfsteer-plan-bench-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  std::printf("%8s %10s | %21s | %21s | %21s | %12s\n", "chains", "file MiB", "event scan s / MiB",
+              "YAML::LoadFile s / MiB", "vfsteer plan s / MiB", "plan / scan");
+  nlohmann::json figures = nlohmann::json::array();
+  for (int n : sizes) {
+    const std::string file = writePolicy(dir, n);
+    const int times = n >= 100000 ? 2 : 3;
+    const Run s = best({self, "--scan", file}, times);
+    const Run l = best({self, "--load", file}, n >= 100000 ? 1 : times);
+    const Run p = best({VFSTEER_BINARY, "plan", "-f", file, "--profile", "mlx5"}, times);
+    const double mib = fs::file_size(file) / 1048576.0;
+    std::printf("%8d %10.1f | %10.2f %10.0f | %10.2f %10.0f | %10.2f %10.0f | %11.2fx\n", n, mib, s.seconds,
+                s.rssMiB, l.seconds, l.rssMiB, p.seconds, p.rssMiB, p.seconds / s.seconds);
+    std::fflush(stdout);
+    figures.push_back({{"chains", n},
+                       {"file_mib", mib},
+                       {"scan_s", s.seconds},
+                       {"scan_rss_mib", s.rssMiB},
+                       {"load_s", l.seconds},
+                       {"load_rss_mib", l.rssMiB},
+                       {"s", p.seconds},
+                       {"rss_mib", p.rssMiB},
+                       {"ratio_to_scan", p.seconds / s.seconds}});
+  }
+  fs::remove_all(dir);
+  std::printf("%s\n", nlohmann::json{{"plan", figures}}.dump().c_str());
+  return 0;
+}
