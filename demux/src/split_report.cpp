@@ -2,12 +2,6 @@
 
 namespace vfsteer::demux {
 
-SplitReport::Chain* SplitReport::find(const std::string& chain) {
-  for (auto& c : chains)
-    if (c.name == chain) return &c;
-  return nullptr;
-}
-
 SplitReport splitReport(const policies::Policy& policy, const Plan& plan) {
   SplitReport r;
   r.policy = policy.file;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
+#include <limits.h>
 #include <linux/rtnetlink.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -336,8 +337,9 @@ Result<std::vector<RequestOutcome>> Socket::transact(std::span<Message> requests
                                              std::to_string(Message::kMaxSize) + " bytes");
   }
   // Cut the batch where the next message would pass the byte limit, and
-  // never send more requests at once than the receive buffer has acks for.
-  constexpr size_t kMaxRequestsPerChunk = 2048;
+  // never send more requests at once than one sendmsg takes: each is an
+  // iovec, and the kernel refuses more than UIO_MAXIOV (1024) with EMSGSIZE.
+  constexpr size_t kMaxRequestsPerChunk = IOV_MAX;
   size_t begin = 0;
   while (begin < requests.size()) {
     size_t end = begin, bytes = 0;

@@ -45,8 +45,13 @@ int runEnforce(const EnforceArgs& args) {
     return kExitBadInput;
   }
   const engine::InstanceState& s = **state;
+  auto split = store.loadSplit(s);
+  if (!split.ok()) {
+    printError(split.error().describe());
+    return kExitBadInput;
+  }
   std::vector<std::string> applied;
-  for (const auto& c : s.split.chains) applied.push_back(c.name);
+  for (const auto& c : split->chains) applied.push_back(c.name);
   std::vector<std::string> chains = args.chains.empty() ? applied : args.chains;
   for (const auto& name : chains) {
     if (std::find(applied.begin(), applied.end(), name) != applied.end()) continue;

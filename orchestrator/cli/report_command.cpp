@@ -71,8 +71,13 @@ int runReport(const ReportArgs& args) {
     printError("nothing is applied for " + ref->instance + " (no state); run vfsteer apply first");
     return kExitBadInput;
   }
+  auto split = store.loadSplit(**state);
+  if (!split.ok()) {
+    printError(split.error().describe());
+    return kExitBadInput;
+  }
   auto ports = engine::makeRealPorts();
-  auto report = engine::buildReport(**state, *ports);
+  auto report = engine::buildReport(**state, *split, *ports);
   if (!report.ok()) {
     printError(report.error().describe());
     return kExitKernelRefused;

@@ -10,6 +10,7 @@
 #include "engine/profiles.hpp"
 #include "engine/provision.hpp"
 #include "engine/reconcile.hpp"
+#include "engine/split_json.hpp"
 #include "vfsteer/demux/splitter.hpp"
 #include "vfsteer/policies/loader.hpp"
 
@@ -330,7 +331,7 @@ InstanceState Applier::nextState() const {
       if (!cleared(name)) next.skipSw.push_back(name);
   for (const auto& name : opts_.enforceSkipSw)
     if (std::find(next.skipSw.begin(), next.skipSw.end(), name) == next.skipSw.end()) next.skipSw.push_back(name);
-  next.split = lowered_->split;
+  next.splitFingerprint = fingerprint(lowered_->split);
   return next;
 }
 
@@ -349,7 +350,7 @@ bool sameRecords(const InstanceState& a, const InstanceState& b) {
          a.profile == b.profile && a.chainIds == b.chainIds && a.programs == b.programs && a.devices == b.devices &&
          a.clsact == b.clsact && a.tunnelDevices == b.tunnelDevices && demux(a.demuxProgram) == demux(b.demuxProgram) &&
          a.hostEntries == b.hostEntries && xdp(a.xdpEntries) == xdp(b.xdpEntries) && a.nicEmulated == b.nicEmulated &&
-         a.refused == b.refused && a.skipSw == b.skipSw && a.split == b.split;
+         a.refused == b.refused && a.skipSw == b.skipSw && a.splitFingerprint == b.splitFingerprint;
 }
 
 ApplyResult Applier::run() {
@@ -405,6 +406,10 @@ ApplyResult Applier::run() {
     if (c.op == Op::kRemove && c.key().kind == Kind::kTunnelDevice) retiring.insert(c.key().device);
   if (!retiring.empty()) {
     Status s = journal_->intend([&](Journal& j) { j.tunnelDevices.insert(retiring.begin(), retiring.end()); });
+    if (!s.ok()) return failed(fail(s.error(), FailureKind::kKernelRefused));
+  }
+  if (!previous_ || previous_->splitFingerprint != next.splitFingerprint) {
+    Status s = store_.saveSplit(result_.instance, next.splitFingerprint, lowered_->split);
     if (!s.ok()) return failed(fail(s.error(), FailureKind::kKernelRefused));
   }
   Status saved = store_.save(next);

@@ -177,25 +177,26 @@ Result<std::vector<NicRule>> buildFlowerRules(const Policy& policy, const demux:
 }
 
 bool sameNicFilter(const tc::Filter& a, const tc::Filter& b) {
-  auto normal = [](tc::Filter f) {
-    f.ifindex = 0;
-    f.handle = 0;
-    if (auto* fl = std::get_if<tc::Flower>(&f.spec)) {
-      fl->flags &= (tc::kSkipSw | tc::kSkipHw);
-      fl->inHwCount = 0;
-      for (auto& act : fl->actions) {
-        act.index = 0;
-        act.packets = act.bytes = 0;
-        // A push without a protocol is 802.1Q; the kernel reports it.
-        if (auto* v = std::get_if<tc::Vlan>(&act.op); v && v->op != tc::Vlan::Op::kPop && !v->protocol)
-          v->protocol = ETH_P_8021Q;
-      }
-    }
-    const netlink::Message m = tc::encodeAddFilter(f);
-    auto bytes = m.bytes();
-    return std::vector<uint8_t>(bytes.begin() + 16, bytes.end());  // past seq/pid
+  const auto* fa = std::get_if<tc::Flower>(&a.spec);
+  const auto* fb = std::get_if<tc::Flower>(&b.spec);
+  if (!fa || !fb) return false;
+  // The kernel names chain 0 in what it reports; a rule sent without a
+  // chain is in chain 0.
+  if (a.parent != b.parent || a.priority != b.priority || a.protocol != b.protocol ||
+      a.chain.value_or(0) != b.chain.value_or(0))
+    return false;
+  constexpr uint32_t kAsked = tc::kSkipSw | tc::kSkipHw;
+  if (!(fa->key == fb->key) || (fa->flags & kAsked) != (fb->flags & kAsked) || fa->actions.size() != fb->actions.size())
+    return false;
+  // A push without a protocol is 802.1Q; the kernel reports it.
+  auto normal = [](tc::Action act) {
+    if (auto* v = std::get_if<tc::Vlan>(&act.op); v && v->op != tc::Vlan::Op::kPop && !v->protocol)
+      v->protocol = ETH_P_8021Q;
+    return act;
   };
-  return normal(a) == normal(b);
+  for (size_t i = 0; i < fa->actions.size(); ++i)
+    if (!normal(fa->actions[i]).sameConfig(normal(fb->actions[i]))) return false;
+  return true;
 }
 
 }  // namespace vfsteer::engine

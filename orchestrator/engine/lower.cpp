@@ -133,23 +133,28 @@ Result<Lowered> lower(const LowerInputs& in) {
   if (in.profile.engine == policies::NicEngine::kFlower) VFSTEER_TRY(lowerFlower(in, out.host, out.desired));
   if (in.profile.engine == policies::NicEngine::kBpf) VFSTEER_TRY(lowerDemuxProgram(in, out.desired));
 
+  // What only lowering knows, into the split report: the device of each
+  // NIC rule, the host hook of each chain.
   out.split = demux::splitReport(in.policy, in.plan);
+  std::map<std::string_view, demux::SplitReport::Chain*> byName;
+  for (auto& c : out.split.chains) byName[c.name] = &c;
+  auto chainNamed = [&](const std::string& name) {
+    auto it = byName.find(name);
+    return it == byName.end() ? nullptr : it->second;
+  };
   for (const auto& [key, object] : out.desired.objects) {
-    const auto* rule = std::get_if<NicRule>(&object);
-    if (!rule) continue;
-    if (auto* chain = out.split.find(rule->chain))
-      for (auto& view : chain->nicRules)
-        if (view.tcPriority == rule->filter.priority) view.device = rule->device;
-  }
-  if (auto it = out.desired.objects.find(Key{Kind::kDemuxProgram, in.topology.pf, static_cast<uint32_t>(in.demuxHook)});
-      it != out.desired.objects.end()) {
-    const auto& d = std::get<DemuxProgram>(it->second);
-    for (const auto& name : d.chains)
-      if (auto* chain = out.split.find(name))
-        for (auto& view : chain->nicRules) view.device = d.device;
+    if (const auto* rule = std::get_if<NicRule>(&object)) {
+      if (auto* chain = chainNamed(rule->chain))
+        for (auto& view : chain->nicRules)
+          if (view.tcPriority == rule->filter.priority) view.device = rule->device;
+    } else if (const auto* d = std::get_if<DemuxProgram>(&object)) {
+      for (const auto& name : d->chains)
+        if (auto* chain = chainNamed(name))
+          for (auto& view : chain->nicRules) view.device = d->device;
+    }
   }
   for (const auto& [name, hook] : out.host.hooks) {
-    if (auto* chain = out.split.find(name)) {
+    if (auto* chain = chainNamed(name)) {
       chain->hostHook = hook.hook;
       chain->hostHookReason = hook.reason;
     }

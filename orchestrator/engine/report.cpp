@@ -8,10 +8,10 @@ namespace vfsteer::engine {
 
 namespace tc = netlink::tc;
 
-Result<LiveReport> buildReport(const InstanceState& state, PortFactory& ports) {
+Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitReport& split, PortFactory& ports) {
   LiveReport r;
   r.instance = state.instance;
-  r.split = state.split;
+  r.split = split;
   r.nicEmulated = state.nicEmulated;
 
   VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(representors::Datapath::pinDir(state.instance)));

@@ -62,6 +62,6 @@ struct LiveReport {
   std::map<std::string, representors::ChainCounters> counters;  // chains the host runs
 };
 
-Result<LiveReport> buildReport(const InstanceState& state, PortFactory& ports);
+Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitReport& split, PortFactory& ports);
 
 }  // namespace vfsteer::engine

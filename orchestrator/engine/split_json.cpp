@@ -1,6 +1,8 @@
 #include "engine/split_json.hpp"
 
 #include <array>
+#include <cstdio>
+#include <ostream>
 #include <utility>
 
 namespace vfsteer::engine {
@@ -43,7 +45,51 @@ E parseIn(const std::array<std::pair<E, const char*>, N>& table, const std::stri
 
 }  // namespace
 
-json toJson(const SplitReport& r) {
+namespace {
+
+json chainJson(const SplitReport::Chain& c) {
+  json jc;
+  jc["name"] = c.name;
+  jc["priority"] = c.priority;
+  jc["from"] = c.from;
+  jc["offload"] = std::string(policies::name(c.mode));
+  jc["match"] = c.match;
+  jc["demux_in_nic"] = c.demuxInNic;
+  jc["split"] = c.split;
+  jc["handover"] = std::string(demux::name(c.handover));
+  jc["reason"] = c.reason;
+  if (!c.hostHook.empty()) jc["host_hook"] = c.hostHook;
+  if (!c.hostHookReason.empty()) jc["host_hook_reason"] = c.hostHookReason;
+  jc["stages"] = json::array();
+  for (size_t s = 0; s < c.stages.size(); ++s) {
+    const auto& st = c.stages[s];
+    jc["stages"].push_back({{"index", s},
+                            {"stage", std::string(policies::name(st.kind))},
+                            {"description", st.description},
+                            {"runs_in", std::string(demux::name(st.where))},
+                            {"reason", st.reason}});
+  }
+  jc["nic_rules"] = json::array();
+  for (const auto& n : c.nicRules) {
+    json jr{{"tc_priority", n.tcPriority},
+            {"protocol", nameIn(kL3Names, n.l3)},
+            {"stages", n.stages},
+            {"exit", nameIn(kExitNames, n.exit)}};
+    if (n.exit == demux::NicExit::kGotoChain) jr["goto_tc_chain"] = n.gotoTcChain;
+    if (!n.device.empty()) jr["device"] = n.device;
+    jc["nic_rules"].push_back(jr);
+  }
+  jc["host"] = nullptr;
+  if (c.host) {
+    json jh{{"entry", nameIn(kEntryNames, c.host->entry)}, {"start_stage", c.host->startStage}};
+    if (c.host->entry == demux::HostEntry::kContinuation) jh["tc_chain"] = c.host->tcChain;
+    jc["host"] = jh;
+  }
+  return jc;
+}
+
+// Everything but the chains.
+json headJson(const SplitReport& r) {
   json doc;
   doc["vfsteer_plan"] = kPlanJsonVersion;
   doc["policy"] = r.policy;
@@ -53,48 +99,84 @@ json toJson(const SplitReport& r) {
   doc["errors"] = json::array();
   for (const auto& e : r.errors)
     doc["errors"].push_back({{"chain", e.chain}, {"message", e.message}, {"position", e.pos.str()}});
-  doc["chains"] = json::array();
-  for (const auto& c : r.chains) {
-    json jc;
-    jc["name"] = c.name;
-    jc["priority"] = c.priority;
-    jc["from"] = c.from;
-    jc["offload"] = std::string(policies::name(c.mode));
-    jc["match"] = c.match;
-    jc["demux_in_nic"] = c.demuxInNic;
-    jc["split"] = c.split;
-    jc["handover"] = std::string(demux::name(c.handover));
-    jc["reason"] = c.reason;
-    if (!c.hostHook.empty()) jc["host_hook"] = c.hostHook;
-    if (!c.hostHookReason.empty()) jc["host_hook_reason"] = c.hostHookReason;
-    jc["stages"] = json::array();
-    for (size_t s = 0; s < c.stages.size(); ++s) {
-      const auto& st = c.stages[s];
-      jc["stages"].push_back({{"index", s},
-                              {"stage", std::string(policies::name(st.kind))},
-                              {"description", st.description},
-                              {"runs_in", std::string(demux::name(st.where))},
-                              {"reason", st.reason}});
-    }
-    jc["nic_rules"] = json::array();
-    for (const auto& n : c.nicRules) {
-      json jr{{"tc_priority", n.tcPriority},
-              {"protocol", nameIn(kL3Names, n.l3)},
-              {"stages", n.stages},
-              {"exit", nameIn(kExitNames, n.exit)}};
-      if (n.exit == demux::NicExit::kGotoChain) jr["goto_tc_chain"] = n.gotoTcChain;
-      if (!n.device.empty()) jr["device"] = n.device;
-      jc["nic_rules"].push_back(jr);
-    }
-    jc["host"] = nullptr;
-    if (c.host) {
-      json jh{{"entry", nameIn(kEntryNames, c.host->entry)}, {"start_stage", c.host->startStage}};
-      if (c.host->entry == demux::HostEntry::kContinuation) jh["tc_chain"] = c.host->tcChain;
-      jc["host"] = jh;
-    }
-    doc["chains"].push_back(jc);
-  }
   return doc;
+}
+
+}  // namespace
+
+json toJson(const SplitReport& r) {
+  json doc = headJson(r);
+  doc["chains"] = json::array();
+  for (const auto& c : r.chains) doc["chains"].push_back(chainJson(c));
+  return doc;
+}
+
+void writeJson(std::ostream& out, const SplitReport& r) {
+  std::string head = headJson(r).dump();
+  head.pop_back();  // the closing brace: the chains go in before it
+  out << head << ",\"chains\":[";
+  for (size_t i = 0; i < r.chains.size(); ++i) out << (i ? "," : "") << chainJson(r.chains[i]).dump();
+  out << "]}\n";
+}
+
+std::string fingerprint(const SplitReport& r) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a, 64 bits
+  auto bytes = [&](const void* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      h ^= static_cast<const uint8_t*>(p)[i];
+      h *= 1099511628211ULL;
+    }
+  };
+  auto str = [&](const std::string& s) {
+    const uint64_t n = s.size();
+    bytes(&n, sizeof n);
+    bytes(s.data(), s.size());
+  };
+  auto num = [&](uint64_t v) { bytes(&v, sizeof v); };
+  str(r.policy);
+  str(r.profile);
+  num(static_cast<uint64_t>(r.engine));
+  for (const auto& e : r.errors) {
+    str(e.chain);
+    str(e.message);
+    str(e.pos.str());
+  }
+  for (const auto& c : r.chains) {
+    str(c.name);
+    num(c.priority);
+    str(c.from);
+    num(static_cast<uint64_t>(c.mode));
+    str(c.match);
+    num(c.demuxInNic);
+    num(c.split);
+    num(static_cast<uint64_t>(c.handover));
+    str(c.reason);
+    str(c.hostHook);
+    str(c.hostHookReason);
+    for (const auto& st : c.stages) {
+      num(static_cast<uint64_t>(st.kind));
+      str(st.description);
+      num(static_cast<uint64_t>(st.where));
+      str(st.reason);
+    }
+    for (const auto& n : c.nicRules) {
+      num(n.tcPriority);
+      num(static_cast<uint64_t>(n.l3));
+      num(n.stages);
+      num(static_cast<uint64_t>(n.exit));
+      num(n.gotoTcChain);
+      str(n.device);
+    }
+    num(c.host.has_value());
+    if (c.host) {
+      num(static_cast<uint64_t>(c.host->entry));
+      num(c.host->startStage);
+      num(c.host->tcChain);
+    }
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
 }
 
 Result<SplitReport> splitReportFromJson(const json& doc) {

@@ -3,6 +3,7 @@
 // two directions round-trip.
 #pragma once
 
+#include <iosfwd>
 #include <nlohmann/json.hpp>
 
 #include "vfsteer/common/result.hpp"
@@ -14,6 +15,10 @@ namespace vfsteer::engine {
 inline constexpr int kPlanJsonVersion = 1;
 
 nlohmann::json toJson(const demux::SplitReport& report);
+// The same document, compact, written chain by chain (never whole in memory).
+void writeJson(std::ostream& out, const demux::SplitReport& report);
+// A fingerprint of everything a split report says (cheaper than its JSON).
+std::string fingerprint(const demux::SplitReport& report);
 Result<demux::SplitReport> splitReportFromJson(const nlohmann::json& doc);
 
 }  // namespace vfsteer::engine

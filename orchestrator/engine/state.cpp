@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "engine/split_json.hpp"
@@ -112,7 +113,7 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
     s.nicEmulated = doc.value("nic_emulated", false);
     s.refused = doc.value("refused", std::map<std::string, std::string>{});
     s.skipSw = doc.value("skip_sw", std::vector<std::string>{});
-    VFSTEER_ASSIGN_OR_RETURN(s.split, splitReportFromJson(doc.at("split")));
+    s.splitFingerprint = doc.value("split_fingerprint", "");
   } catch (const json::exception& e) {
     return Error(ErrorCode::kInternal, path + " is damaged (" + e.what() + "); \"vfsteer teardown\" removes it");
   }
@@ -127,7 +128,7 @@ Status StateStore::save(const InstanceState& s) const {
            {"pf", s.pf}, {"policy", s.policyFile}, {"profile", s.profile}, {"chain_ids", s.chainIds},
            {"devices", s.devices}, {"clsact", s.clsact}, {"tunnel_devices", s.tunnelDevices},
            {"host_entries", s.hostEntries}, {"nic_emulated", s.nicEmulated}, {"refused", s.refused},
-           {"skip_sw", s.skipSw}, {"split", toJson(s.split)}};
+           {"skip_sw", s.skipSw}, {"split_fingerprint", s.splitFingerprint}};
   doc["programs"] = json::array();
   for (const auto& p : s.programs)
     doc["programs"].push_back({{"slot", p.slot}, {"object", p.object}, {"program", p.program},
@@ -135,7 +136,34 @@ Status StateStore::save(const InstanceState& s) const {
   if (s.demuxProgram) doc["demux_program"] = demuxJson(*s.demuxProgram);
   doc["xdp_entries"] = json::array();
   for (const auto& x : s.xdpEntries) doc["xdp_entries"].push_back({{"device", x.device}, {"mode", modeName(x.mode)}});
-  return writeAtomically(d + "/state.json", doc.dump(1) + "\n");
+  VFSTEER_TRY(writeAtomically(d + "/state.json", doc.dump(1) + "\n"));
+  // Split reports the state no longer names (best effort: an extra one is
+  // only a file).
+  const std::string keep = "split-" + s.splitFingerprint + ".json";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(d, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("split-", 0) == 0 && name != keep) fs::remove(e.path(), ec);
+  }
+  return okStatus();
+}
+
+Result<demux::SplitReport> StateStore::loadSplit(const InstanceState& state) const {
+  const std::string path = dir(state.instance) + "/split-" + state.splitFingerprint + ".json";
+  std::ifstream in(path);
+  if (!in) return Error(ErrorCode::kNotFound, "cannot read " + path + "; apply the policy again");
+  json doc = json::parse(in, nullptr, false);
+  if (doc.is_discarded()) return Error(ErrorCode::kInternal, path + " is damaged; apply the policy again");
+  return splitReportFromJson(doc);
+}
+
+Status StateStore::saveSplit(const std::string& instance, const std::string& fingerprint,
+                             const demux::SplitReport& split) const {
+  VFSTEER_TRY(ensurePrivateDir(root_));
+  VFSTEER_TRY(ensurePrivateDir(dir(instance)));
+  std::ostringstream text;
+  writeJson(text, split);
+  return writeAtomically(dir(instance) + "/split-" + fingerprint + ".json", text.str());
 }
 
 Result<std::optional<Journal>> StateStore::loadJournal(const std::string& instance) const {
@@ -176,8 +204,10 @@ Status StateStore::removeJournal(const std::string& instance) const {
 
 Status StateStore::remove(const std::string& instance) const {
   std::error_code ec;
-  fs::remove(dir(instance) + "/state.json", ec);
-  fs::remove(dir(instance) + "/state.json.tmp", ec);
+  for (const auto& e : fs::directory_iterator(dir(instance), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("state.json", 0) == 0 || name.rfind("split-", 0) == 0) fs::remove(e.path(), ec);
+  }
   return okStatus();
 }
 

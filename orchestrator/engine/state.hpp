@@ -38,7 +38,9 @@ struct InstanceState {
   // of the same policy does not ask again (apply --retry-refused does).
   std::map<std::string, std::string> refused;
   std::vector<std::string> skipSw;  // chains enforced with `vfsteer enforce skip-sw`
-  demux::SplitReport split;         // how the applied policy was split
+  // How the applied policy was split: kept in a file of its own (only a
+  // report reads it, and it grows with the policy); here, its fingerprint.
+  std::string splitFingerprint;
 };
 
 // What an apply in progress may leave behind if it dies, written before the
@@ -74,7 +76,12 @@ class StateStore {
   const std::string& root() const { return root_; }
   std::string dir(const std::string& instance) const { return root_ + "/" + instance; }
   Result<std::optional<InstanceState>> load(const std::string& instance) const;
+  // The state is the commit. The split report it names is written before it,
+  // in a file named by its fingerprint, so the state always names a whole
+  // one; `save` removes the ones it no longer names.
   Status save(const InstanceState& state) const;
+  Result<demux::SplitReport> loadSplit(const InstanceState& state) const;
+  Status saveSplit(const std::string& instance, const std::string& fingerprint, const demux::SplitReport& split) const;
   Status remove(const std::string& instance) const;
   Result<std::optional<Journal>> loadJournal(const std::string& instance) const;
   Status saveJournal(const std::string& instance, const Journal& journal) const;

@@ -96,6 +96,8 @@ std::string labSnapshot() {
   }
   s += "state " + fileText(std::string("/run/vfsteer/") + kLabInstance + "/state.json") + "\n";
   s += "journal " + fileText(std::string("/run/vfsteer/") + kLabInstance + "/journal.json") + "\n";
+  for (const auto& e : std::filesystem::directory_iterator(std::string("/run/vfsteer/") + kLabInstance, ec))
+    if (e.path().filename().string().rfind("split-", 0) == 0) s += "split " + fileText(e.path().string()) + "\n";
   return s;
 }
 

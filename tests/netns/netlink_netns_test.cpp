@@ -259,6 +259,28 @@ TEST(NetlinkNetns, BatchWithOneBadRequestReportsEachOutcome) {
   EXPECT_EQ(prios, (std::vector<uint16_t>{10, 12}));
 }
 
+// More small requests than one sendmsg takes (the kernel refuses over
+// UIO_MAXIOV iovecs): the socket cuts them, every one gets its outcome.
+TEST(NetlinkNetns, ThousandsOfSmallRequestsInOneBatch) {
+  VFSTEER_REQUIRE_ROOT();
+  auto env = makeEnv();
+  ASSERT_TRUE(env->sock().request(tc::encodeAddQdisc({env->va, "clsact"})).ok());
+  std::vector<Message> batch;
+  for (int i = 0; i < 3000; ++i) {
+    tc::Filter gone = u32Redirect(env->va, env->vb, static_cast<uint16_t>(100 + i), 0);
+    gone.spec = tc::U32{};
+    batch.push_back(tc::encodeDeleteFilter(gone));
+  }
+  ASSERT_LT(batch[0].size(), 64u) << "small requests: a byte limit alone would not cut the batch";
+  auto outcomes = env->sock().transact(batch);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.error().describe();
+  ASSERT_EQ(outcomes->size(), 3000u);
+  for (const auto& o : *outcomes) {
+    ASSERT_FALSE(o.status.ok());
+    EXPECT_EQ(o.status.error().errnum(), ENOENT);
+  }
+}
+
 TEST(NetlinkNetns, BadAttributeIsLocatedInTheRequest) {
   VFSTEER_REQUIRE_ROOT();
   auto env = makeEnv();

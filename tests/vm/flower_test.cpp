@@ -71,6 +71,11 @@ TEST_F(EmulatedFlower, VlanPopTunnelKeyUnsetMirredAndHostContinuationWithRealPac
       std::string(VFSTEER_SOURCE_DIR) + "/examples/bpf/count.bpf.o, program: count}}, {deliver: {vf: 2}}]}\n");
   auto r = runVfsteer({"apply", "-f", policy, "--profile", "mlx5", "--emulate-nic"});
   ASSERT_EQ(r.status, 0) << r.err << r.out;
+  // The kernel's flower rules are recognised as the ones asked for (it
+  // reports them in chain 0, with handles and counters of its own).
+  auto again = runVfsteer({"apply", "-f", policy, "--profile", "mlx5", "--emulate-nic"});
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
   // VXLAN reaches the tunnel device through the host's IP stack.
   sh({"ip", "-n", "vfs-host", "addr", "add", "192.0.2.20/24", "dev", "uplink0"});
 

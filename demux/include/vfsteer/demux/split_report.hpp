@@ -63,7 +63,6 @@ struct SplitReport {
   std::vector<Chain> chains;  // in policy order
 
   bool ok() const { return errors.empty(); }
-  Chain* find(const std::string& chain);
   bool operator==(const SplitReport&) const = default;
 };
 
