@@ -49,7 +49,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(msg.data(), &h, sizeof h);
   }
   switch (decoder) {
-    case kQdisc: (void)tc::decodeQdisc(msg); break;
+    case kQdisc: {
+      (void)tc::decodeQdisc(msg);
+      // The path to an offset an extended ack could name, walked through
+      // untrusted nests (the last byte picks the offset).
+      if (msg.size() > NLMSG_HDRLEN + sizeof(tcmsg))
+        (void)attributePath(msg, sizeof(tcmsg), static_cast<uint32_t>(data[size - 1] * msg.size() / 256),
+                            &tc::attrPolicy());
+      break;
+    }
     case kFilter: {
       (void)tc::isFilterHead(msg);
       auto f = tc::decodeFilter(msg);

@@ -13,13 +13,35 @@ namespace {
 // asks for acks on dumps too; the controller request uses version 1.
 constexpr uint8_t kDevlinkVersion = 0;
 
+// What vfsteer writes and reads of devlink's attributes.
+#define VFS_ATTR(type, kind) AttrSpec { type, #type, AttrType::kind }
+constexpr AttrSpec kDevlinkSpecs[] = {
+    VFS_ATTR(DEVLINK_ATTR_BUS_NAME, kString),
+    VFS_ATTR(DEVLINK_ATTR_DEV_NAME, kString),
+    VFS_ATTR(DEVLINK_ATTR_ESWITCH_MODE, kU16),
+    VFS_ATTR(DEVLINK_ATTR_PORT_INDEX, kU32),
+    VFS_ATTR(DEVLINK_ATTR_PORT_FLAVOUR, kU16),
+    VFS_ATTR(DEVLINK_ATTR_PORT_PCI_PF_NUMBER, kU16),
+    VFS_ATTR(DEVLINK_ATTR_PORT_PCI_VF_NUMBER, kU16),
+    VFS_ATTR(DEVLINK_ATTR_PORT_CONTROLLER_NUMBER, kU32),
+    VFS_ATTR(DEVLINK_ATTR_PORT_NETDEV_IFINDEX, kU32),
+    VFS_ATTR(DEVLINK_ATTR_PORT_NETDEV_NAME, kString),
+    VFS_ATTR(DEVLINK_ATTR_RATE_TYPE, kU16),
+    VFS_ATTR(DEVLINK_ATTR_RATE_NODE_NAME, kString),
+    VFS_ATTR(DEVLINK_ATTR_RATE_TX_SHARE, kU64),
+    VFS_ATTR(DEVLINK_ATTR_RATE_TX_MAX, kU64),
+};
+#undef VFS_ATTR
+constexpr AttrPolicy kDevlinkPolicy{"devlink", kDevlinkSpecs};
+
 void putHandle(Message& m, const Handle& h) {
+  m.setPolicy(&kDevlinkPolicy);
   m.putStrz(DEVLINK_ATTR_BUS_NAME, h.bus);
   m.putStrz(DEVLINK_ATTR_DEV_NAME, h.dev);
 }
 
 Result<AttrTable> genlAttrs(const RawMessage& raw) {
-  return AttrTable::ofMessage(raw, GENL_HDRLEN, DEVLINK_ATTR_MAX);
+  return AttrTable::ofMessage(raw, GENL_HDRLEN, kDevlinkPolicy);
 }
 
 Result<Handle> handleOf(const AttrTable& t) {

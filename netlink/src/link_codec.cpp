@@ -15,6 +15,64 @@ namespace vfsteer::netlink::link {
 
 namespace {
 
+// ---- attribute policies ------------------------------------------------------------
+// What vfsteer writes and reads in each link attribute space.
+
+#define VFS_ATTR(type, kind) AttrSpec { type, #type, AttrType::kind }
+#define VFS_STRUCT(type, size) AttrSpec { type, #type, AttrType::kBinary, static_cast<uint16_t>(size) }
+
+constexpr AttrSpec kXdpSpecs[] = {
+    VFS_ATTR(IFLA_XDP_FD, kU32),          VFS_ATTR(IFLA_XDP_ATTACHED, kU8),
+    VFS_ATTR(IFLA_XDP_FLAGS, kU32),       VFS_ATTR(IFLA_XDP_PROG_ID, kU32),
+    VFS_ATTR(IFLA_XDP_DRV_PROG_ID, kU32), VFS_ATTR(IFLA_XDP_SKB_PROG_ID, kU32),
+    VFS_ATTR(IFLA_XDP_HW_PROG_ID, kU32),  VFS_ATTR(IFLA_XDP_EXPECTED_FD, kU32),
+};
+constexpr AttrPolicy kXdpPolicy{"XDP", kXdpSpecs};
+constexpr AttrSpec kVfVlanListSpecs[] = {VFS_STRUCT(IFLA_VF_VLAN_INFO, sizeof(ifla_vf_vlan_info))};
+constexpr AttrPolicy kVfVlanListPolicy{"VF VLAN list", kVfVlanListSpecs};
+constexpr AttrSpec kVfSpecs[] = {
+    VFS_STRUCT(IFLA_VF_MAC, sizeof(ifla_vf_mac)),
+    VFS_STRUCT(IFLA_VF_VLAN, sizeof(ifla_vf_vlan)),
+    {IFLA_VF_VLAN_LIST, "IFLA_VF_VLAN_LIST", AttrType::kNested, 0, &kVfVlanListPolicy},
+    VFS_STRUCT(IFLA_VF_RATE, sizeof(ifla_vf_rate)),
+    VFS_STRUCT(IFLA_VF_SPOOFCHK, sizeof(ifla_vf_spoofchk)),
+    VFS_STRUCT(IFLA_VF_TRUST, sizeof(ifla_vf_trust)),
+    VFS_STRUCT(IFLA_VF_LINK_STATE, sizeof(ifla_vf_link_state)),
+};
+constexpr AttrPolicy kVfPolicy{"VF", kVfSpecs};
+constexpr AttrSpec kVfListSpecs[] = {{IFLA_VF_INFO, "IFLA_VF_INFO", AttrType::kNested, 0, &kVfPolicy}};
+constexpr AttrPolicy kVfListPolicy{"VF list", kVfListSpecs};
+constexpr AttrSpec kVxlanSpecs[] = {VFS_ATTR(IFLA_VXLAN_COLLECT_METADATA, kU8), VFS_ATTR(IFLA_VXLAN_LEARNING, kU8),
+                                    VFS_ATTR(IFLA_VXLAN_PORT, kU16)};
+constexpr AttrSpec kGeneveSpecs[] = {VFS_ATTR(IFLA_GENEVE_ID, kU32), VFS_ATTR(IFLA_GENEVE_LABEL, kU32),
+                                     VFS_ATTR(IFLA_GENEVE_TTL, kU8),  VFS_ATTR(IFLA_GENEVE_TOS, kU8),
+                                     VFS_ATTR(IFLA_GENEVE_PORT, kU16), VFS_ATTR(IFLA_GENEVE_COLLECT_METADATA, kFlag)};
+constexpr AttrSpec kVethSpecs[] = {VFS_STRUCT(VETH_INFO_PEER, sizeof(ifinfomsg))};
+constexpr AttrPolicy kVxlanPolicy{"vxlan", kVxlanSpecs};
+constexpr AttrPolicy kGenevePolicy{"geneve", kGeneveSpecs};
+constexpr AttrPolicy kVethPolicy{"veth", kVethSpecs};
+constexpr KindChoice kLinkKinds[] = {{"vxlan", &kVxlanPolicy}, {"geneve", &kGenevePolicy}, {"veth", &kVethPolicy}};
+// ip sends the kind without its NUL: a binary here.
+constexpr AttrSpec kLinkInfoSpecs[] = {
+    VFS_STRUCT(IFLA_INFO_KIND, 0),
+    {IFLA_INFO_DATA, "IFLA_INFO_DATA", AttrType::kNested, 0, nullptr, IFLA_INFO_KIND, kLinkKinds},
+};
+constexpr AttrPolicy kLinkInfoPolicy{"link info", kLinkInfoSpecs};
+constexpr AttrSpec kLinkSpecs[] = {
+    VFS_ATTR(IFLA_IFNAME, kString),
+    VFS_STRUCT(IFLA_ADDRESS, 0),  // 6 bytes on Ethernet, other lengths elsewhere
+    VFS_ATTR(IFLA_EXT_MASK, kU32),
+    VFS_ATTR(IFLA_NET_NS_FD, kU32),
+    {IFLA_LINKINFO, "IFLA_LINKINFO", AttrType::kNested, 0, &kLinkInfoPolicy},
+    {IFLA_VFINFO_LIST, "IFLA_VFINFO_LIST", AttrType::kNested, 0, &kVfListPolicy},
+    {IFLA_XDP, "IFLA_XDP", AttrType::kNested, 0, &kXdpPolicy},
+};
+constexpr AttrPolicy kLinkPolicy{"link", kLinkSpecs};
+
+#undef VFS_ATTR
+#undef VFS_STRUCT
+
+
 ifinfomsg linkHeader(int ifindex) {
   ifinfomsg h{};
   h.ifi_family = AF_UNSPEC;
@@ -33,6 +91,7 @@ T vfStruct(uint32_t vf) {
 
 Message encodeSetVf(int ifindex, const VfConfig& c) {
   Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+  m.setPolicy(&kLinkPolicy);
   m.putHeader(linkHeader(ifindex));
   auto list = m.nest(IFLA_VFINFO_LIST);
   auto info = m.nest(IFLA_VF_INFO);
@@ -86,6 +145,7 @@ Message encodeSetVf(int ifindex, const VfConfig& c) {
 
 Message encodeGetLink(const std::string& name) {
   Message m(RTM_GETLINK, NLM_F_REQUEST);
+  m.setPolicy(&kLinkPolicy);
   m.putHeader(linkHeader(0));
   m.putU32(IFLA_EXT_MASK, RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS);
   m.putStrz(IFLA_IFNAME, name);
@@ -95,6 +155,7 @@ Message encodeGetLink(const std::string& name) {
 Message encodeGetLink(int ifindex) {
   // Like "ip link show", no ack: the reply itself ends the request.
   Message m(RTM_GETLINK, NLM_F_REQUEST);
+  m.setPolicy(&kLinkPolicy);
   m.putHeader(linkHeader(ifindex));
   m.putU32(IFLA_EXT_MASK, RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS);
   return m;
@@ -102,6 +163,7 @@ Message encodeGetLink(int ifindex) {
 
 Message encodeDumpLinks() {
   Message m(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP);
+  m.setPolicy(&kLinkPolicy);
   m.putHeader(linkHeader(0));
   m.putU32(IFLA_EXT_MASK, RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS);
   return m;
@@ -109,6 +171,7 @@ Message encodeDumpLinks() {
 
 Message encodeCreateVeth(const VethSpec& spec) {
   Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  m.setPolicy(&kLinkPolicy);
   m.putHeader(linkHeader(0));
   if (spec.mac) m.put(IFLA_ADDRESS, spec.mac->data(), 6);
   m.putStrz(IFLA_IFNAME, spec.name);
@@ -127,6 +190,7 @@ Message encodeCreateVeth(const VethSpec& spec) {
 
 Message encodeCreateTunnel(TunnelKind kind, const std::string& name, uint16_t port) {
   Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  m.setPolicy(&kLinkPolicy);
   m.putHeader(linkHeader(0));
   m.putStrz(IFLA_IFNAME, name);
   auto info = m.nest(IFLA_LINKINFO);
@@ -153,6 +217,7 @@ Message encodeCreateTunnel(TunnelKind kind, const std::string& name, uint16_t po
 
 Message encodeSetXdp(int ifindex, int fd, XdpMode mode, std::optional<int> expectedFd) {
   Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+  m.setPolicy(&kLinkPolicy);
   m.putHeader(linkHeader(ifindex));
   auto xdp = m.nest(IFLA_XDP);
   m.putU32(IFLA_XDP_FD, static_cast<uint32_t>(fd));
@@ -171,6 +236,7 @@ Message encodeSetXdp(int ifindex, int fd, XdpMode mode, std::optional<int> expec
 
 Message encodeSetUp(int ifindex, bool up) {
   Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+  m.setPolicy(&kLinkPolicy);
   ifinfomsg h = linkHeader(ifindex);
   h.ifi_change = IFF_UP;
   h.ifi_flags = up ? IFF_UP : 0;
@@ -180,6 +246,7 @@ Message encodeSetUp(int ifindex, bool up) {
 
 Message encodeSetNetns(int ifindex, int netnsFd) {
   Message m(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+  m.setPolicy(&kLinkPolicy);
   m.putHeader(linkHeader(ifindex));
   m.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(netnsFd));
   return m;
@@ -187,6 +254,7 @@ Message encodeSetNetns(int ifindex, int netnsFd) {
 
 Message encodeDeleteLink(int ifindex) {
   Message m(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK);
+  m.setPolicy(&kLinkPolicy);
   m.putHeader(linkHeader(ifindex));
   return m;
 }
@@ -214,7 +282,7 @@ namespace {
 Status decodeXdp(const AttrTable& t, LinkInfo& info) {
   auto xdpAttr = t.get(IFLA_XDP);
   if (!xdpAttr) return okStatus();
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable xdp, AttrTable::ofNest(*xdpAttr, IFLA_XDP_MAX));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable xdp, AttrTable::ofNest(*xdpAttr, kXdpPolicy));
   auto id = [&](uint16_t type) { return xdp.get(type) ? xdp.get(type)->u32() : 0u; };
   const uint8_t attached = xdp.get(IFLA_XDP_ATTACHED) ? xdp.get(IFLA_XDP_ATTACHED)->u8() : 0;
   info.xdpDriverProgId = id(IFLA_XDP_DRV_PROG_ID);
@@ -234,10 +302,10 @@ Status decodeXdp(const AttrTable& t, LinkInfo& info) {
 Status decodeVfs(const AttrTable& t, LinkInfo& info) {
   auto list = t.get(IFLA_VFINFO_LIST);
   if (!list) return okStatus();
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable vfs, AttrTable::ofNest(*list, IFLA_VF_INFO_MAX));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable vfs, AttrTable::ofNest(*list, kVfListPolicy));
   for (const Attr& entry : vfs.all()) {
     if (entry.type() != IFLA_VF_INFO) continue;
-    VFSTEER_ASSIGN_OR_RETURN(AttrTable a, AttrTable::ofNest(entry, IFLA_VF_MAX));
+    VFSTEER_ASSIGN_OR_RETURN(AttrTable a, AttrTable::ofNest(entry, kVfPolicy));
     VfInfo v;
     auto mac = a.get(IFLA_VF_MAC) ? a.get(IFLA_VF_MAC)->as<ifla_vf_mac>() : std::nullopt;
     if (!mac) return Error(ErrorCode::kInternal, "a VF entry without IFLA_VF_MAC");
@@ -245,7 +313,7 @@ Status decodeVfs(const AttrTable& t, LinkInfo& info) {
     std::memcpy(v.mac.data(), mac->mac, v.mac.size());
     std::optional<ifla_vf_vlan_info> vlanInfo;
     if (auto vl = a.get(IFLA_VF_VLAN_LIST)) {
-      VFSTEER_ASSIGN_OR_RETURN(AttrTable vlans, AttrTable::ofNest(*vl, IFLA_VF_VLAN_INFO_MAX));
+      VFSTEER_ASSIGN_OR_RETURN(AttrTable vlans, AttrTable::ofNest(*vl, kVfVlanListPolicy));
       if (auto first = vlans.get(IFLA_VF_VLAN_INFO)) vlanInfo = first->as<ifla_vf_vlan_info>();
     }
     if (vlanInfo) {
@@ -300,10 +368,12 @@ Result<LinkInfo> decodeLink(const RawMessage& raw) {
   info.up = rtnl_link_get_flags(link.get()) & IFF_UP;
   info.mtu = rtnl_link_get_mtu(link.get());
 
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable attrs, AttrTable::ofMessage(raw, sizeof(ifinfomsg), IFLA_MAX));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable attrs, AttrTable::ofMessage(raw, sizeof(ifinfomsg), kLinkPolicy));
   VFSTEER_TRY(decodeVfs(attrs, info));
   VFSTEER_TRY(decodeXdp(attrs, info));
   return info;
 }
+
+const AttrPolicy& attrPolicy() { return kLinkPolicy; }
 
 }  // namespace vfsteer::netlink::link

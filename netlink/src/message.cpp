@@ -26,11 +26,13 @@ Message::Message(uint16_t type, uint16_t flags) : buf_(256, 0) {
   h->nlmsg_flags = flags;
 }
 
-Message::Message(const Message& other) : buf_(other.buf_), overflowed_(other.overflowed_) {}
+Message::Message(const Message& other)
+    : buf_(other.buf_), overflowed_(other.overflowed_), policy_(other.policy_) {}
 
 Message& Message::operator=(const Message& other) {
   buf_ = other.buf_;
   overflowed_ = other.overflowed_;
+  policy_ = other.policy_;
   return *this;
 }
 
@@ -123,25 +125,63 @@ Result<const nlmsghdr*> checkedHeader(const RawMessage& raw, size_t headerLen) {
   return nlh;
 }
 
-Result<AttrTable> AttrTable::ofMessage(const RawMessage& raw, size_t headerLen, uint16_t maxType) {
-  VFSTEER_ASSIGN_OR_RETURN(const nlmsghdr* nlh, checkedHeader(raw, headerLen));
-  const auto* base = reinterpret_cast<const uint8_t*>(nlh);
+const AttrSpec* AttrPolicy::find(uint16_t type) const {
+  for (const auto& spec : specs)
+    if (spec.type == type) return &spec;
+  return anyType;
+}
+
+const AttrPolicy* nestedPolicy(const AttrSpec& spec, std::string_view siblingKind) {
+  if (spec.nested) return spec.nested;
+  for (const auto& choice : spec.byKind)
+    if (choice.kind == siblingKind) return choice.policy;
+  return nullptr;
+}
+
+std::string_view payloadProblem(const AttrSpec& spec, std::span<const uint8_t> payload) {
+  const size_t n = payload.size();
+  switch (spec.kind) {
+    case AttrType::kU8: return n < 1 ? "shorter than a u8" : "";
+    case AttrType::kU16: return n < 2 ? "shorter than a u16" : "";
+    case AttrType::kU32: return n < 4 ? "shorter than a u32" : "";
+    case AttrType::kU64: return n < 8 ? "shorter than a u64" : "";
+    case AttrType::kFlag: return "";
+    case AttrType::kString:
+      return n == 0 || std::find(payload.begin(), payload.end(), uint8_t{0}) == payload.end()
+                 ? "a string without its terminating NUL"
+                 : "";
+    case AttrType::kBinary: return n < spec.minLength ? "shorter than its structure" : "";
+    case AttrType::kNested: return "";  // its own table checks it
+  }
+  return "";
+}
+
+Result<AttrTable> AttrTable::of(const uint8_t* begin, const uint8_t* end, const AttrPolicy& policy) {
+  VFSTEER_ASSIGN_OR_RETURN(auto walked, walk(begin, end));
   AttrTable t;
-  t.byType_.resize(maxType + 1);
-  VFSTEER_ASSIGN_OR_RETURN(t.all_, walk(base + NLMSG_HDRLEN + MNL_ALIGN(headerLen), base + nlh->nlmsg_len));
-  for (const auto& a : t.all_)
-    if (a.type() <= maxType) t.byType_[a.type()] = a;
+  for (const auto& a : walked) {
+    const AttrSpec* spec = policy.find(a.type());
+    if (!spec) continue;  // not read: not checked
+    if (auto problem = payloadProblem(*spec, a.payload()); !problem.empty())
+      return Error(ErrorCode::kInternal, "attribute " + std::string(spec->name) + " of " + std::string(policy.name) +
+                                             " is " + std::string(problem) + " (" +
+                                             std::to_string(a.payload().size()) + " bytes)");
+    if (a.type() >= t.byType_.size()) t.byType_.resize(a.type() + 1);
+    t.byType_[a.type()] = a;
+    t.all_.push_back(a);
+  }
   return t;
 }
 
-Result<AttrTable> AttrTable::ofNest(const Attr& nest, uint16_t maxType) {
+Result<AttrTable> AttrTable::ofMessage(const RawMessage& raw, size_t headerLen, const AttrPolicy& policy) {
+  VFSTEER_ASSIGN_OR_RETURN(const nlmsghdr* nlh, checkedHeader(raw, headerLen));
+  const auto* base = reinterpret_cast<const uint8_t*>(nlh);
+  return of(base + NLMSG_HDRLEN + MNL_ALIGN(headerLen), base + nlh->nlmsg_len, policy);
+}
+
+Result<AttrTable> AttrTable::ofNest(const Attr& nest, const AttrPolicy& policy) {
   auto p = nest.payload();
-  AttrTable t;
-  t.byType_.resize(maxType + 1);
-  VFSTEER_ASSIGN_OR_RETURN(t.all_, walk(p.data(), p.data() + p.size()));
-  for (const auto& a : t.all_)
-    if (a.type() <= maxType) t.byType_[a.type()] = a;
-  return t;
+  return of(p.data(), p.data() + p.size(), policy);
 }
 
 std::optional<Attr> AttrTable::get(uint16_t type) const {
@@ -149,22 +189,44 @@ std::optional<Attr> AttrTable::get(uint16_t type) const {
   return byType_[type];
 }
 
-std::string attributePath(std::span<const uint8_t> request, size_t headerLen, uint32_t offset) {
+std::string attributePath(std::span<const uint8_t> request, size_t headerLen, uint32_t offset,
+                          const AttrPolicy* policy) {
   std::string path;
   const uint8_t* begin = request.data() + NLMSG_HDRLEN + MNL_ALIGN(headerLen);
   const uint8_t* end = request.data() + request.size();
   const uint8_t* target = request.data() + offset;
+  const std::string at = " (offset " + std::to_string(offset) + ")";
   while (begin + sizeof(nlattr) <= end) {
+    // The string attributes of this level, for a nest whose space one of
+    // them chooses.
+    auto siblingString = [&](uint16_t type) -> std::string_view {
+      for (const uint8_t* p = begin; p + sizeof(nlattr) <= end;) {
+        const auto* nla = reinterpret_cast<const nlattr*>(p);
+        if (nla->nla_len < sizeof(nlattr) || p + nla->nla_len > end) break;
+        if ((nla->nla_type & NLA_TYPE_MASK) == type) {
+          const char* text = reinterpret_cast<const char*>(p + sizeof(nlattr));
+          return std::string_view(text, strnlen(text, nla->nla_len - sizeof(nlattr)));
+        }
+        p += MNL_ALIGN(nla->nla_len);
+      }
+      return {};
+    };
     const uint8_t* p = begin;
     bool descended = false;
     while (p + sizeof(nlattr) <= end) {
       const auto* nla = reinterpret_cast<const nlattr*>(p);
-      if (nla->nla_len < sizeof(nlattr)) break;
+      // A length past its parent's end is not followed (a request we
+      // built never has one; a fuzzer's does).
+      if (nla->nla_len < sizeof(nlattr) || p + nla->nla_len > end) break;
       const uint8_t* next = p + MNL_ALIGN(nla->nla_len);
       if (target >= p && target < next) {
+        const uint16_t type = nla->nla_type & NLA_TYPE_MASK;
+        const AttrSpec* spec = policy ? policy->find(type) : nullptr;
         if (!path.empty()) path += " > ";
-        path += "attr " + std::to_string(nla->nla_type & NLA_TYPE_MASK);
-        if (target == p) return path + " (offset " + std::to_string(offset) + ")";
+        path += spec ? std::string(spec->name) : "attr " + std::to_string(type);
+        // The attribute itself, or bytes of a payload that holds no attributes.
+        if (target == p || (spec && spec->kind != AttrType::kNested)) return path + at;
+        policy = spec ? nestedPolicy(*spec, siblingString(spec->kindSibling)) : nullptr;
         begin = p + sizeof(nlattr);
         end = p + nla->nla_len;
         descended = true;
@@ -174,9 +236,18 @@ std::string attributePath(std::span<const uint8_t> request, size_t headerLen, ui
     }
     if (!descended) break;
   }
-  return path.empty() ? "offset " + std::to_string(offset)
-                      : path + " (offset " + std::to_string(offset) + ")";
+  return path.empty() ? "offset " + std::to_string(offset) : path + at;
 }
+
+namespace {
+
+constexpr AttrSpec kCtrlSpecs[] = {
+    {CTRL_ATTR_FAMILY_ID, "CTRL_ATTR_FAMILY_ID", AttrType::kU16},
+    {CTRL_ATTR_FAMILY_NAME, "CTRL_ATTR_FAMILY_NAME", AttrType::kString},
+};
+constexpr AttrPolicy kCtrlPolicy{"the generic netlink controller", kCtrlSpecs};
+
+}  // namespace
 
 Message genlMessage(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags) {
   Message m(family, flags);
@@ -189,12 +260,13 @@ Message genlMessage(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flag
 
 Message encodeGetFamily(const std::string& familyName) {
   Message m = genlMessage(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, NLM_F_REQUEST | NLM_F_ACK);
+  m.setPolicy(&kCtrlPolicy);
   m.putStrz(CTRL_ATTR_FAMILY_NAME, familyName);
   return m;
 }
 
 Result<uint16_t> decodeFamilyId(const RawMessage& raw) {
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, GENL_HDRLEN, CTRL_ATTR_MAX));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, GENL_HDRLEN, kCtrlPolicy));
   auto id = t.get(CTRL_ATTR_FAMILY_ID);
   if (!id) return Error(ErrorCode::kInternal, "family reply without an id");
   return id->u16();

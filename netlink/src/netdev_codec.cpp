@@ -11,17 +11,22 @@ namespace {
 constexpr uint8_t kCmdDevGet = 1;
 constexpr uint16_t kAttrIfindex = 1;
 constexpr uint16_t kAttrXdpFeatures = 3;
-constexpr uint16_t kAttrMax = 4;
 constexpr uint8_t kVersion = 1;
+
+constexpr AttrSpec kDevSpecs[] = {{kAttrIfindex, "NETDEV_A_DEV_IFINDEX", AttrType::kU32},
+                                  {kAttrXdpFeatures, "NETDEV_A_DEV_XDP_FEATURES", AttrType::kU64}};
+constexpr AttrPolicy kDevPolicy{"netdev", kDevSpecs};
 
 }  // namespace
 
 Message encodeDumpDevices(uint16_t family) {
-  return genlMessage(family, kCmdDevGet, kVersion, NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP);
+  Message m = genlMessage(family, kCmdDevGet, kVersion, NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP);
+  m.setPolicy(&kDevPolicy);
+  return m;
 }
 
 Result<Device> decodeDevice(const RawMessage& raw) {
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, GENL_HDRLEN, kAttrMax));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofMessage(raw, GENL_HDRLEN, kDevPolicy));
   auto ifindex = t.get(kAttrIfindex);
   auto features = t.get(kAttrXdpFeatures);
   if (!ifindex || !features) return Error(ErrorCode::kInternal, "netdev reply without ifindex or xdp-features");

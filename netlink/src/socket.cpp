@@ -15,6 +15,9 @@
 #include <random>
 #include <thread>
 
+#include "vfsteer/netlink/link.hpp"
+#include "vfsteer/netlink/tc.hpp"
+
 namespace vfsteer::netlink {
 
 // ---- Netns -----------------------------------------------------------------
@@ -148,6 +151,17 @@ size_t fixedHeaderLen(int protocol, uint16_t type) {
   if (type >= RTM_NEWCHAIN && type <= RTM_GETCHAIN) return sizeof(tcmsg);
   if (type >= RTM_NEWACTION && type <= RTM_GETACTION) return sizeof(tcamsg);
   return 0;
+}
+
+// The attribute space of a request: the one its encoder named, else the
+// rtnetlink space its type implies.
+const AttrPolicy* policyOf(const Message& m, int protocol) {
+  if (m.policy()) return m.policy();
+  if (protocol != NETLINK_ROUTE) return nullptr;
+  const uint16_t type = m.nlh()->nlmsg_type;
+  if (type >= RTM_NEWLINK && type <= RTM_SETLINK) return &link::attrPolicy();
+  if (type >= RTM_NEWQDISC && type <= RTM_GETTFILTER) return &tc::attrPolicy();
+  return nullptr;
 }
 
 struct KernelError {
@@ -316,8 +330,8 @@ Status Socket::receiveAcks(uint32_t firstSeq, std::span<RequestOutcome> outcomes
         const Message& req = requests[index];
         std::string attr;
         if (ke.offset)
-          attr = attributePath(req.bytes(), fixedHeaderLen(protocol_, req.nlh()->nlmsg_type),
-                               *ke.offset);
+          attr = attributePath(req.bytes(), fixedHeaderLen(protocol_, req.nlh()->nlmsg_type), *ke.offset,
+                               policyOf(req, protocol_));
         out.status = Error::fromErrno(-ke.error, "request " + std::to_string(index) +
                                                      " of the batch failed",
                                       ke.message, attr);

@@ -20,6 +20,108 @@ namespace vfsteer::netlink::tc {
 
 namespace {
 
+// ---- attribute policies ------------------------------------------------------------
+// What vfsteer writes and reads in each tc attribute space (the kernel's
+// nla_policy in net/sched/*.c for the same attributes).
+
+#define VFS_ATTR(type, kind) AttrSpec { type, #type, AttrType::kind }
+#define VFS_STRUCT(type, size) AttrSpec { type, #type, AttrType::kBinary, static_cast<uint16_t>(size) }
+
+constexpr AttrSpec kMirredSpecs[] = {VFS_STRUCT(TCA_MIRRED_PARMS, sizeof(tc_mirred))};
+constexpr AttrSpec kVlanSpecs[] = {VFS_STRUCT(TCA_VLAN_PARMS, sizeof(tc_vlan)), VFS_ATTR(TCA_VLAN_PUSH_VLAN_ID, kU16),
+                                   VFS_ATTR(TCA_VLAN_PUSH_VLAN_PROTOCOL, kU16),
+                                   VFS_ATTR(TCA_VLAN_PUSH_VLAN_PRIORITY, kU8)};
+constexpr AttrSpec kTunnelKeySpecs[] = {VFS_STRUCT(TCA_TUNNEL_KEY_PARMS, sizeof(tc_tunnel_key)),
+                                        VFS_ATTR(TCA_TUNNEL_KEY_NO_CSUM, kU8)};
+constexpr AttrSpec kGactSpecs[] = {VFS_STRUCT(TCA_GACT_PARMS, sizeof(tc_gact))};
+constexpr AttrSpec kSkbeditSpecs[] = {VFS_STRUCT(TCA_SKBEDIT_PARMS, sizeof(tc_skbedit)),
+                                      VFS_ATTR(TCA_SKBEDIT_QUEUE_MAPPING, kU16), VFS_ATTR(TCA_SKBEDIT_MARK, kU32)};
+constexpr AttrSpec kPoliceSpecs[] = {VFS_STRUCT(TCA_POLICE_TBF, sizeof(tc_police)), VFS_STRUCT(TCA_POLICE_RATE, 1024),
+                                     VFS_ATTR(TCA_POLICE_RATE64, kU64), VFS_ATTR(TCA_POLICE_RESULT, kU32)};
+constexpr AttrPolicy kMirredPolicy{"mirred", kMirredSpecs};
+constexpr AttrPolicy kVlanPolicy{"vlan", kVlanSpecs};
+constexpr AttrPolicy kTunnelKeyPolicy{"tunnel_key", kTunnelKeySpecs};
+constexpr AttrPolicy kGactPolicy{"gact", kGactSpecs};
+constexpr AttrPolicy kSkbeditPolicy{"skbedit", kSkbeditSpecs};
+constexpr AttrPolicy kPolicePolicy{"police", kPoliceSpecs};
+constexpr KindChoice kActionKinds[] = {{"mirred", &kMirredPolicy}, {"vlan", &kVlanPolicy},
+                                       {"tunnel_key", &kTunnelKeyPolicy}, {"gact", &kGactPolicy},
+                                       {"skbedit", &kSkbeditPolicy}, {"police", &kPolicePolicy}};
+
+// gnet_stats_basic: a u64 of bytes and a u32 of packets.
+constexpr AttrSpec kStatsSpecs[] = {VFS_STRUCT(TCA_STATS_BASIC, 12), VFS_ATTR(TCA_STATS_PKT64, kU64)};
+constexpr AttrPolicy kStatsPolicy{"action statistics", kStatsSpecs};
+
+constexpr AttrSpec kActionSpecs[] = {
+    VFS_ATTR(TCA_ACT_KIND, kString),
+    {TCA_ACT_OPTIONS, "TCA_ACT_OPTIONS", AttrType::kNested, 0, nullptr, TCA_ACT_KIND, kActionKinds},
+    VFS_ATTR(TCA_ACT_INDEX, kU32),
+    VFS_STRUCT(TCA_ACT_COOKIE, 0),
+    {TCA_ACT_STATS, "TCA_ACT_STATS", AttrType::kNested, 0, &kStatsPolicy},
+};
+constexpr AttrPolicy kActionPolicy{"action", kActionSpecs};
+// An action list: slots numbered by their order, each an action.
+constexpr AttrSpec kActionSlot{0, "action", AttrType::kNested, 0, &kActionPolicy};
+constexpr AttrPolicy kActionListPolicy{"action list", {}, &kActionSlot};
+
+constexpr AttrSpec kFlowerSpecs[] = {
+    VFS_STRUCT(TCA_FLOWER_KEY_ETH_DST, 6), VFS_STRUCT(TCA_FLOWER_KEY_ETH_DST_MASK, 6),
+    VFS_STRUCT(TCA_FLOWER_KEY_ETH_SRC, 6), VFS_STRUCT(TCA_FLOWER_KEY_ETH_SRC_MASK, 6),
+    VFS_ATTR(TCA_FLOWER_KEY_ETH_TYPE, kU16), VFS_ATTR(TCA_FLOWER_KEY_VLAN_ID, kU16),
+    VFS_ATTR(TCA_FLOWER_KEY_VLAN_PRIO, kU8), VFS_ATTR(TCA_FLOWER_KEY_VLAN_ETH_TYPE, kU16),
+    VFS_ATTR(TCA_FLOWER_KEY_CVLAN_ID, kU16), VFS_ATTR(TCA_FLOWER_KEY_CVLAN_PRIO, kU8),
+    VFS_ATTR(TCA_FLOWER_KEY_CVLAN_ETH_TYPE, kU16), VFS_ATTR(TCA_FLOWER_KEY_IP_PROTO, kU8),
+    VFS_STRUCT(TCA_FLOWER_KEY_IPV4_SRC, 4), VFS_STRUCT(TCA_FLOWER_KEY_IPV4_SRC_MASK, 4),
+    VFS_STRUCT(TCA_FLOWER_KEY_IPV4_DST, 4), VFS_STRUCT(TCA_FLOWER_KEY_IPV4_DST_MASK, 4),
+    VFS_STRUCT(TCA_FLOWER_KEY_IPV6_SRC, 16), VFS_STRUCT(TCA_FLOWER_KEY_IPV6_SRC_MASK, 16),
+    VFS_STRUCT(TCA_FLOWER_KEY_IPV6_DST, 16), VFS_STRUCT(TCA_FLOWER_KEY_IPV6_DST_MASK, 16),
+    VFS_ATTR(TCA_FLOWER_KEY_TCP_SRC, kU16), VFS_ATTR(TCA_FLOWER_KEY_TCP_DST, kU16),
+    VFS_ATTR(TCA_FLOWER_KEY_UDP_SRC, kU16), VFS_ATTR(TCA_FLOWER_KEY_UDP_DST, kU16),
+    VFS_ATTR(TCA_FLOWER_KEY_SCTP_SRC, kU16), VFS_ATTR(TCA_FLOWER_KEY_SCTP_DST, kU16),
+    VFS_ATTR(TCA_FLOWER_KEY_ENC_KEY_ID, kU32),
+    VFS_STRUCT(TCA_FLOWER_KEY_ENC_IPV4_SRC, 4), VFS_STRUCT(TCA_FLOWER_KEY_ENC_IPV4_SRC_MASK, 4),
+    VFS_STRUCT(TCA_FLOWER_KEY_ENC_IPV4_DST, 4), VFS_STRUCT(TCA_FLOWER_KEY_ENC_IPV4_DST_MASK, 4),
+    VFS_STRUCT(TCA_FLOWER_KEY_ENC_IPV6_SRC, 16), VFS_STRUCT(TCA_FLOWER_KEY_ENC_IPV6_SRC_MASK, 16),
+    VFS_STRUCT(TCA_FLOWER_KEY_ENC_IPV6_DST, 16), VFS_STRUCT(TCA_FLOWER_KEY_ENC_IPV6_DST_MASK, 16),
+    VFS_ATTR(TCA_FLOWER_KEY_ENC_UDP_DST_PORT, kU16),
+    {TCA_FLOWER_ACT, "TCA_FLOWER_ACT", AttrType::kNested, 0, &kActionListPolicy},
+    VFS_ATTR(TCA_FLOWER_FLAGS, kU32), VFS_ATTR(TCA_FLOWER_IN_HW_COUNT, kU32),
+};
+constexpr AttrSpec kU32Specs[] = {
+    VFS_ATTR(TCA_U32_CLASSID, kU32),
+    {TCA_U32_ACT, "TCA_U32_ACT", AttrType::kNested, 0, &kActionListPolicy},
+    VFS_STRUCT(TCA_U32_SEL, sizeof(tc_u32_sel)),
+    VFS_ATTR(TCA_U32_FLAGS, kU32),
+};
+constexpr AttrSpec kBpfSpecs[] = {
+    VFS_ATTR(TCA_BPF_FD, kU32),       VFS_ATTR(TCA_BPF_NAME, kString), VFS_ATTR(TCA_BPF_CLASSID, kU32),
+    VFS_ATTR(TCA_BPF_FLAGS_GEN, kU32), VFS_ATTR(TCA_BPF_FLAGS, kU32),  VFS_ATTR(TCA_BPF_ID, kU32),
+    VFS_STRUCT(TCA_BPF_TAG, 0),
+};
+constexpr AttrPolicy kFlowerPolicy{"flower", kFlowerSpecs};
+constexpr AttrPolicy kU32Policy{"u32", kU32Specs};
+constexpr AttrPolicy kBpfPolicy{"bpf", kBpfSpecs};
+constexpr KindChoice kFilterKinds[] = {{"flower", &kFlowerPolicy}, {"u32", &kU32Policy}, {"bpf", &kBpfPolicy}};
+
+constexpr AttrSpec kTcSpecs[] = {
+    VFS_ATTR(TCA_KIND, kString),
+    {TCA_OPTIONS, "TCA_OPTIONS", AttrType::kNested, 0, nullptr, TCA_KIND, kFilterKinds},
+    VFS_ATTR(TCA_CHAIN, kU32),
+};
+constexpr AttrPolicy kTcPolicy{"tc", kTcSpecs};
+
+#undef VFS_ATTR
+#undef VFS_STRUCT
+
+// The options of an action or a filter of `kind` (nothing for kinds
+// vfsteer does not read).
+const AttrPolicy* policyFor(std::span<const KindChoice> kinds, std::string_view kind) {
+  for (const auto& k : kinds)
+    if (k.kind == kind) return k.policy;
+  return nullptr;
+}
+
+
 // ---- police timing, as iproute2's tc_core.c computes it -------------------------
 
 // Scheduler ticks per microsecond from /proc/net/psched (t2us, us2t, clock
@@ -282,14 +384,16 @@ Result<T> parms(const AttrTable& opts, uint16_t type, const char* kind) {
 }
 
 Result<Action> decodeAction(const Attr& slot) {
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofNest(slot, TCA_ACT_MAX));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable t, AttrTable::ofNest(slot, kActionPolicy));
   auto kindAttr = t.get(TCA_ACT_KIND);
   if (!kindAttr) return Error(ErrorCode::kInternal, "action without a kind");
   const std::string kind = kindAttr->str();
   Action a;
+  const AttrPolicy* optionsPolicy = policyFor(kActionKinds, kind);
+  if (!optionsPolicy) return Error(ErrorCode::kNotSupported, "action kind \"" + kind + "\" is not decoded by vfsteer");
   AttrTable opts;
   if (auto o = t.get(TCA_ACT_OPTIONS)) {
-    VFSTEER_ASSIGN_OR_RETURN(opts, AttrTable::ofNest(*o, 64));
+    VFSTEER_ASSIGN_OR_RETURN(opts, AttrTable::ofNest(*o, *optionsPolicy));
   }
   if (kind == "mirred") {
     VFSTEER_ASSIGN_OR_RETURN(auto p, parms<tc_mirred>(opts, TCA_MIRRED_PARMS, "mirred"));
@@ -342,15 +446,13 @@ Result<Action> decodeAction(const Attr& slot) {
   if (auto c = t.get(TCA_ACT_COOKIE)) a.cookie.assign(c->payload().begin(), c->payload().end());
   if (auto idx = t.get(TCA_ACT_INDEX)) a.index = idx->u32();
   if (auto stats = t.get(TCA_ACT_STATS)) {
-    VFSTEER_ASSIGN_OR_RETURN(AttrTable st, AttrTable::ofNest(*stats, TCA_STATS_MAX));
+    VFSTEER_ASSIGN_OR_RETURN(AttrTable st, AttrTable::ofNest(*stats, kStatsPolicy));
     if (auto basic = st.get(TCA_STATS_BASIC)) {
-      auto p = basic->payload();
-      if (p.size() >= 12) {
-        std::memcpy(&a.bytes, p.data(), 8);
-        uint32_t packets;
-        std::memcpy(&packets, p.data() + 8, 4);
-        a.packets = packets;
-      }
+      auto p = basic->payload();  // at least 12 bytes (the policy)
+      std::memcpy(&a.bytes, p.data(), 8);
+      uint32_t packets;
+      std::memcpy(&packets, p.data() + 8, 4);
+      a.packets = packets;
     }
     if (auto pkt64 = st.get(TCA_STATS_PKT64)) a.packets = pkt64->u64();
   }
@@ -361,7 +463,7 @@ Result<std::vector<Action>> decodeActions(const AttrTable& opts, uint16_t type) 
   std::vector<Action> out;
   auto list = opts.get(type);
   if (!list) return out;
-  VFSTEER_ASSIGN_OR_RETURN(AttrTable slots, AttrTable::ofNest(*list, 64));
+  VFSTEER_ASSIGN_OR_RETURN(AttrTable slots, AttrTable::ofNest(*list, kActionListPolicy));
   for (const auto& slot : slots.all()) {
     VFSTEER_ASSIGN_OR_RETURN(Action a, decodeAction(slot));
     out.push_back(std::move(a));
@@ -403,8 +505,7 @@ Result<Flower> decodeFlower(const AttrTable& o) {
 Result<U32> decodeU32(const AttrTable& o) {
   U32 u;
   if (auto a = o.get(TCA_U32_SEL)) {
-    auto p = a->payload();
-    if (p.size() < sizeof(tc_u32_sel)) return Error(ErrorCode::kInternal, "u32 selector truncated");
+    auto p = a->payload();  // at least a tc_u32_sel (the policy)
     tc_u32_sel sel;
     std::memcpy(&sel, p.data(), sizeof sel);
     if (p.size() < sizeof(tc_u32_sel) + sel.nkeys * sizeof(tc_u32_key))
@@ -476,6 +577,7 @@ uint32_t Filter::flags() const {
 // tc qdisc add dev DEV clsact
 Message encodeAddQdisc(const Qdisc& q) {
   Message m(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  m.setPolicy(&kTcPolicy);
   m.putHeader(tcHeader(q.ifindex, q.handle, q.parent, 0));
   m.putStrz(TCA_KIND, q.kind);
   return m;
@@ -484,6 +586,7 @@ Message encodeAddQdisc(const Qdisc& q) {
 // tc qdisc del dev DEV clsact
 Message encodeDeleteQdisc(const Qdisc& q) {
   Message m(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK);
+  m.setPolicy(&kTcPolicy);
   m.putHeader(tcHeader(q.ifindex, q.handle, q.parent, 0));
   m.putStrz(TCA_KIND, q.kind);
   return m;
@@ -492,6 +595,7 @@ Message encodeDeleteQdisc(const Qdisc& q) {
 // tc qdisc show dev DEV
 Message encodeDumpQdiscs(int ifindex) {
   Message m(RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP);
+  m.setPolicy(&kTcPolicy);
   m.putHeader(tcHeader(ifindex, 0, 0, 0));
   return m;
 }
@@ -499,6 +603,7 @@ Message encodeDumpQdiscs(int ifindex) {
 // tc filter add|replace dev DEV ingress [chain C] prio P [handle H] protocol PROTO KIND ...
 Message encodeAddFilter(const Filter& f, bool replace) {
   Message m(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (replace ? 0 : NLM_F_EXCL));
+  m.setPolicy(&kTcPolicy);
   m.putHeader(tcHeader(f.ifindex, f.handle, f.parent, filterInfo(f)));
   if (f.chain) m.putU32(TCA_CHAIN, *f.chain);
   m.putStrz(TCA_KIND, f.kind());
@@ -511,6 +616,7 @@ Message encodeAddFilter(const Filter& f, bool replace) {
 // tc filter del dev DEV ingress [chain C] prio P protocol PROTO [handle H KIND]
 Message encodeDeleteFilter(const Filter& f) {
   Message m(RTM_DELTFILTER, NLM_F_REQUEST | NLM_F_ACK);
+  m.setPolicy(&kTcPolicy);
   m.putHeader(tcHeader(f.ifindex, f.handle, f.parent, filterInfo(f)));
   if (f.chain) m.putU32(TCA_CHAIN, *f.chain);
   // Deleting one filter of a priority needs its handle and kind; without a
@@ -522,6 +628,7 @@ Message encodeDeleteFilter(const Filter& f) {
 // tc filter show dev DEV ingress [chain C]
 Message encodeDumpFilters(int ifindex, uint32_t parent, std::optional<uint32_t> chain) {
   Message m(RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP);
+  m.setPolicy(&kTcPolicy);
   m.putHeader(tcHeader(ifindex, 0, parent, 0));
   if (chain) m.putU32(TCA_CHAIN, *chain);
   return m;
@@ -539,7 +646,7 @@ Result<TcReply> readTcReply(const RawMessage& raw, uint16_t type, const char* wh
   VFSTEER_ASSIGN_OR_RETURN(const nlmsghdr* nlh, checkedHeader(raw, sizeof(tcmsg)));
   if (nlh->nlmsg_type != type) return Error(ErrorCode::kInternal, std::string("not a ") + what + " message");
   TcReply r{};
-  VFSTEER_ASSIGN_OR_RETURN(r.attrs, AttrTable::ofMessage(raw, sizeof(tcmsg), TCA_MAX));
+  VFSTEER_ASSIGN_OR_RETURN(r.attrs, AttrTable::ofMessage(raw, sizeof(tcmsg), kTcPolicy));
   std::memcpy(&r.header, raw.data() + NLMSG_HDRLEN, sizeof r.header);
   return r;
 }
@@ -559,7 +666,7 @@ Result<Qdisc> decodeQdisc(const RawMessage& raw) {
 }
 
 bool isFilterHead(const RawMessage& raw) {
-  auto t = AttrTable::ofMessage(raw, sizeof(tcmsg), TCA_MAX);
+  auto t = AttrTable::ofMessage(raw, sizeof(tcmsg), kTcPolicy);
   return !t.ok() || !t->has(TCA_OPTIONS);
 }
 
@@ -577,9 +684,11 @@ Result<Filter> decodeFilter(const RawMessage& raw) {
   auto kindAttr = t.get(TCA_KIND);
   if (!kindAttr) return Error(ErrorCode::kInternal, "filter without a kind");
   const std::string kind = kindAttr->str();
+  const AttrPolicy* optionsPolicy = policyFor(kFilterKinds, kind);
+  if (!optionsPolicy) return Error(ErrorCode::kNotSupported, "filter kind \"" + kind + "\" is not decoded by vfsteer");
   AttrTable opts;
   if (auto o = t.get(TCA_OPTIONS)) {
-    VFSTEER_ASSIGN_OR_RETURN(opts, AttrTable::ofNest(*o, 128));
+    VFSTEER_ASSIGN_OR_RETURN(opts, AttrTable::ofNest(*o, *optionsPolicy));
   }
   if (kind == "flower") {
     VFSTEER_ASSIGN_OR_RETURN(f.spec, decodeFlower(opts));
@@ -594,5 +703,7 @@ Result<Filter> decodeFilter(const RawMessage& raw) {
   }
   return f;
 }
+
+const AttrPolicy& attrPolicy() { return kTcPolicy; }
 
 }  // namespace vfsteer::netlink::tc

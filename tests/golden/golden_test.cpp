@@ -594,6 +594,79 @@ TEST(Decode, DevlinkPortsAndEswitch) {
   EXPECT_EQ(*mode, devlink::EswitchMode::kSwitchdev);
 }
 
+// Decoders read an attribute only once its policy has checked it: a
+// payload too short for its type is an error that names it, never a 0.
+TEST(Decode, AnAttributeTooShortForItsTypeIsAnErrorNamingIt) {
+  Message m(RTM_NEWTFILTER, 0);
+  tcmsg t{};
+  t.tcm_ifindex = 2;
+  t.tcm_parent = tc::kIngress;
+  t.tcm_info = TC_H_MAKE(10u << 16, htons(ETH_P_IP));
+  m.putHeader(t);
+  m.putStrz(TCA_KIND, "flower");
+  {
+    auto opts = m.nest(TCA_OPTIONS);
+    m.putU16(TCA_FLOWER_FLAGS, tc::kSkipHw);  // a u32 in the kernel's policy
+  }
+  const auto bytes = m.bytes();
+  auto f = tc::decodeFilter(RawMessage(bytes.begin(), bytes.end()));
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error().message(), "attribute TCA_FLOWER_FLAGS of flower is shorter than a u32 (2 bytes)");
+}
+
+// The offset of an extended ack as a path of names, through nests whose
+// space a sibling chooses (a filter's options by its kind, an action's by
+// its kind).
+TEST(AttributePath, NamesEachLevelDownToTheAttribute) {
+  tc::Filter f;
+  f.ifindex = 2;
+  f.priority = 10;
+  f.protocol = ETH_P_IP;
+  tc::Flower fl;
+  fl.key.dst4 = ip4("10.0.0.0", 24);
+  tc::Action a;
+  a.op = tc::Mirred{tc::Mirred::Op::kEgressRedirect, 3};
+  a.verdict = TC_ACT_STOLEN;
+  fl.actions.push_back(a);
+  f.spec = fl;
+  const Message m = tc::encodeAddFilter(f);
+  const auto bytes = m.bytes();
+  // The offset of the attribute at the end of `types`, walking down.
+  auto offsetOf = [&](std::vector<uint16_t> types) -> uint32_t {
+    size_t begin = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(tcmsg)), end = bytes.size();
+    uint32_t at = 0;
+    for (uint16_t want : types) {
+      bool found = false;
+      for (size_t p = begin; p + sizeof(nlattr) <= end;) {
+        const auto* nla = reinterpret_cast<const nlattr*>(bytes.data() + p);
+        if ((nla->nla_type & NLA_TYPE_MASK) == want) {
+          at = static_cast<uint32_t>(p);
+          begin = p + sizeof(nlattr);
+          end = p + nla->nla_len;
+          found = true;
+          break;
+        }
+        p += NLA_ALIGN(nla->nla_len);
+      }
+      EXPECT_TRUE(found) << "attribute " << want;
+    }
+    return at;
+  };
+  const uint32_t dst = offsetOf({TCA_OPTIONS, TCA_FLOWER_KEY_IPV4_DST});
+  EXPECT_EQ(attributePath(bytes, sizeof(tcmsg), dst, m.policy()),
+            "TCA_OPTIONS > TCA_FLOWER_KEY_IPV4_DST (offset " + std::to_string(dst) + ")");
+  const uint32_t parms = offsetOf({TCA_OPTIONS, TCA_FLOWER_ACT, 1, TCA_ACT_OPTIONS, TCA_MIRRED_PARMS});
+  EXPECT_EQ(attributePath(bytes, sizeof(tcmsg), parms, m.policy()),
+            "TCA_OPTIONS > TCA_FLOWER_ACT > action > TCA_ACT_OPTIONS > TCA_MIRRED_PARMS (offset " +
+                std::to_string(parms) + ")");
+  // Inside an attribute, the attribute; without a policy, numbers.
+  EXPECT_EQ(attributePath(bytes, sizeof(tcmsg), dst + 6, m.policy()),
+            "TCA_OPTIONS > TCA_FLOWER_KEY_IPV4_DST (offset " + std::to_string(dst + 6) + ")");
+  EXPECT_EQ(attributePath(bytes, sizeof(tcmsg), dst, nullptr),
+            "attr " + std::to_string(TCA_OPTIONS) + " > attr " + std::to_string(TCA_FLOWER_KEY_IPV4_DST) + " (offset " +
+                std::to_string(dst) + ")");
+}
+
 TEST(Decode, MalformedMessagesAreErrorsNotCrashes) {
   Fixture fx = load("reply_u32_dump");
   for (const auto& r : fx.replies()) {

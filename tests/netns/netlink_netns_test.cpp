@@ -302,7 +302,7 @@ TEST(NetlinkNetns, BadAttributeIsLocatedInTheRequest) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().errnum(), ERANGE);
   EXPECT_FALSE(r.error().kernelText().empty());
-  EXPECT_EQ(r.error().attribute(), "attr 2 > attr 11 (offset 48)") << r.error().describe();
+  EXPECT_EQ(r.error().attribute(), "TCA_OPTIONS > TCA_U32_FLAGS (offset 48)") << r.error().describe();
 }
 
 TEST(NetlinkNetns, LargeBatchesAreCutIntoChunksAndAllAcked) {

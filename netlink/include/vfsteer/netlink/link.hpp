@@ -80,6 +80,10 @@ Message encodeDumpLinks();
 
 Result<LinkInfo> decodeLink(const RawMessage& msg);
 
+// The attribute space of link messages, for naming the attribute an
+// extended ack points at.
+const AttrPolicy& attrPolicy();
+
 // ip link set dev DEV xdpoffload|xdpdrv|xdpgeneric fd FD   (fd -1: off)
 // With `expectedFd` the kernel replaces (or removes) only that program
 // (IFLA_XDP_EXPECTED_FD); without it, it attaches only where that mode has

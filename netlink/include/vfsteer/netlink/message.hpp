@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "vfsteer/common/result.hpp"
+#include "vfsteer/netlink/attr_policy.hpp"
 
 namespace vfsteer::netlink {
 
@@ -92,6 +93,11 @@ class Message {
   size_t size() const { return nlh()->nlmsg_len; }
   // True when the message outgrew kMaxSize; such a message must not be sent.
   bool overflowed() const { return overflowed_; }
+  // The attribute space of the request, to name the attribute an extended
+  // ack points at (set by the encoders; rtnetlink's tc and link messages
+  // are known without it).
+  void setPolicy(const AttrPolicy* policy) { policy_ = policy; }
+  const AttrPolicy* policy() const { return policy_; }
 
  private:
   friend class NestGuard;
@@ -101,12 +107,15 @@ class Message {
 
   std::vector<uint8_t> buf_;
   bool overflowed_ = false;
+  const AttrPolicy* policy_ = nullptr;
 };
 
 // A received netlink message, owned.
 using RawMessage = std::vector<uint8_t>;
 
-// Read-only view of attributes, with bounds checking.
+// Read-only view of one attribute. Its scalar getters read an attribute an
+// AttrTable has checked against its policy, which guarantees the payload's
+// length: they are never handed one that is too short.
 struct Attr {
   const nlattr* nla = nullptr;
 
@@ -132,28 +141,35 @@ struct Attr {
 // of fixed header and stays inside the buffer; an error otherwise.
 Result<const nlmsghdr*> checkedHeader(const RawMessage& raw, size_t headerLen);
 
-// Attributes of a message after `headerLen` bytes of fixed header, or of a
-// nest, indexed by type (the last one wins). Unknown types are kept too.
+// The attributes of a message after `headerLen` bytes of fixed header, or
+// of a nest, that `policy` declares, each checked against it (a payload too
+// short for its type is an error naming the attribute); indexed by type,
+// the last one winning. Attributes the policy does not declare are not
+// read at all.
 class AttrTable {
  public:
   // Checks the message's length fields against the buffer first.
-  static Result<AttrTable> ofMessage(const RawMessage& raw, size_t headerLen, uint16_t maxType);
-  static Result<AttrTable> ofNest(const Attr& nest, uint16_t maxType);
+  static Result<AttrTable> ofMessage(const RawMessage& raw, size_t headerLen, const AttrPolicy& policy);
+  static Result<AttrTable> ofNest(const Attr& nest, const AttrPolicy& policy);
 
   std::optional<Attr> get(uint16_t type) const;
   bool has(uint16_t type) const { return get(type).has_value(); }
-  // All attributes in order, including repeated types (for action lists).
+  // The declared attributes in order, including repeated types (the slots
+  // of an action list).
   const std::vector<Attr>& all() const { return all_; }
 
  private:
+  static Result<AttrTable> of(const uint8_t* begin, const uint8_t* end, const AttrPolicy& policy);
   std::vector<Attr> byType_;
   std::vector<Attr> all_;
 };
 
-// Human-readable path of the attribute at `offset` inside `request`, e.g.
-// "attr 2 > attr 7 > attr 1 (offset 52)". Used with extack's bad-attribute
-// offset so the operator sees which part of a request the kernel refused.
-std::string attributePath(std::span<const uint8_t> request, size_t headerLen, uint32_t offset);
+// The path of names to the attribute at `offset` inside `request`, e.g.
+// "TCA_OPTIONS > TCA_FLOWER_KEY_IPV4_DST (offset 52)", from the request's
+// policy ("attr N" where a space is not known). Used with an extended
+// ack's offset, so the operator sees which part the kernel refused.
+std::string attributePath(std::span<const uint8_t> request, size_t headerLen, uint32_t offset,
+                          const AttrPolicy* policy);
 
 // Generic netlink: a request of `family` with its genl header.
 Message genlMessage(uint16_t family, uint8_t cmd, uint8_t version, uint16_t flags);

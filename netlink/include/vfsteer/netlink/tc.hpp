@@ -204,6 +204,10 @@ Message encodeDeleteFilter(const Filter& f);
 // tc filter show dev DEV ingress [chain C]
 Message encodeDumpFilters(int ifindex, uint32_t parent, std::optional<uint32_t> chain = {});
 
+// The attribute space of tc messages (filters, qdiscs and what nests in
+// them), for naming the attribute an extended ack points at.
+const AttrPolicy& attrPolicy();
+
 // ---- decoders -----------------------------------------------------------------
 
 Result<Qdisc> decodeQdisc(const RawMessage& msg);
