@@ -3,6 +3,9 @@
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -16,6 +19,7 @@ Status FaultPlan::point(const std::string& what) {
   points_.push_back(what);
   if (count_ != failAt_) return okStatus();
   fired_ = true;
+  if (action_ == Action::kKill) ::kill(::getpid(), SIGKILL);
   // As the kernel would say it: errno and extack text.
   const std::string text = "injected fault at point " + std::to_string(count_) + " (" + what + ")";
   return Error::fromErrno(EIO, text, text);

@@ -15,8 +15,11 @@ namespace vfsteer::testing {
 
 class FaultPlan {
  public:
+  // What happens at the chosen point: the write fails as the kernel would
+  // fail it, or the process dies there (SIGKILL, as a crash would).
+  enum class Action { kFail, kKill };
   // failAt: the 1-based point to fail; 0 never fails (counting only).
-  explicit FaultPlan(int failAt = 0) : failAt_(failAt) {}
+  explicit FaultPlan(int failAt = 0, Action action = Action::kFail) : failAt_(failAt), action_(action) {}
   Status point(const std::string& what);
   int count() const { return count_; }
   const std::vector<std::string>& points() const { return points_; }
@@ -35,6 +38,7 @@ class FaultPlan {
 
  private:
   int failAt_;
+  Action action_;
   int count_ = 0;
   bool fired_ = false;
   std::vector<std::string> points_;
