@@ -85,11 +85,11 @@ Programs& programs() {
     if (!hostPlan.ok() || !hostPlan->ok()) die("cannot plan the fuzz policy on veth");
     engine::HostBindings bindings;
     bindings.xdpMode = policies::HostXdp::kNative;  // every chain XDP can run is marked for it
-    bindings.uplinkIfindex = kIfindex;
+    bindings.uplinkIfindex = IfIndex{kIfindex};
     bindings.uplinkName = "lo";
     for (uint16_t vf = 0; vf < 4; ++vf) {
-      bindings.repIfindex[vf] = kIfindex;
-      bindings.repName[vf] = "lo";
+      bindings.repIfindex[VfIndex{vf}] = IfIndex{kIfindex};
+      bindings.repName[VfIndex{vf}] = "lo";
     }
     auto host = engine::buildHostProgram(*policy, *hostPlan, bindings, nullptr);
     if (!host.ok()) die(host.error().describe());

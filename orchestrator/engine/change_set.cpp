@@ -130,7 +130,7 @@ void applyToModel(ObservedState& model, const Change& change) {
           model.userProgramSlots.insert(o.slot);
         } else if constexpr (std::is_same_v<T, TunnelDevice>) {
           model.foreignTunnelDevices.erase(o.name);
-          if (!model.ifindex.contains(o.name)) model.ifindex[o.name] = static_cast<int>(freshId(model) & 0xffffff);
+          if (!model.ifindex.contains(o.name)) model.ifindex[o.name] = IfIndex{static_cast<int>(freshId(model) & 0xffffff)};
         } else if constexpr (std::is_same_v<T, Clsact>) {
           model.foreignClsact.erase(o.device);
         } else if constexpr (std::is_same_v<T, HostTables>) {

@@ -119,7 +119,7 @@ Executor::~Executor() {
 Result<int> Executor::ifindexOf(const std::string& device) const {
   auto it = model_.ifindex.find(device);
   if (it == model_.ifindex.end()) return Error(ErrorCode::kNotFound, device + " does not exist");
-  return it->second;
+  return it->second.value;  // the netlink codecs take the kernel's int
 }
 
 void Executor::record(const Change& change) {
@@ -244,7 +244,7 @@ Status Executor::runTunnelDevice(const Change& c) {
   VFSTEER_ASSIGN_OR_RETURN(auto info, lk::decodeLink(replies.front()));
   VFSTEER_TRY(runOne(ports_.route, lk::encodeSetUp(info.ifindex, true), "bring up " + name));
   record(c);
-  model_.ifindex[name] = info.ifindex;
+  model_.ifindex[name] = IfIndex{info.ifindex};
   return okStatus();
 }
 

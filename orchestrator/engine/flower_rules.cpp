@@ -83,10 +83,10 @@ tc::Action action(tc::ActionOp op, int32_t verdict, const std::vector<uint8_t>& 
   return a;
 }
 
-Result<int> targetIfindex(const Target& t, const FlowerBindings& b) {
+Result<IfIndex> targetIfindex(const Target& t, const FlowerBindings& b) {
   if (t.kind == TargetKind::kUplink) return b.uplinkIfindex;
   if (t.kind == TargetKind::kVf) {
-    auto it = b.repIfindex.find(t.index);
+    auto it = b.repIfindex.find(VfIndex{t.index});
     if (it != b.repIfindex.end()) return it->second;
     return Error(ErrorCode::kNotFound, "no representor for VF " + std::to_string(t.index));
   }
@@ -116,14 +116,14 @@ Result<std::vector<tc::Action>> actionsFor(const Chain& chain, const demux::NicR
     } else if (auto* police = std::get_if<PoliceStage>(&s.op)) {
       out.push_back(action(tc::Police{police->rateBitsPerSec / 8, police->burstBytes, 0}, TC_ACT_SHOT, cookie));
     } else if (auto* mirror = std::get_if<MirrorStage>(&s.op)) {
-      VFSTEER_ASSIGN_OR_RETURN(int ifindex, targetIfindex(mirror->to, b));
-      out.push_back(action(tc::Mirred{tc::Mirred::Op::kEgressMirror, static_cast<uint32_t>(ifindex)},
+      VFSTEER_ASSIGN_OR_RETURN(IfIndex ifindex, targetIfindex(mirror->to, b));
+      out.push_back(action(tc::Mirred{tc::Mirred::Op::kEgressMirror, static_cast<uint32_t>(ifindex.value)},
                            TC_ACT_PIPE, cookie));
     } else if (std::holds_alternative<DropStage>(s.op)) {
       out.push_back(action(tc::Gact{}, TC_ACT_SHOT, cookie));
     } else if (auto* d = std::get_if<DeliverStage>(&s.op)) {
-      VFSTEER_ASSIGN_OR_RETURN(int ifindex, targetIfindex(d->to, b));
-      out.push_back(action(tc::Mirred{tc::Mirred::Op::kEgressRedirect, static_cast<uint32_t>(ifindex)},
+      VFSTEER_ASSIGN_OR_RETURN(IfIndex ifindex, targetIfindex(d->to, b));
+      out.push_back(action(tc::Mirred{tc::Mirred::Op::kEgressRedirect, static_cast<uint32_t>(ifindex.value)},
                            TC_ACT_STOLEN, cookie));
     } else {
       return Error(ErrorCode::kInternal, "stage " + s.describe() + " has no flower action");
@@ -154,14 +154,14 @@ Result<std::vector<NicRule>> buildFlowerRules(const Policy& policy, const demux:
       // header as metadata for the enc_ keys.
       nr.device = tunnelDeviceFor(chain.match.tunnel->type, chain.match.tunnel->dstPort).name;
     } else if (rule.from.kind == Port::Kind::kVf) {
-      auto it = b.repIfindex.find(rule.from.vf);
+      auto it = b.repIfindex.find(VfIndex{rule.from.vf});
       if (it == b.repIfindex.end())
         return Error(ErrorCode::kNotFound, "chain " + chain.name + ": no representor for vf" +
                                                std::to_string(rule.from.vf));
-      f.ifindex = it->second;
-      nr.device = b.repName.at(rule.from.vf);
+      f.ifindex = it->second.value;
+      nr.device = b.repName.at(VfIndex{rule.from.vf});
     } else {
-      f.ifindex = b.uplinkIfindex;
+      f.ifindex = b.uplinkIfindex.value;
       nr.device = b.uplinkName;
     }
     f.parent = tc::kIngress;

@@ -22,10 +22,10 @@ namespace vfsteer::engine {
 TunnelDevice tunnelDeviceFor(policies::TunnelType type, uint16_t port);
 
 struct FlowerBindings {
-  int uplinkIfindex = 0;
+  IfIndex uplinkIfindex;
   std::string uplinkName;
-  std::map<uint16_t, int> repIfindex;          // VF index → its representor
-  std::map<uint16_t, std::string> repName;
+  std::map<VfIndex, IfIndex> repIfindex;       // VF → its representor
+  std::map<VfIndex, std::string> repName;
   std::vector<uint8_t> cookie;                 // ownerCookie(instance)
   bool emulated = false;                       // skip_hw instead of skip_sw
 };

@@ -90,9 +90,9 @@ KeyMask hostKey(const EncodedMatch& e, int ifindex) {
 }
 
 // One key per IP version the match covers.
-std::vector<KeyMask> keysFor(const Match& m, int ifindex) {
+std::vector<KeyMask> keysFor(const Match& m, IfIndex ifindex) {
   std::vector<KeyMask> out;
-  for (IpVersion l3 : ipVersionsOf(m)) out.push_back(hostKey(encodeMatch(m, l3), ifindex));
+  for (IpVersion l3 : ipVersionsOf(m)) out.push_back(hostKey(encodeMatch(m, l3), ifindex.value));
   return out;
 }
 
@@ -102,9 +102,9 @@ std::string tupleIdentity(const KeyMask& km) {
   return id;
 }
 
-Result<int> targetIfindex(const Target& t, const HostBindings& b, const std::string& where) {
+Result<IfIndex> targetIfindex(const Target& t, const HostBindings& b, const std::string& where) {
   if (t.kind == TargetKind::kUplink) return b.uplinkIfindex;
-  auto it = b.repIfindex.find(t.index);
+  auto it = b.repIfindex.find(VfIndex{t.index});
   if (it == b.repIfindex.end())
     return Error(ErrorCode::kNotFound, where + " sends to vf" + std::to_string(t.index) +
                                            ", but the device has no representor for VF " +
@@ -116,7 +116,7 @@ Result<int> targetIfindex(const Target& t, const HostBindings& b, const std::str
 // vfs_xdp has no skb (no mark, no queue, no clone for a mirror), cannot
 // tail-call a tc program, and a packet it handed to the stack would be
 // classified again by tc.
-std::optional<std::string> whyNotXdp(const Chain& chain, int ingress, const HostBindings& b) {
+std::optional<std::string> whyNotXdp(const Chain& chain, IfIndex ingress, const HostBindings& b) {
   if (b.xdpMode == HostXdp::kNone) return b.xdpOff;
   if (auto it = b.noXdpEntry.find(ingress); it != b.noXdpEntry.end()) return it->second;
   for (size_t i = 0; i < chain.stages.size(); ++i) {
@@ -199,15 +199,15 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
       return Error(ErrorCode::kNotSupported, where + " has " + std::to_string(chain.stages.size()) +
                                                  " stages; the host datapath runs at most " +
                                                  std::to_string(VFS_MAX_STAGES));
-    int ingress = b.uplinkIfindex;
+    IfIndex ingress = b.uplinkIfindex;
     if (chain.match.from.kind == Port::Kind::kVf) {
-      auto it = b.repIfindex.find(chain.match.from.vf);
+      auto it = b.repIfindex.find(VfIndex{chain.match.from.vf});
       if (it == b.repIfindex.end())
         return Error(ErrorCode::kNotFound, where + " matches traffic from vf" +
                                                std::to_string(chain.match.from.vf) +
                                                ", but the device has no representor for it");
       ingress = it->second;
-      out.attach[ingress] = b.repName.at(chain.match.from.vf);
+      out.attach[ingress] = b.repName.at(VfIndex{chain.match.from.vf});
     }
 
     vfs_chain c{};
@@ -253,8 +253,8 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
         }
         Status operator()(const MirrorStage& m) {
           st.kind = VFS_ST_MIRROR;
-          VFSTEER_ASSIGN_OR_RETURN(int ifindex, targetIfindex(m.to, b, stageWhere));
-          st.u32 = static_cast<uint32_t>(ifindex);
+          VFSTEER_ASSIGN_OR_RETURN(IfIndex ifindex, targetIfindex(m.to, b, stageWhere));
+          st.u32 = static_cast<uint32_t>(ifindex.value);
           return okStatus();
         }
         Status operator()(const DropStage&) {
@@ -274,8 +274,8 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
               return okStatus();
             default: {
               st.kind = VFS_ST_REDIRECT;
-              VFSTEER_ASSIGN_OR_RETURN(int ifindex, targetIfindex(d.to, b, stageWhere));
-              st.u32 = static_cast<uint32_t>(ifindex);
+              VFSTEER_ASSIGN_OR_RETURN(IfIndex ifindex, targetIfindex(d.to, b, stageWhere));
+              st.u32 = static_cast<uint32_t>(ifindex.value);
               return okStatus();
             }
           }
@@ -336,7 +336,7 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
     } else {
       out.hooks[chain.name] = {"xdp", ""};
       out.tables.chains[slot].flags |= VFS_CHAIN_XDP;
-      out.xdpAttach[ingress] = ingress == b.uplinkIfindex ? b.uplinkName : b.repName.at(chain.match.from.vf);
+      out.xdpAttach[ingress] = ingress == b.uplinkIfindex ? b.uplinkName : b.repName.at(VfIndex{chain.match.from.vf});
     }
 
     if (chain.match.tunnel) {

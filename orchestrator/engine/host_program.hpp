@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/state.hpp"
+#include "vfsteer/common/strong_types.hpp"
 #include "vfsteer/common/result.hpp"
 #include "vfsteer/demux/plan.hpp"
 #include "vfsteer/policies/policy.hpp"
@@ -17,25 +18,25 @@
 namespace vfsteer::engine {
 
 struct HostBindings {
-  int uplinkIfindex = 0;
-  std::map<uint16_t, int> repIfindex;  // VF index → its representor
+  IfIndex uplinkIfindex;
+  std::map<VfIndex, IfIndex> repIfindex;  // VF → its representor
   std::string uplinkName;
-  std::map<uint16_t, std::string> repName;
+  std::map<VfIndex, std::string> repName;
   // The datapath's XDP entry: the mode the profile gives representors, and,
   // per port, what the kernel said that rules XDP out for it as the port a
   // chain's packets enter (a program vfsteer did not attach, no driver
   // XDP) or as a deliver target (cannot take redirected XDP frames).
   policies::HostXdp xdpMode = policies::HostXdp::kNone;
   std::string xdpOff = "XDP is off";  // why, when xdpMode is kNone
-  std::map<int, std::string> noXdpEntry;
-  std::map<int, std::string> noXdpTarget;
+  std::map<IfIndex, std::string> noXdpEntry;
+  std::map<IfIndex, std::string> noXdpTarget;
 };
 
 struct HostProgram {
   representors::HostTables tables;
   std::map<std::string, uint32_t> chainIds;  // chains with host work → counter id
   std::vector<UserProgram> programs;         // bpf stages' programs (object, slot)
-  std::map<int, std::string> attach;         // ifindex → name of every port to attach to
+  std::map<IfIndex, std::string> attach;     // every port to attach to, and its name
   // NIC continuations: tc chain → the chain id and the stage the host
   // resumes at (entered through vfs_continue in that tc chain).
   struct Continuation {
@@ -51,7 +52,7 @@ struct HostProgram {
     std::string reason;
   };
   std::map<std::string, Hook> hooks;
-  std::map<int, std::string> xdpAttach;  // ifindex → name: ports that get the XDP entry
+  std::map<IfIndex, std::string> xdpAttach;  // ports that get the XDP entry, and their names
   policies::HostXdp xdpMode = policies::HostXdp::kNone;
 };
 

@@ -10,12 +10,12 @@ using policies::HostXdp;
 namespace nd = netlink::netdev;
 
 void bindXdpPorts(HostBindings& b, const std::map<std::string, XdpPortFacts>& ports,
-                  const std::map<std::string, int>& ifindex, uint32_t ours) {
+                  const std::map<std::string, IfIndex>& ifindex, uint32_t ours) {
   const bool native = b.xdpMode == HostXdp::kNative;
   for (const auto& [name, p] : ports) {
     auto index = ifindex.find(name);
     if (index == ifindex.end()) continue;
-    const int port = index->second;
+    const IfIndex port = index->second;
     for (uint32_t id : {p.driverProg, p.genericProg, p.offloadProg}) {
       if (id == 0 || id == ours) continue;
       b.noXdpEntry[port] = name + " holds an XDP program vfsteer did not attach (id " + std::to_string(id) +
@@ -44,11 +44,11 @@ namespace {
 HostBindings hostBindings(const LowerInputs& in) {
   const auto& t = in.topology;
   HostBindings b;
-  b.uplinkIfindex = t.pfIfindex;
+  b.uplinkIfindex = IfIndex{t.pfIfindex};
   b.uplinkName = t.pf;
   for (const auto& r : t.reps) {
-    b.repIfindex[r.vf] = r.ifindex;
-    b.repName[r.vf] = r.ifname;
+    b.repIfindex[VfIndex{r.vf}] = IfIndex{r.ifindex};
+    b.repName[VfIndex{r.vf}] = r.ifname;
   }
   b.xdpMode = in.policy.device.hostXdp ? in.profile.hostXdp : HostXdp::kNone;
   b.xdpOff = !in.policy.device.hostXdp
@@ -78,11 +78,11 @@ void lowerHost(const LowerInputs& in, const HostProgram& host, DesiredState& out
 Status lowerFlower(const LowerInputs& in, const HostProgram& host, DesiredState& out) {
   for (const auto& dev : tunnelDevicesFor(in.policy, in.plan)) out.add(dev);
   FlowerBindings b;
-  b.uplinkIfindex = in.topology.pfIfindex;
+  b.uplinkIfindex = IfIndex{in.topology.pfIfindex};
   b.uplinkName = in.topology.pf;
   for (const auto& r : in.topology.reps) {
-    b.repIfindex[r.vf] = r.ifindex;
-    b.repName[r.vf] = r.ifname;
+    b.repIfindex[VfIndex{r.vf}] = IfIndex{r.ifindex};
+    b.repName[VfIndex{r.vf}] = r.ifname;
   }
   b.cookie = ownerCookie(in.topology.instance());
   b.emulated = in.emulateNic;

@@ -45,6 +45,6 @@ Result<Lowered> lower(const LowerInputs& in);
 // did not attach in a port's slot, a driver without XDP redirect, a target
 // that cannot take redirected frames. `ours`: the pinned vfs_xdp's id.
 void bindXdpPorts(HostBindings& b, const std::map<std::string, XdpPortFacts>& ports,
-                  const std::map<std::string, int>& ifindex, uint32_t ours);
+                  const std::map<std::string, IfIndex>& ifindex, uint32_t ours);
 
 }  // namespace vfsteer::engine

@@ -188,7 +188,7 @@ struct XdpPortFacts {
 // reconcile must know about everything else to leave it alone.
 struct ObservedState {
   std::map<Key, Object> owned;
-  std::map<std::string, int> ifindex;  // every link, by name
+  std::map<std::string, IfIndex> ifindex;  // every link, by name
   DatapathFacts datapath;
   std::map<std::string, XdpPortFacts> xdp;  // ports vfsteer may put its XDP entry on
   // Per device: ingress filters (all tc chains) that are not vfsteer's, and

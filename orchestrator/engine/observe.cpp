@@ -115,11 +115,11 @@ Status observeXdpFeatures(NetlinkPort& genl, ObservedState& out) {
   if (!family.ok() || family->empty()) return okStatus();  // before Linux 6.3: features unknown
   VFSTEER_ASSIGN_OR_RETURN(uint16_t id, netlink::decodeFamilyId(family->front()));
   VFSTEER_ASSIGN_OR_RETURN(auto devices, genl.dump(netlink::netdev::encodeDumpDevices(id)));
-  std::map<int, std::string> byIndex;
+  std::map<IfIndex, std::string> byIndex;
   for (const auto& [name, ifindex] : out.ifindex) byIndex[ifindex] = name;
   for (const auto& raw : devices) {
     VFSTEER_ASSIGN_OR_RETURN(auto dev, netlink::netdev::decodeDevice(raw));
-    auto name = byIndex.find(dev.ifindex);
+    auto name = byIndex.find(IfIndex{dev.ifindex});
     if (name == byIndex.end()) continue;
     if (auto it = out.xdp.find(name->second); it != out.xdp.end()) it->second.features = dev.xdpFeatures;
   }
@@ -159,7 +159,7 @@ Result<ObservedState> observe(const ObserveScope& scope, ObservePorts& ports) {
   for (const auto& raw : links) {
     auto info = lk::decodeLink(raw);
     if (!info.ok()) continue;
-    out.ifindex[info->name] = info->ifindex;
+    out.ifindex[info->name] = IfIndex{info->ifindex};
     if (isTunnelDeviceName(info->name)) {
       if (records.tunnelDevices.contains(info->name))
         out.owned.insert_or_assign(Key{Kind::kTunnelDevice, info->name},
@@ -187,10 +187,10 @@ Result<ObservedState> observe(const ObserveScope& scope, ObservePorts& ports) {
 
   // Qdiscs: one dump lists every device's.
   VFSTEER_ASSIGN_OR_RETURN(auto qdiscs, ports.route.dump(tc::encodeDumpQdiscs(0)));
-  std::set<int> withClsact;
+  std::set<IfIndex> withClsact;
   for (const auto& raw : qdiscs) {
     auto q = tc::decodeQdisc(raw);
-    if (q.ok() && q->kind == "clsact") withClsact.insert(q->ifindex);
+    if (q.ok() && q->kind == "clsact") withClsact.insert(IfIndex{q->ifindex});
   }
   for (const auto& [name, ifindex] : out.ifindex) {
     if (!withClsact.contains(ifindex)) continue;
@@ -200,7 +200,7 @@ Result<ObservedState> observe(const ObserveScope& scope, ObservePorts& ports) {
     else
       out.foreignClsact.insert(name);
     // Filters: one dump per device, every tc chain of its ingress.
-    VFSTEER_ASSIGN_OR_RETURN(auto filters, ports.route.dump(tc::encodeDumpFilters(ifindex, tc::kIngress)));
+    VFSTEER_ASSIGN_OR_RETURN(auto filters, ports.route.dump(tc::encodeDumpFilters(ifindex.value, tc::kIngress)));
     FilterSorter sorter(name, scope, out);
     for (const auto& raw : filters) sorter.add(raw);
     sorter.finish();

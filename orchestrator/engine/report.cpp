@@ -31,7 +31,7 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
   };
   auto ifindexOf = [&](const std::string& device) {
     auto it = kernel.ifindex.find(device);
-    return it == kernel.ifindex.end() ? 0 : it->second;
+    return it == kernel.ifindex.end() ? 0 : it->second.value;
   };
 
   auto& d = r.datapath;

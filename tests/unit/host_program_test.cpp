@@ -23,16 +23,16 @@ using namespace policies;
 using demux::Frame;
 using demux::Packet;
 
-constexpr int kUplink = 2;
-int repIfindex(uint16_t vf) { return 10 + vf; }
+const IfIndex kUplink{2};
+IfIndex repIfindex(uint16_t vf) { return IfIndex{10 + vf}; }
 
 HostBindings bindings(int vfs) {
   HostBindings b;
   b.uplinkIfindex = kUplink;
   b.uplinkName = "uplink0";
   for (uint16_t i = 0; i < vfs; ++i) {
-    b.repIfindex[i] = repIfindex(i);
-    b.repName[i] = "pf0vf" + std::to_string(i);
+    b.repIfindex[VfIndex{i}] = repIfindex(i);
+    b.repName[VfIndex{i}] = "pf0vf" + std::to_string(i);
   }
   return b;
 }
@@ -72,7 +72,7 @@ struct Keys {
 
 Keys keysOf(const Packet& p, const representors::HostTables& t) {
   Keys k;
-  const int ifindex = p.in.kind == Port::Kind::kUplink ? kUplink : repIfindex(p.in.vf);
+  const int ifindex = (p.in.kind == Port::Kind::kUplink ? kUplink : repIfindex(p.in.vf)).value;
   k.outer.ifindex = static_cast<uint32_t>(ifindex);
   fillFrame(k.outer, p.frame);
   if (!p.tunnel || !p.inner || p.frame.ipProto != 17) return k;
@@ -200,9 +200,9 @@ chains:
   EXPECT_EQ(a.stages[1].u32, htons(0x88a8));
   EXPECT_EQ(a.stages[2].u64, 1000000u) << "bytes per second";
   EXPECT_EQ(a.stages[2].u32, 16u * 1024);
-  EXPECT_EQ(a.stages[3].u32, static_cast<uint32_t>(repIfindex(1)));
+  EXPECT_EQ(a.stages[3].u32, static_cast<uint32_t>(repIfindex(1).value));
   EXPECT_EQ(a.stages[4].kind, VFS_ST_REDIRECT);
-  EXPECT_EQ(a.stages[4].u32, static_cast<uint32_t>(repIfindex(0)));
+  EXPECT_EQ(a.stages[4].u32, static_cast<uint32_t>(repIfindex(0).value));
   const vfs_chain& b = chain("b");
   EXPECT_EQ(b.stages[0].kind, VFS_ST_MARK);
   EXPECT_EQ(b.stages[0].u32, 9u);
@@ -330,7 +330,7 @@ chains:
   EXPECT_EQ(reason("to-host"), "stage 0 (deliver host) ends in the host stack, where tc would classify the packet again");
   EXPECT_EQ(reason("to-vf2"), "stage 0 (deliver vf2): pf0vf2 does not take redirected XDP frames");
   // The entry goes where XDP chains enter: the uplink and vf1's representor.
-  EXPECT_EQ(p.xdpAttach, (std::map<int, std::string>{{kUplink, "uplink0"}, {repIfindex(1), "pf0vf1"}}));
+  EXPECT_EQ(p.xdpAttach, (std::map<IfIndex, std::string>{{kUplink, "uplink0"}, {repIfindex(1), "pf0vf1"}}));
 
   // Generic XDP redirects through the stack: any target will do.
   HostBindings generic = native;
@@ -343,7 +343,7 @@ chains:
   HostProgram f = hooks(foreign);
   EXPECT_EQ(f.hooks.at("pop").reason, "uplink0 holds an XDP program vfsteer did not attach (id 9)");
   EXPECT_EQ(f.hooks.at("from-vf1").hook, "xdp");
-  EXPECT_EQ(f.xdpAttach, (std::map<int, std::string>{{repIfindex(1), "pf0vf1"}}));
+  EXPECT_EQ(f.xdpAttach, (std::map<IfIndex, std::string>{{repIfindex(1), "pf0vf1"}}));
 }
 
 TEST(HostXdp, PortsRuleXdpOutOnTheKernelsWordOnly) {
@@ -356,7 +356,7 @@ TEST(HostXdp, PortsRuleXdpOutOnTheKernelsWordOnly) {
       {"pf0vf1", {77, 0, 0, entry}},           // someone else's, and no ndo-xmit
       {"pf0vf2", {0, 0, 0, std::nullopt}},     // a kernel without xdp-features
   };
-  const std::map<std::string, int> ifindex{
+  const std::map<std::string, IfIndex> ifindex{
       {"uplink0", kUplink}, {"pf0vf0", repIfindex(0)}, {"pf0vf1", repIfindex(1)}, {"pf0vf2", repIfindex(2)}};
   bindXdpPorts(b, ports, ifindex, 41);
   EXPECT_FALSE(b.noXdpEntry.contains(kUplink));

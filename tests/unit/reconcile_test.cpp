@@ -101,7 +101,7 @@ class StateGenerator {
   ObservedState observed(const DesiredState& desired) {
     ObservedState o;
     int ifindex = 2;
-    for (const auto& dev : kDevices) o.ifindex[dev] = ifindex++;
+    for (const auto& dev : kDevices) o.ifindex[dev] = IfIndex{ifindex++};
     if (chance(0.8)) {
       o.datapath = {true, 100, 101, 102, static_cast<uint32_t>(pick(2))};
       o.owned.insert_or_assign(Key{Kind::kDatapath}, Datapath{});

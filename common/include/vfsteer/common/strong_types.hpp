@@ -1,5 +1,5 @@
-// Strong types for numbers that are easy to mix up: an ifindex is not a VF
-// index is not a tc priority is not a tc chain.
+// Strong types for numbers that are easy to mix up: a VF's index is not the
+// ifindex of its representor (the engine's bindings map one to the other).
 #pragma once
 
 #include <compare>
@@ -18,9 +18,6 @@ struct Strong {
 
 using IfIndex = Strong<struct IfIndexTag, int>;
 using VfIndex = Strong<struct VfIndexTag, uint16_t>;
-using TcPriority = Strong<struct TcPriorityTag, uint16_t>;
-using TcChain = Strong<struct TcChainTag, uint32_t>;
-using TcHandle = Strong<struct TcHandleTag, uint32_t>;
 
 }  // namespace vfsteer
 
