@@ -143,13 +143,6 @@ std::optional<std::string> whyNotXdp(const Chain& chain, IfIndex ingress, const 
   return std::nullopt;
 }
 
-// Ids start at 1: 0 would make a continuation's classid minor 0.
-uint32_t lowestFreeId(const std::set<uint32_t>& used) {
-  uint32_t id = 1;
-  while (used.contains(id)) ++id;
-  return id;
-}
-
 }  // namespace
 
 Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& plan,
@@ -171,15 +164,19 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
       }
     }
   }
+  // New chains take the lowest free ids, in order: the search goes on from
+  // where the last one stopped. Ids start at 1: 0 would make a
+  // continuation's classid minor 0.
+  uint32_t nextId = 1;
   for (const auto& h : plan.hostRules) {
     const std::string& chainName = policy.chains[h.chain].name;
     if (out.chainIds.contains(chainName)) continue;
-    uint32_t id = lowestFreeId(usedIds);
-    if (id >= VFS_MAX_CHAINS)
+    while (usedIds.contains(nextId)) ++nextId;
+    if (nextId >= VFS_MAX_CHAINS)
       return Error(ErrorCode::kNotSupported, "more than " + std::to_string(VFS_MAX_CHAINS) +
                                                  " chains on the host");
-    out.chainIds[chainName] = id;
-    usedIds.insert(id);
+    out.chainIds[chainName] = nextId;
+    usedIds.insert(nextId);
   }
 
   // Program slots: an unchanged program keeps its slot; a new one takes a
