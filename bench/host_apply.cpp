@@ -4,12 +4,6 @@
 // and yaml-cpp's own event scan of the policy, in the same run. Run as
 // root:  build/bench/host_apply_bench [N...]   (default: 1 4095)
 // Prints a table, then one JSON line of the figures.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -17,47 +11,26 @@
 #include <string>
 #include <vector>
 
+#include "measure.hpp"
 #include "yaml_scan.hpp"
-
-extern char** environ;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kRepetitions = 3;
 
-struct Run {
-  double seconds = 1e9;
-  double rssMiB = 0;
-};
-
-// Runs vfsteer ARGS (output discarded); its wall time and peak RSS.
-Run runVfsteer(const std::vector<std::string>& args) {
+// vfsteer ARGS: its wall time and peak RSS (the bench stops if it fails).
+vfsteer::bench::Run runVfsteer(const std::vector<std::string>& args) {
   std::vector<std::string> argv{VFSTEER_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> c;
-  for (auto& a : argv) c.push_back(a.data());
-  c.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid;
-  const auto start = Clock::now();
-  if (posix_spawn(&pid, c[0], &actions, nullptr, c.data(), environ) != 0) std::exit(1);
-  posix_spawn_file_actions_destroy(&actions);
-  int status = 0;
-  rusage usage{};
-  wait4(pid, &status, 0, &usage);
-  const double s = std::chrono::duration<double>(Clock::now() - start).count();
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "vfsteer %s failed\n", args[0].c_str());
-    std::exit(1);
-  }
-  return {s, usage.ru_maxrss / 1024.0};
+  auto r = vfsteer::bench::measure(argv);
+  if (r.seconds < 0) std::exit(1);
+  return r;
 }
 
-Run best(Run a, Run b) { return b.seconds < a.seconds ? b : a; }
+vfsteer::bench::Run faster(vfsteer::bench::Run a, vfsteer::bench::Run b) {
+  return a.seconds < 0 || b.seconds < a.seconds ? b : a;
+}
 
 std::string writePolicy(int n) {
   const std::string path = "/tmp/vfsteer-host-apply-" + std::to_string(n) + ".yaml";
@@ -83,11 +56,11 @@ int main(int argc, char** argv) {
   nlohmann::json rows = nlohmann::json::array();
   for (int n : sizes) {
     const std::string policy = writePolicy(n);
-    Run apply, noop;
+    vfsteer::bench::Run apply, noop;
     double scan = 1e9;
     for (int rep = 0; rep < kRepetitions; ++rep) {
-      apply = best(apply, runVfsteer({"apply", "-f", policy}));
-      noop = best(noop, runVfsteer({"apply", "-f", policy}));
+      apply = faster(apply, runVfsteer({"apply", "-f", policy}));
+      noop = faster(noop, runVfsteer({"apply", "-f", policy}));
       runVfsteer({"teardown"});
       const auto start = Clock::now();
       vfsteer::bench::scanYaml(policy);

@@ -5,11 +5,7 @@
 // own, so that its peak memory (max RSS) is its own. No root needed:
 //   build/bench/plan_scale_bench [N...]
 // Prints a table, then one JSON line of the figures.
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#include <fcntl.h>
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
@@ -21,52 +17,15 @@
 #include <string>
 #include <vector>
 
+#include "measure.hpp"
 #include "yaml_scan.hpp"
-
-extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-struct Run {
-  double seconds = -1;
-  double rssMiB = 0;
-};
-
-// Runs argv (stdout to /dev/null) and returns its wall time and peak RSS.
-Run measure(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid;
-  const auto start = Clock::now();
-  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) return {};
-  posix_spawn_file_actions_destroy(&actions);
-  int status = 0;
-  rusage usage{};
-  wait4(pid, &status, 0, &usage);
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "%s failed (status %d)\n", argv[0].c_str(), status);
-    return {};
-  }
-  return {seconds, usage.ru_maxrss / 1024.0};
-}
-
-Run best(const std::vector<std::string>& argv, int times) {
-  Run out;
-  for (int i = 0; i < times; ++i) {
-    Run r = measure(argv);
-    if (r.seconds < 0) return r;
-    if (out.seconds < 0 || r.seconds < out.seconds) out = r;
-  }
-  return out;
-}
+using vfsteer::bench::best;
+using vfsteer::bench::Run;
 
 // The policy of the engine issue: chains {dst_ip: 10.a.b.0/24, ip_proto:
 // tcp, dst_port: P} → deliver a VF; past 9,999 chains (the priorities of

@@ -33,21 +33,6 @@ FailureKind kindFor(const Error& e) {
   }
 }
 
-// What vfsteer's records say it owns, from the state and the journal.
-OwnershipRecords recordsOf(const InstanceState* state, const Journal& journal) {
-  OwnershipRecords r;
-  if (state) {
-    r.clsact = state->clsact;
-    r.tunnelDevices = state->tunnelDevices;
-    if (state->demuxProgram) r.demuxPrograms.push_back(*state->demuxProgram);
-    for (const auto& p : state->programs) r.userPrograms[p.slot] = p;
-  }
-  r.clsact.insert(journal.clsact.begin(), journal.clsact.end());
-  r.tunnelDevices.insert(journal.tunnelDevices.begin(), journal.tunnelDevices.end());
-  r.demuxPrograms.insert(r.demuxPrograms.end(), journal.demuxPrograms.begin(), journal.demuxPrograms.end());
-  return r;
-}
-
 // Everything one apply reads and writes; `run` is the pipeline.
 class Applier {
  public:
@@ -236,7 +221,7 @@ ObserveScope Applier::observeScope() const {
     scope.devices.insert(previous_->clsact.begin(), previous_->clsact.end());
   }
   scope.xdpFeatures = policy_->device.hostXdp && profile_->hostXdp == policies::HostXdp::kNative;
-  scope.records = recordsOf(previous_ ? &*previous_ : nullptr, journal_->journal());
+  scope.records = recordsOf(previous_ ? &*previous_ : nullptr, &journal_->journal());
   return scope;
 }
 

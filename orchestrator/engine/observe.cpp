@@ -15,6 +15,22 @@ namespace vfsteer::engine {
 namespace tc = netlink::tc;
 namespace lk = netlink::link;
 
+OwnershipRecords recordsOf(const InstanceState* state, const Journal* journal) {
+  OwnershipRecords r;
+  if (state) {
+    r.clsact = state->clsact;
+    r.tunnelDevices = state->tunnelDevices;
+    if (state->demuxProgram) r.demuxPrograms.push_back(*state->demuxProgram);
+    for (const auto& p : state->programs) r.userPrograms[p.slot] = p;
+  }
+  if (journal) {
+    r.clsact.insert(journal->clsact.begin(), journal->clsact.end());
+    r.tunnelDevices.insert(journal->tunnelDevices.begin(), journal->tunnelDevices.end());
+    r.demuxPrograms.insert(r.demuxPrograms.end(), journal->demuxPrograms.begin(), journal->demuxPrograms.end());
+  }
+  return r;
+}
+
 bool isTunnelDeviceName(const std::string& name) {
   return name.rfind("vfs-vx", 0) == 0 || name.rfind("vfs-gn", 0) == 0;
 }

@@ -19,6 +19,7 @@
 
 #include "engine/objects.hpp"
 #include "engine/ports.hpp"
+#include "engine/state.hpp"
 
 namespace vfsteer::engine {
 
@@ -31,6 +32,10 @@ struct OwnershipRecords {
   std::vector<DemuxProgram> demuxPrograms;
   std::map<uint32_t, UserProgram> userPrograms;  // by slot
 };
+
+// The records of the last apply's state and an interrupted apply's journal
+// (either may be missing), together.
+OwnershipRecords recordsOf(const InstanceState* state, const Journal* journal);
 
 struct ObserveScope {
   std::string instance;

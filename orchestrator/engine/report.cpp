@@ -20,9 +20,7 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
   scope.instance = state.instance;
   scope.devices = state.devices;
   scope.tables = false;  // the report reads counters, not the tables
-  scope.records.clsact = state.clsact;
-  scope.records.tunnelDevices = state.tunnelDevices;
-  if (state.demuxProgram) scope.records.demuxPrograms.push_back(*state.demuxProgram);
+  scope.records = recordsOf(&state, nullptr);
   ObservePorts observePorts{*route, nullptr, *dp};
   VFSTEER_ASSIGN_OR_RETURN(ObservedState kernel, observe(scope, observePorts));
   auto owned = [&](const Key& key) -> const Object* {

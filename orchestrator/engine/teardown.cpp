@@ -20,20 +20,6 @@ Result<TeardownResult> teardown(const InstanceRef& ref, PortFactory& ports, cons
   VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(representors::Datapath::pinDir(ref.instance)));
   JournalKeeper keeper(store, ref.instance, state ? state->policyFile : "", journal.value_or(Journal{}), false);
 
-  OwnershipRecords records;
-  if (state) {
-    records.clsact = state->clsact;
-    records.tunnelDevices = state->tunnelDevices;
-    if (state->demuxProgram) records.demuxPrograms.push_back(*state->demuxProgram);
-    for (const auto& p : state->programs) records.userPrograms[p.slot] = p;
-  }
-  if (journal) {
-    records.clsact.insert(journal->clsact.begin(), journal->clsact.end());
-    records.tunnelDevices.insert(journal->tunnelDevices.begin(), journal->tunnelDevices.end());
-    records.demuxPrograms.insert(records.demuxPrograms.end(), journal->demuxPrograms.begin(),
-                                 journal->demuxPrograms.end());
-  }
-
   // The namespace may be gone already (e.g. the lab was removed by hand):
   // then only the pins are left.
   const bool netnsGone = !ref.netns.empty() && !netlink::Netns::exists(ref.netns);
@@ -48,7 +34,7 @@ Result<TeardownResult> teardown(const InstanceRef& ref, PortFactory& ports, cons
     ObserveScope scope;
     scope.instance = ref.instance;
     scope.everyDevice = true;
-    scope.records = records;
+    scope.records = recordsOf(state ? &*state : nullptr, journal ? &*journal : nullptr);
     ObservePorts observePorts{*route, nullptr, *dp};
     VFSTEER_ASSIGN_OR_RETURN(ObservedState model, observe(scope, observePorts));
     VFSTEER_ASSIGN_OR_RETURN(ChangeSet changes, reconcile(DesiredState{}, model));

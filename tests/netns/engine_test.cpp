@@ -4,28 +4,12 @@
 #include <gtest/gtest.h>
 #include <linux/rtnetlink.h>
 
-#include <filesystem>
 #include <map>
 
-#include "engine/apply.hpp"
-#include "faulty_ports.hpp"
 #include "lab_fixture.hpp"
 
 namespace vfsteer::testing {
 namespace {
-
-namespace fs = std::filesystem;
-
-engine::ApplyResult countedApply(const std::string& policy, FaultPlan& counter) {
-  engine::ApplyOptions opts;
-  opts.policyFile = policy;
-  auto ports = makeFaultyPorts(counter);
-  const auto cwd = fs::current_path();
-  fs::current_path(VFSTEER_SOURCE_DIR);  // policies name examples/bpf/... relative to it
-  auto r = engine::apply(opts, *ports);
-  fs::current_path(cwd);
-  return r;
-}
 
 // Host chains on the uplink and on two representors, a bpf stage, and
 // chains the XDP entry runs: every kind of host object on several devices.
@@ -41,12 +25,12 @@ class EngineTest : public LabTest {};
 TEST_F(EngineTest, AnApplyThatChangesNothingWritesNothingAndReadsEachKindOncePerDevice) {
   const std::string policy = writeLabPolicy(kChains);
   FaultPlan first;
-  auto applied = countedApply(policy, first);
+  auto applied = applyThrough(policy, first);
   ASSERT_TRUE(applied.ok()) << applied.failure->error.describe();
   ASSERT_FALSE(applied.changes.empty());
 
   FaultPlan again;
-  auto r = countedApply(policy, again);
+  auto r = applyThrough(policy, again);
   ASSERT_TRUE(r.ok()) << r.failure->error.describe();
   EXPECT_TRUE(r.changes.empty()) << r.changes.front().describe();
   EXPECT_FALSE(r.recordsChanged);
@@ -72,13 +56,13 @@ TEST_F(EngineTest, AnApplyThatChangesNothingWritesNothingAndReadsEachKindOncePer
 
 TEST_F(EngineTest, AChangeWritesOnlyWhatItChanges) {
   FaultPlan setup;
-  ASSERT_TRUE(countedApply(writeLabPolicy(kChains), setup).ok());
+  ASSERT_TRUE(applyThrough(writeLabPolicy(kChains), setup).ok());
   // One chain's rate changes: the host tables switch generation (written
   // aside, switched, the old one cleared after the commit), nothing else.
   std::string changed = kChains;
   changed.replace(changed.find("rate_kbps: 800"), 14, "rate_kbps: 900");
   FaultPlan counter;
-  auto r = countedApply(writeLabPolicy(changed), counter);
+  auto r = applyThrough(writeLabPolicy(changed), counter);
   ASSERT_TRUE(r.ok()) << r.failure->error.describe();
   ASSERT_EQ(r.changes.size(), 1u);
   EXPECT_EQ(r.changes[0].key().kind, engine::Kind::kHostTables);
@@ -94,7 +78,7 @@ TEST_F(EngineTest, AChangeWritesOnlyWhatItChanges) {
   const std::string more = writeLabPolicy(std::string(kChains) +
                                           "  - {name: out3, priority: 1, match: {from: {vf: 3}}, stages: [drop]}\n");
   FaultPlan added;
-  auto a = countedApply(more, added);
+  auto a = applyThrough(more, added);
   ASSERT_TRUE(a.ok()) << a.failure->error.describe();
   std::vector<std::string> what;
   for (const auto& c : a.changes) what.push_back(c.describe());

@@ -7,27 +7,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <filesystem>
 
-#include "engine/apply.hpp"
-#include "faulty_ports.hpp"
 #include "lab_fixture.hpp"
 
 namespace vfsteer::testing {
 namespace {
-
-namespace fs = std::filesystem;
-
-engine::ApplyResult applyWith(const std::string& policy, FaultPlan& plan) {
-  engine::ApplyOptions opts;
-  opts.policyFile = policy;
-  auto ports = makeFaultyPorts(plan);
-  const auto cwd = fs::current_path();
-  fs::current_path(VFSTEER_SOURCE_DIR);  // the policies name examples/bpf/... relative to it
-  auto r = engine::apply(opts, *ports);
-  fs::current_path(cwd);
-  return r;
-}
 
 class FaultTest : public LabTest {
  protected:
@@ -43,7 +27,7 @@ class FaultTest : public LabTest {
     };
     reset();
     FaultPlan counting;
-    auto ok = applyWith(target, counting);
+    auto ok = applyThrough(target, counting);
     ASSERT_TRUE(ok.ok()) << ok.failure->error.describe();
     const std::string after = labSnapshot();
     const int points = counting.count();
@@ -54,7 +38,7 @@ class FaultTest : public LabTest {
       reset();
       const std::string before = labSnapshot();
       FaultPlan plan(k);
-      auto r = applyWith(target, plan);
+      auto r = applyThrough(target, plan);
       ASSERT_TRUE(plan.fired()) << "point " << k << " of " << points << " was not reached";
       const std::string now = labSnapshot();
       const std::string where = "fault point " + std::to_string(k) + " (" + plan.points()[k - 1] + ")";

@@ -117,6 +117,17 @@ std::string firstDifference(const std::string& got, const std::string& want) {
   }
 }
 
+engine::ApplyResult applyThrough(const std::string& policy, FaultPlan& plan) {
+  engine::ApplyOptions opts;
+  opts.policyFile = policy;
+  auto ports = makeFaultyPorts(plan);
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(VFSTEER_SOURCE_DIR);
+  auto r = engine::apply(opts, *ports);
+  std::filesystem::current_path(cwd);
+  return r;
+}
+
 bool LabTest::labWasUp_ = false;
 
 void LabTest::SetUpTestSuite() {

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "cli_runner.hpp"
+#include "engine/apply.hpp"
+#include "faulty_ports.hpp"
 #include "scratch_netns.hpp"
 
 namespace vfsteer::testing {
@@ -36,6 +38,11 @@ std::string labSnapshot();
 // The first line where two snapshots differ, both versions, cut short (gtest's
 // own diff of megabyte strings takes all memory).
 std::string firstDifference(const std::string& got, const std::string& want);
+
+// `vfsteer apply -f POLICY` in this process, through ports that count (and,
+// as `plan` says, fail or die at) its kernel writes; from the repository
+// root, as the policies name examples/bpf/... relative to it.
+engine::ApplyResult applyThrough(const std::string& policy, FaultPlan& plan);
 
 class LabTest : public ::testing::Test {
  protected:

@@ -37,21 +37,7 @@ engine::ApplyResult countedApply(const std::string& policy, FaultPlan& counter) 
   return engine::apply(opts, *ports);
 }
 
-class EngineVm : public ::testing::Test {
- protected:
-  void SetUp() override {
-    VFSTEER_REQUIRE_VM();
-    auto up = runVfsteer({"lab", "up", "--vfs", "4"});
-    ASSERT_EQ(up.status, 0) << up.err;
-    labUp_ = true;
-  }
-  void TearDown() override {
-    if (!labUp_) return;
-    runVfsteer({"teardown"});
-    runVfsteer({"lab", "down"});
-  }
-  bool labUp_ = false;
-};
+class EngineVm : public VmLabTest {};
 
 TEST_F(EngineVm, OnePercentOfTheChainsChangedWritesOnlyTheirRules) {
   FaultPlan first;

@@ -18,21 +18,7 @@ const Mac kWire = mac("02:00:00:00:00:fe");
 const Mac kUplink = mac("02:00:00:00:00:ff");
 Mac vfMac(int i) { return mac(("02:00:00:00:00:1" + std::to_string(i)).c_str()); }
 
-class EmulatedFlower : public ::testing::Test {
- protected:
-  void SetUp() override {
-    VFSTEER_REQUIRE_VM();
-    auto up = runVfsteer({"lab", "up", "--vfs", "4"});
-    ASSERT_EQ(up.status, 0) << up.err;
-    labUp_ = true;
-  }
-  void TearDown() override {
-    if (!labUp_) return;
-    runVfsteer({"teardown"});
-    runVfsteer({"lab", "down"});
-  }
-  bool labUp_ = false;
-};
+class EmulatedFlower : public VmLabTest {};
 
 std::map<std::string, std::vector<Captured>> sendAndCapture(const std::vector<Bytes>& frames) {
   std::map<std::string, Capture> caps;

@@ -73,6 +73,24 @@ class VmTest : public ::testing::Test {
   std::unique_ptr<Netdevsim> nsim_;
 };
 
+// The namespace lab inside the guest (the lab's veths, a kernel with flower):
+// up for each test, down after it with whatever was applied on it.
+class VmLabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    VFSTEER_REQUIRE_VM();
+    auto up = runVfsteer({"lab", "up", "--vfs", "4"});
+    ASSERT_EQ(up.status, 0) << up.err;
+    labUp_ = true;
+  }
+  void TearDown() override {
+    if (!labUp_) return;
+    runVfsteer({"teardown"});
+    runVfsteer({"lab", "down"});
+  }
+  bool labUp_ = false;
+};
+
 // Everything about the device a failed apply must leave alone: links with
 // VF info and XDP, every qdisc and ingress filter (all chains) of `devs`,
 // devlink eswitch, ports and rates, vfsteer's pins and state.
