@@ -6,8 +6,6 @@
 #include "cli/plan_output.hpp"
 #include "engine/apply.hpp"
 #include "engine/instances.hpp"
-#include "engine/split_json.hpp"
-#include "vfsteer/demux/split_report.hpp"
 
 namespace vfsteer::cli {
 
@@ -32,8 +30,7 @@ int runApply(ApplyArgs& args) {
   engine::ApplyResult r = engine::apply(args.options, *ports);
   if (r.failure) {
     // A refused plan shows why, chain by chain.
-    if (r.failure->kind == engine::FailureKind::kPlanRefused && r.policy && r.plan)
-      writeTable(std::cout, demux::splitReport(*r.policy, *r.plan));
+    if (r.refusedPlan) writeTable(std::cout, *r.refusedPlan);
     return printFailure(*r.failure);
   }
   if (!r.changedKernel() && !r.provisioningPending && r.changes.empty()) {

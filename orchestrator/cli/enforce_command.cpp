@@ -9,8 +9,6 @@
 #include "cli/plan_output.hpp"
 #include "engine/apply.hpp"
 #include "engine/instances.hpp"
-#include "engine/split_json.hpp"
-#include "vfsteer/demux/split_report.hpp"
 
 namespace vfsteer::cli {
 
@@ -81,8 +79,7 @@ int runEnforce(const EnforceArgs& args) {
   auto ports = engine::makeRealPorts();
   engine::ApplyResult r = engine::apply(opts, *ports);
   if (r.failure) {
-    if (r.failure->kind == engine::FailureKind::kPlanRefused && r.policy && r.plan)
-      writeTable(std::cout, demux::splitReport(*r.policy, *r.plan));
+    if (r.refusedPlan) writeTable(std::cout, *r.refusedPlan);
     const int code = printFailure(*r.failure);
     if (!args.clear) printError("skip-sw was not enforced; nothing was changed");
     return code;

@@ -107,7 +107,6 @@ std::optional<ApplyFailure> Applier::loadInputs() {
   if (!placement.ok()) return ApplyFailure{FailureKind::kBadInput, placement.error(), false, {}};
   placement_ = std::move(*placement);
   result_.instance = topology_->instance();
-  result_.policy = *policy_;
   return std::nullopt;
 }
 
@@ -135,10 +134,10 @@ std::optional<ApplyFailure> Applier::replan() {
   auto plan = demux::plan(*policy_, *profile_, placement_);
   if (!plan.ok()) return fail(plan.error(), FailureKind::kBadInput);
   plan_ = std::move(*plan);
-  result_.plan = *plan_;
   if (!plan_->ok()) {
     std::string why;
     for (const auto& e : plan_->errors) why += (why.empty() ? "" : "\n") + e.pos.str() + ": " + e.message;
+    result_.refusedPlan = demux::splitReport(*policy_, *plan_);
     return fail(Error(ErrorCode::kInvalidInput, why), FailureKind::kPlanRefused);
   }
   return std::nullopt;

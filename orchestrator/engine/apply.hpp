@@ -19,7 +19,7 @@
 #include "engine/ports.hpp"
 #include "engine/state.hpp"
 #include "vfsteer/common/paths.hpp"
-#include "vfsteer/demux/plan.hpp"
+#include "vfsteer/demux/split_report.hpp"
 #include "vfsteer/demux/splitter.hpp"
 #include "vfsteer/policies/policy.hpp"
 #include "vfsteer/representors/topology.hpp"
@@ -73,8 +73,7 @@ struct ApplyResult {
   bool recordsChanged = false;                // the state was rewritten
   bool demuxMoved = false;                    // the demux program moved hook, through the host:
   std::vector<Change> firstPass;              //   what handed its chains to the host and removed it
-  std::optional<policies::Policy> policy;
-  std::optional<demux::Plan> plan;
+  std::optional<demux::SplitReport> refusedPlan;  // kPlanRefused: the plan, to show why
 
   bool ok() const { return !failure; }
   bool changedKernel() const { return !changes.empty() || !provisioning.empty() || !firstPass.empty(); }

@@ -48,7 +48,7 @@ std::vector<std::string> chainsOf(const Change& c) {
 bool refusable(const Change& c) {
   if (c.op == Op::kRemove) return false;
   if (const auto* r = std::get_if<NicRule>(&c.object)) return !r->skipSw;
-  if (const auto* d = std::get_if<DemuxProgram>(&c.object)) return !d->skipSw;
+  if (const auto* d = std::get_if<DemuxProgram>(&c.object)) return d->skipSwChain.empty();
   return false;
 }
 
@@ -190,7 +190,7 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
       }
       if (!failed) {
         failed = withContext(e, c.describe());
-        if (const auto* r = std::get_if<NicRule>(&c.object))
+        if (const auto* r = std::get_if<NicRule>(&c.object); r && c.op != Op::kRemove)
           failed->addContext("chain " + r->chain + " is skip-sw and the NIC refused its rule");
       }
       continue;
@@ -303,9 +303,9 @@ Status Executor::runDemuxProgram(const Change& c, std::vector<Refusal>& refusals
     return okStatus();
   }
   auto refuse = [&](const Error& e) -> Status {
-    if (d.skipSw) {
+    if (!d.skipSwChain.empty()) {
       Error out = e;
-      return out.addContext("chain " + d.chains.front() + " is skip-sw and the NIC refused the demux program");
+      return out.addContext("chain " + d.skipSwChain + " is skip-sw and the NIC refused the demux program");
     }
     // The whole error: a load refusal's kernel text is the verifier log's
     // last line, which says little without the errno beside it.

@@ -116,7 +116,7 @@ Status lowerDemuxProgram(const LowerInputs& in, DesiredState& out) {
   for (const auto& r : in.plan.nicRules) {
     const std::string& name = in.policy.chains[r.chain].name;
     if (std::find(d.chains.begin(), d.chains.end(), name) == d.chains.end()) d.chains.push_back(name);
-    d.skipSw |= in.plan.chains[r.chain].mode == policies::OffloadMode::kSkipSw;
+    if (d.skipSwChain.empty() && in.plan.chains[r.chain].mode == policies::OffloadMode::kSkipSw) d.skipSwChain = name;
   }
   if (d.hook == representors::DemuxHook::kTc) out.add(Clsact{d.device});
   out.add(std::move(d));

@@ -104,7 +104,7 @@ struct DemuxProgram {
   bool emulated = false;  // cls_bpf skip_hw, run in software
   std::string fingerprint;
   std::vector<std::string> chains;
-  bool skipSw = false;  // one of its chains is skip-sw
+  std::string skipSwChain;  // a chain it carries that is skip-sw: a refusal fails the apply
   // Desired only.
   std::vector<bpf_insn> insns;
   size_t rules = 0;
