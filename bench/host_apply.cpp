@@ -1,7 +1,8 @@
 // Host only, on the lab (veth profile): `vfsteer apply` of N chains and the
 // re-apply that changes nothing, with the peak memory of each, against the
 // same for one chain (the fixed costs: starting, loading the host datapath)
-// and yaml-cpp's own event scan of the policy, in the same run. The ratios
+// and libyaml's own event scan of the policy (the parser vfsteer reads
+// policies with), in the same run. The ratios
 // put what the chains cost, (apply(N) - apply(1)), against that scan: the
 // least any tool reading this YAML spends on it. Run as root:
 //   build/bench/host_apply_bench [N...]   (default: 1 4095)
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
   runVfsteer({"teardown"});
   runVfsteer({"lab", "down"});
   runVfsteer({"lab", "up", "--vfs", "4"});
-  std::printf("%8s | %18s | %18s | %12s | %13s | %13s\n", "chains", "apply s / MiB", "no-op s / MiB", "yaml scan s",
+  std::printf("%8s | %18s | %18s | %14s | %13s | %13s\n", "chains", "apply s / MiB", "no-op s / MiB", "libyaml scan s",
               "apply / scan", "no-op / scan");
   nlohmann::json rows = nlohmann::json::array();
   vfsteer::bench::Run first, firstNoop;  // the smallest size: the fixed costs
@@ -67,13 +68,13 @@ int main(int argc, char** argv) {
       noop = faster(noop, runVfsteer({"apply", "-f", policy}));
       runVfsteer({"teardown"});
       const auto start = Clock::now();
-      vfsteer::bench::scanYaml(policy);
+      vfsteer::bench::scanLibyaml(policy);
       scan = std::min(scan, std::chrono::duration<double>(Clock::now() - start).count());
     }
-    std::printf("%8d | %8.2f %9.0f | %8.2f %9.0f | %12.3f", n, apply.seconds, apply.rssMiB, noop.seconds,
+    std::printf("%8d | %8.2f %9.0f | %8.2f %9.0f | %14.3f", n, apply.seconds, apply.rssMiB, noop.seconds,
                 noop.rssMiB, scan);
     nlohmann::json row{{"chains", n},           {"apply_s", apply.seconds}, {"apply_rss_mib", apply.rssMiB},
-                       {"noop_s", noop.seconds}, {"noop_rss_mib", noop.rssMiB}, {"yaml_scan_s", scan}};
+                       {"noop_s", noop.seconds}, {"noop_rss_mib", noop.rssMiB}, {"libyaml_scan_s", scan}};
     if (first.seconds < 0) {  // the smallest size: the fixed costs, no ratio
       first = apply, firstNoop = noop;
       std::printf(" | %13s | %13s\n", "-", "-");

@@ -7,7 +7,7 @@
 // (default N: 1 2000 8000). A first apply has a fixed cost (loading the
 // host datapath), and so has starting tc; the comparison is of what the
 // rules cost: (apply(N) - apply(1)) against (tc(N) - tc(1)). The floor
-// for vfsteer is reading the policy at all: yaml-cpp's own event scan of
+// for vfsteer is reading the policy at all: libyaml's own event scan of
 // the same file (no node tree), also measured here.
 // Prints a table, then one JSON line of the figures.
 #include <unistd.h>
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
       f.tc = std::min(f.tc, timed({"/usr/sbin/tc", "-n", "vfs-host", "-batch", batch}, false));
       timed({"/usr/sbin/tc", "-n", "vfs-host", "qdisc", "del", "dev", "uplink0", "clsact"}, false);
       const auto start = Clock::now();
-      vfsteer::bench::scanYaml(policy);
+      vfsteer::bench::scanLibyaml(policy);
       f.scan = std::min(f.scan, std::chrono::duration<double>(Clock::now() - start).count());
     }
     all.push_back(f);
@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
   runVfsteer({"lab", "down"});
 
   const Figures& one = all.front();
-  std::printf("%8s | %10s %10s %10s %10s | %16s %16s %16s\n", "rules", "apply s", "no-op s", "tc -batch s",
-              "yaml scan s", "apply/tc (rules)", "no-op/tc (rules)", "scan/tc (rules)");
+  std::printf("%8s | %10s %10s %10s %14s | %16s %16s %16s\n", "rules", "apply s", "no-op s", "tc -batch s",
+              "libyaml scan s", "apply/tc (rules)", "no-op/tc (rules)", "scan/tc (rules)");
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& f : all) {
     const double tcRules = f.tc - one.tc;
@@ -116,12 +116,12 @@ int main(int argc, char** argv) {
     const double noopRatio = f.n == 1 ? 0 : (f.noop - one.noop) / tcRules;
     const double scanRatio = f.n == 1 ? 0 : (f.scan - one.scan) / tcRules;
     if (f.n == 1)
-      std::printf("%8d | %10.2f %10.2f %10.2f %10.3f | %16s %16s %16s\n", f.n, f.apply, f.noop, f.tc, f.scan,
+      std::printf("%8d | %10.2f %10.2f %10.2f %14.3f | %16s %16s %16s\n", f.n, f.apply, f.noop, f.tc, f.scan,
                   "(fixed costs)", "", "");
     else
-      std::printf("%8d | %10.2f %10.2f %10.2f %10.3f | %15.2fx %15.2fx %15.2fx\n", f.n, f.apply, f.noop, f.tc, f.scan,
+      std::printf("%8d | %10.2f %10.2f %10.2f %14.3f | %15.2fx %15.2fx %15.2fx\n", f.n, f.apply, f.noop, f.tc, f.scan,
                   applyRatio, noopRatio, scanRatio);
-    nlohmann::json row{{"n", f.n}, {"apply_s", f.apply}, {"noop_s", f.noop}, {"tc_batch_s", f.tc}, {"yaml_scan_s", f.scan}};
+    nlohmann::json row{{"n", f.n}, {"apply_s", f.apply}, {"noop_s", f.noop}, {"tc_batch_s", f.tc}, {"libyaml_scan_s", f.scan}};
     if (f.n != 1) {
       row["apply_vs_tc_rules"] = applyRatio;
       row["noop_vs_tc_rules"] = noopRatio;

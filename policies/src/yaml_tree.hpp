@@ -1,9 +1,11 @@
-// A YAML document as a small tree built from yaml-cpp's event API, with the
-// position of every node. yaml-cpp's own node tree costs about 11 KiB per
+// A YAML document as a small tree built from libyaml's event API, with the
+// position of every node. A node tree of yaml-cpp costs about 11 KiB per
 // policy chain; this one holds a chain in about 2 KiB, and only while it is
 // read: the items of one sequence (a policy's chains) can be handed to a
 // callback as each one ends and then dropped, so a document of 100,000
-// chains is never in memory as a whole.
+// chains is never in memory as a whole. libyaml, not yaml-cpp's event API:
+// its scanner is about five times faster, and scanning is most of the time
+// a large policy takes to plan.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +24,7 @@ class YamlNode {
  public:
   enum class Type { kUndefined, kNull, kScalar, kSequence, kMap };
   struct Mark {
-    int line = -1;  // 0-based, as yaml-cpp counts; -1 when unknown
+    int line = -1;  // 0-based, as libyaml counts; -1 when unknown
     int column = -1;
     bool unknown() const { return line < 0; }
   };
@@ -66,13 +68,19 @@ struct YamlStream {
   std::function<void(const YamlNode& item, size_t index)> onItem;
 };
 
+constexpr size_t kMaxYamlDepth = 64;
+constexpr size_t kMaxAliasNodes = 1000000;
+
 struct YamlSyntaxError {
   std::string message;
   YamlNode::Mark mark;
 };
 
 // Parses the first document of `in`. Returns the root (kNull for an empty
-// document) or the syntax error.
+// document) or the syntax error. Plain `~`, `null` and empty values are
+// null nodes; everything else is left to the reader to interpret. Besides
+// YAML's own errors it refuses nesting deeper than kMaxYamlDepth and
+// aliases that expand to more than kMaxAliasNodes nodes in all.
 std::variant<YamlNode, YamlSyntaxError> parseYaml(std::istream& in, const YamlStream* stream = nullptr);
 
 }  // namespace vfsteer::policies::detail

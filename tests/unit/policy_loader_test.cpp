@@ -105,7 +105,10 @@ struct BadCase {
 const BadCase kBadCases[] = {
     {"empty file", "", "1:1", "the file is empty"},
     {"yaml syntax", "version: 1\ndevice: {pf: eth0\n", "3:1", "YAML syntax error"},
-    {"tab indentation", "version: 1\ndevice:\n\t- pf", "3:2", "YAML syntax error"},
+    {"tab indentation", "version: 1\ndevice:\n\t- pf", "3:1", "YAML allows only spaces for indentation"},
+    {"tab after spaces", "version: 1\ndevice:\n  pf: eth0\n \tvfs: {count: 2}\n", "4:2",
+     "YAML allows only spaces for indentation"},
+    {"alias to no anchor", "version: 1\ndevice: *dev\n", "2:9", "alias *dev names no anchor before it"},
     {"root not a map", "- 1\n- 2\n", "1:1", "expected a map"},
     {"missing version", "device: {pf: eth0}\n", "1:1", "missing required key \"version\""},
     {"wrong version", "version: 2\ndevice: {pf: eth0}\n", "1:10", "reads policy version 1"},
@@ -287,6 +290,54 @@ std::string caseName(const ::testing::TestParamInfo<BadCase>& info) {
 INSTANTIATE_TEST_SUITE_P(Cases, BadPolicy, ::testing::ValuesIn(kBadCases), caseName);
 
 TEST(BadPolicyTable, HasAtLeastThirtyCases) { EXPECT_GE(std::size(kBadCases), 30u); }
+
+TEST(PolicyLoader, AnchorsAndAliasesShareParts) {
+  auto p = loadPolicyText(HEAD "chains:\n"
+                               "  - {name: a, priority: 1, match: {ip_proto: tcp, dst_port: 80}, stages: &out [{deliver: {vf: 1}}]}\n"
+                               "  - {name: b, priority: 2, match: {ip_proto: tcp, dst_port: 81}, stages: *out}\n",
+                          "a.yaml");
+  ASSERT_TRUE(p.ok()) << p.error().describe();
+  ASSERT_EQ(p->chains.size(), 2u);
+  ASSERT_EQ(p->chains[1].stages.size(), 1u);
+  EXPECT_EQ(std::get<DeliverStage>(p->chains[1].stages[0].op).to, (Target{TargetKind::kVf, 1}));
+}
+
+TEST(PolicyLoader, PlainNullsAreNothingAndQuotedOnesAreText) {
+  // `match:` with nothing, ~ or null means "everything from the uplink".
+  for (const char* empty : {"", " ~", " null", " NULL"}) {
+    auto p = loadPolicyText(HEAD "chains:\n  - name: a\n    priority: 1\n    match:" + std::string(empty) + "\n    stages: [drop]\n",
+                            "n.yaml");
+    ASSERT_TRUE(p.ok()) << "match:" << empty << ": " << p.error().describe();
+  }
+  auto quoted = loadPolicyText(HEAD "chains:\n  - name: a\n    priority: 1\n    match: \"null\"\n    stages: [drop]\n", "n.yaml");
+  ASSERT_FALSE(quoted.ok());
+  EXPECT_NE(quoted.error().message().find("n.yaml:6:12"), std::string::npos) << quoted.error().message();
+}
+
+TEST(PolicyLoader, DeepNestingIsRefusedAtItsDepth) {
+  // 100,000 `[`: an error at the first level too deep, not a crash.
+  const std::string text = "version: 1\ndevice: " + std::string(100000, '[');
+  auto p = loadPolicyText(text, "deep.yaml");
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message().find("deep.yaml:2:72: YAML syntax error: the document nests deeper than 64 levels"),
+            std::string::npos)
+      << p.error().message();
+}
+
+TEST(PolicyLoader, AliasesThatExpandWithoutBoundAreRefused) {
+  // "Billion laughs": each level holds ten aliases of the one before.
+  std::string text = "version: 1\ndevice: {pf: eth0}\nchains:\n  - name: a\n    l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level < 9; ++level) {
+    const std::string prev = "*l" + std::to_string(level - 1);
+    text += "    l" + std::to_string(level) + ": &l" + std::to_string(level) + " [" + prev;
+    for (int i = 1; i < 10; ++i) text += ", " + prev;
+    text += "]\n";
+  }
+  auto p = loadPolicyText(text, "laughs.yaml");
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message().find("aliases expand to more than 1000000 nodes"), std::string::npos)
+      << p.error().message();
+}
 
 }  // namespace
 }  // namespace vfsteer::policies
