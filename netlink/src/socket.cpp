@@ -6,7 +6,9 @@
 #include <linux/rtnetlink.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "vfsteer/common/names.hpp"
 #include "vfsteer/netlink/link.hpp"
 #include "vfsteer/netlink/tc.hpp"
 
@@ -29,8 +32,8 @@ Result<Netns> Netns::current() {
 }
 
 Result<Netns> Netns::byName(const std::string& name) {
-  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
-    return Error(ErrorCode::kInvalidInput, "\"" + name + "\" is not a network namespace name");
+  if (!names::isNetnsName(name))
+    return Error(ErrorCode::kInvalidInput, names::quoted(name) + " is not a network namespace name");
   const std::string path = "/run/netns/" + name;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -42,23 +45,41 @@ Result<Netns> Netns::byName(const std::string& name) {
   return Netns(fd, name);
 }
 
+bool Netns::exists(const std::string& name) {
+  // A file with a namespace mounted on it: one left without (its mount gone)
+  // names no namespace and cannot be entered.
+  struct statfs st {};
+  return names::isNetnsName(name) && ::statfs(("/run/netns/" + name).c_str(), &st) == 0 &&
+         st.f_type == NSFS_MAGIC;
+}
+
 namespace {
 
-bool validNetnsName(const std::string& name) {
-  return !name.empty() && name.size() < 64 && name.find('/') == std::string::npos && name != "." &&
-         name != "..";
+// iproute2's convention, which `ip netns add` sets up when it is not yet in
+// place: /run/netns is a mount point of its own with shared propagation.
+// Namespaces mounted on files in it are then visible, and removable, from
+// every mount namespace; and a later `ip netns add` does not mount
+// /run/netns over itself, which would hide namespaces mounted beneath (they
+// could no longer be removed: EBUSY).
+Status shareNetnsDir() {
+  constexpr const char* kDir = "/run/netns";
+  if (::mkdir(kDir, 0755) != 0 && errno != EEXIST) return Error::fromErrno(errno, std::string("create ") + kDir);
+  if (::mount("", kDir, "none", MS_SHARED | MS_REC, nullptr) == 0) return okStatus();
+  if (errno != EINVAL) return Error::fromErrno(errno, std::string("make ") + kDir + " a shared mount");
+  // Not a mount point yet: mount it over itself first.
+  if (::mount(kDir, kDir, "none", MS_BIND | MS_REC, nullptr) != 0)
+    return Error::fromErrno(errno, std::string("bind-mount ") + kDir + " over itself");
+  if (::mount("", kDir, "none", MS_SHARED | MS_REC, nullptr) != 0)
+    return Error::fromErrno(errno, std::string("make ") + kDir + " a shared mount");
+  return okStatus();
 }
 
 }  // namespace
 
-bool Netns::exists(const std::string& name) {
-  return validNetnsName(name) && ::access(("/run/netns/" + name).c_str(), F_OK) == 0;
-}
-
 Result<Netns> Netns::create(const std::string& name) {
-  if (!validNetnsName(name))
-    return Error(ErrorCode::kInvalidInput, "\"" + name + "\" is not a network namespace name");
-  ::mkdir("/run/netns", 0755);
+  if (!names::isNetnsName(name))
+    return Error(ErrorCode::kInvalidInput, names::quoted(name) + " is not a network namespace name");
+  VFSTEER_TRY(shareNetnsDir());
   const std::string path = "/run/netns/" + name;
   int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
   if (fd < 0) {
@@ -86,8 +107,8 @@ Result<Netns> Netns::create(const std::string& name) {
 }
 
 Status Netns::remove(const std::string& name) {
-  if (!validNetnsName(name))
-    return Error(ErrorCode::kInvalidInput, "\"" + name + "\" is not a network namespace name");
+  if (!names::isNetnsName(name))
+    return Error(ErrorCode::kInvalidInput, names::quoted(name) + " is not a network namespace name");
   const std::string path = "/run/netns/" + name;
   if (::access(path.c_str(), F_OK) != 0) return okStatus();
   if (::umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL)

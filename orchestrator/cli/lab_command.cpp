@@ -50,8 +50,9 @@ int labDown() {
   // (pinned BPF objects, state): remove it first.
   engine::StateStore store;
   auto ports = engine::makeRealPorts();
-  auto torn = engine::teardown(engine::parseInstance(std::string(lab::kUplink) + ":" + lab::kHostNetns), *ports, store,
-                        std::chrono::seconds(kDefaultLockWaitSeconds));
+  auto labInstance = engine::parseInstance(std::string(lab::kUplink) + ":" + lab::kHostNetns);
+  auto torn = labInstance.ok() ? engine::teardown(*labInstance, *ports, store, std::chrono::seconds(kDefaultLockWaitSeconds))
+                               : Result<engine::TeardownResult>(labInstance.error());
   if (!torn.ok()) {
     printError(torn.error().describe());
     return kExitKernelRefused;

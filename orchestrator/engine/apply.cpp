@@ -158,7 +158,9 @@ std::optional<ApplyFailure> Applier::openPorts() {
   auto programs = factory_.programs(topology_->netns);
   if (!programs.ok()) return kernelFailure(programs.error());
   programs_ = std::move(*programs);
-  auto dp = factory_.datapath(representors::Datapath::pinDir(result_.instance));
+  auto pinDir = representors::Datapath::pinDir(result_.instance);
+  if (!pinDir.ok()) return kernelFailure(pinDir.error());
+  auto dp = factory_.datapath(*pinDir);
   if (!dp.ok()) return kernelFailure(dp.error());
   datapath_ = std::move(*dp);
   executor_.emplace(ExecutePorts{*route_, *datapath_, *programs_}, result_.instance, model_, *journal_);

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <set>
 
+#include "vfsteer/common/names.hpp"
+#include "vfsteer/common/paths.hpp"
 #include "vfsteer/policies/loader.hpp"
 #include "vfsteer/representors/datapath.hpp"
 
@@ -13,7 +15,8 @@ namespace vfsteer::engine {
 
 namespace fs = std::filesystem;
 
-InstanceRef parseInstance(const std::string& name) {
+Result<InstanceRef> parseInstance(const std::string& name) {
+  VFSTEER_TRY(names::checkInstanceName(name));
   InstanceRef r;
   r.instance = name;
   auto colon = name.find(':');
@@ -36,9 +39,9 @@ Result<InstanceRef> resolveInstance(const std::optional<std::string>& instance,
   std::set<std::string> known;
   for (const auto& i : store.instances()) known.insert(i);
   std::error_code ec;
-  const fs::path pins = fs::path(representors::Datapath::pinDir("x")).parent_path();
-  for (const auto& entry : fs::directory_iterator(pins, ec))
-    if (entry.is_directory()) known.insert(entry.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(paths::kPinRoot, ec))
+    if (entry.is_directory() && names::checkInstanceName(entry.path().filename().string()).ok())
+      known.insert(entry.path().filename().string());
   if (known.size() == 1) return parseInstance(*known.begin());
   if (known.empty())
     return Error(ErrorCode::kNotFound, "vfsteer has applied nothing on this machine (no state, no "

@@ -16,7 +16,8 @@ struct InstanceRef {
   std::string netns;
 };
 
-InstanceRef parseInstance(const std::string& name);
+// "pf" or "pf:netns"; refuses anything else (names::checkInstanceName).
+Result<InstanceRef> parseInstance(const std::string& name);
 
 // --instance NAME, else the PF of -f POLICY, else the only instance there is.
 Result<InstanceRef> resolveInstance(const std::optional<std::string>& instance,

@@ -14,7 +14,8 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
   r.split = split;
   r.nicEmulated = state.nicEmulated;
 
-  VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(representors::Datapath::pinDir(state.instance)));
+  VFSTEER_ASSIGN_OR_RETURN(auto pinDir, representors::Datapath::pinDir(state.instance));
+  VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(pinDir));
   VFSTEER_ASSIGN_OR_RETURN(auto route, ports.netlink(state.netns, NETLINK_ROUTE));
   ObserveScope scope;
   scope.instance = state.instance;
@@ -33,7 +34,7 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
   };
 
   auto& d = r.datapath;
-  d.pinned = representors::Datapath::pinDir(state.instance);
+  d.pinned = pinDir;
   d.loaded = kernel.datapath.present;
   d.generation = kernel.datapath.activeGeneration;
   d.progId = kernel.datapath.ingressProgId;

@@ -25,15 +25,6 @@ namespace {
 // 2: typed objects and the split report (1 was written before the engine).
 constexpr int kStateVersion = 2;
 
-// State directories are root's business: 0700, files 0600.
-Status ensurePrivateDir(const std::string& path) {
-  std::error_code ec;
-  fs::create_directories(path, ec);
-  if (ec) return Error(ErrorCode::kPermission, "cannot create " + path + ": " + ec.message());
-  if (::chmod(path.c_str(), 0700) != 0) return Error::fromErrno(errno, "chmod " + path);
-  return okStatus();
-}
-
 // Written aside and renamed: a crash leaves the old file or the new one.
 Status writeAtomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
@@ -76,14 +67,36 @@ policies::HostXdp modeOf(const std::string& name) {
 }  // namespace
 
 InstanceLock::~InstanceLock() {
-  if (fd_ >= 0) {
-    ::flock(fd_, LOCK_UN);
-    ::close(fd_);
+  if (fd_ < 0) return;
+  // An instance with nothing left but its lock leaves nothing behind. The
+  // file goes while it is still held: a waiter that gets the lock next sees
+  // that its file is gone and starts over (StateStore::lock).
+  std::error_code ec;
+  bool onlyTheLock = true;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) onlyTheLock &= e.path().filename() == "lock";
+  if (!ec && onlyTheLock) {
+    ::unlink((dir_ + "/lock").c_str());
+    ::rmdir(dir_.c_str());
   }
+  ::flock(fd_, LOCK_UN);
+  ::close(fd_);
+}
+
+Result<std::string> StateStore::dir(const std::string& instance) const {
+  return paths::instanceDir(root_, instance);
+}
+
+// State directories are root's business: 0700, files 0600.
+Result<std::string> StateStore::makeDir(const std::string& instance) const {
+  VFSTEER_ASSIGN_OR_RETURN(auto d, dir(instance));
+  VFSTEER_TRY(paths::makePrivateDirs(root_));
+  VFSTEER_TRY(paths::makePrivateDirs(d));
+  return d;
 }
 
 Result<std::optional<InstanceState>> StateStore::load(const std::string& instance) const {
-  const std::string path = dir(instance) + "/state.json";
+  VFSTEER_ASSIGN_OR_RETURN(auto d, dir(instance));
+  const std::string path = d + "/state.json";
   std::ifstream in(path);
   if (!in) return std::optional<InstanceState>{};
   json doc = json::parse(in, nullptr, false);
@@ -121,9 +134,7 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
 }
 
 Status StateStore::save(const InstanceState& s) const {
-  const std::string d = dir(s.instance);
-  VFSTEER_TRY(ensurePrivateDir(root_));
-  VFSTEER_TRY(ensurePrivateDir(d));
+  VFSTEER_ASSIGN_OR_RETURN(auto d, makeDir(s.instance));
   json doc{{"vfsteer_state", kStateVersion}, {"instance", s.instance}, {"netns", s.netns},
            {"pf", s.pf}, {"policy", s.policyFile}, {"profile", s.profile}, {"chain_ids", s.chainIds},
            {"devices", s.devices}, {"clsact", s.clsact}, {"tunnel_devices", s.tunnelDevices},
@@ -149,7 +160,8 @@ Status StateStore::save(const InstanceState& s) const {
 }
 
 Result<demux::SplitReport> StateStore::loadSplit(const InstanceState& state) const {
-  const std::string path = dir(state.instance) + "/split-" + state.splitFingerprint + ".json";
+  VFSTEER_ASSIGN_OR_RETURN(auto d, dir(state.instance));
+  const std::string path = d + "/split-" + state.splitFingerprint + ".json";
   std::ifstream in(path);
   if (!in) return Error(ErrorCode::kNotFound, "cannot read " + path + "; apply the policy again");
   json doc = json::parse(in, nullptr, false);
@@ -159,15 +171,15 @@ Result<demux::SplitReport> StateStore::loadSplit(const InstanceState& state) con
 
 Status StateStore::saveSplit(const std::string& instance, const std::string& fingerprint,
                              const demux::SplitReport& split) const {
-  VFSTEER_TRY(ensurePrivateDir(root_));
-  VFSTEER_TRY(ensurePrivateDir(dir(instance)));
+  VFSTEER_ASSIGN_OR_RETURN(auto d, makeDir(instance));
   std::ostringstream text;
   writeJson(text, split);
-  return writeAtomically(dir(instance) + "/split-" + fingerprint + ".json", text.str());
+  return writeAtomically(d + "/split-" + fingerprint + ".json", text.str());
 }
 
 Result<std::optional<Journal>> StateStore::loadJournal(const std::string& instance) const {
-  const std::string path = dir(instance) + "/journal.json";
+  VFSTEER_ASSIGN_OR_RETURN(auto d, dir(instance));
+  const std::string path = d + "/journal.json";
   std::ifstream in(path);
   if (!in) return std::optional<Journal>{};
   json doc = json::parse(in, nullptr, false);
@@ -186,25 +198,26 @@ Result<std::optional<Journal>> StateStore::loadJournal(const std::string& instan
 }
 
 Status StateStore::saveJournal(const std::string& instance, const Journal& j) const {
-  VFSTEER_TRY(ensurePrivateDir(root_));
-  VFSTEER_TRY(ensurePrivateDir(dir(instance)));
+  VFSTEER_ASSIGN_OR_RETURN(auto d, makeDir(instance));
   json doc{{"pid", j.pid}, {"policy", j.policyFile}, {"tunnel_devices", j.tunnelDevices}, {"clsact", j.clsact}};
   doc["demux_programs"] = json::array();
   for (const auto& p : j.demuxPrograms) doc["demux_programs"].push_back(demuxJson(p));
-  return writeAtomically(dir(instance) + "/journal.json", doc.dump(1) + "\n");
+  return writeAtomically(d + "/journal.json", doc.dump(1) + "\n");
 }
 
 Status StateStore::removeJournal(const std::string& instance) const {
+  VFSTEER_ASSIGN_OR_RETURN(auto d, dir(instance));
   std::error_code ec;
-  fs::remove(dir(instance) + "/journal.json", ec);
-  fs::remove(dir(instance) + "/journal.json.tmp", ec);
+  fs::remove(d + "/journal.json", ec);
+  fs::remove(d + "/journal.json.tmp", ec);
   if (ec) return Error(ErrorCode::kInternal, "remove the journal of " + instance + ": " + ec.message());
   return okStatus();
 }
 
 Status StateStore::remove(const std::string& instance) const {
+  VFSTEER_ASSIGN_OR_RETURN(auto d, dir(instance));
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir(instance), ec)) {
+  for (const auto& e : fs::directory_iterator(d, ec)) {
     const std::string name = e.path().filename().string();
     if (name.rfind("state.json", 0) == 0 || name.rfind("split-", 0) == 0) fs::remove(e.path(), ec);
   }
@@ -215,20 +228,21 @@ std::vector<std::string> StateStore::instances() const {
   std::vector<std::string> out;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root_, ec))
-    if (entry.is_directory() && (fs::exists(entry.path() / "state.json") || fs::exists(entry.path() / "journal.json")))
+    if (entry.is_directory() && names::checkInstanceName(entry.path().filename().string()).ok() &&
+        (fs::exists(entry.path() / "state.json") || fs::exists(entry.path() / "journal.json")))
       out.push_back(entry.path().filename().string());
   std::sort(out.begin(), out.end());
   return out;
 }
 
-Result<InstanceLock> StateStore::lock(const std::string& instance, std::chrono::milliseconds wait) const {
-  const std::string d = dir(instance);
-  VFSTEER_TRY(ensurePrivateDir(root_));
-  VFSTEER_TRY(ensurePrivateDir(d));
+// The lock file that the directory holds now, open and locked, or -1 when the
+// file was replaced while we waited (its holder removed the instance).
+Result<int> StateStore::lockFile(const std::string& instance, std::chrono::steady_clock::time_point deadline,
+                                 std::chrono::milliseconds wait) const {
+  VFSTEER_ASSIGN_OR_RETURN(auto d, makeDir(instance));
   const std::string path = d + "/lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Error::fromErrno(errno, "open " + path);
-  auto deadline = std::chrono::steady_clock::now() + wait;
   while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) {
       int err = errno;
@@ -249,10 +263,26 @@ Result<InstanceLock> StateStore::lock(const std::string& instance, std::chrono::
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  // The holder's pid, for whoever waits next.
-  const std::string pid = std::to_string(::getpid());
-  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, pid.data(), pid.size(), 0);
-  return InstanceLock(fd);
+  struct stat held {}, named {};
+  if (::fstat(fd, &held) != 0 || ::stat(path.c_str(), &named) != 0 || held.st_ino != named.st_ino ||
+      held.st_dev != named.st_dev) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+Result<InstanceLock> StateStore::lock(const std::string& instance, std::chrono::milliseconds wait) const {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    VFSTEER_ASSIGN_OR_RETURN(int fd, lockFile(instance, deadline, wait));
+    if (fd < 0) continue;
+    // The holder's pid, for whoever waits next.
+    const std::string pid = std::to_string(::getpid());
+    if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, pid.data(), pid.size(), 0);
+    VFSTEER_ASSIGN_OR_RETURN(auto d, dir(instance));
+    return InstanceLock(fd, d);
+  }
 }
 
 Result<std::string> fileFingerprint(const std::string& path) {

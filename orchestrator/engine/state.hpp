@@ -55,18 +55,21 @@ struct Journal {
   bool empty() const { return clsact.empty() && tunnelDevices.empty() && demuxPrograms.empty(); }
 };
 
-// Held while an instance is being changed; released on destruction.
+// Held while an instance is being changed; released on destruction, which
+// also removes the instance's directory if nothing but the lock is left in
+// it (a teardown, or a command that failed before it wrote anything).
 class InstanceLock {
  public:
-  InstanceLock(InstanceLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  InstanceLock(InstanceLock&& other) noexcept : fd_(other.fd_), dir_(std::move(other.dir_)) { other.fd_ = -1; }
   InstanceLock(const InstanceLock&) = delete;
   InstanceLock& operator=(const InstanceLock&) = delete;
   ~InstanceLock();
 
  private:
   friend class StateStore;
-  explicit InstanceLock(int fd) : fd_(fd) {}
+  InstanceLock(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
   int fd_;
+  std::string dir_;
 };
 
 class StateStore {
@@ -74,7 +77,8 @@ class StateStore {
   explicit StateStore(std::string root = paths::kStateRoot) : root_(std::move(root)) {}
 
   const std::string& root() const { return root_; }
-  std::string dir(const std::string& instance) const { return root_ + "/" + instance; }
+  // The instance's directory; refuses a name that is not an instance name.
+  Result<std::string> dir(const std::string& instance) const;
   Result<std::optional<InstanceState>> load(const std::string& instance) const;
   // The state is the commit. The split report it names is written before it,
   // in a file named by its fingerprint, so the state always names a whole
@@ -92,6 +96,9 @@ class StateStore {
   Result<InstanceLock> lock(const std::string& instance, std::chrono::milliseconds wait) const;
 
  private:
+  Result<std::string> makeDir(const std::string& instance) const;
+  Result<int> lockFile(const std::string& instance, std::chrono::steady_clock::time_point deadline,
+                       std::chrono::milliseconds wait) const;
   std::string root_;
 };
 

@@ -17,7 +17,8 @@ Result<TeardownResult> teardown(const InstanceRef& ref, PortFactory& ports, cons
   VFSTEER_ASSIGN_OR_RETURN(auto lock, store.lock(ref.instance, lockWait));
   VFSTEER_ASSIGN_OR_RETURN(auto state, store.load(ref.instance));
   VFSTEER_ASSIGN_OR_RETURN(auto journal, store.loadJournal(ref.instance));
-  VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(representors::Datapath::pinDir(ref.instance)));
+  VFSTEER_ASSIGN_OR_RETURN(auto pinDir, representors::Datapath::pinDir(ref.instance));
+  VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(pinDir));
   JournalKeeper keeper(store, ref.instance, state ? state->policyFile : "", journal.value_or(Journal{}), false);
 
   // The namespace may be gone already (e.g. the lab was removed by hand):

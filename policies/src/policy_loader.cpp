@@ -11,6 +11,7 @@
 
 #include <sys/stat.h>
 
+#include "vfsteer/common/names.hpp"
 #include "vfsteer/policies/loader.hpp"
 #include "yaml_reader.hpp"
 
@@ -34,14 +35,6 @@ struct NamedNumber {
 
 constexpr NamedNumber kIpProtocols[] = {
     {"icmp", 1}, {"tcp", 6}, {"udp", 17}, {"gre", 47}, {"icmpv6", 58}, {"sctp", 132}};
-
-bool isValidIfName(const std::string& name) {
-  // The kernel's dev_valid_name(): 1..15 bytes, not "." or "..", no '/', ':' or space.
-  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
-  for (char c : name)
-    if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n') return false;
-  return true;
-}
 
 bool isValidChainName(const std::string& name) {
   if (name.empty() || name.size() > 32) return false;
@@ -96,7 +89,7 @@ class PolicyReader {
     if (!r_.expectMap(node, "device", {"pf", "eswitch", "profile", "bpf_offload", "host_xdp", "vfs"})) return;
     if (r_.require(node, "pf", "device")) {
       if (const auto& pf = r_.string(node["pf"], "device.pf")) {
-        if (!isValidIfName(*pf))
+        if (!names::isInterfaceName(*pf))
           r_.error(node["pf"], "device.pf",
                    "\"" + *pf + "\" is not a valid interface name (1-15 characters, no '/', ':' "
                    "or spaces)");

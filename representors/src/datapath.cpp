@@ -101,8 +101,8 @@ struct Datapath::Fds {
   }
 };
 
-std::string Datapath::pinDir(const std::string& instance) {
-  return std::string(paths::kPinRoot) + "/" + instance;
+Result<std::string> Datapath::pinDir(const std::string& instance) {
+  return paths::instanceDir(paths::kPinRoot, instance);
 }
 
 Status Datapath::ensureBpffs() {
@@ -167,10 +167,7 @@ Result<std::optional<Datapath>> Datapath::open(const std::string& dir) {
 
 Result<Datapath> Datapath::create(const std::string& dir) {
   LibbpfLogScope logScope;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Error(ErrorCode::kInternal, "create " + dir + ": " + ec.message());
-  ::chmod(dir.c_str(), 0700);
+  VFSTEER_TRY(paths::makePrivateDirs(dir));
 
   LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir.c_str());
   vfsteer_datapath* skel = vfsteer_datapath__open_opts(&opts);
@@ -565,6 +562,9 @@ Status Datapath::destroy() {
   for (const auto& entry : fs::directory_iterator(dir_, ec)) ::unlink(entry.path().c_str());
   if (::rmdir(dir_.c_str()) != 0 && errno != ENOENT)
     return Error::fromErrno(errno, "remove " + dir_);
+  // vfsteer's pin root too, once no instance is left in it (fails, and
+  // stays, while one is).
+  ::rmdir(fs::path(dir_).parent_path().c_str());
   return okStatus();
 }
 

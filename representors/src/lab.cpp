@@ -104,8 +104,7 @@ vfsteer::Status enableGro(const Netns& ns, const std::string& name) {
 
 vfsteer::Status writeState(const Paths& paths, int vfs) {
   json doc{{"vfsteer_lab", 1}, {"vfs", vfs}, {"namespaces", labNamespaces(vfs)}};
-  std::error_code ec;
-  fs::create_directories(fs::path(paths.stateFile).parent_path(), ec);
+  VFSTEER_TRY(vfsteer::paths::makePrivateDirs(fs::path(paths.stateFile).parent_path().string()));
   std::ofstream out(paths.stateFile);
   if (!out) return Error(ErrorCode::kInternal, "cannot write " + paths.stateFile);
   out << doc.dump(2) << "\n";
@@ -196,6 +195,7 @@ vfsteer::Status down(const Paths& paths) {
   for (const auto& name : state["namespaces"]) VFSTEER_TRY(Netns::remove(name.get<std::string>()));
   ::unlink((paths.topologyDir + "/" + kUplink + ".json").c_str());
   ::unlink(paths.stateFile.c_str());
+  ::rmdir(paths.topologyDir.c_str());  // only if no other topology file is in it
   return okStatus();
 }
 

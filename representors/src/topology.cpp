@@ -8,6 +8,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "vfsteer/common/names.hpp"
+#include "vfsteer/common/paths.hpp"
 #include "vfsteer/netlink/devlink.hpp"
 #include "vfsteer/netlink/link.hpp"
 #include "vfsteer/netlink/socket.hpp"
@@ -170,6 +172,15 @@ Result<Topology> loadTopologyFile(const std::string& path) {
   } catch (const json::exception& e) {
     return bad(e.what());
   }
+  // These names reach the kernel and, as the instance name, paths.
+  if (!t.netns.empty() && !names::isNetnsName(t.netns)) return bad("\"netns\": " + names::quoted(t.netns) + " is not a network namespace name");
+  if (!names::isInterfaceName(t.pf)) return bad("\"pf\": " + names::quoted(t.pf) + " is not an interface name");
+  for (const auto& r : t.reps) {
+    if (!names::isInterfaceName(r.ifname))
+      return bad("\"representor\" of VF " + std::to_string(r.vf) + ": " + names::quoted(r.ifname) + " is not an interface name");
+    if (!r.vfNetns.empty() && !names::isNetnsName(r.vfNetns))
+      return bad("\"vf_netns\" of VF " + std::to_string(r.vf) + ": " + names::quoted(r.vfNetns) + " is not a network namespace name");
+  }
   t.numVfs = static_cast<uint16_t>(t.reps.size());
   return t;
 }
@@ -183,8 +194,8 @@ Status writeTopologyFile(const std::string& path, const Topology& t) {
                           {"representor", r.ifname},
                           {"vf_netns", r.vfNetns},
                           {"vf_ifname", r.vfIfname}});
+  VFSTEER_TRY(paths::makePrivateDirs(fs::path(path).parent_path().string()));
   std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp);

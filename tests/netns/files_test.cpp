@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include "lab_fixture.hpp"
 #include "engine/state.hpp"
@@ -62,6 +63,88 @@ TEST_F(FilesTest, StateLockJournalAndPinsAreOwnerOnlyEvenUnderUmaskZero) {
   EXPECT_EQ(modeOf(root + "/eth9"), 0700u);
   EXPECT_EQ(modeOf(root + "/eth9/journal.json"), 0600u);
   fs::remove_all(root);
+}
+
+// Every directory level vfsteer creates is owner-only, not only the last.
+TEST(StateFiles, EveryDirectoryMadeIsOwnerOnly) {
+  Umask open(0);
+  const std::string top = "/tmp/vfsteer-levels-" + std::to_string(getpid());
+  engine::StateStore store(top + "/a/b");
+  engine::Journal j;
+  j.pid = 1;
+  ASSERT_TRUE(store.saveJournal("eth9:ns1", j).ok());
+  for (const auto& d : {top, top + "/a", top + "/a/b", top + "/a/b/eth9:ns1"}) EXPECT_EQ(modeOf(d), 0700u) << d;
+  fs::remove_all(top);
+}
+
+// A lock taken and released on an instance with nothing else leaves no
+// directory behind; one with state keeps it.
+TEST(StateFiles, ALockAloneLeavesNothing) {
+  const std::string root = "/tmp/vfsteer-lockonly-" + std::to_string(getpid());
+  engine::StateStore store(root);
+  {
+    auto lock = store.lock("eth9", std::chrono::milliseconds(0));
+    ASSERT_TRUE(lock.ok()) << lock.error().describe();
+    EXPECT_TRUE(fs::exists(root + "/eth9/lock"));
+  }
+  EXPECT_FALSE(fs::exists(root + "/eth9"));
+  {
+    auto lock = store.lock("eth9", std::chrono::milliseconds(0));
+    ASSERT_TRUE(lock.ok());
+    engine::Journal j;
+    ASSERT_TRUE(store.saveJournal("eth9", j).ok());
+  }
+  EXPECT_TRUE(fs::exists(root + "/eth9/journal.json"));
+  EXPECT_TRUE(fs::exists(root + "/eth9/lock"));
+  fs::remove_all(root);
+}
+
+// What is under `dir`, `depth` levels down (an unreadable or missing dir
+// gives nothing).
+std::set<std::string> listing(const std::string& dir, int depth) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    out.insert(it->path().string());
+    if (it.depth() + 1 >= depth) it.disable_recursion_pending();
+  }
+  return out;
+}
+
+std::set<std::string> machineListing() {
+  std::set<std::string> all;
+  for (const auto& [dir, depth] : std::vector<std::pair<std::string, int>>{{"/run", 4}, {"/tmp", 4}, {"/sys/fs/bpf", 8}})
+    all.merge(listing(dir, depth));
+  return all;
+}
+
+// Instance names on the command line become directory names: anything but
+// PF or PF:NETNS is refused before anything is created, anywhere.
+TEST(InstanceNames, EveryCommandRefusesNamesThatAreNotPfOrPfNetns) {
+  VFSTEER_REQUIRE_ROOT();
+  const std::string marker = "/tmp/vfsteer-trav-" + std::to_string(getpid());
+  const std::vector<std::string> names = {
+      "..", ".", "/", "", "../../../" + marker.substr(1), "a/b", "eth0:", "eth0:..", "eth0:a/b", ":ns",
+      " eth0", "eth0\n", std::string(16, 'e'), "eth0:" + std::string(64, 'n'), std::string(100000, 'x'),
+      "x;touch " + marker, "$(touch " + marker + ")", "`touch " + marker + "`"};
+  const std::vector<std::vector<std::string>> commands = {
+      {"teardown", "--instance"}, {"report", "--instance"}, {"enforce", "skip-sw", "--instance"}};
+  const auto before = machineListing();
+  for (const auto& name : names) {
+    for (auto cmd : commands) {
+      cmd.push_back(name);
+      auto r = vfsteerCli(cmd);
+      EXPECT_EQ(r.status, 1) << cmd[0] << " --instance \"" << name.substr(0, 40) << "\": " << r.err;
+      EXPECT_NE(r.err.find("is not PF or PF:NETNS"), std::string::npos) << cmd[0] << ": " << r.err;
+      EXPECT_LT(r.err.size(), 600u) << "the name is quoted whole: " << r.err.substr(0, 200);
+    }
+  }
+  const auto after = machineListing();
+  std::vector<std::string> made;
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(made));
+  EXPECT_TRUE(made.empty()) << "created: " << made.front();
+  EXPECT_FALSE(fs::exists(marker));
 }
 
 // Strings a shell would act on, in every field a policy or the command line

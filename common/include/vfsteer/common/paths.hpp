@@ -2,7 +2,13 @@
 // built from these two roots, here and nowhere else.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <string>
+
+#include "vfsteer/common/names.hpp"
+#include "vfsteer/common/result.hpp"
 
 namespace vfsteer::paths {
 
@@ -13,5 +19,27 @@ inline constexpr const char* kPinRoot = "/sys/fs/bpf/vfsteer";
 
 inline std::string topologyDir(const std::string& stateRoot = kStateRoot) { return stateRoot + "/topology"; }
 inline std::string labFile(const std::string& stateRoot = kStateRoot) { return stateRoot + "/lab.json"; }
+
+// The directory of `instance` under `root` (kStateRoot, kPinRoot or a
+// test's own). A name that is not an instance name is refused, so no path
+// built here can leave `root`.
+inline Result<std::string> instanceDir(const std::string& root, const std::string& instance) {
+  VFSTEER_TRY(names::checkInstanceName(instance));
+  return root + "/" + instance;
+}
+
+// Creates `path` and every missing directory above it with mode 0700:
+// what vfsteer keeps is root's business. Directories that exist are left
+// as they are, except `path` itself, which is made 0700.
+inline Status makePrivateDirs(const std::string& path) {
+  for (size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
+    const std::string prefix = path.substr(0, slash);
+    if (!prefix.empty() && ::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
+      return Error::fromErrno(errno, "create " + prefix);
+    if (slash == std::string::npos) break;
+  }
+  if (::chmod(path.c_str(), 0700) != 0) return Error::fromErrno(errno, "chmod " + path);
+  return okStatus();
+}
 
 }  // namespace vfsteer::paths

@@ -28,6 +28,7 @@ class Netns {
   static Result<Netns> create(const std::string& name);
   // Removes a named namespace ("ip netns del NAME"); absent is success.
   static Status remove(const std::string& name);
+  // Whether /run/netns/NAME holds a namespace (not only a file).
   static bool exists(const std::string& name);
 
   Netns(Netns&& other) noexcept;

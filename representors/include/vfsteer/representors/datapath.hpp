@@ -35,8 +35,9 @@ Status checkUserProgram(const std::string& object, const std::string& program);
 
 class Datapath {
  public:
-  // The directory vfsteer pins an instance's objects in.
-  static std::string pinDir(const std::string& instance);
+  // The directory vfsteer pins an instance's objects in (refuses a name
+  // that is not an instance name).
+  static Result<std::string> pinDir(const std::string& instance);
   // Mounts bpffs on /sys/fs/bpf when nothing is mounted there.
   static Status ensureBpffs();
 
