@@ -1,5 +1,7 @@
 #include "vfsteer/policies/address.hpp"
 
+#include "vfsteer/common/names.hpp"
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -73,14 +75,14 @@ std::optional<IpPrefix> parseIpPrefix(std::string_view text, std::string* error)
   std::string addr(text.substr(0, slash));
   p.v6 = addr.find(':') != std::string::npos;
   if (inet_pton(p.v6 ? AF_INET6 : AF_INET, addr.c_str(), p.addr.data()) != 1)
-    return fail("\"" + addr + "\" is not an IPv" + (p.v6 ? "6" : "4") + " address");
+    return fail(names::quoted(addr) + " is not an IPv" + (p.v6 ? "6" : "4") + " address");
   int length = p.width();
   if (slash != std::string_view::npos) {
     auto lenText = text.substr(slash + 1);
     auto [ptr, ec] = std::from_chars(lenText.data(), lenText.data() + lenText.size(), length);
     if (ec != std::errc() || ptr != lenText.data() + lenText.size() || lenText.empty() ||
         length < 0 || length > p.width())
-      return fail("prefix length \"" + std::string(lenText) + "\" is not 0.." +
+      return fail("prefix length " + names::quoted(lenText) + " is not 0.." +
                   std::to_string(p.width()));
   }
   p.length = static_cast<uint8_t>(length);
@@ -88,7 +90,7 @@ std::optional<IpPrefix> parseIpPrefix(std::string_view text, std::string* error)
     if (p.addr[i / 8] & (1 << (7 - i % 8))) {
       IpPrefix masked = p;
       for (int j = length; j < p.width(); ++j) masked.addr[j / 8] &= ~(1 << (7 - j % 8));
-      return fail("\"" + std::string(text) + "\" has host bits set; did you mean " + masked.str() +
+      return fail(names::quoted(text) + " has host bits set; did you mean " + masked.str() +
                   "?");
     }
   }

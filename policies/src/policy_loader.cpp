@@ -91,7 +91,7 @@ class PolicyReader {
       if (const auto& pf = r_.string(node["pf"], "device.pf")) {
         if (!names::isInterfaceName(*pf))
           r_.error(node["pf"], "device.pf",
-                   "\"" + *pf + "\" is not a valid interface name (1-15 characters, no '/', ':' "
+                   names::quoted(*pf) + " is not a valid interface name (1-15 characters, no '/', ':' "
                    "or spaces)");
         dev.pf = *pf;
       }
@@ -151,9 +151,9 @@ class PolicyReader {
       auto mac = text ? parseMac(*text) : std::nullopt;
       if (text && !mac)
         r_.error(n, child(path, "mac"),
-                 "\"" + *text + "\" is not a MAC address; write it as \"02:00:00:00:00:10\"");
+                 names::quoted(*text) + " is not a MAC address; write it as \"02:00:00:00:00:10\"");
       else if (mac && mac->isMulticast())
-        r_.error(n, child(path, "mac"), "\"" + *text + "\" is a multicast address; a VF needs a "
+        r_.error(n, child(path, "mac"), names::quoted(*text) + " is a multicast address; a VF needs a "
                                         "unicast MAC (first byte even)");
       s.mac = mac;
     }
@@ -198,7 +198,7 @@ class PolicyReader {
         c.name = *n;
         if (!isValidChainName(c.name))
           r_.error(node["name"], child(path, "name"),
-                   "\"" + c.name + "\" is not a valid chain name (1-32 letters, digits, '_', '-', "
+                   names::quoted(c.name) + " is not a valid chain name (1-32 letters, digits, '_', '-', "
                    "'.')");
       }
     } else {
@@ -304,7 +304,7 @@ class PolicyReader {
                       std::to_string(max);
     if (node.IsScalar())
       if (const auto& s = detail::suggest(node.Scalar(), known))
-        msg = "\"" + node.Scalar() + "\" is unknown; did you mean \"" + *s + "\"? " + msg;
+        msg = names::quoted(node.Scalar()) + " is unknown; did you mean \"" + *s + "\"? " + msg;
     r_.error(node, path, msg);
     return std::nullopt;
   }
@@ -366,7 +366,7 @@ class PolicyReader {
       *field = parseMacMatch(*text);
       if (!*field)
         r_.error(n, child(path, key),
-                 "\"" + *text + "\" is not a MAC address; expected \"02:00:00:00:00:10\" or "
+                 names::quoted(*text) + " is not a MAC address; expected \"02:00:00:00:00:10\" or "
                  "\"02:00:00:00:00:00/ff:ff:ff:00:00:00\"");
     }
     if (const auto& n = node["ethertype"]) readEthertype(n, child(path, "ethertype"), m);
@@ -470,7 +470,7 @@ class PolicyReader {
     const YamlNode& arg = *argNode;
     auto kind = parseStageKind(kindName);
     if (!kind) {
-      std::string msg = "unknown stage \"" + kindName + "\"";
+      std::string msg = "unknown stage " + names::quoted(kindName);
       if (const auto& sug = detail::suggest(kindName, kAllStages)) msg += "; did you mean \"" + *sug + "\"?";
       msg += " (stages: vlan_pop, vlan_push, tunnel_decap, queue, police, mark, mirror, drop, bpf, "
              "deliver)";
@@ -615,21 +615,21 @@ class PolicyReader {
         auto [tit, freshPort] = tunnelPorts.emplace(c.match.tunnel->dstPort, &c);
         const auto& other = *tit->second->match.tunnel;
         if (!freshPort && other.type != c.match.tunnel->type)
-          r_.errorAt(c.match.pos, "chain \"" + c.name + "\" match.tunnel",
+          r_.errorAt(c.match.pos, "chain " + names::quoted(c.name) + " match.tunnel",
                      "UDP port " + std::to_string(c.match.tunnel->dstPort) + " is " +
                          std::string(name(c.match.tunnel->type)) + " here but " +
-                         std::string(name(other.type)) + " in chain \"" + tit->second->name +
+                         std::string(name(other.type)) + " in chain " + names::quoted(tit->second->name) +
                          "\"; one port carries one tunnel type");
       }
       auto [nit, freshName] = names.emplace(c.name, &c);
       if (!freshName)
-        r_.errorAt(c.pos, "chains", "duplicate chain name \"" + c.name + "\" (first at " +
+        r_.errorAt(c.pos, "chains", "duplicate chain name " + names::quoted(c.name) + " (first at " +
                                         nit->second->pos.str() + ")");
       auto [pit, freshPrio] = priorities.emplace(std::pair{c.match.from, c.priority}, &c);
       if (!freshPrio)
         r_.errorAt(c.pos, "chains",
-                   "chain \"" + c.name + "\" has priority " + std::to_string(c.priority) +
-                       ", already used by chain \"" + pit->second->name + "\" (" +
+                   "chain " + names::quoted(c.name) + " has priority " + std::to_string(c.priority) +
+                       ", already used by chain " + names::quoted(pit->second->name) + " (" +
                        pit->second->pos.str() + ") for traffic from " + c.match.from.str() +
                        "; priorities decide which chain wins and must be unique per side");
       checkChain(p, c);
@@ -646,7 +646,7 @@ class PolicyReader {
   }
 
   void checkChain(const Policy& p, const Chain& c) {
-    const std::string where = "chain \"" + c.name + "\"";
+    const std::string where = "chain " + names::quoted(c.name);
     if (c.match.from.kind == Port::Kind::kVf)
       checkVfIndex(p, c.match.from.vf, c.match.pos, where + " match.from");
     // Track how many VLAN tags the packet carries at each stage so that no

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "vfsteer/policies/loader.hpp"
+#include "vfsteer/common/names.hpp"
 #include "yaml_reader.hpp"
 
 namespace vfsteer::policies {
@@ -28,7 +29,7 @@ void readWordSet(YamlReader& r, const YamlNode& node, const std::string& path, s
     if (!word) continue;
     auto value = parse(*word);
     if (!value) {
-      std::string msg = "unknown word \"" + *word + "\"";
+      std::string msg = "unknown word " + names::quoted(*word);
       if (const auto& s = detail::suggest(*word, known)) msg += "; did you mean \"" + *s + "\"?";
       r.error(node[i], element(path, i), msg);
       continue;
@@ -207,15 +208,15 @@ Result<std::vector<Profile>> loadProfileDir(const std::string& dir) {
 
 Result<Profile> selectProfile(const std::vector<Profile>& profiles, std::string_view name,
                               std::string_view driver) {
-  std::vector<std::string_view> names;
-  for (const auto& p : profiles) names.push_back(p.name);
+  std::vector<std::string_view> profileNames;
+  for (const auto& p : profiles) profileNames.push_back(p.name);
   std::string known;
-  for (auto n : names) known += (known.empty() ? "" : ", ") + std::string(n);
+  for (auto n : profileNames) known += (known.empty() ? "" : ", ") + std::string(n);
   if (name != "auto") {
     for (const auto& p : profiles)
       if (p.name == name) return p;
-    std::string msg = "unknown profile \"" + std::string(name) + "\"";
-    if (const auto& s = detail::suggest(name, names)) msg += "; did you mean \"" + *s + "\"?";
+    std::string msg = "unknown profile " + names::quoted(name) + "";
+    if (const auto& s = detail::suggest(name, profileNames)) msg += "; did you mean \"" + *s + "\"?";
     return Error(ErrorCode::kInvalidInput, msg + " (profiles: " + known + ")");
   }
   if (driver.empty())

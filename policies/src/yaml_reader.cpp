@@ -1,6 +1,9 @@
 #include "yaml_reader.hpp"
 
+#include "vfsteer/common/names.hpp"
+
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <set>
 #include <sstream>
@@ -45,10 +48,17 @@ std::string joinChoices(std::initializer_list<std::string_view> choices) {
 
 std::optional<std::string> suggest(std::string_view word,
                                    const std::vector<std::string_view>& candidates) {
+  // Case does not count: "MLX5" suggests "mlx5".
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+  };
+  const std::string w = lower(word);
   std::optional<std::string> best;
   size_t bestDistance = std::max<size_t>(2, word.size() / 3) + 1;
   for (auto c : candidates) {
-    size_t d = editDistance(word, c);
+    size_t d = editDistance(w, lower(c));
     if (d < bestDistance) {
       bestDistance = d;
       best = std::string(c);
@@ -122,7 +132,7 @@ bool YamlReader::expectMap(const YamlNode& node, std::string_view path,
       continue;
     }
     if (std::find(candidates.begin(), candidates.end(), key) == candidates.end()) {
-      std::string msg = "unknown key \"" + key + "\"";
+      std::string msg = "unknown key " + names::quoted(key);
       if (auto s = suggest(key, candidates)) msg += "; did you mean \"" + *s + "\"?";
       msg += " (allowed here: " + joinChoices(allowed) + ")";
       error(keyNode, path, msg);
@@ -160,7 +170,7 @@ std::optional<uint64_t> YamlReader::unsignedInt(const YamlNode& node, std::strin
   uint64_t value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
-    error(node, path, "expected an integer " + range + ", found \"" + node.Scalar() + "\"");
+    error(node, path, "expected an integer " + range + ", found " + names::quoted(node.Scalar()));
     return std::nullopt;
   }
   if (value < min || value > max) {
@@ -174,7 +184,7 @@ std::optional<bool> YamlReader::boolean(const YamlNode& node, std::string_view p
   if (node.IsScalar()) {
     if (node.Scalar() == "true") return true;
     if (node.Scalar() == "false") return false;
-    error(node, path, "expected true or false, found \"" + node.Scalar() + "\"");
+    error(node, path, "expected true or false, found " + names::quoted(node.Scalar()));
     return std::nullopt;
   }
   error(node, path, std::string("expected true or false, found ") + typeName(node));
@@ -196,7 +206,7 @@ std::optional<std::string> YamlReader::oneOf(const YamlNode& node, std::string_v
   const std::string& value = node.Scalar();
   for (auto c : choices)
     if (c == value) return value;
-  std::string msg = "\"" + value + "\" is not one of " + joinChoices(choices);
+  std::string msg = names::quoted(value) + " is not one of " + joinChoices(choices);
   if (auto s = suggest(value, std::vector<std::string_view>(choices)))
     msg += "; did you mean \"" + *s + "\"?";
   error(node, path, msg);

@@ -73,6 +73,7 @@ TEST(CliPlan, BadInvocationsExitOneWithAClearMessage) {
       {{"plan"}, "--file is required"},
       {{"plan", "-f", "/nonexistent.yaml"}, "File does not exist: /nonexistent.yaml"},
       {{"plan", "-f", kExample, "--profile", "mlx4"}, "did you mean \"mlx5\""},
+      {{"plan", "-f", kExample, "--profile", "MLX5"}, "did you mean \"mlx5\""},
       {{"plan", "-f", kExample, "--profile", "mlx5", "-o", "xml"}, "xml not in {table,json,dot}"},
       {{"plan", "-f", kExample, "--profile", "mlx5", "--skip-sw", "nope"}, "no chain named \"nope\""},
       {{"plan", "-f", kExample, "--profile", "mlx5", "--skip-sw", "web", "--skip-hw", "web"},

@@ -324,6 +324,20 @@ TEST(PolicyLoader, DeepNestingIsRefusedAtItsDepth) {
       << p.error().message();
 }
 
+TEST(PolicyLoader, LongValuesAreQuotedCutShort) {
+  // A 5 MB chain name and word: each error quotes 64 bytes and the size.
+  const std::string huge(5'000'000, 'a');
+  auto p = loadPolicyText(HEAD "chains:\n  - {name: " + huge + ", priority: 1, match: {ip_proto: tcp}, stages: [" +
+                              huge + "]}\n",
+                          "long.yaml");
+  ASSERT_FALSE(p.ok());
+  const std::string& m = p.error().message();
+  EXPECT_LT(m.size(), 2000u) << m.substr(0, 2000);
+  const std::string cut = "\"" + huge.substr(0, 64) + "…\" (5000000 bytes)";
+  EXPECT_NE(m.find(cut + " is not a valid chain name"), std::string::npos) << m.substr(0, 2000);
+  EXPECT_NE(m.find("chains[0].stages[0]: unknown stage " + cut), std::string::npos) << m.substr(0, 2000);
+}
+
 TEST(PolicyLoader, AliasesThatExpandWithoutBoundAreRefused) {
   // "Billion laughs": each level holds ten aliases of the one before.
   std::string text = "version: 1\ndevice: {pf: eth0}\nchains:\n  - name: a\n    l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
