@@ -1,6 +1,9 @@
 // vfsteer: VF representor and hardware demux orchestrator.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
+#include <cstring>
+#include <iostream>
 #include <string>
 
 #include "cli/commands.hpp"
@@ -34,7 +37,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : vfsteer::cli::kExitBadInput;
+    exitCode = app.exit(e) == 0 ? vfsteer::cli::kExitOk : vfsteer::cli::kExitBadInput;
+  }
+  // Output that did not reach its file (a full disk, a closed pipe) is a
+  // failure, not a silent success: whoever reads it would act on half a plan.
+  errno = 0;
+  std::cout.flush();
+  if (!std::cout) {
+    const int err = errno;
+    vfsteer::cli::printError(std::string("cannot write the output") + (err ? std::string(": ") + std::strerror(err) : ""));
+    if (exitCode == vfsteer::cli::kExitOk) exitCode = vfsteer::cli::kExitBadInput;
   }
   return exitCode;
 }

@@ -92,6 +92,18 @@ TEST(CliPlan, BadInvocationsExitOneWithAClearMessage) {
   }
 }
 
+// Output that cannot be written is an error, not a quiet exit 0.
+TEST(CliPlan, OutputThatCannotBeWrittenFails) {
+  for (const char* format : {"table", "json", "dot"}) {
+    auto r = testing::runProgram(
+        {"/bin/sh", "-c", std::string("exec \"$0\" plan -f \"$1\" --profile mlx5 -o ") + format + " > /dev/full",
+         VFSTEER_BINARY, kExample});
+    EXPECT_EQ(r.status, 1) << format << ": " << r.err;
+    EXPECT_NE(r.err.find("vfsteer: cannot write the output: No space left on device"), std::string::npos)
+        << format << ": " << r.err;
+  }
+}
+
 TEST(CliPlan, BadPolicyFileShowsEveryPosition) {
   char path[] = "/tmp/vfsteer-bad-XXXXXX.yaml";
   int fd = mkstemps(path, 5);
