@@ -16,8 +16,8 @@ namespace {
 const std::vector<policies::Profile>& bundledProfiles() {
   static const auto profiles = [] {
     auto p = policies::loadProfileDir(VFSTEER_SOURCE_DIR "/profiles");
-    if (!p.ok()) std::abort();  // the bundled profiles must load
-    return *p;
+    if (!p.ok() || !p->broken.empty()) std::abort();  // the bundled profiles must load
+    return p->profiles;
   }();
   return profiles;
 }

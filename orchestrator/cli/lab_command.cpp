@@ -51,8 +51,9 @@ int labDown() {
   engine::StateStore store;
   auto ports = engine::makeRealPorts();
   auto labInstance = engine::parseInstance(std::string(lab::kUplink) + ":" + lab::kHostNetns);
-  auto torn = labInstance.ok() ? engine::teardown(*labInstance, *ports, store, std::chrono::seconds(kDefaultLockWaitSeconds))
-                               : Result<engine::TeardownResult>(labInstance.error());
+  auto torn = labInstance.ok()
+                  ? engine::teardown(*labInstance, *ports, store, std::chrono::seconds(kDefaultLockWaitSeconds))
+                  : Result<engine::TeardownResult>(labInstance.error());
   if (!torn.ok()) {
     printError(torn.error().describe());
     return kExitKernelRefused;

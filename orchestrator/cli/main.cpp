@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
       "refused (a skip-sw chain cannot run in the NIC); 3 the kernel refused a change (it was\n"
       "rolled back).\n"
       "Run 'vfsteer COMMAND --help' for a command's options. Documentation: docs/.");
+  // CLI11's usage errors (a missing file, a bad value) carry the same
+  // "vfsteer: " prefix as vfsteer's own.
+  app.failure_message([](const CLI::App* a, const CLI::Error& e) {
+    return "vfsteer: " + CLI::FailureMessage::simple(a, e);
+  });
   int exitCode = vfsteer::cli::kExitOk;
   vfsteer::cli::addCommands(app, exitCode);
   // CLI11 reports an unknown command only as "a subcommand is required".
@@ -45,7 +50,8 @@ int main(int argc, char** argv) {
   std::cout.flush();
   if (!std::cout) {
     const int err = errno;
-    vfsteer::cli::printError(std::string("cannot write the output") + (err ? std::string(": ") + std::strerror(err) : ""));
+    vfsteer::cli::printError(std::string("cannot write the output") +
+                             (err ? std::string(": ") + std::strerror(err) : ""));
     if (exitCode == vfsteer::cli::kExitOk) exitCode = vfsteer::cli::kExitBadInput;
   }
   return exitCode;

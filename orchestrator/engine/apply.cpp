@@ -97,10 +97,7 @@ std::optional<ApplyFailure> Applier::loadInputs() {
                         false,
                         {}};
   topology_ = std::move(*topology);
-  const std::string wanted = opts_.profile ? *opts_.profile : policy_->device.profile;
-  auto profiles = policies::loadProfileDir(profileDir(opts_.profileDir));
-  if (!profiles.ok()) return ApplyFailure{FailureKind::kBadInput, profiles.error(), false, {}};
-  auto profile = policies::selectProfile(*profiles, wanted, topology_->driver);
+  auto profile = resolveProfile(*policy_, opts_.profile, profileDir(opts_.profileDir), topology_->driver);
   if (!profile.ok()) return ApplyFailure{FailureKind::kBadInput, profile.error(), false, {}};
   profile_ = std::move(*profile);
   auto placement = placementOptions(opts_.skipSw, opts_.skipHw);

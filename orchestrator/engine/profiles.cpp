@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "vfsteer/common/names.hpp"
 #include "vfsteer/policies/loader.hpp"
 #include "vfsteer/representors/driver.hpp"
 
@@ -22,20 +23,23 @@ std::string profileDir(const std::optional<std::string>& flag) {
 
 Result<policies::Profile> resolveProfile(const policies::Policy& policy,
                                          const std::optional<std::string>& flag,
-                                         const std::string& dir) {
+                                         const std::string& dir,
+                                         const std::optional<std::string>& driver) {
   VFSTEER_ASSIGN_OR_RETURN(auto profiles, policies::loadProfileDir(dir));
   const std::string wanted = flag ? *flag : policy.device.profile;
-  std::string driver;
-  if (wanted == "auto") {
+  const std::string where = flag ? "--profile" : policy.device.profilePos.str() + ": device.profile";
+  std::string pfDriver = driver.value_or("");
+  if (wanted == "auto" && !driver) {
     auto d = representors::driverOf(policy.device.pf);
     if (!d.ok())
       return Error(ErrorCode::kNotFound,
-                   "profile auto: cannot find the driver of device.pf \"" + policy.device.pf +
-                       "\" (" + d.error().describe() + "); name a profile with --profile");
-    driver = *d;
+                   "profile auto: cannot find the driver of device.pf " + names::quoted(policy.device.pf) + " (" +
+                       d.error().describe() + "); name a profile with --profile")
+          .addContext(where);
+    pfDriver = *d;
   }
-  auto p = policies::selectProfile(profiles, wanted, driver);
-  if (!p.ok()) return std::move(p).error().addContext(flag ? "--profile" : "device.profile");
+  auto p = policies::selectProfile(profiles, wanted, pfDriver);
+  if (!p.ok()) return std::move(p).error().addContext(where);
   return p;
 }
 

@@ -102,7 +102,9 @@ class PolicyReader {
         dev.eswitchDeclared = true;
       }
     }
+    dev.profilePos = dev.pos;
     if (const auto& n = node["profile"]) {
+      dev.profilePos = r_.pos(n);
       if (const auto& p = r_.string(n, "device.profile")) dev.profile = *p;
     }
     if (const auto& n = node["bpf_offload"]) {

@@ -183,7 +183,7 @@ Result<Profile> loadProfileFile(const std::string& path) {
   return loadProfileText(text, path);
 }
 
-Result<std::vector<Profile>> loadProfileDir(const std::string& dir) {
+Result<ProfileDir> loadProfileDir(const std::string& dir) {
   std::error_code ec;
   std::vector<std::string> files;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
@@ -192,30 +192,49 @@ Result<std::vector<Profile>> loadProfileDir(const std::string& dir) {
     return Error(ErrorCode::kNotFound,
                  "cannot list profile directory \"" + dir + "\": " + ec.message());
   std::sort(files.begin(), files.end());
-  std::vector<Profile> profiles;
+  if (files.empty()) return Error(ErrorCode::kNotFound, "no profiles (*.yaml) in \"" + dir + "\"");
+  ProfileDir out;
   for (const auto& f : files) {
-    VFSTEER_ASSIGN_OR_RETURN(Profile p, loadProfileFile(f));
-    for (const auto& other : profiles)
-      if (other.name == p.name)
-        return Error(ErrorCode::kInvalidInput,
-                     f + ": profile name \"" + p.name + "\" is also used by " + other.file);
-    profiles.push_back(std::move(p));
+    auto p = loadProfileFile(f);
+    if (!p.ok()) {
+      out.broken.push_back({f, std::filesystem::path(f).stem().string(), p.error()});
+      continue;
+    }
+    auto same = std::find_if(out.profiles.begin(), out.profiles.end(),
+                             [&](const Profile& o) { return o.name == p->name; });
+    if (same != out.profiles.end()) {
+      // Neither may be chosen: which one was meant is anyone's guess.
+      Error twice(ErrorCode::kInvalidInput, f + ": profile name " + names::quoted(p->name) + " is also used by " +
+                                                same->file + "; rename one of them");
+      out.broken.push_back({same->file, p->name, twice});
+      out.broken.push_back({f, p->name, twice});
+      out.profiles.erase(same);
+      continue;
+    }
+    out.profiles.push_back(std::move(*p));
   }
-  if (profiles.empty())
-    return Error(ErrorCode::kNotFound, "no profiles (*.yaml) in \"" + dir + "\"");
-  return profiles;
+  return out;
 }
 
-Result<Profile> selectProfile(const std::vector<Profile>& profiles, std::string_view name,
-                              std::string_view driver) {
+Result<Profile> selectProfile(const ProfileDir& dir, std::string_view name, std::string_view driver) {
+  const auto& profiles = dir.profiles;
   std::vector<std::string_view> profileNames;
   for (const auto& p : profiles) profileNames.push_back(p.name);
   std::string known;
   for (auto n : profileNames) known += (known.empty() ? "" : ", ") + std::string(n);
+  // The broken ones are named too, so that "unknown" never hides "broken";
+  // with their errors, since under "auto" one of them may be the profile
+  // meant.
+  std::string unread;
+  for (const auto& b : dir.broken)
+    if (unread.find(b.file + ":") == std::string::npos) unread += "; " + b.error.describe();
+  if (!unread.empty()) known += "; not readable" + unread;
   if (name != "auto") {
+    for (const auto& b : dir.broken)
+      if (b.name == name) return Error(b.error).addContext("profile " + names::quoted(name));
     for (const auto& p : profiles)
       if (p.name == name) return p;
-    std::string msg = "unknown profile " + names::quoted(name) + "";
+    std::string msg = "unknown profile " + names::quoted(name);
     if (const auto& s = detail::suggest(name, profileNames)) msg += "; did you mean \"" + *s + "\"?";
     return Error(ErrorCode::kInvalidInput, msg + " (profiles: " + known + ")");
   }

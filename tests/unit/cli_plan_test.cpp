@@ -71,7 +71,8 @@ struct BadCli {
 TEST(CliPlan, BadInvocationsExitOneWithAClearMessage) {
   const BadCli cases[] = {
       {{"plan"}, "--file is required"},
-      {{"plan", "-f", "/nonexistent.yaml"}, "File does not exist: /nonexistent.yaml"},
+      {{"plan", "-f", "/nonexistent.yaml"}, "vfsteer: --file: File does not exist: /nonexistent.yaml"},
+      {{"plan", "-f", "/tmp"}, "vfsteer: --file: File is actually a directory: /tmp"},
       {{"plan", "-f", kExample, "--profile", "mlx4"}, "did you mean \"mlx5\""},
       {{"plan", "-f", kExample, "--profile", "MLX5"}, "did you mean \"mlx5\""},
       {{"plan", "-f", kExample, "--profile", "mlx5", "-o", "xml"}, "xml not in {table,json,dot}"},
@@ -101,6 +102,33 @@ TEST(CliPlan, OutputThatCannotBeWrittenFails) {
     EXPECT_EQ(r.status, 1) << format << ": " << r.err;
     EXPECT_NE(r.err.find("vfsteer: cannot write the output: No space left on device"), std::string::npos)
         << format << ": " << r.err;
+  }
+}
+
+// A profile the policy names but that does not exist, or `auto` on a PF
+// whose driver cannot be found: the error points at device.profile.
+TEST(CliPlan, ProfileErrorsPointAtTheirLineAndColumn) {
+  struct Case {
+    std::string device;
+    std::string want;
+  };
+  const Case cases[] = {
+      {"{pf: eth0, profile: mlx55}", ":2:29: device.profile: unknown profile \"mlx55\"; did you mean \"mlx5\"?"},
+      // lo has no driver ethtool knows; either way the error is positioned.
+      {"{pf: lo, profile: auto}", ":2:27: device.profile: profile auto: cannot find the driver"},
+      {"{pf: lo}", ":2:9: device.profile: profile auto: cannot find the driver"},
+  };
+  for (const auto& c : cases) {
+    char path[] = "/tmp/vfsteer-profile-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    ASSERT_GE(fd, 0);
+    const std::string text = "version: 1\ndevice: " + c.device + "\n";
+    ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+    auto r = runVfsteer({"plan", "-f", path});
+    unlink(path);
+    EXPECT_EQ(r.status, 1) << c.device << ": " << r.err;
+    EXPECT_NE(r.err.find(std::string(path) + c.want), std::string::npos) << c.device << ": " << r.err;
   }
 }
 

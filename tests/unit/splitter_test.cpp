@@ -1,4 +1,8 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "generators.hpp"
 #include "vfsteer/demux/overlap.hpp"
@@ -37,8 +41,9 @@ Policy policyText(const std::string& chains, int vfs = 4) {
 TEST(Profiles, AllShippedProfilesLoadAndMapDrivers) {
   auto all = policies::loadProfileDir(kSource + "/profiles");
   ASSERT_TRUE(all.ok()) << all.error().describe();
+  EXPECT_TRUE(all->broken.empty()) << all->broken.front().error.describe();
   std::vector<std::string> names;
-  for (const auto& p : *all) names.push_back(p.name);
+  for (const auto& p : all->profiles) names.push_back(p.name);
   EXPECT_EQ(names, (std::vector<std::string>{"ice", "mlx5", "netdevsim", "nfp", "veth"}));
   for (auto [driver, profile] : {std::pair{"mlx5_core", "mlx5"}, std::pair{"ice", "ice"},
                                  std::pair{"nfp", "nfp"}, std::pair{"netdevsim", "netdevsim"},
@@ -53,6 +58,37 @@ TEST(Profiles, AllShippedProfilesLoadAndMapDrivers) {
   auto typo = policies::selectProfile(*all, "mlx4", "");
   ASSERT_FALSE(typo.ok());
   EXPECT_NE(typo.error().message().find("did you mean \"mlx5\""), std::string::npos);
+}
+
+// One broken profile, or two with one name, do not take the others down:
+// only choosing them fails, with their error.
+TEST(Profiles, ABrokenProfileFailsOnlyWhenChosen) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("vfsteer-profiles-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(kSource + "/profiles/veth.yaml", dir / "veth.yaml");
+  fs::copy_file(kSource + "/profiles/mlx5.yaml", dir / "mlx5.yaml");
+  fs::copy_file(kSource + "/profiles/mlx5.yaml", dir / "mlx5-copy.yaml");
+  std::ofstream(dir / "ice.yaml") << "name: ice\nbogus: 1\n";
+  auto loaded = policies::loadProfileDir(dir.string());
+  ASSERT_TRUE(loaded.ok()) << loaded.error().describe();
+  EXPECT_EQ(loaded->profiles.size(), 1u);  // veth; mlx5 twice and ice are set aside
+  EXPECT_EQ(loaded->broken.size(), 3u);
+
+  auto veth = policies::selectProfile(*loaded, "veth", "");
+  ASSERT_TRUE(veth.ok()) << veth.error().describe();
+  auto vethAuto = policies::selectProfile(*loaded, "auto", "veth");
+  ASSERT_TRUE(vethAuto.ok());
+  auto ice = policies::selectProfile(*loaded, "ice", "");
+  ASSERT_FALSE(ice.ok());
+  EXPECT_NE(ice.error().describe().find("ice.yaml:2:1"), std::string::npos) << ice.error().describe();
+  auto mlx5 = policies::selectProfile(*loaded, "mlx5", "");
+  ASSERT_FALSE(mlx5.ok());
+  EXPECT_NE(mlx5.error().describe().find("is also used by"), std::string::npos) << mlx5.error().describe();
+  auto unknown = policies::selectProfile(*loaded, "auto", "virtio_net");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().describe().find("not readable; "), std::string::npos) << unknown.error().describe();
+  fs::remove_all(dir);
 }
 
 TEST(Profiles, ProvisioningOrderIsData) {

@@ -21,11 +21,25 @@ Result<Policy> loadPolicyText(std::string_view text, const std::string& file);
 Result<Profile> loadProfileFile(const std::string& path);
 Result<Profile> loadProfileText(std::string_view text, const std::string& file);
 
-// All profiles in a directory (files ending in .yaml), sorted by name.
-Result<std::vector<Profile>> loadProfileDir(const std::string& dir);
+// A profile file that did not load, or that reuses another's name; `name`
+// is the reused name, else the file's stem (profiles are named after their
+// files).
+struct BrokenProfile {
+  std::string file;
+  std::string name;
+  Error error;
+};
+
+struct ProfileDir {
+  std::vector<Profile> profiles;  // sorted by file name
+  std::vector<BrokenProfile> broken;
+};
+
+// All profiles in a directory (files ending in .yaml). One broken file does
+// not take the others down: only choosing it fails, with its error.
+Result<ProfileDir> loadProfileDir(const std::string& dir);
 
 // The profile named `name`, or the one that lists `driver` when name is "auto".
-Result<Profile> selectProfile(const std::vector<Profile>& profiles, std::string_view name,
-                              std::string_view driver);
+Result<Profile> selectProfile(const ProfileDir& dir, std::string_view name, std::string_view driver);
 
 }  // namespace vfsteer::policies

@@ -43,6 +43,7 @@ struct Device {
   EswitchMode eswitch = EswitchMode::kSwitchdev;
   bool eswitchDeclared = false;              // absent: vfsteer leaves the mode as it is
   std::string profile = "auto";              // "auto" or a profile name
+  SourcePos profilePos;                      // where it was written (the device's position when absent)
   uint16_t vfCount = 0;
   bool vfsDeclared = false;                  // absent: vfsteer leaves sriov_numvfs alone
   std::vector<VfSetting> vfSettings;         // unique vf, each < vfCount
