@@ -1,5 +1,8 @@
 // vfsteer plan: print the split without touching the system (no root needed).
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/plan_output.hpp"
@@ -22,27 +25,40 @@ struct PlanArgs {
   std::string output = "table";
 };
 
+// Input that does not load, for a program reading -o json: the plan
+// document with ok false, no chains, and one error per line of `text`
+// ("file:line:column: message" lines keep their position apart).
+nlohmann::json inputErrorsJson(const PlanArgs& args, const std::string& text) {
+  static const std::regex positioned(R"(^(.*?:\d+:\d+): (.*)$)");
+  nlohmann::json errors = nlohmann::json::array();
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    const bool hasPosition = std::regex_match(line, m, positioned);
+    errors.push_back({{"chain", ""},
+                      {"position", hasPosition ? m[1].str() : ""},
+                      {"message", hasPosition ? m[2].str() : line}});
+  }
+  return {{"vfsteer_plan", 1}, {"policy", args.policyFile}, {"ok", false}, {"errors", errors},
+          {"chains", nlohmann::json::array()}};
+}
+
 int runPlan(const PlanArgs& args) {
+  // Bad input exits 1 with the errors on stderr, and with -o json also as
+  // the plan document on stdout.
+  auto badInput = [&](const std::string& text) {
+    printError(text);
+    if (args.output == "json") std::cout << inputErrorsJson(args, text).dump(2) << "\n";
+    return kExitBadInput;
+  };
   auto policy = policies::loadPolicyFile(args.policyFile);
-  if (!policy.ok()) {
-    printError(policy.error().message());
-    return kExitBadInput;
-  }
+  if (!policy.ok()) return badInput(policy.error().message());
   auto profile = engine::resolveProfile(*policy, args.profile, engine::profileDir(args.profileDir));
-  if (!profile.ok()) {
-    printError(profile.error().describe());
-    return kExitBadInput;
-  }
+  if (!profile.ok()) return badInput(profile.error().describe());
   auto options = engine::placementOptions(args.skipSw, args.skipHw);
-  if (!options.ok()) {
-    printError(options.error().message());
-    return kExitBadInput;
-  }
+  if (!options.ok()) return badInput(options.error().message());
   auto plan = demux::plan(*policy, *profile, *options);
-  if (!plan.ok()) {
-    printError(plan.error().message());
-    return kExitBadInput;
-  }
+  if (!plan.ok()) return badInput(plan.error().message());
   const auto split = demux::splitReport(*policy, *plan);
   if (args.output == "json")
     std::cout << engine::toJson(split).dump(2) << "\n";

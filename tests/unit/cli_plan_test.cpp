@@ -141,6 +141,7 @@ TEST(CliPlan, BadPolicyFileShowsEveryPosition) {
   ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
   close(fd);
   auto r = runVfsteer({"plan", "-f", path, "--profile", "mlx5"});
+  auto json = runVfsteer({"plan", "-f", path, "--profile", "mlx5", "-o", "json"});
   unlink(path);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find(std::string(path) + ":4:37: chains[0].stages[0]: unknown stage \"dorp\"; "
@@ -148,6 +149,18 @@ TEST(CliPlan, BadPolicyFileShowsEveryPosition) {
             std::string::npos)
       << r.err;
   EXPECT_TRUE(r.out.empty());
+
+  // With -o json the errors are also the plan document, for programs.
+  EXPECT_EQ(json.status, 1);
+  auto doc = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << json.out;
+  EXPECT_EQ(doc["vfsteer_plan"], 1);
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_TRUE(doc["chains"].empty());
+  ASSERT_EQ(doc["errors"].size(), 1u) << doc.dump();
+  EXPECT_EQ(doc["errors"][0]["position"], std::string(path) + ":4:37");
+  EXPECT_EQ(doc["errors"][0]["message"].get<std::string>().rfind("chains[0].stages[0]: unknown stage \"dorp\"; did you mean", 0), 0u)
+      << doc.dump();
 }
 
 TEST(CliHelp, EveryCommandHasHelp) {
