@@ -104,6 +104,8 @@ void addDiscoverCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("-o,--output", args->output, "Output format")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
+  cmd->footer("Exit status: 0 found; 1 bad input, or the PF or its topology cannot be read. Changes "
+              "nothing.");
   cmd->callback([args, &exitCode] { exitCode = runDiscover(*args); });
 }
 

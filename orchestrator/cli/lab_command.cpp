@@ -103,6 +103,10 @@ void addLabCommand(CLI::App& app, int& exitCode) {
       "lab", "A built-in lab of network namespaces and veth pairs that stands in for a switchdev "
              "NIC: vfs-wire (wire0) - vfs-host (uplink0, pf0vfN) - vfs-vfN (vfN).");
   cmd->require_subcommand(1);
+  // Before the subcommands: they take their footer from here.
+  cmd->footer("Exit status: 0 done (lab down: also when the lab is not up); 1 bad input, not root, or "
+              "the lab's names are taken (nothing was changed); 3 the kernel refused a change (lab up "
+              "removes what it made).");
   auto vfs = std::make_shared<int>(4);
   CLI::App* up = cmd->add_subcommand("up", "Create the lab and its topology file");
   up->add_option("--vfs", *vfs, "Number of VFs")->check(CLI::Range(1, lab::kMaxVfs))->capture_default_str();

@@ -123,7 +123,8 @@ void addReportCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("-o,--output", args->output, "Output format")
       ->check(CLI::IsMember({"table", "json", "dot"}))
       ->capture_default_str();
-  cmd->footer("JSON format: docs/report-json.md.");
+  cmd->footer("Exit status: 0 reported; 1 bad input, or nothing of vfsteer's to report on.\n"
+              "JSON format: docs/report-json.md.");
   cmd->callback([args, &exitCode] { exitCode = runReport(*args); });
 }
 

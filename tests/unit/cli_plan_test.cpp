@@ -172,6 +172,19 @@ TEST(CliHelp, EveryCommandHasHelp) {
   EXPECT_EQ(plan.status, 0);
   for (const char* flag : {"--file", "--profile", "--skip-sw", "--skip-hw", "--output"})
     EXPECT_NE(plan.out.find(flag), std::string::npos) << flag;
+  // Each command lists its own exit codes, not the top level's (discover
+  // never refuses a plan).
+  for (const auto& cmd : std::vector<std::vector<std::string>>{
+           {"apply"}, {"plan"}, {"teardown"}, {"report"}, {"discover"}, {"lab", "up"}, {"lab", "down"},
+           {"lab", "status"}, {"enforce", "skip-sw"}}) {
+    auto args = cmd;
+    args.push_back("--help");
+    auto help = runVfsteer(args);
+    EXPECT_EQ(help.status, 0) << cmd[0];
+    EXPECT_NE(help.out.find("Exit status: 0 "), std::string::npos) << cmd[0] << ":\n" << help.out;
+    EXPECT_EQ(help.out.find("Exit status: 0 success; 1 bad input or usage"), std::string::npos)
+        << cmd[0] << " shows the top level's exit codes:\n" << help.out;
+  }
 }
 
 }  // namespace
