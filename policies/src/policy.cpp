@@ -53,8 +53,10 @@ std::string Match::describe() const {
     std::snprintf(buf, sizeof buf, "ethertype 0x%04x", static_cast<unsigned>(*ethertype));
     parts.push_back(buf);
   }
-  if (ipVersion == IpVersion::kV4 && !srcIp && !dstIp) parts.push_back("ipv4");
-  if (ipVersion == IpVersion::kV6 && !srcIp && !dstIp) parts.push_back("ipv6");
+  // The version in words unless an address or icmp/icmpv6 already says it.
+  const bool versionSaid = srcIp || dstIp || (ipProto && (*ipProto == 1 || *ipProto == 58));
+  if (ipVersion == IpVersion::kV4 && !versionSaid) parts.push_back("ipv4");
+  if (ipVersion == IpVersion::kV6 && !versionSaid) parts.push_back("ipv6");
   if (srcIp) parts.push_back("src " + srcIp->str());
   if (dstIp) parts.push_back("dst " + dstIp->str());
   if (ipProto) {

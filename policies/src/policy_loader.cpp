@@ -420,7 +420,10 @@ class PolicyReader {
     if (m.ethertype && (m.srcIp || m.dstIp || m.ipProto))
       r_.error(node["ethertype"], child(path, "ethertype"),
                "IP keys (src_ip, dst_ip, ip_proto) need ethertype ipv4 or ipv6");
-    if (m.ipProto && m.ipVersion == IpVersion::kNone) m.ipVersion = IpVersion::kAny;
+    // icmp exists only in IPv4 and icmpv6 only in IPv6: a rule for the other
+    // version would never match anything.
+    if (m.ipProto && m.ipVersion == IpVersion::kNone)
+      m.ipVersion = *m.ipProto == 1 ? IpVersion::kV4 : *m.ipProto == 58 ? IpVersion::kV6 : IpVersion::kAny;
     if (m.ipProto && ((*m.ipProto == 1 && m.ipVersion == IpVersion::kV6) ||
                       (*m.ipProto == 58 && m.ipVersion == IpVersion::kV4)))
       r_.error(node["ip_proto"], child(path, "ip_proto"),

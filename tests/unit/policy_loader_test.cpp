@@ -324,6 +324,23 @@ TEST(PolicyLoader, DeepNestingIsRefusedAtItsDepth) {
       << p.error().message();
 }
 
+// icmp is IPv4's and icmpv6 IPv6's: a match on either is for that version
+// only (no rule for the other, which could never match), and says so in the
+// user's words.
+TEST(PolicyLoader, IcmpAndIcmpv6ImplyTheirIpVersion) {
+  auto p = loadPolicyText(HEAD "chains:\n"
+                               "  - {name: a, priority: 1, match: {ip_proto: icmp}, stages: [drop]}\n"
+                               "  - {name: b, priority: 2, match: {ip_proto: icmpv6}, stages: [drop]}\n"
+                               "  - {name: c, priority: 3, match: {ip_proto: tcp}, stages: [drop]}\n",
+                          "icmp.yaml");
+  ASSERT_TRUE(p.ok()) << p.error().describe();
+  EXPECT_EQ(p->chains[0].match.ipVersion, IpVersion::kV4);
+  EXPECT_EQ(p->chains[1].match.ipVersion, IpVersion::kV6);
+  EXPECT_EQ(p->chains[2].match.ipVersion, IpVersion::kAny);
+  EXPECT_EQ(p->chains[0].match.describe(), "icmp");
+  EXPECT_EQ(p->chains[1].match.describe(), "icmpv6");
+}
+
 TEST(PolicyLoader, LongValuesAreQuotedCutShort) {
   // A 5 MB chain name and word: each error quotes 64 bytes and the size.
   const std::string huge(5'000'000, 'a');
