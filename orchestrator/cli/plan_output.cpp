@@ -13,12 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string hex(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
-
 std::string pad(std::string s, size_t width) {
   if (s.size() < width) s.append(width - s.size(), ' ');
   return s;
@@ -43,7 +37,7 @@ using Chain = demux::SplitReport::Chain;
 std::string handoverText(const Chain& c) {
   switch (c.handover) {
     case Handover::kNone: return "all in NIC";
-    case Handover::kContinue: return "NIC, then host in tc chain " + hex(c.host ? c.host->tcChain : 0);
+    case Handover::kContinue: return "NIC, then host in tc chain " + std::to_string(c.host ? c.host->tcChain : 0);
     case Handover::kTrap: return "NIC demux, trap to host";
     case Handover::kHostOnly: break;
   }
@@ -213,7 +207,7 @@ void writeDot(std::ostream& out, const demux::SplitReport& r, const engine::Live
       std::string cur = id + "_s" + std::to_string(i);
       out << "    " << prev << " -> " << cur;
       if (i == c.split && c.handover == Handover::kContinue)
-        out << " [label=\"goto chain " << hex(c.host ? c.host->tcChain : 0) << "\", style=dashed, color=red]";
+        out << " [label=\"goto chain " << std::to_string(c.host ? c.host->tcChain : 0) << "\", style=dashed, color=red]";
       out << ";\n";
       prev = cur;
     }
