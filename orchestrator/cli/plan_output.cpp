@@ -137,6 +137,10 @@ void writeTable(std::ostream& out, const demux::SplitReport& r, const engine::Li
     if (k) out << "  " << counterText(k->packets, k->bytes);
     out << "\n";
     out << "  split   " << c.split << "/" << c.stages.size() << " stages in the NIC: " << handoverText(c) << "\n";
+    // Why the NIC part ends where it does, on a line of its own: the reason
+    // is often about a later stage than the first host one.
+    if (c.split < c.stages.size() && !c.stages[c.split].reason.empty())
+      out << "  why     " << c.stages[c.split].reason << "\n";
     // Known once applied: where the host runs its stages.
     if (!c.hostHook.empty()) {
       out << "  hook    " << c.hostHook;
@@ -148,7 +152,6 @@ void writeTable(std::ostream& out, const demux::SplitReport& r, const engine::Li
       std::string line = "  " + std::to_string(i) + " " + pad(st.description, std::max<size_t>(22, st.description.size() + 1));
       line += pad(std::string(demux::name(st.where)), 5);
       if (k) line += " " + pad(stageCounters(k, c, i), 22);
-      if (i == c.split && !st.reason.empty()) line += " " + st.reason;
       while (!line.empty() && line.back() == ' ') line.pop_back();
       out << line << "\n";
     }

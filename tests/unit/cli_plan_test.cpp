@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.hpp"
@@ -52,6 +53,20 @@ TEST(CliPlan, SkipHwAllFromTheCommandLineOverridesThePolicy) {
   ASSERT_EQ(r.status, 0) << r.err;
   auto doc = nlohmann::json::parse(r.out);
   for (const auto& c : doc["chains"]) EXPECT_EQ(c["offload"], "skip-hw");
+}
+
+// The reason a chain leaves the NIC gets its own line: on the first host
+// stage it read as if that stage were the problem.
+TEST(CliPlan, TheSplitReasonHasItsOwnLine) {
+  auto r = runVfsteer({"plan", "-f", kExample, "--profile", "mlx5"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("  split   1/3 stages in the NIC: NIC, then host in tc chain 124125204\n"
+                       "  why     stage 1 queue: profile mlx5 cannot select a receive queue in hardware\n"
+                       "  0 tunnel_decap          nic\n"),
+            std::string::npos)
+      << r.out;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) EXPECT_LT(line.size(), 100u) << line;
 }
 
 TEST(CliPlan, DotOutputSeparatesNicAndHost) {
