@@ -49,9 +49,16 @@ std::string Match::describe() const {
   if (vlan) parts.push_back(tag("vlan", *vlan));
   if (cvlan) parts.push_back(tag("cvlan", *cvlan));
   if (ethertype) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "ethertype 0x%04x", static_cast<unsigned>(*ethertype));
-    parts.push_back(buf);
+    // The policy's words for the ethertypes it names.
+    if (*ethertype == 0x0806) {
+      parts.push_back("arp");
+    } else if (*ethertype == 0x88cc) {
+      parts.push_back("lldp");
+    } else {
+      char buf[24];
+      std::snprintf(buf, sizeof buf, "ethertype 0x%04x", static_cast<unsigned>(*ethertype));
+      parts.push_back(buf);
+    }
   }
   // The version in words unless an address or icmp/icmpv6 already says it.
   const bool versionSaid = srcIp || dstIp || (ipProto && (*ipProto == 1 || *ipProto == 58));
@@ -64,6 +71,7 @@ std::string Match::describe() const {
       case 6: parts.push_back("tcp"); break;
       case 17: parts.push_back("udp"); break;
       case 1: parts.push_back("icmp"); break;
+      case 47: parts.push_back("gre"); break;
       case 58: parts.push_back("icmpv6"); break;
       case 132: parts.push_back("sctp"); break;
       default: parts.push_back("ip_proto " + std::to_string(*ipProto));
@@ -107,14 +115,19 @@ std::string Stage::describe() const {
   struct Visitor {
     std::string operator()(const VlanPopStage&) const { return "vlan_pop"; }
     std::string operator()(const VlanPushStage& s) const {
-      return "vlan_push " + std::to_string(s.id) +
+      return "vlan_push " + std::to_string(s.id) + (s.prio ? " prio " + std::to_string(s.prio) : "") +
              (s.proto == VlanProto::k8021AD ? " (802.1ad)" : "");
     }
     std::string operator()(const TunnelDecapStage&) const { return "tunnel_decap"; }
     std::string operator()(const QueueStage& s) const { return "queue " + std::to_string(s.queue); }
+    // In the units the policy is written in (rate_mbps / rate_kbps, burst_kb).
     std::string operator()(const PoliceStage& s) const {
-      return "police " + std::to_string(s.rateBitsPerSec / 1000) + "kbit burst " +
-             std::to_string(s.burstBytes) + "B";
+      const std::string rate = s.rateBitsPerSec % 1000000 == 0
+                                   ? std::to_string(s.rateBitsPerSec / 1000000) + " Mbit/s"
+                                   : std::to_string(s.rateBitsPerSec / 1000) + " kbit/s";
+      const std::string burst = s.burstBytes % 1024 == 0 ? std::to_string(s.burstBytes / 1024) + " KiB"
+                                                         : std::to_string(s.burstBytes) + " B";
+      return "police " + rate + " burst " + burst;
     }
     std::string operator()(const MarkStage& s) const { return "mark " + std::to_string(s.mark); }
     std::string operator()(const MirrorStage& s) const { return "mirror " + s.to.str(); }

@@ -341,6 +341,23 @@ TEST(PolicyLoader, IcmpAndIcmpv6ImplyTheirIpVersion) {
   EXPECT_EQ(p->chains[1].match.describe(), "icmpv6");
 }
 
+// Matches and stages are described in the policy's own words and units.
+TEST(PolicyLoader, DescriptionsKeepWhatTheUserWrote) {
+  auto p = loadPolicyText(
+      HEAD "chains:\n"
+      "  - {name: a, priority: 1, match: {ethertype: arp}, stages: [{vlan_push: {id: 20, prio: 3}}, drop]}\n"
+      "  - {name: b, priority: 2, match: {ip_proto: gre}, stages: [{police: {rate_mbps: 1000}}, drop]}\n"
+      "  - {name: c, priority: 3, match: {ethertype: lldp}, stages: [{police: {rate_kbps: 800, burst_kb: 4}}, drop]}\n",
+      "words.yaml");
+  ASSERT_TRUE(p.ok()) << p.error().describe();
+  EXPECT_EQ(p->chains[0].match.describe(), "arp");
+  EXPECT_EQ(p->chains[0].stages[0].describe(), "vlan_push 20 prio 3");
+  EXPECT_EQ(p->chains[1].match.describe(), "gre");
+  EXPECT_EQ(p->chains[1].stages[0].describe(), "police 1000 Mbit/s burst 1250000 B");
+  EXPECT_EQ(p->chains[2].match.describe(), "lldp");
+  EXPECT_EQ(p->chains[2].stages[0].describe(), "police 800 kbit/s burst 4 KiB");
+}
+
 TEST(PolicyLoader, LongValuesAreQuotedCutShort) {
   // A 5 MB chain name and word: each error quotes 64 bytes and the size.
   const std::string huge(5'000'000, 'a');
