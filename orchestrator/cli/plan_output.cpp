@@ -156,6 +156,13 @@ void writeTable(std::ostream& out, const demux::SplitReport& r, const engine::Li
       out << line << "\n";
     }
   }
+  // The whole split in one line: how many chains hand over how.
+  auto count = [&](Handover h) {
+    return std::count_if(r.chains.begin(), r.chains.end(), [h](const Chain& c) { return c.handover == h; });
+  };
+  out << "\n" << r.chains.size() << (r.chains.size() == 1 ? " chain: " : " chains: ") << count(Handover::kNone)
+      << " all in NIC, " << count(Handover::kContinue) << " NIC then host, " << count(Handover::kTrap)
+      << " NIC demux then trap, " << count(Handover::kHostOnly) << " host only\n";
   if (!r.errors.empty()) {
     out << "\nrefused:\n";
     for (const auto& e : r.errors) out << "  " << e.pos.str() << ": " << e.message << "\n";

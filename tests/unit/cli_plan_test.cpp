@@ -67,6 +67,10 @@ TEST(CliPlan, TheSplitReasonHasItsOwnLine) {
       << r.out;
   std::istringstream lines(r.out);
   for (std::string line; std::getline(lines, line);) EXPECT_LT(line.size(), 100u) << line;
+  // The whole split in one line at the end.
+  EXPECT_NE(r.out.find("\n3 chains: 1 all in NIC, 2 NIC then host, 0 NIC demux then trap, 0 host only\n"),
+            std::string::npos)
+      << r.out;
 }
 
 TEST(CliPlan, DotOutputSeparatesNicAndHost) {
