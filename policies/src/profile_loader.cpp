@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <sstream>
 
@@ -225,9 +226,11 @@ Result<Profile> selectProfile(const ProfileDir& dir, std::string_view name, std:
   // The broken ones are named too, so that "unknown" never hides "broken";
   // with their errors, since under "auto" one of them may be the profile
   // meant.
+  // (Two files with one name share one error: say it once.)
   std::string unread;
+  std::set<std::string> said;
   for (const auto& b : dir.broken)
-    if (unread.find(b.file + ":") == std::string::npos) unread += "; " + b.error.describe();
+    if (said.insert(b.error.describe()).second) unread += "; " + b.error.describe();
   if (!unread.empty()) known += "; not readable" + unread;
   if (name != "auto") {
     for (const auto& b : dir.broken)

@@ -10,11 +10,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "vfsteer/common/names.hpp"
+
 namespace vfsteer::representors {
 
 Result<std::string> driverOf(const std::string& ifname) {
-  if (ifname.empty() || ifname.size() >= IFNAMSIZ)
-    return Error(ErrorCode::kInvalidInput, "\"" + ifname + "\" is not an interface name");
+  if (!names::isInterfaceName(ifname))
+    return Error(ErrorCode::kInvalidInput, names::quoted(ifname) + " is not an interface name");
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error::fromErrno(errno, "open a socket for ethtool");
   ethtool_drvinfo info{};
