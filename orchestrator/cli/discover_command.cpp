@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "engine/instances.hpp"
 #include "engine/profiles.hpp"
 #include "vfsteer/policies/loader.hpp"
 #include "vfsteer/representors/topology.hpp"
@@ -13,6 +14,7 @@ namespace {
 
 struct DiscoverArgs {
   std::optional<std::string> pf;
+  std::optional<std::string> netns;
   std::optional<std::string> policyFile;
   std::optional<std::string> topology;
   std::optional<std::string> profileDir;
@@ -20,23 +22,24 @@ struct DiscoverArgs {
 };
 
 int runDiscover(const DiscoverArgs& args) {
-  std::string pf;
+  policies::Device device;
   if (args.pf) {
-    pf = *args.pf;
+    device.pf = *args.pf;
   } else if (args.policyFile) {
     auto policy = policies::loadPolicyFile(*args.policyFile);
     if (!policy.ok()) {
       printError(policy.error().message());
       return kExitBadInput;
     }
-    pf = policy->device.pf;
+    device = policy->device;
   } else {
     printError("name the device: --pf NAME or -f POLICY");
     return kExitBadInput;
   }
+  if (args.netns) device.netns = args.netns;
   representors::DiscoverOptions opts;
   opts.topologyFile = args.topology;
-  auto t = representors::discover(pf, opts);
+  auto t = engine::discoverDevice(device, opts);
   if (!t.ok()) {
     printError(t.error().describe());
     return kExitBadInput;
@@ -97,6 +100,9 @@ void addDiscoverCommand(CLI::App& app, int& exitCode) {
       "discover", "Show the PF, its VFs and their representors as vfsteer finds them (devlink ports "
                   "and sysfs, or a topology file), the driver and the profile it maps to.");
   cmd->add_option("--pf", args->pf, "PF netdev name");
+  cmd->add_option("--netns", args->netns,
+                  "The PF's network namespace (read from its topology file; default: the policy's "
+                  "device.netns)");
   cmd->add_option("-f,--file", args->policyFile, "Use the PF this policy names")->check(CLI::ExistingFile);
   cmd->add_option("--topology", args->topology, "Topology file instead of the kernel's view")
       ->check(CLI::ExistingFile);

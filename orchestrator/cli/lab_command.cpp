@@ -12,12 +12,12 @@ namespace lab = representors::lab;
 
 namespace {
 
-int labUp(int vfs) {
+int labUp(const lab::Lab& theLab, int vfs) {
   if (auto p = engine::requirePrivileges("lab up"); !p.ok()) {
     printError(p.error().message());
     return kExitBadInput;
   }
-  auto s = lab::up(vfs);
+  auto s = lab::up(theLab, vfs);
   if (!s.ok()) {
     printError(s.error().describe());
     return s.error().code() == ErrorCode::kInvalidInput || s.error().code() == ErrorCode::kExists ||
@@ -25,22 +25,23 @@ int labUp(int vfs) {
                ? kExitBadInput
                : kExitKernelRefused;
   }
-  std::cout << "lab up: " << lab::kWireNetns << " (" << lab::kWire << ") <-> " << lab::kHostNetns
-            << " (" << lab::kUplink << ", pf0vf0..pf0vf" << vfs - 1 << ") <-> vfs-vf0..vfs-vf" << vfs - 1
-            << " (vf0..vf" << vfs - 1 << ")\n"
-            << "topology: " << paths::topologyDir() << "/" << lab::kUplink << ".json (profile veth)\n";
+  std::cout << "lab up: " << theLab.wireNetns() << " (" << lab::kWire << ") <-> " << theLab.hostNetns() << " ("
+            << lab::kUplink << ", pf0vf0..pf0vf" << vfs - 1 << ") <-> " << theLab.vfNetns(0) << ".."
+            << theLab.vfNetns(vfs - 1) << " (vf0..vf" << vfs - 1 << ")\n"
+            << "topology: " << theLab.topologyFile() << " (profile veth; a policy names it with device.pf: "
+            << lab::kUplink << ", and device.netns: " << theLab.hostNetns() << " when other labs are up)\n";
   return kExitOk;
 }
 
-int labDown() {
+int labDown(const lab::Lab& theLab) {
   if (auto p = engine::requirePrivileges("lab down"); !p.ok()) {
     printError(p.error().message());
     return kExitBadInput;
   }
-  auto st = lab::status();
+  auto st = lab::status(theLab);
   if (!st.ok()) {
     printError(st.error().describe());
-    return kExitKernelRefused;
+    return st.error().code() == ErrorCode::kInvalidInput ? kExitBadInput : kExitKernelRefused;
   }
   if (!st->up) {
     std::cout << "lab is not up; nothing to do\n";
@@ -50,7 +51,7 @@ int labDown() {
   // (pinned BPF objects, state): remove it first.
   engine::StateStore store;
   auto ports = engine::makeRealPorts();
-  auto labInstance = engine::parseInstance(std::string(lab::kUplink) + ":" + lab::kHostNetns);
+  auto labInstance = engine::parseInstance(theLab.instance());
   auto torn = labInstance.ok()
                   ? engine::teardown(*labInstance, *ports, store, std::chrono::seconds(kDefaultLockWaitSeconds))
                   : Result<engine::TeardownResult>(labInstance.error());
@@ -58,7 +59,7 @@ int labDown() {
     printError(torn.error().describe());
     return kExitKernelRefused;
   }
-  auto s = lab::down();
+  auto s = lab::down(theLab);
   if (!s.ok()) {
     printError(s.error().describe());
     return kExitKernelRefused;
@@ -69,8 +70,8 @@ int labDown() {
   return kExitOk;
 }
 
-int labStatus() {
-  auto st = lab::status();
+int labStatus(const lab::Lab& theLab) {
+  auto st = lab::status(theLab);
   if (!st.ok()) {
     printError(st.error().describe());
     return kExitBadInput;
@@ -88,7 +89,7 @@ int labStatus() {
     std::cout << "\n";
   }
   engine::StateStore store;
-  auto state = store.load(std::string(lab::kUplink) + ":" + lab::kHostNetns);
+  auto state = store.load(theLab.instance());
   if (state.ok() && state->has_value())
     std::cout << "applied: " << (*state)->policyFile << " (vfsteer report for details)\n";
   else
@@ -101,20 +102,33 @@ int labStatus() {
 void addLabCommand(CLI::App& app, int& exitCode) {
   CLI::App* cmd = app.add_subcommand(
       "lab", "A built-in lab of network namespaces and veth pairs that stands in for a switchdev "
-             "NIC: vfs-wire (wire0) - vfs-host (uplink0, pf0vfN) - vfs-vfN (vfN).");
+             "NIC: NAME-wire (wire0) - NAME-host (uplink0, pf0vfN) - NAME-vfN (vfN); NAME is vfs "
+             "unless --name says otherwise.");
   cmd->require_subcommand(1);
   // Before the subcommands: they take their footer from here.
   cmd->footer("Exit status: 0 done (lab down: also when the lab is not up); 1 bad input, not root, or "
               "the lab's names are taken (nothing was changed); 3 the kernel refused a change (lab up "
               "removes what it made).");
   auto vfs = std::make_shared<int>(4);
+  auto theLab = std::make_shared<lab::Lab>();
+  auto addName = [theLab](CLI::App* sub) {
+    sub->add_option("--name", theLab->name, "The lab's name, the prefix of its namespaces")
+        ->capture_default_str()
+        ->check([](const std::string& name) {
+          auto ok = lab::checkName(name);
+          return ok.ok() ? std::string() : ok.error().message();
+        });
+  };
   CLI::App* up = cmd->add_subcommand("up", "Create the lab and its topology file");
   up->add_option("--vfs", *vfs, "Number of VFs")->check(CLI::Range(1, lab::kMaxVfs))->capture_default_str();
-  up->callback([vfs, &exitCode] { exitCode = labUp(*vfs); });
-  cmd->add_subcommand("down", "Remove the lab and what vfsteer applied on it, nothing else")
-      ->callback([&exitCode] { exitCode = labDown(); });
-  cmd->add_subcommand("status", "Show whether the lab is up and what is applied")
-      ->callback([&exitCode] { exitCode = labStatus(); });
+  addName(up);
+  up->callback([vfs, theLab, &exitCode] { exitCode = labUp(*theLab, *vfs); });
+  CLI::App* down = cmd->add_subcommand("down", "Remove the lab and what vfsteer applied on it, nothing else");
+  addName(down);
+  down->callback([theLab, &exitCode] { exitCode = labDown(*theLab); });
+  CLI::App* status = cmd->add_subcommand("status", "Show whether the lab is up and what is applied");
+  addName(status);
+  status->callback([theLab, &exitCode] { exitCode = labStatus(*theLab); });
 }
 
 }  // namespace vfsteer::cli

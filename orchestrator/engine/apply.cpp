@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "engine/instances.hpp"
 #include "engine/journal.hpp"
 #include "engine/lower.hpp"
 #include "engine/observe.hpp"
@@ -89,7 +90,7 @@ std::optional<ApplyFailure> Applier::loadInputs() {
   auto policy = policies::loadPolicyFile(opts_.policyFile);
   if (!policy.ok()) return ApplyFailure{FailureKind::kBadInput, policy.error(), false, {}};
   policy_ = std::move(*policy);
-  auto topology = representors::discover(policy_->device.pf, opts_.discover);
+  auto topology = discoverDevice(policy_->device, opts_.discover);
   if (!topology.ok())
     return ApplyFailure{FailureKind::kBadInput,
                         Error(topology.error().code(),
@@ -185,7 +186,7 @@ std::optional<ApplyFailure> Applier::provision() {
   result_.provisioning = executor_->deviceDone();
   if (!done.ok()) return fail(done.error(), FailureKind::kKernelRefused);
   // New VFs and a new eswitch mode change the representors.
-  auto again = representors::discover(policy_->device.pf, opts_.discover);
+  auto again = discoverDevice(policy_->device, opts_.discover);
   if (!again.ok()) return fail(again.error(), FailureKind::kKernelRefused);
   topology_ = std::move(*again);
   return std::nullopt;

@@ -25,6 +25,12 @@ Result<InstanceRef> parseInstance(const std::string& name) {
   return r;
 }
 
+Result<representors::Topology> discoverDevice(const policies::Device& device,
+                                              representors::DiscoverOptions options) {
+  if (device.netns) options.netns = device.netns;
+  return representors::discover(device.pf, options);
+}
+
 Result<InstanceRef> resolveInstance(const std::optional<std::string>& instance,
                                     const std::optional<std::string>& policyFile,
                                     const representors::DiscoverOptions& discover,
@@ -32,7 +38,7 @@ Result<InstanceRef> resolveInstance(const std::optional<std::string>& instance,
   if (instance) return parseInstance(*instance);
   if (policyFile) {
     VFSTEER_ASSIGN_OR_RETURN(auto policy, policies::loadPolicyFile(*policyFile));
-    VFSTEER_ASSIGN_OR_RETURN(auto topo, representors::discover(policy.device.pf, discover));
+    VFSTEER_ASSIGN_OR_RETURN(auto topo, discoverDevice(policy.device, discover));
     return parseInstance(topo.instance());
   }
   // Instances known by state, or by pins left behind without state.

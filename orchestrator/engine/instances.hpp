@@ -6,6 +6,7 @@
 
 #include "engine/state.hpp"
 #include "vfsteer/common/result.hpp"
+#include "vfsteer/policies/policy.hpp"
 #include "vfsteer/representors/topology.hpp"
 
 namespace vfsteer::engine {
@@ -15,6 +16,10 @@ struct InstanceRef {
   std::string pf;
   std::string netns;
 };
+
+// The topology of the policy's device: its PF, in the namespace it names.
+Result<representors::Topology> discoverDevice(const policies::Device& device,
+                                              representors::DiscoverOptions options);
 
 // "pf" or "pf:netns"; refuses anything else (names::checkInstanceName).
 Result<InstanceRef> parseInstance(const std::string& name);

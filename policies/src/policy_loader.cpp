@@ -86,7 +86,8 @@ class PolicyReader {
 
   void readDevice(const YamlNode& node, Device& dev) {
     dev.pos = r_.pos(node);
-    if (!r_.expectMap(node, "device", {"pf", "eswitch", "profile", "bpf_offload", "host_xdp", "vfs"})) return;
+    if (!r_.expectMap(node, "device", {"pf", "netns", "eswitch", "profile", "bpf_offload", "host_xdp", "vfs"}))
+      return;
     if (r_.require(node, "pf", "device")) {
       if (const auto& pf = r_.string(node["pf"], "device.pf")) {
         if (!names::isInterfaceName(*pf))
@@ -94,6 +95,14 @@ class PolicyReader {
                    names::quoted(*pf) + " is not a valid interface name (1-15 characters, no '/', ':' "
                    "or spaces)");
         dev.pf = *pf;
+      }
+    }
+    if (const auto& n = node["netns"]) {
+      if (const auto& ns = r_.string(n, "device.netns")) {
+        if (!names::isNetnsName(*ns))
+          r_.error(n, "device.netns",
+                   names::quoted(*ns) + " is not a network namespace name (1-63 characters, no '/' or spaces)");
+        dev.netns = *ns;
       }
     }
     if (const auto& n = node["eswitch"]) {

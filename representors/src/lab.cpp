@@ -10,12 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "vfsteer/common/names.hpp"
 #include "vfsteer/netlink/link.hpp"
 #include "vfsteer/netlink/socket.hpp"
 
@@ -26,7 +28,15 @@ using nlohmann::json;
 using netlink::Netns;
 using netlink::Socket;
 
-std::string vfNetns(int vf) { return "vfs-vf" + std::to_string(vf); }
+Status checkName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= kMaxNameLength;
+  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+  if (ok) return okStatus();
+  return Error(ErrorCode::kInvalidInput, "lab name " + names::quoted(name) + " must be 1-" +
+                                             std::to_string(kMaxNameLength) +
+                                             " letters, digits, '-' or '_', e.g. vfs or test1");
+}
+
 std::string vfIfname(int vf) { return "vf" + std::to_string(vf); }
 std::string repIfname(int vf) { return "pf0vf" + std::to_string(vf); }
 
@@ -44,9 +54,9 @@ std::array<uint8_t, 6> repMac(int vf) {
   return m;
 }
 
-std::vector<std::string> labNamespaces(int vfs) {
-  std::vector<std::string> out{kWireNetns, kHostNetns};
-  for (int i = 0; i < vfs; ++i) out.push_back(vfNetns(i));
+std::vector<std::string> labNamespaces(const Lab& lab, int vfs) {
+  std::vector<std::string> out{lab.wireNetns(), lab.hostNetns()};
+  for (int i = 0; i < vfs; ++i) out.push_back(lab.vfNetns(i));
   return out;
 }
 
@@ -102,35 +112,48 @@ vfsteer::Status enableGro(const Netns& ns, const std::string& name) {
   });
 }
 
-vfsteer::Status writeState(const Paths& paths, int vfs) {
-  json doc{{"vfsteer_lab", 1}, {"vfs", vfs}, {"namespaces", labNamespaces(vfs)}};
-  VFSTEER_TRY(vfsteer::paths::makePrivateDirs(fs::path(paths.stateFile).parent_path().string()));
-  std::ofstream out(paths.stateFile);
-  if (!out) return Error(ErrorCode::kInternal, "cannot write " + paths.stateFile);
+vfsteer::Status writeState(const Lab& lab, int vfs) {
+  json doc{{"vfsteer_lab", 1}, {"name", lab.name}, {"vfs", vfs}, {"namespaces", labNamespaces(lab, vfs)}};
+  const std::string file = lab.stateFile();
+  VFSTEER_TRY(vfsteer::paths::makePrivateDirs(fs::path(file).parent_path().string()));
+  std::ofstream out(file);
+  if (!out) return Error(ErrorCode::kInternal, "cannot write " + file);
   out << doc.dump(2) << "\n";
   return okStatus();
 }
 
-Result<json> readState(const Paths& paths) {
-  std::ifstream in(paths.stateFile);
+Result<json> readState(const Lab& lab) {
+  VFSTEER_TRY(checkName(lab.name));
+  const std::string file = lab.stateFile();
+  std::ifstream in(file);
   if (!in) return json();
   json doc = json::parse(in, nullptr, false);
   if (doc.is_discarded() || !doc.contains("namespaces"))
-    return Error(ErrorCode::kInvalidInput, paths.stateFile + " is not a lab state file");
+    return Error(ErrorCode::kInvalidInput, file + " is not a lab state file");
   return doc;
 }
 
-vfsteer::Status build(int vfs, const Paths& paths, std::vector<std::string>& made) {
-  for (const auto& name : labNamespaces(vfs)) {
+// Removes the lab's files and the directories they leave empty.
+void removeFiles(const Lab& lab) {
+  const fs::path topology = lab.topologyFile(), state = lab.stateFile();
+  ::unlink(topology.c_str());
+  ::rmdir(topology.parent_path().c_str());
+  ::rmdir(topology.parent_path().parent_path().c_str());
+  ::unlink(state.c_str());
+  ::rmdir(state.parent_path().c_str());
+}
+
+vfsteer::Status build(const Lab& lab, int vfs, std::vector<std::string>& made) {
+  for (const auto& name : labNamespaces(lab, vfs)) {
     VFSTEER_TRY(Netns::create(name));
     made.push_back(name);
   }
-  VFSTEER_ASSIGN_OR_RETURN(Netns host, Netns::byName(kHostNetns));
-  VFSTEER_ASSIGN_OR_RETURN(Netns wire, Netns::byName(kWireNetns));
+  VFSTEER_ASSIGN_OR_RETURN(Netns host, Netns::byName(lab.hostNetns()));
+  VFSTEER_ASSIGN_OR_RETURN(Netns wire, Netns::byName(lab.wireNetns()));
   VFSTEER_ASSIGN_OR_RETURN(Socket hostSock, Socket::open(NETLINK_ROUTE, &host));
   VFSTEER_ASSIGN_OR_RETURN(Socket wireSock, Socket::open(NETLINK_ROUTE, &wire));
 
-  // uplink0 (vfs-host) <-> wire0 (vfs-wire)
+  // uplink0 (NAME-host) <-> wire0 (NAME-wire)
   netlink::link::VethSpec uplink{kUplink, kWire, uplinkMac(), wireMac(), wire.fd()};
   VFSTEER_TRY(hostSock.request(netlink::link::encodeCreateVeth(uplink)));
   VFSTEER_TRY(bringUp(host, hostSock, kUplink));
@@ -138,13 +161,13 @@ vfsteer::Status build(int vfs, const Paths& paths, std::vector<std::string>& mad
   VFSTEER_TRY(enableGro(wire, kWire));
 
   Topology topo;
-  topo.netns = kHostNetns;
+  topo.netns = lab.hostNetns();
   topo.pf = kUplink;
   topo.driver = "veth";
   topo.eswitch = "switchdev";
   for (int i = 0; i < vfs; ++i) {
-    // pf0vfK (vfs-host) <-> vfK (vfs-vfK)
-    VFSTEER_ASSIGN_OR_RETURN(Netns vfns, Netns::byName(vfNetns(i)));
+    // pf0vfK (NAME-host) <-> vfK (NAME-vfK)
+    VFSTEER_ASSIGN_OR_RETURN(Netns vfns, Netns::byName(lab.vfNetns(i)));
     VFSTEER_ASSIGN_OR_RETURN(Socket vfSock, Socket::open(NETLINK_ROUTE, &vfns));
     netlink::link::VethSpec pair{repIfname(i), vfIfname(i), repMac(i), vfMac(i), vfns.fd()};
     VFSTEER_TRY(hostSock.request(netlink::link::encodeCreateVeth(pair)));
@@ -154,53 +177,52 @@ vfsteer::Status build(int vfs, const Paths& paths, std::vector<std::string>& mad
     Representor r;
     r.vf = static_cast<uint16_t>(i);
     r.ifname = repIfname(i);
-    r.vfNetns = vfNetns(i);
+    r.vfNetns = lab.vfNetns(i);
     r.vfIfname = vfIfname(i);
     topo.reps.push_back(r);
   }
-  VFSTEER_TRY(writeTopologyFile(paths.topologyDir + "/" + kUplink + ".json", topo));
-  return writeState(paths, vfs);
+  VFSTEER_TRY(writeTopologyFile(lab.topologyFile(), topo));
+  return writeState(lab, vfs);
 }
 
 }  // namespace
 
-vfsteer::Status up(int vfs, const Paths& paths) {
+vfsteer::Status up(const Lab& lab, int vfs) {
   if (vfs < 1 || vfs > kMaxVfs)
     return Error(ErrorCode::kInvalidInput,
                  "--vfs " + std::to_string(vfs) + " is out of range; expected 1.." + std::to_string(kMaxVfs));
-  VFSTEER_ASSIGN_OR_RETURN(json state, readState(paths));
+  VFSTEER_ASSIGN_OR_RETURN(json state, readState(lab));
   if (!state.is_null())
-    return Error(ErrorCode::kExists, "the lab is already up with " + std::to_string(state.value("vfs", 0)) +
-                                         " VFs; run \"vfsteer lab down\" first");
-  for (const auto& name : labNamespaces(vfs))
+    return Error(ErrorCode::kExists, "the lab \"" + lab.name + "\" is already up with " +
+                                         std::to_string(state.value("vfs", 0)) + " VFs; run \"vfsteer lab down" +
+                                         (lab.name == kDefaultName ? "" : " --name " + lab.name) +
+                                         "\" first, or choose another name with --name");
+  for (const auto& name : labNamespaces(lab, vfs))
     if (Netns::exists(name))
       return Error(ErrorCode::kConflict, "network namespace " + name +
                                              " exists but the lab did not make it; remove it or "
-                                             "choose another machine");
+                                             "choose another lab name with --name");
   std::vector<std::string> made;
-  vfsteer::Status built = build(vfs, paths, made);
+  vfsteer::Status built = build(lab, vfs, made);
   if (!built.ok()) {
     // Leave nothing behind: the namespaces take their links with them.
     for (auto it = made.rbegin(); it != made.rend(); ++it) (void)Netns::remove(*it);
-    ::unlink((paths.topologyDir + "/" + kUplink + ".json").c_str());
-    ::unlink(paths.stateFile.c_str());
+    removeFiles(lab);
     return std::move(built).error().addContext("lab up");
   }
   return okStatus();
 }
 
-vfsteer::Status down(const Paths& paths) {
-  VFSTEER_ASSIGN_OR_RETURN(json state, readState(paths));
+vfsteer::Status down(const Lab& lab) {
+  VFSTEER_ASSIGN_OR_RETURN(json state, readState(lab));
   if (state.is_null()) return okStatus();
   for (const auto& name : state["namespaces"]) VFSTEER_TRY(Netns::remove(name.get<std::string>()));
-  ::unlink((paths.topologyDir + "/" + kUplink + ".json").c_str());
-  ::unlink(paths.stateFile.c_str());
-  ::rmdir(paths.topologyDir.c_str());  // only if no other topology file is in it
+  removeFiles(lab);
   return okStatus();
 }
 
-Result<LabState> status(const Paths& paths) {
-  VFSTEER_ASSIGN_OR_RETURN(json state, readState(paths));
+Result<LabState> status(const Lab& lab) {
+  VFSTEER_ASSIGN_OR_RETURN(json state, readState(lab));
   LabState s;
   if (state.is_null()) return s;
   s.up = true;

@@ -208,17 +208,60 @@ Status writeTopologyFile(const std::string& path, const Topology& t) {
   return okStatus();
 }
 
+namespace {
+
+// The topology file for `pf` under options.topologyDir, if there is one.
+Result<std::optional<std::string>> findTopologyFile(const std::string& pf, const DiscoverOptions& options) {
+  const std::string& dir = options.topologyDir;
+  if (options.netns) {
+    if (!names::isNetnsName(*options.netns))
+      return Error(ErrorCode::kInvalidInput, "network namespace " + names::quoted(*options.netns) +
+                                                 " is not a namespace name (1-63 characters, no '/' or spaces)");
+    for (const std::string& candidate : {dir + "/" + *options.netns + "/" + pf + ".json", dir + "/" + pf + ".json"})
+      if (fs::exists(candidate)) return std::optional<std::string>(candidate);
+    return std::optional<std::string>();
+  }
+  if (const std::string flat = dir + "/" + pf + ".json"; fs::exists(flat)) return std::optional<std::string>(flat);
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.is_directory(ec) && fs::exists(entry.path() / (pf + ".json"), ec))
+      found.push_back((entry.path() / (pf + ".json")).string());
+  if (found.size() > 1) {
+    std::sort(found.begin(), found.end());
+    std::string list;
+    for (const auto& f : found) list += (list.empty() ? "" : ", ") + fs::path(f).parent_path().filename().string();
+    return Error(ErrorCode::kInvalidInput, "PF \"" + pf + "\" has topology files in several network namespaces (" +
+                                               list + "); say which with device.netns in the policy (or --netns)");
+  }
+  if (found.empty()) return std::optional<std::string>();
+  return std::optional<std::string>(found.front());
+}
+
+}  // namespace
+
 Result<Topology> discover(const std::string& pf, const DiscoverOptions& options) {
   std::optional<std::string> file = options.topologyFile;
   if (!file) {
-    std::string candidate = options.topologyDir + "/" + pf + ".json";
-    if (fs::exists(candidate)) file = candidate;
+    VFSTEER_ASSIGN_OR_RETURN(file, findTopologyFile(pf, options));
   }
-  if (!file) return fromKernel(pf);
+  if (!file) {
+    if (options.netns)
+      return Error(ErrorCode::kNotFound, "no topology file for PF \"" + pf + "\" in network namespace " +
+                                             *options.netns + " (looked for " + options.topologyDir + "/" +
+                                             *options.netns + "/" + pf + ".json); vfsteer reads a PF in another "
+                                             "namespace only from a topology file");
+    return fromKernel(pf);
+  }
   VFSTEER_ASSIGN_OR_RETURN(Topology t, loadTopologyFile(*file));
   if (t.pf != pf)
     return Error(ErrorCode::kInvalidInput,
                  *file + " describes PF \"" + t.pf + "\", but the policy names \"" + pf + "\"");
+  if (options.netns && t.netns != *options.netns)
+    return Error(ErrorCode::kInvalidInput, *file + " describes " + pf + " in " +
+                                               (t.netns.empty() ? "this network namespace"
+                                                                : "network namespace " + t.netns) +
+                                               ", but the policy names network namespace " + *options.netns);
   VFSTEER_TRY(resolve(t));
   return t;
 }

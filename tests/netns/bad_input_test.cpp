@@ -187,7 +187,12 @@ class BadInput : public LabTest, public ::testing::WithParamInterface<BadCase> {
     fs::permissions(scratch, fs::perms::all);  // readable by the unprivileged cases
     if (arg == "@policy") {
       const std::string path = scratch + "/" + c.name + ".yaml";
-      std::ofstream(path) << c.policy.value_or("");
+      // The policies name the test lab's namespace (other labs may be up).
+      std::string policy = c.policy.value_or("");
+      const std::string device = "device: {pf: uplink0";
+      if (auto at = policy.find(device); at != std::string::npos)
+        policy.insert(at + device.size(), ", netns: " + labNetns("host"));
+      std::ofstream(path) << policy;
       fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
       return path;
     }
@@ -208,6 +213,8 @@ TEST_P(BadInput, FailsClearlyAndChangesNothing) {
   const BadCase& c = GetParam();
   std::vector<std::string> args;
   for (const auto& a : c.args) args.push_back(materialise(c, a));
+  // Commands that find their instance name the test lab's (other labs may be up).
+  if (!c.asNobody && !args.empty() && args[0] == "enforce") args.insert(args.end(), {"--instance", labInstance()});
   const std::string before = labSnapshot();
   CliResult r;
   if (c.asNobody) {

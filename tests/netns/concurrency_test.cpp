@@ -17,7 +17,7 @@
 namespace vfsteer::testing {
 namespace {
 
-const std::string kLockFile = std::string("/run/vfsteer/") + kLabInstance + "/lock";
+const std::string kLockFile = labStateDir() + "/lock";
 
 // Holds the instance's lock the way a running vfsteer does.
 class HeldLock {
@@ -51,7 +51,7 @@ class ConcurrencyTest : public LabTest {
   void SetUp() override {
     LabTest::SetUp();
     if (IsSkipped()) return;
-    ASSERT_EQ(vfsteerCli({"teardown"}).status, 0);
+    ASSERT_EQ(vfsteerCli({"teardown", "--instance", labInstance()}).status, 0);
   }
 };
 
@@ -60,10 +60,10 @@ TEST_F(ConcurrencyTest, AHeldLockFailsAtOnceWithTheHoldersPidAndChangesNothing) 
   const std::string before = labSnapshot();
   HeldLock held;
   for (const auto& cmd : std::vector<std::vector<std::string>>{
-           {"apply", "-f", policy, "--wait", "0"}, {"teardown", "--instance", kLabInstance, "--wait", "0"}}) {
+           {"apply", "-f", policy, "--wait", "0"}, {"teardown", "--instance", labInstance(), "--wait", "0"}}) {
     auto r = vfsteerCli(cmd);
     EXPECT_EQ(r.status, 1) << cmd[0] << ": " << r.out << r.err;
-    EXPECT_NE(r.err.find("another vfsteer (pid " + std::to_string(::getpid()) + ") is changing " + kLabInstance),
+    EXPECT_NE(r.err.find("another vfsteer (pid " + std::to_string(::getpid()) + ") is changing " + labInstance()),
               std::string::npos)
         << r.err;
     EXPECT_NE(r.err.find("--wait"), std::string::npos) << r.err;
@@ -91,7 +91,7 @@ TEST_F(ConcurrencyTest, TheSecondWaitsUpToItsBoundThenFailsOrGoesOn) {
   auto ok = vfsteerCli({"apply", "-f", policy, "--wait", "20"});
   releaser.join();
   EXPECT_EQ(ok.status, 0) << ok.err;
-  EXPECT_NE(ok.out.find("changed " + std::string(kLabInstance)), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("changed " + labInstance()), std::string::npos) << ok.out;
 }
 
 TEST_F(ConcurrencyTest, TwoAppliesStartedTogetherAreSerialised) {
@@ -104,8 +104,8 @@ TEST_F(ConcurrencyTest, TwoAppliesStartedTogetherAreSerialised) {
     ASSERT_EQ(rb.status, 0) << "round " << round << ": " << rb.err;
     // Whichever ran last is what the lab holds, whole: applying it again
     // changes nothing, and no journal of an unfinished apply is left.
-    EXPECT_FALSE(std::filesystem::exists(std::string("/run/vfsteer/") + kLabInstance + "/journal.json"));
-    std::ifstream stateFile(std::string("/run/vfsteer/") + kLabInstance + "/state.json");
+    EXPECT_FALSE(std::filesystem::exists(labStateDir() + "/journal.json"));
+    std::ifstream stateFile(labStateDir() + "/state.json");
     const auto state = nlohmann::json::parse(stateFile, nullptr, false);
     ASSERT_FALSE(state.is_discarded());
     const bool bLast = state.value("policy", "") == std::filesystem::absolute(b).lexically_normal().string();

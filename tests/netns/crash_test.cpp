@@ -102,7 +102,7 @@ class CrashTest : public LabTest {};
 
 TEST_F(CrashTest, SigkillBeforeEachKindOfWriteThenApplyConvergesAndTeardownLeavesNoTrace) {
   const std::string big = bigPolicy(), small = smallPolicy();
-  ASSERT_EQ(vfsteerCli({"teardown"}).status, 0);
+  ASSERT_EQ(vfsteerCli({"teardown", "--instance", labInstance()}).status, 0);
   const std::string clean = labSnapshot();
 
   // What an uninterrupted apply makes, from nothing and from the small
@@ -112,12 +112,12 @@ TEST_F(CrashTest, SigkillBeforeEachKindOfWriteThenApplyConvergesAndTeardownLeave
   const auto fromNothingWrites = lines(out);
   const std::string fromNothing = labSnapshot();
   ASSERT_NE(fromNothing.find("5208 rules"), std::string::npos) << "2,604 chains on IPv4 and IPv6";
-  ASSERT_EQ(vfsteerCli({"teardown"}).status, 0);
+  ASSERT_EQ(vfsteerCli({"teardown", "--instance", labInstance()}).status, 0);
   ASSERT_EQ(vfsteerCli({"apply", "-f", small}).status, 0);
   ASSERT_EQ(crashApply(big, 0, &out), 0);
   const auto changeWrites = lines(out);
   const std::string fromSmall = labSnapshot();
-  ASSERT_EQ(vfsteerCli({"teardown"}).status, 0);
+  ASSERT_EQ(vfsteerCli({"teardown", "--instance", labInstance()}).status, 0);
   ASSERT_TRUE(labSnapshot() == clean) << firstDifference(labSnapshot(), clean);
 
   int rounds = 0, halfDone = 0, journals = 0;
@@ -135,12 +135,12 @@ TEST_F(CrashTest, SigkillBeforeEachKindOfWriteThenApplyConvergesAndTeardownLeave
       ++rounds;
       const std::string killed = labSnapshot();
       halfDone += killed != before && killed != want;
-      journals += std::filesystem::exists(std::string("/run/vfsteer/") + kLabInstance + "/journal.json");
+      journals += std::filesystem::exists(labStateDir() + "/journal.json");
       auto again = vfsteerCli({"apply", "-f", big});
       ASSERT_EQ(again.status, 0) << where << ": " << again.err;
       const std::string now = labSnapshot();
       ASSERT_TRUE(now == want) << where << ": did not converge: " << firstDifference(now, want);
-      auto down = vfsteerCli({"teardown"});
+      auto down = vfsteerCli({"teardown", "--instance", labInstance()});
       ASSERT_EQ(down.status, 0) << where << ": " << down.err;
       const std::string after = labSnapshot();
       ASSERT_TRUE(after == clean) << where << ": teardown left a trace: " << firstDifference(after, clean);

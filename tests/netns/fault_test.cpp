@@ -19,7 +19,7 @@ class FaultTest : public LabTest {
   // (a policy applied first, or nothing).
   void everyFaultPoint(const std::optional<std::string>& baseline, const std::string& target) {
     auto reset = [&] {
-      ASSERT_EQ(vfsteerCli({"teardown"}).status, 0);
+      ASSERT_EQ(vfsteerCli({"teardown", "--instance", labInstance()}).status, 0);
       if (baseline) {
         auto r = vfsteerCli({"apply", "-f", *baseline});
         ASSERT_EQ(r.status, 0) << r.err;

@@ -39,14 +39,14 @@ TEST_F(FilesTest, StateLockJournalAndPinsAreOwnerOnlyEvenUnderUmaskZero) {
   auto r = vfsteerCli({"apply", "-f", writeLabPolicy(R"(  - {name: dns, priority: 1, match: {ip_proto: udp, dst_port: 53}, stages: [{bpf: {object: examples/bpf/count.bpf.o, program: count}}, {deliver: {vf: 2}}]}
 )")});
   ASSERT_EQ(r.status, 0) << r.err;
-  const std::string state = std::string("/run/vfsteer/") + kLabInstance;
+  const std::string state = labStateDir();
   EXPECT_EQ(modeOf("/run/vfsteer"), 0700u);
   EXPECT_EQ(modeOf(state), 0700u);
   EXPECT_EQ(modeOf(state + "/state.json"), 0600u);
   EXPECT_EQ(modeOf(state + "/lock"), 0600u);
-  EXPECT_EQ(modeOf(kLabPins), 0700u);
+  EXPECT_EQ(modeOf(labPins()), 0700u);
   int pins = 0;
-  for (const auto& e : fs::directory_iterator(kLabPins)) {
+  for (const auto& e : fs::directory_iterator(labPins())) {
     ++pins;
     EXPECT_EQ(modeOf(e.path()) & 0077, 0u) << e.path() << " is open to others";
   }

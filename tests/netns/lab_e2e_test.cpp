@@ -33,14 +33,15 @@ std::string gHostXdp = "auto";
 std::string writePolicy(const std::string& chains) {
   static int n = 0;
   const std::string path = "/tmp/vfsteer-e2e-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml";
-  std::ofstream(path) << "version: 1\ndevice: {pf: uplink0, vfs: {count: 4}, host_xdp: " << gHostXdp
+  std::ofstream(path) << "version: 1\ndevice: {pf: uplink0, netns: " << labNetns("host")
+                      << ", vfs: {count: 4}, host_xdp: " << gHostXdp
                       << "}\nchains:\n"
                       << chains;
   return path;
 }
 
 json report() {
-  auto r = vfsteerCli({"report", "-o", "json"});
+  auto r = vfsteerCli({"report", "-o", "json", "--instance", labInstance()});
   EXPECT_EQ(r.status, 0) << r.err;
   return r.status == 0 ? json::parse(r.out) : json();
 }
@@ -84,11 +85,11 @@ struct Arrivals {
 Arrivals sendAndCapture(const std::string& netns, const std::string& ifname, const std::vector<Bytes>& frames) {
   std::map<std::string, Capture> caps;
   for (int i = 0; i < 4; ++i) {
-    auto c = Capture::open("vfs-vf" + std::to_string(i), "vf" + std::to_string(i));
+    auto c = Capture::open(labNetns("vf" + std::to_string(i)), "vf" + std::to_string(i));
     EXPECT_TRUE(c.ok()) << c.error().describe();
     caps.emplace("vf" + std::to_string(i), std::move(*c));
   }
-  auto w = Capture::open("vfs-wire", "wire0");
+  auto w = Capture::open(labNetns("wire"), "wire0");
   EXPECT_TRUE(w.ok());
   caps.emplace("wire0", std::move(*w));
   auto sent = sendFrames(netns, ifname, frames);
@@ -98,7 +99,7 @@ Arrivals sendAndCapture(const std::string& netns, const std::string& ifname, con
   return a;
 }
 
-Arrivals fromWire(const std::vector<Bytes>& frames) { return sendAndCapture("vfs-wire", "wire0", frames); }
+Arrivals fromWire(const std::vector<Bytes>& frames) { return sendAndCapture(labNetns("wire"), "wire0", frames); }
 
 Bytes udp4(const Mac& dst, const char* src, const char* dstIp, uint16_t dport, const std::string& marker) {
   return FB::ethernet(dst, kWire, 0x0800, FB::ipv4(src, dstIp, 17, FB::udp(40000, dport, text(marker))));
@@ -236,7 +237,7 @@ TEST_F(LabE2E, UserBpfStageRunsAndTheChainContinues) {
   for (int i = 0; i < 5; ++i) frames.push_back(udp4(vfMac(3), "10.9.0.1", "10.6.0.1", 7006, "bpf-stage"));
   auto got = fromWire(frames);
   EXPECT_EQ(got.with("vf3", text("bpf-stage")).size(), 5u);
-  int fd = bpf_obj_get((kLabPins + "/count_packets").c_str());
+  int fd = bpf_obj_get((labPins() + "/count_packets").c_str());
   ASSERT_GE(fd, 0) << "the example pins its counter map in vfsteer's directory";
   uint32_t zero = 0;
   uint64_t counted = 0;
@@ -288,7 +289,7 @@ TEST_P(LabDataPath, MirrorAndTrafficFromAVfToTheUplink) {
   EXPECT_EQ(got.with("vf0", text("mirrored")).size(), 1u);
   EXPECT_EQ(got.with("vf1", text("mirrored")).size(), 1u);
   Bytes up = FB::ethernet(kWire, vfMac(2), 0x0800, FB::ipv4("10.8.0.2", "10.9.0.1", 17, FB::udp(1, 7010, text("from-vf2"))));
-  auto back = sendAndCapture("vfs-vf2", "vf2", {up});
+  auto back = sendAndCapture(labNetns("vf2"), "vf2", {up});
   auto w = back.with("wire0", text("from-vf2"));
   ASSERT_EQ(w.size(), 1u);
   EXPECT_EQ(w[0].frame, up);
@@ -304,7 +305,7 @@ TEST_F(LabE2E, XdpEntryRunsItsChainsBeforeTheStackAndPassesTheRestToTc) {
   - {name: marked, priority: 2, match: {ip_proto: udp, dst_port: 7101}, stages: [{mark: 5}, {deliver: {vf: 1}}]}
 )";
   auto send = [] {
-    auto tap = Capture::open("vfs-host", "uplink0");
+    auto tap = Capture::open(labNetns("host"), "uplink0");
     EXPECT_TRUE(tap.ok());
     auto got = fromWire({udp4(vfMac(0), "10.9.0.1", "10.10.0.1", 7100, "xdp-fast"),
                          udp4(vfMac(1), "10.9.0.1", "10.10.0.1", 7101, "tc-marked")});
@@ -376,14 +377,14 @@ TEST_P(LabDataPath, SecondApplyWritesNothingAndAPolicyChangeHasNoWindow) {
   // Stream frames while the policy changes: each must reach vf0 (old) or
   // vf1 (new); none may fall to the default path in between.
   std::map<std::string, Capture> caps;
-  for (int i : {0, 1}) caps.emplace("vf" + std::to_string(i), std::move(*Capture::open("vfs-vf" + std::to_string(i), "vf" + std::to_string(i))));
+  for (int i : {0, 1}) caps.emplace("vf" + std::to_string(i), std::move(*Capture::open(labNetns("vf" + std::to_string(i)), "vf" + std::to_string(i))));
   std::atomic<bool> stop{false};
   std::atomic<int> sent{0};
   std::thread sender([&] {
     while (!stop) {
       std::vector<Bytes> burst;
       for (int i = 0; i < 20; ++i) burst.push_back(udp4(vfMac(0), "10.9.0.1", "10.20.0.1", 7020, "swap"));
-      if (sendFrames("vfs-wire", "wire0", burst).ok()) sent += 20;
+      if (sendFrames(labNetns("wire"), "wire0", burst).ok()) sent += 20;
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   });
@@ -425,7 +426,7 @@ TEST_F(LabE2E, EmulatedBpfNicDemuxDropsInTheNicAndTrapsTheRest) {
   EXPECT_EQ(chainIn(rep, "blocked")["split"], 1) << "the drop runs in the NIC";
   EXPECT_EQ(chainPackets(rep, "blocked"), 0u) << "the host never sees what the NIC dropped";
   EXPECT_EQ(chainPackets(rep, "web"), 1u);
-  auto show = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-j", "filter", "show", "dev", "uplink0", "ingress"});
+  auto show = runProgram({"/usr/sbin/tc", "-n", labNetns("host"), "-j", "filter", "show", "dev", "uplink0", "ingress"});
   ASSERT_EQ(show.status, 0);
   bool demux = false;
   for (const auto& f : json::parse(show.out))
@@ -441,17 +442,17 @@ TEST_F(LabE2E, EmulatedBpfNicDemuxDropsInTheNicAndTrapsTheRest) {
 TEST_F(LabE2E, EnforceSkipSwThatTheNicCannotTakeChangesNothing) {
   apply(R"(  - {name: web, priority: 1, match: {ip_proto: udp, dst_port: 7050}, stages: [{deliver: {vf: 0}}]}
 )");
-  auto before = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-s", "-j", "filter", "show", "dev", "uplink0", "ingress"});
-  auto bad = vfsteerCli({"enforce", "skip-sw", "--chain", "nosuch"});
+  auto before = runProgram({"/usr/sbin/tc", "-n", labNetns("host"), "-s", "-j", "filter", "show", "dev", "uplink0", "ingress"});
+  auto bad = vfsteerCli({"enforce", "skip-sw", "--chain", "nosuch", "--instance", labInstance()});
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("no such chain; its chains: web"), std::string::npos) << bad.err;
-  auto r = vfsteerCli({"enforce", "skip-sw", "--chain", "web"});
+  auto r = vfsteerCli({"enforce", "skip-sw", "--chain", "web", "--instance", labInstance()});
   EXPECT_EQ(r.status, 2) << r.out << r.err;
   EXPECT_NE(r.err.find("chain web is skip-sw, but no part of it can run in the NIC: profile veth has no hardware offload"),
             std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("nothing was changed"), std::string::npos);
-  auto after = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-s", "-j", "filter", "show", "dev", "uplink0", "ingress"});
+  auto after = runProgram({"/usr/sbin/tc", "-n", labNetns("host"), "-s", "-j", "filter", "show", "dev", "uplink0", "ingress"});
   EXPECT_EQ(json::parse(before.out).dump(), json::parse(after.out).dump());
   // Still steering.
   auto got = fromWire({udp4(vfMac(0), "10.9.0.1", "10.1.0.7", 7050, "still-steered")});
@@ -460,18 +461,18 @@ TEST_F(LabE2E, EnforceSkipSwThatTheNicCannotTakeChangesNothing) {
 
 TEST_F(LabE2E, TeardownRemovesOnlyWhatVfsteerMade) {
   // A foreign clsact and filter on the uplink, there before vfsteer.
-  ScratchNetns::ip({"netns", "exec", "vfs-host", "tc", "qdisc", "add", "dev", "uplink0", "clsact"});
-  ScratchNetns::ip({"netns", "exec", "vfs-host", "tc", "filter", "add", "dev", "uplink0", "ingress", "prio", "100",
+  ScratchNetns::ip({"netns", "exec", labNetns("host"), "tc", "qdisc", "add", "dev", "uplink0", "clsact"});
+  ScratchNetns::ip({"netns", "exec", labNetns("host"), "tc", "filter", "add", "dev", "uplink0", "ingress", "prio", "100",
                     "protocol", "ip", "u32", "match", "ip", "dst", "10.99.0.1/32", "action", "mirred", "egress",
                     "redirect", "dev", "pf0vf3"});
   apply(R"(  - {name: flow, priority: 1, match: {ip_proto: udp, dst_port: 7030}, stages: [{deliver: {vf: 0}}]}
   - {name: vfside, priority: 1, match: {from: {vf: 1}}, stages: [{deliver: uplink}]}
 )");
-  ASSERT_TRUE(std::filesystem::exists(kLabPins));
-  auto down = vfsteerCli({"teardown"});
+  ASSERT_TRUE(std::filesystem::exists(labPins()));
+  auto down = vfsteerCli({"teardown", "--instance", labInstance()});
   ASSERT_EQ(down.status, 0) << down.err;
-  EXPECT_FALSE(std::filesystem::exists(kLabPins));
-  auto show = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-j", "filter", "show", "dev", "uplink0", "ingress"});
+  EXPECT_FALSE(std::filesystem::exists(labPins()));
+  auto show = runProgram({"/usr/sbin/tc", "-n", labNetns("host"), "-j", "filter", "show", "dev", "uplink0", "ingress"});
   ASSERT_EQ(show.status, 0);
   auto filters = json::parse(show.out);
   bool foreign = false, ours = false;
@@ -481,9 +482,9 @@ TEST_F(LabE2E, TeardownRemovesOnlyWhatVfsteerMade) {
   }
   EXPECT_TRUE(foreign) << "the foreign filter survives";
   EXPECT_FALSE(ours);
-  auto rep = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-j", "qdisc", "show", "dev", "pf0vf1"});
+  auto rep = runProgram({"/usr/sbin/tc", "-n", labNetns("host"), "-j", "qdisc", "show", "dev", "pf0vf1"});
   EXPECT_EQ(rep.out.find("clsact"), std::string::npos) << "the clsact vfsteer added on pf0vf1 is gone";
-  ScratchNetns::ip({"netns", "exec", "vfs-host", "tc", "qdisc", "del", "dev", "uplink0", "clsact"});
+  ScratchNetns::ip({"netns", "exec", labNetns("host"), "tc", "qdisc", "del", "dev", "uplink0", "clsact"});
 }
 
 }  // namespace

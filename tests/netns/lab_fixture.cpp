@@ -13,6 +13,16 @@ namespace vfsteer::testing {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+const representors::lab::Lab& testLab() {
+  static const representors::lab::Lab lab{"vt" + std::to_string(::getpid())};
+  return lab;
+}
+
+std::string labNetns(const std::string& role) { return testLab().name + "-" + role; }
+std::string labInstance() { return testLab().instance(); }
+std::string labStateDir() { return std::string(paths::kStateRoot) + "/" + labInstance(); }
+std::string labPins() { return std::string(paths::kPinRoot) + "/" + labInstance(); }
+
 CliResult vfsteerCli(const std::vector<std::string>& args) {
   auto cwd = fs::current_path();
   fs::current_path(VFSTEER_SOURCE_DIR);
@@ -24,12 +34,14 @@ CliResult vfsteerCli(const std::vector<std::string>& args) {
 std::string writeLabPolicy(const std::string& chains) {
   static int n = 0;
   const std::string path = "/tmp/vfsteer-lab-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml";
-  std::ofstream(path) << "version: 1\ndevice: {pf: uplink0, vfs: {count: 4}}\nchains:\n" << chains;
+  std::ofstream(path) << "version: 1\ndevice: {pf: uplink0, netns: " << labNetns("host")
+                       << ", vfs: {count: 4}}\nchains:\n"
+                       << chains;
   return path;
 }
 
 json tcJson(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"/usr/sbin/tc", "-n", "vfs-host", "-j"};
+  std::vector<std::string> argv{"/usr/sbin/tc", "-n", labNetns("host"), "-j"};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = runProgram(argv);
   EXPECT_EQ(r.status, 0) << r.err;
@@ -63,7 +75,7 @@ std::string labSnapshot() {
     json f = tcJson({"filter", "show", "dev", dev, "ingress"});
     dropProgramIds(f);
     s += dev + " qdiscs " + q.dump() + "\n" + dev + " filters " + f.dump() + "\n";
-    auto link = runProgram({"/usr/sbin/ip", "-n", "vfs-host", "-j", "link", "show", "dev", dev});
+    auto link = runProgram({"/usr/sbin/ip", "-n", labNetns("host"), "-j", "link", "show", "dev", dev});
     json l = json::parse(link.out, nullptr, false);
     if (!l.is_discarded() && !l.empty() && l[0].contains("xdp")) {
       json x = l[0]["xdp"];
@@ -76,7 +88,7 @@ std::string labSnapshot() {
   for (const auto& e : fs::recursive_directory_iterator("/sys/fs/bpf/vfsteer", ec)) pins.push_back(e.path());
   std::sort(pins.begin(), pins.end());
   for (const auto& p : pins) s += "pin " + p + "\n";
-  auto dp = representors::Datapath::open(kLabPins);
+  auto dp = representors::Datapath::open(labPins());
   if (dp.ok() && dp->has_value()) {
     const uint32_t gen = (*dp)->activeGeneration();
     auto t = (*dp)->readGeneration(gen);
@@ -94,9 +106,9 @@ std::string labSnapshot() {
       s += "rules hash " + std::to_string(acc) + "\n";
     }
   }
-  s += "state " + fileText(std::string("/run/vfsteer/") + kLabInstance + "/state.json") + "\n";
-  s += "journal " + fileText(std::string("/run/vfsteer/") + kLabInstance + "/journal.json") + "\n";
-  for (const auto& e : std::filesystem::directory_iterator(std::string("/run/vfsteer/") + kLabInstance, ec))
+  s += "state " + fileText(labStateDir() + "/state.json") + "\n";
+  s += "journal " + fileText(labStateDir() + "/journal.json") + "\n";
+  for (const auto& e : std::filesystem::directory_iterator(labStateDir(), ec))
     if (e.path().filename().string().rfind("split-", 0) == 0) s += "split " + fileText(e.path().string()) + "\n";
   return s;
 }
@@ -128,34 +140,21 @@ engine::ApplyResult applyThrough(const std::string& policy, FaultPlan& plan) {
   return r;
 }
 
-bool LabTest::labWasUp_ = false;
-
 void LabTest::SetUpTestSuite() {
   if (!isRoot()) return;
-  auto st = vfsteerCli({"lab", "status"});
-  if (st.out.find("lab: up") != std::string::npos) {
-    labWasUp_ = true;
-    return;
-  }
-  auto up = vfsteerCli({"lab", "up", "--vfs", "4"});
+  auto up = vfsteerCli({"lab", "up", "--vfs", "4", "--name", testLab().name});
   ASSERT_EQ(up.status, 0) << up.err;
 }
 
 void LabTest::TearDownTestSuite() {
-  if (isRoot() && !labWasUp_) vfsteerCli({"lab", "down"});
+  if (isRoot()) vfsteerCli({"lab", "down", "--name", testLab().name});
 }
 
-void LabTest::SetUp() {
-  VFSTEER_REQUIRE_ROOT();
-  // A skip would hide a third of the suite behind a green run: fail, and
-  // say what to do (scripts/test takes a lab left up down first).
-  if (labWasUp_) FAIL() << "a lab is already up (scripts/demo leaves one); these tests need its namespaces: "
-                           "run vfsteer lab down, then the tests";
-}
+void LabTest::SetUp() { VFSTEER_REQUIRE_ROOT(); }
 
 void LabTest::TearDown() {
-  if (isRoot() && !labWasUp_) {
-    auto r = vfsteerCli({"teardown"});
+  if (isRoot()) {
+    auto r = vfsteerCli({"teardown", "--instance", labInstance()});
     EXPECT_EQ(r.status, 0) << r.err;
   }
 }

@@ -13,20 +13,29 @@
 #include "engine/apply.hpp"
 #include "faulty_ports.hpp"
 #include "scratch_netns.hpp"
+#include "vfsteer/representors/lab.hpp"
 
 namespace vfsteer::testing {
 
-inline constexpr const char* kLabInstance = "uplink0:vfs-host";
-inline const std::string kLabPins = std::string("/sys/fs/bpf/vfsteer/") + kLabInstance;
+// The tests' own lab, named after this process ("vt<pid>"), so that they
+// run beside a lab a user left up (scripts/demo leaves "vfs" up) and never
+// touch it.
+const representors::lab::Lab& testLab();
+// "<lab>-ROLE": labNetns("host"), labNetns("wire"), labNetns("vf2").
+std::string labNetns(const std::string& role);
+std::string labInstance();  // "uplink0:<lab>-host"
+std::string labStateDir();  // /run/vfsteer/<instance>
+std::string labPins();      // /sys/fs/bpf/vfsteer/<instance>
 inline const std::vector<std::string> kLabHostDevices = {"uplink0", "pf0vf0", "pf0vf1", "pf0vf2", "pf0vf3"};
 
 // Runs vfsteer from the repository root (examples name files relative to it).
 CliResult vfsteerCli(const std::vector<std::string>& args);
 
-// A policy for the lab's uplink0 with these chains (YAML list items).
+// A policy for the test lab's uplink0 (device.netns names its namespace)
+// with these chains (YAML list items).
 std::string writeLabPolicy(const std::string& chains);
 
-// Runs "tc -n vfs-host ARGS" / "ip ..." and returns the parsed -j output.
+// Runs "tc -n <lab>-host -j ARGS" and returns the parsed output.
 nlohmann::json tcJson(const std::vector<std::string>& args);
 
 // Every qdisc and ingress filter (all chains) of the lab's host devices with
@@ -50,7 +59,6 @@ class LabTest : public ::testing::Test {
   static void TearDownTestSuite();
   void SetUp() override;
   void TearDown() override;
-  static bool labWasUp_;
 };
 
 }  // namespace vfsteer::testing

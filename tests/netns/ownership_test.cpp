@@ -15,7 +15,7 @@ namespace {
 using nlohmann::json;
 
 void hostCmd(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"/usr/sbin/ip", "netns", "exec", "vfs-host"};
+  std::vector<std::string> argv{"/usr/sbin/ip", "netns", "exec", labNetns("host")};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = runProgram(argv);
   ASSERT_EQ(r.status, 0) << r.err;
@@ -28,7 +28,7 @@ class OwnershipTest : public LabTest {
   void SetUp() override {
     LabTest::SetUp();
     if (IsSkipped()) return;
-    ASSERT_EQ(vfsteerCli({"teardown"}).status, 0);
+    ASSERT_EQ(vfsteerCli({"teardown", "--instance", labInstance()}).status, 0);
     const std::string obj = VFSTEER_FOREIGN_BPF;
     hostCmd({"tc", "qdisc", "add", "dev", "uplink0", "root", "handle", "1:", "htb"});
     hostCmd({"tc", "qdisc", "add", "dev", "uplink0", "clsact"});
@@ -47,9 +47,9 @@ class OwnershipTest : public LabTest {
   }
   void TearDown() override {
     for (const auto& dev : kLabHostDevices) {
-      runProgram({"/usr/sbin/ip", "netns", "exec", "vfs-host", "tc", "qdisc", "del", "dev", dev, "clsact"});
-      runProgram({"/usr/sbin/ip", "netns", "exec", "vfs-host", "tc", "qdisc", "del", "dev", dev, "root"});
-      runProgram({"/usr/sbin/ip", "-n", "vfs-host", "link", "set", "dev", dev, "xdpgeneric", "off"});
+      runProgram({"/usr/sbin/ip", "netns", "exec", labNetns("host"), "tc", "qdisc", "del", "dev", dev, "clsact"});
+      runProgram({"/usr/sbin/ip", "netns", "exec", labNetns("host"), "tc", "qdisc", "del", "dev", dev, "root"});
+      runProgram({"/usr/sbin/ip", "-n", labNetns("host"), "link", "set", "dev", dev, "xdpgeneric", "off"});
     }
     LabTest::TearDown();
   }
@@ -73,7 +73,7 @@ class OwnershipTest : public LabTest {
         for (const auto& f : filters)
           if (!ours.contains({f.value("chain", 0), f.value("pref", 0)})) s += dev + " " + dir + " " + f.dump() + "\n";
       }
-      auto link = runProgram({"/usr/sbin/ip", "-n", "vfs-host", "-j", "link", "show", "dev", dev});
+      auto link = runProgram({"/usr/sbin/ip", "-n", labNetns("host"), "-j", "link", "show", "dev", dev});
       json l = json::parse(link.out, nullptr, false);
       // vfsteer's XDP entry is the datapath's vfs_xdp program.
       if (!l.is_discarded() && !l.empty() && l[0].contains("xdp") && l[0]["xdp"]["prog"].value("name", "") != "vfs_xdp")
@@ -119,7 +119,7 @@ TEST_F(OwnershipTest, ForeignQdiscsFiltersAndProgramsSurviveApplyChangeAndTeardo
   EXPECT_FALSE(vfsteerAttachedTo("pf0vf1"));
   EXPECT_EQ(foreignView(), foreign) << "after the policy change";
   // out2 could run in XDP, but pf0vf2's XDP slot is someone else's: tc.
-  auto rep = vfsteerCli({"report", "-o", "json"});
+  auto rep = vfsteerCli({"report", "-o", "json", "--instance", labInstance()});
   ASSERT_EQ(rep.status, 0) << rep.err;
   for (const auto& c : json::parse(rep.out)["chains"])
     if (c["name"] == "out2") {
@@ -128,7 +128,7 @@ TEST_F(OwnershipTest, ForeignQdiscsFiltersAndProgramsSurviveApplyChangeAndTeardo
                 std::string::npos) << c.dump();
     }
 
-  r = vfsteerCli({"teardown"});
+  r = vfsteerCli({"teardown", "--instance", labInstance()});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(foreignView(), foreign) << "after teardown";
   const std::string after = labSnapshot();

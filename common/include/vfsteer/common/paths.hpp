@@ -18,7 +18,10 @@ inline constexpr const char* kStateRoot = "/run/vfsteer";
 inline constexpr const char* kPinRoot = "/sys/fs/bpf/vfsteer";
 
 inline std::string topologyDir(const std::string& stateRoot = kStateRoot) { return stateRoot + "/topology"; }
-inline std::string labFile(const std::string& stateRoot = kStateRoot) { return stateRoot + "/lab.json"; }
+// The record of the lab called `name` (representors/lab.hpp checks names).
+inline std::string labFile(const std::string& name, const std::string& stateRoot = kStateRoot) {
+  return stateRoot + "/labs/" + name + ".json";
+}
 
 // The directory of `instance` under `root` (kStateRoot, kPinRoot or a
 // test's own). A name that is not an instance name is refused, so no path

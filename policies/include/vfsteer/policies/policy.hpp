@@ -40,6 +40,9 @@ struct VfSetting {
 
 struct Device {
   std::string pf;                            // netdev name of the PF / uplink
+  // The network namespace the PF lives in, when the policy names one (it
+  // picks among topology files of PFs of one name, e.g. several labs).
+  std::optional<std::string> netns;
   EswitchMode eswitch = EswitchMode::kSwitchdev;
   bool eswitchDeclared = false;              // absent: vfsteer leaves the mode as it is
   std::string profile = "auto";              // "auto" or a profile name

@@ -50,12 +50,20 @@ struct Topology {
 
 struct DiscoverOptions {
   std::optional<std::string> topologyFile;  // explicit file (--topology)
-  std::string topologyDir = paths::topologyDir();  // <pf>.json looked up here
+  std::string topologyDir = paths::topologyDir();  // topology files looked up here
+  // The network namespace the PF lives in (policy device.netns, --netns);
+  // absent: whichever the topology file says, else this one.
+  std::optional<std::string> netns;
 };
 
-// Finds the topology of `pf`: an explicit file, else DIR/<pf>.json, else the
-// kernel. Interface indexes are resolved live; a listed interface that does
-// not exist is an error naming it.
+// Finds the topology of `pf`: an explicit file; else DIR/<netns>/<pf>.json
+// or DIR/<pf>.json (a file per namespace lets PFs of one name live in
+// several namespaces, as the lab's uplink0 does when several labs are up;
+// without a namespace named, a single DIR/*/<pf>.json is taken and several
+// are an error asking for one); else the kernel, which vfsteer reads only in
+// its own namespace. A file must describe `pf` (and the namespace named).
+// Interface indexes are resolved live; a listed interface that does not
+// exist is an error naming it.
 Result<Topology> discover(const std::string& pf, const DiscoverOptions& options = {});
 
 Result<Topology> loadTopologyFile(const std::string& path);
