@@ -17,6 +17,7 @@ SplitReport splitReport(const policies::Policy& policy, const Plan& plan) {
     out.from = c.from.str();
     out.mode = c.mode;
     out.match = policy.chains[i].match.describe();
+    out.matchFields = policy.chains[i].match.fields();
     out.demuxInNic = c.demuxInNic;
     out.split = c.split;
     out.handover = c.handover;
@@ -27,7 +28,8 @@ SplitReport splitReport(const policies::Policy& policy, const Plan& plan) {
   // Rules and host entries are listed per side in match order; each names
   // its chain by index.
   for (const auto& n : plan.nicRules)
-    r.chains[n.chain].nicRules.push_back({n.tcPriority, n.l3, n.stageCount, n.exit, n.gotoTcChain, {}});
+    r.chains[n.chain].nicRules.push_back({n.tcPriority, n.l3, policy.chains[n.chain].match.tcProtocol(n.l3),
+                                          n.stageCount, n.exit, n.gotoTcChain, {}});
   for (const auto& h : plan.hostRules) r.chains[h.chain].host = SplitReport::HostView{h.entry, h.startStage, h.tcChain};
   return r;
 }

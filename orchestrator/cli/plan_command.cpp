@@ -22,6 +22,7 @@ struct PlanArgs {
   std::optional<std::string> profileDir;
   std::vector<std::string> skipSw;
   std::vector<std::string> skipHw;
+  std::vector<std::string> chains;
   std::string output = "table";
 };
 
@@ -59,7 +60,8 @@ int runPlan(const PlanArgs& args) {
   if (!options.ok()) return badInput(options.error().message());
   auto plan = demux::plan(*policy, *profile, *options);
   if (!plan.ok()) return badInput(plan.error().message());
-  const auto split = demux::splitReport(*policy, *plan);
+  auto split = demux::splitReport(*policy, *plan);
+  if (auto kept = keepChains(split, args.chains); !kept.ok()) return badInput(kept.error().message());
   if (args.output == "json")
     std::cout << engine::toJson(split).dump(2) << "\n";
   else if (args.output == "dot")
@@ -95,6 +97,9 @@ void addPlanCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("--skip-hw", args->skipHw, "Keep CHAIN (or \"all\") entirely on the host")
       ->delimiter(',')
       ->type_name("CHAIN|all");
+  cmd->add_option("--chain", args->chains, "Show only CHAIN (repeat or separate with commas)")
+      ->delimiter(',')
+      ->type_name("CHAIN");
   cmd->add_option("-o,--output", args->output, "Output format")
       ->check(CLI::IsMember({"table", "json", "dot"}))
       ->capture_default_str();

@@ -1,10 +1,11 @@
 #include "cli/plan_output.hpp"
 
-#include "engine/split_json.hpp"
-
 #include <algorithm>
 #include <cstdio>
 #include <ostream>
+
+#include "engine/split_json.hpp"
+#include "vfsteer/common/names.hpp"
 
 namespace vfsteer::cli {
 
@@ -62,11 +63,29 @@ std::string stageCounters(const representors::ChainCounters* k, const Chain& c, 
 
 }  // namespace
 
-json reportJson(const engine::LiveReport& r) {
-  json doc = engine::toJson(r.split);
-  doc.erase("vfsteer_plan");
-  doc["vfsteer_report"] = kReportJsonVersion;
-  doc["instance"] = r.instance;
+Status keepChains(demux::SplitReport& split, const std::vector<std::string>& names) {
+  if (names.empty()) return okStatus();
+  for (const auto& name : names) {
+    const bool known = std::any_of(split.chains.begin(), split.chains.end(),
+                                   [&](const auto& c) { return c.name == name; });
+    if (known) continue;
+    std::string have;
+    for (size_t i = 0; i < split.chains.size() && i < 20; ++i) have += (i ? ", " : "") + split.chains[i].name;
+    if (split.chains.size() > 20) have += ", ... (" + std::to_string(split.chains.size()) + " chains)";
+    return Error(ErrorCode::kInvalidInput, "--chain " + names::quoted(name) + ": the policy has no such chain" +
+                                               (have.empty() ? " (it has none)" : "; it has " + have));
+  }
+  std::erase_if(split.chains, [&](const auto& c) { return std::find(names.begin(), names.end(), c.name) == names.end(); });
+  return okStatus();
+}
+
+nlohmann::ordered_json reportJson(const engine::LiveReport& r) {
+  using ordered = nlohmann::ordered_json;
+  // The report's identity first, then the plan document's fields.
+  ordered doc{{"vfsteer_report", kReportJsonVersion}, {"instance", r.instance}};
+  ordered plan = engine::toJson(r.split);
+  for (auto& [key, value] : plan.items())
+    if (key != "vfsteer_plan") doc[key] = std::move(value);
   const auto& d = r.datapath;
   json datapath{{"pinned", d.pinned}, {"loaded", d.loaded}, {"generation", d.generation}, {"prog_id", d.progId}};
   datapath["attachments"] = json::array();
@@ -100,7 +119,7 @@ json reportJson(const engine::LiveReport& r) {
     const std::string name = c["name"];
     const auto& statuses = r.nicRules.at(name);
     for (size_t i = 0; i < c["nic_rules"].size() && i < statuses.size(); ++i) {
-      json& rule = c["nic_rules"][i];
+      auto& rule = c["nic_rules"][i];
       const auto& s = statuses[i];
       rule["via"] = s.viaProgram ? "demux program" : "flower";
       rule["present"] = s.present;
@@ -177,10 +196,13 @@ void writeDot(std::ostream& out, const demux::SplitReport& r, const engine::Live
       << dotEscape(r.profile) << "\", labelloc=t];\n"
       << "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];\n"
       << "  edge [fontname=\"Helvetica\", fontsize=9];\n";
-  size_t n = 0;
-  for (const auto& c : r.chains) {
+  // dot stacks the clusters of a left-to-right graph bottom up, in the order
+  // they are written: written last to first, they read in priority order,
+  // top down. Their ids stay the chains' positions.
+  for (size_t n = r.chains.size(); n-- > 0;) {
+    const auto& c = r.chains[n];
     const auto* k = countersOf(live, c);
-    const std::string id = "c" + std::to_string(n++);
+    const std::string id = "c" + std::to_string(n);
     out << "  subgraph cluster_" << id << " {\n"
         << "    label=\"chain " << dotEscape(c.name) << " (priority " << c.priority << ", " << policies::name(c.mode)
         << ")\";\n";

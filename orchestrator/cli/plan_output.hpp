@@ -7,6 +7,7 @@
 #include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "engine/report.hpp"
 
@@ -15,8 +16,13 @@ namespace vfsteer::cli {
 // Format version of the report JSON document; bump on any incompatible change.
 inline constexpr int kReportJsonVersion = 1;
 
+// Keeps only the chains named by --chain (all when `names` is empty); a
+// name the report does not have is an error that lists the ones it has.
+Status keepChains(demux::SplitReport& split, const std::vector<std::string>& names);
+
 // The split report with what the kernel holds (docs/report-json.md).
-nlohmann::json reportJson(const engine::LiveReport& report);
+// In the order docs/report-json.md shows (the identity fields first).
+nlohmann::ordered_json reportJson(const engine::LiveReport& report);
 
 // The split as a table and as a Graphviz picture, for people; with a live
 // report, the host's counters too. Written as they are made: a plan of

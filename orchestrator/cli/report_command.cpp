@@ -13,6 +13,7 @@ namespace {
 struct ReportArgs {
   std::optional<std::string> instance;
   std::optional<std::string> policyFile;
+  std::vector<std::string> chains;
   std::string output = "table";
   std::string stateRoot = paths::kStateRoot;
 };
@@ -82,6 +83,10 @@ int runReport(const ReportArgs& args) {
     printError(report.error().describe());
     return kExitKernelRefused;
   }
+  if (auto kept = keepChains(report->split, args.chains); !kept.ok()) {
+    printError(kept.error().message());
+    return kExitBadInput;
+  }
   const engine::LiveReport& r = *report;
   if (args.output == "json") {
     std::cout << reportJson(r).dump(2) << "\n";
@@ -120,6 +125,9 @@ void addReportCommand(CLI::App& app, int& exitCode) {
                   "PF or PF:NETNS as vfsteer names it (default: the only one applied)");
   cmd->add_option("-f,--file", args->policyFile, "Report on the PF this policy names")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--chain", args->chains, "Show only CHAIN (repeat or separate with commas)")
+      ->delimiter(',')
+      ->type_name("CHAIN");
   cmd->add_option("-o,--output", args->output, "Output format")
       ->check(CLI::IsMember({"table", "json", "dot"}))
       ->capture_default_str();

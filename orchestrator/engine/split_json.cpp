@@ -3,12 +3,17 @@
 #include <array>
 #include <cstdio>
 #include <ostream>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace vfsteer::engine {
 
 using demux::SplitReport;
 using nlohmann::json;
+// Output keeps the order fields are written in: a document's identity
+// ("vfsteer_plan", a chain's "name") comes first, as a reader expects.
+using ordered = nlohmann::ordered_json;
 
 namespace {
 
@@ -47,32 +52,60 @@ E parseIn(const std::array<std::pair<E, const char*>, N>& table, const std::stri
 
 namespace {
 
-json chainJson(const SplitReport::Chain& c) {
-  json jc;
+// tc's name for a protocol, as `tc filter show` prints it.
+std::string tcProtocolName(uint16_t protocol) {
+  static constexpr std::pair<uint16_t, const char*> kNames[] = {
+      {0x0003, "all"},    {0x0800, "ip"},      {0x86dd, "ipv6"}, {0x0806, "arp"},
+      {0x8100, "802.1Q"}, {0x88a8, "802.1ad"}, {0x88cc, "lldp"}};
+  for (const auto& [number, word] : kNames)
+    if (number == protocol) return word;
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%04x", protocol);
+  return buf;
+}
+
+uint16_t parseTcProtocol(const std::string& text) {
+  for (uint32_t p : {0x0003u, 0x0800u, 0x86ddu, 0x0806u, 0x8100u, 0x88a8u, 0x88ccu})
+    if (tcProtocolName(static_cast<uint16_t>(p)) == text) return static_cast<uint16_t>(p);
+  if (text.size() == 6 && text.rfind("0x", 0) == 0) return static_cast<uint16_t>(std::stoul(text, nullptr, 16));
+  throw json::other_error::create(501, "unknown tc protocol \"" + text + "\"", nullptr);
+}
+
+ordered matchFieldsJson(const std::vector<policies::MatchField>& fields) {
+  ordered out = ordered::object();
+  for (const auto& f : fields)
+    std::visit([&](const auto& v) { out[f.key] = v; }, f.value);
+  return out;
+}
+
+ordered chainJson(const SplitReport::Chain& c) {
+  ordered jc;
   jc["name"] = c.name;
   jc["priority"] = c.priority;
   jc["from"] = c.from;
   jc["offload"] = std::string(policies::name(c.mode));
   jc["match"] = c.match;
+  jc["match_fields"] = matchFieldsJson(c.matchFields);
   jc["demux_in_nic"] = c.demuxInNic;
   jc["split"] = c.split;
   jc["handover"] = std::string(demux::name(c.handover));
   jc["reason"] = c.reason;
   if (!c.hostHook.empty()) jc["host_hook"] = c.hostHook;
   if (!c.hostHookReason.empty()) jc["host_hook_reason"] = c.hostHookReason;
-  jc["stages"] = json::array();
+  jc["stages"] = ordered::array();
   for (size_t s = 0; s < c.stages.size(); ++s) {
     const auto& st = c.stages[s];
-    jc["stages"].push_back({{"index", s},
+    jc["stages"].push_back(ordered{{"index", s},
                             {"stage", std::string(policies::name(st.kind))},
                             {"description", st.description},
                             {"runs_in", std::string(demux::name(st.where))},
                             {"reason", st.reason}});
   }
-  jc["nic_rules"] = json::array();
+  jc["nic_rules"] = ordered::array();
   for (const auto& n : c.nicRules) {
-    json jr{{"tc_priority", n.tcPriority},
+    ordered jr{{"tc_priority", n.tcPriority},
             {"protocol", nameIn(kL3Names, n.l3)},
+            {"tc_protocol", tcProtocolName(n.tcProtocol)},
             {"stages", n.stages},
             {"exit", nameIn(kExitNames, n.exit)}};
     if (n.exit == demux::NicExit::kGotoChain) jr["goto_tc_chain"] = n.gotoTcChain;
@@ -81,7 +114,7 @@ json chainJson(const SplitReport::Chain& c) {
   }
   jc["host"] = nullptr;
   if (c.host) {
-    json jh{{"entry", nameIn(kEntryNames, c.host->entry)}, {"start_stage", c.host->startStage}};
+    ordered jh{{"entry", nameIn(kEntryNames, c.host->entry)}, {"start_stage", c.host->startStage}};
     if (c.host->entry == demux::HostEntry::kContinuation) jh["tc_chain"] = c.host->tcChain;
     jc["host"] = jh;
   }
@@ -89,24 +122,24 @@ json chainJson(const SplitReport::Chain& c) {
 }
 
 // Everything but the chains.
-json headJson(const SplitReport& r) {
-  json doc;
+ordered headJson(const SplitReport& r) {
+  ordered doc;
   doc["vfsteer_plan"] = kPlanJsonVersion;
   doc["policy"] = r.policy;
   doc["profile"] = r.profile;
   doc["engine"] = std::string(policies::name(r.engine));
   doc["ok"] = r.ok();
-  doc["errors"] = json::array();
+  doc["errors"] = ordered::array();
   for (const auto& e : r.errors)
-    doc["errors"].push_back({{"chain", e.chain}, {"message", e.message}, {"position", e.pos.str()}});
+    doc["errors"].push_back(ordered{{"chain", e.chain}, {"message", e.message}, {"position", e.pos.str()}});
   return doc;
 }
 
 }  // namespace
 
-json toJson(const SplitReport& r) {
-  json doc = headJson(r);
-  doc["chains"] = json::array();
+ordered toJson(const SplitReport& r) {
+  ordered doc = headJson(r);
+  doc["chains"] = ordered::array();
   for (const auto& c : r.chains) doc["chains"].push_back(chainJson(c));
   return doc;
 }
@@ -147,6 +180,14 @@ std::string fingerprint(const SplitReport& r) {
     str(c.from);
     num(static_cast<uint64_t>(c.mode));
     str(c.match);
+    for (const auto& f : c.matchFields) {
+      str(f.key);
+      num(f.value.index());
+      std::visit([&](const auto& v) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) str(v);
+        else num(v);
+      }, f.value);
+    }
     num(c.demuxInNic);
     num(c.split);
     num(static_cast<uint64_t>(c.handover));
@@ -162,6 +203,7 @@ std::string fingerprint(const SplitReport& r) {
     for (const auto& n : c.nicRules) {
       num(n.tcPriority);
       num(static_cast<uint64_t>(n.l3));
+      num(n.tcProtocol);
       num(n.stages);
       num(static_cast<uint64_t>(n.exit));
       num(n.gotoTcChain);
@@ -205,6 +247,11 @@ Result<SplitReport> splitReportFromJson(const json& doc) {
       if (!parsedMode) throw json::other_error::create(501, "unknown offload \"" + mode + "\"", nullptr);
       c.mode = *parsedMode;
       c.match = jc.at("match");
+      const json fields = jc.value("match_fields", json::object());
+      for (const auto& [key, value] : fields.items()) {
+        if (value.is_string()) c.matchFields.push_back({key, value.get<std::string>()});
+        else c.matchFields.push_back({key, value.get<uint64_t>()});
+      }
       c.demuxInNic = jc.at("demux_in_nic");
       c.split = jc.at("split");
       c.handover = parseBy<demux::Handover>(
@@ -230,6 +277,7 @@ Result<SplitReport> splitReportFromJson(const json& doc) {
         SplitReport::NicRuleView n;
         n.tcPriority = jr.at("tc_priority");
         n.l3 = parseIn(kL3Names, jr.at("protocol").get<std::string>());
+        n.tcProtocol = parseTcProtocol(jr.value("tc_protocol", std::string("all")));
         n.stages = jr.at("stages");
         n.exit = parseIn(kExitNames, jr.at("exit").get<std::string>());
         n.gotoTcChain = jr.value("goto_tc_chain", 0u);

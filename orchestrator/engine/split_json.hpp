@@ -14,7 +14,8 @@ namespace vfsteer::engine {
 // Format version of the plan JSON document; bump on any incompatible change.
 inline constexpr int kPlanJsonVersion = 1;
 
-nlohmann::json toJson(const demux::SplitReport& report);
+// In the order docs/plan-json.md shows (the identity fields first).
+nlohmann::ordered_json toJson(const demux::SplitReport& report);
 // The same document, compact, written chain by chain (never whole in memory).
 void writeJson(std::ostream& out, const demux::SplitReport& report);
 // A fingerprint of everything a split report says (cheaper than its JSON).

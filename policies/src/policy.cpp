@@ -1,5 +1,6 @@
 #include "vfsteer/policies/policy.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace vfsteer::policies {
@@ -83,6 +84,64 @@ std::string Match::describe() const {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
   return out;
+}
+
+std::vector<MatchField> Match::fields() const {
+  std::vector<MatchField> out;
+  auto num = [&](std::string key, uint64_t v) { out.push_back({std::move(key), v}); };
+  auto text = [&](std::string key, std::string v) { out.push_back({std::move(key), std::move(v)}); };
+  if (tunnel) {
+    text("tunnel.type", std::string(name(tunnel->type)));
+    num("tunnel.dst_port", tunnel->dstPort);
+    if (tunnel->vni) num("tunnel.vni", *tunnel->vni);
+    if (tunnel->srcIp) text("tunnel.src_ip", tunnel->srcIp->str());
+    if (tunnel->dstIp) text("tunnel.dst_ip", tunnel->dstIp->str());
+  }
+  auto mac = [](const MacMatch& m) {
+    std::string s = m.addr.str();
+    if (m.mask.bytes != std::array<uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) s += "/" + m.mask.str();
+    return s;
+  };
+  if (srcMac) text("src_mac", mac(*srcMac));
+  if (dstMac) text("dst_mac", mac(*dstMac));
+  for (const auto& [key, tag] : {std::pair{"vlan", &vlan}, std::pair{"cvlan", &cvlan}}) {
+    if (!*tag) continue;
+    if ((*tag)->id) num(std::string(key) + ".id", *(*tag)->id);
+    if ((*tag)->prio) num(std::string(key) + ".prio", *(*tag)->prio);
+    text(std::string(key) + ".proto", (*tag)->proto == VlanProto::k8021AD ? "802.1ad" : "802.1q");
+  }
+  if (ethertype) {
+    if (*ethertype == 0x0806) text("ethertype", "arp");
+    else if (*ethertype == 0x88cc) text("ethertype", "lldp");
+    else num("ethertype", *ethertype);
+  }
+  const bool versionSaid = srcIp || dstIp || (ipProto && (*ipProto == 1 || *ipProto == 58));
+  if (ipVersion == IpVersion::kV4 && !versionSaid) text("ethertype", "ipv4");
+  if (ipVersion == IpVersion::kV6 && !versionSaid) text("ethertype", "ipv6");
+  if (srcIp) text("src_ip", srcIp->str());
+  if (dstIp) text("dst_ip", dstIp->str());
+  if (ipProto) {
+    static constexpr std::pair<uint8_t, const char*> kNames[] = {{1, "icmp"},    {6, "tcp"},   {17, "udp"},
+                                                                 {47, "gre"},    {58, "icmpv6"}, {132, "sctp"}};
+    std::optional<std::string> named;
+    for (const auto& [number, word] : kNames)
+      if (number == *ipProto) named = word;
+    if (named) text("ip_proto", *named);
+    else num("ip_proto", *ipProto);
+  }
+  if (srcPort) num("src_port", *srcPort);
+  if (dstPort) num("dst_port", *dstPort);
+  // By key: the order a JSON object read back gives them, so that reports
+  // round-trip.
+  std::sort(out.begin(), out.end(), [](const MatchField& a, const MatchField& b) { return a.key < b.key; });
+  return out;
+}
+
+uint16_t Match::tcProtocol(IpVersion l3) const {
+  if (vlan) return vlan->proto == VlanProto::k8021AD ? 0x88a8 : 0x8100;
+  if (l3 == IpVersion::kV4) return 0x0800;
+  if (l3 == IpVersion::kV6) return 0x86dd;
+  return ethertype.value_or(0x0003);  // ETH_P_ALL
 }
 
 std::string Target::str() const {

@@ -1,6 +1,10 @@
 // `vfsteer plan` as an operator runs it: the real binary, its exit status,
 // stdout and stderr.
 #include <gtest/gtest.h>
+#include <set>
+#include <unistd.h>
+#include <map>
+#include <fstream>
 #include <sys/wait.h>
 
 #include <array>
@@ -81,6 +85,65 @@ TEST(CliPlan, DotOutputSeparatesNicAndHost) {
   EXPECT_NE(r.out.find("subgraph cluster_c1_host"), std::string::npos);
   // Decimal, as tc prints chain ids (and as the JSON has them).
   EXPECT_NE(r.out.find("goto chain " + std::to_string(0x07660014)), std::string::npos);
+}
+
+// Laid out by graphviz, the chains read top down in priority order.
+TEST(CliPlan, DotDrawsChainsTopDownInPriorityOrder) {
+  auto r = runVfsteer({"plan", "-f", std::string(VFSTEER_SOURCE_DIR) + "/examples/lab.yaml", "--profile", "veth",
+                       "-o", "dot"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string file = "/tmp/vfsteer-plan-" + std::to_string(::getpid()) + ".dot";
+  std::ofstream(file) << r.out;
+  auto laid = testing::runProgram({"/usr/bin/dot", "-Tplain", file});
+  std::remove(file.c_str());
+  ASSERT_EQ(laid.status, 0) << laid.err;
+  // "node c3_m X Y ...": Y grows upwards.
+  std::map<int, double> heightOf;
+  std::istringstream in(laid.out);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string kind, id;
+    double x = 0, y = 0;
+    words >> kind >> id >> x >> y;
+    if (kind == "node" && id.size() > 3 && id.front() == 'c' && id.substr(id.size() - 2) == "_m")
+      heightOf[std::stoi(id.substr(1, id.size() - 3))] = y;
+  }
+  ASSERT_EQ(heightOf.size(), 6u) << laid.out;
+  for (int i = 1; i < 6; ++i) EXPECT_GT(heightOf[i - 1], heightOf[i]) << "chain " << i - 1 << " is drawn below chain " << i;
+}
+
+TEST(CliPlan, ChainFilterShowsOnlyTheNamedChains) {
+  auto r = runVfsteer({"plan", "-f", kExample, "--profile", "mlx5", "--chain", "inspect,web", "-o", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["chains"].size(), 2u);
+  EXPECT_EQ(doc["chains"][0]["name"], "web") << "kept in priority order";
+  EXPECT_EQ(doc["chains"][1]["name"], "inspect");
+  auto bad = runVfsteer({"plan", "-f", kExample, "--profile", "mlx5", "--chain", "wbe"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("--chain \"wbe\": the policy has no such chain; it has web, tenant-b, inspect"),
+            std::string::npos)
+      << bad.err;
+}
+
+// The JSON says what a program needs without parsing prose: the match as
+// fields, each NIC rule's tc protocol (a VLAN-keyed rule's is the tag's),
+// and the document's identity first.
+TEST(CliPlan, JsonHasMatchFieldsTcProtocolAndIdentityFirst) {
+  auto r = runVfsteer({"plan", "-f", kExample, "--profile", "mlx5", "-o", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\n  \"vfsteer_plan\": 1,", 0), 0u) << r.out.substr(0, 80);
+  auto doc = nlohmann::json::parse(r.out);
+  const auto& web = doc["chains"][0];
+  EXPECT_EQ(web["match_fields"], nlohmann::json::parse(R"({"vlan.id": 100, "vlan.proto": "802.1q", "ip_proto": "tcp",
+                                                            "dst_ip": "10.0.0.0/24", "dst_port": 80})"));
+  ASSERT_EQ(web["nic_rules"].size(), 1u);
+  EXPECT_EQ(web["nic_rules"][0]["tc_protocol"], "802.1Q");
+  EXPECT_EQ(web["nic_rules"][0]["protocol"], "ipv4");
+  const auto& inspect = doc["chains"][2];
+  std::set<std::string> protocols;
+  for (const auto& rule : inspect["nic_rules"]) protocols.insert(rule["tc_protocol"]);
+  EXPECT_EQ(protocols, (std::set<std::string>{"ip", "ipv6"})) << inspect.dump();
 }
 
 struct BadCli {

@@ -3,8 +3,10 @@
 // fingerprint tells reports apart.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <sstream>
 
+#include "engine/flower_rules.hpp"
 #include "engine/split_json.hpp"
 #include "generators.hpp"
 #include "vfsteer/demux/split_report.hpp"
@@ -43,6 +45,43 @@ TEST(SplitJson, RoundTripsStreamedOrNotAndTheFingerprintTellsReportsApart) {
     ++reports;
   }
   EXPECT_GT(reports, 100);
+}
+
+// The report's tc protocol of each NIC rule is the protocol the flower
+// encoder gives the filter (two derivations of one fact: the report's from
+// the policy's match, the encoder's from the encoded match).
+TEST(SplitJson, TcProtocolOfEachNicRuleIsTheFlowerFiltersProtocol) {
+  auto mlx5 = policies::loadProfileFile(std::string(VFSTEER_SOURCE_DIR) + "/profiles/mlx5.yaml");
+  ASSERT_TRUE(mlx5.ok()) << mlx5.error().describe();
+  int rules = 0, tagged = 0;
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    testing::Generator g(seed);
+    auto policy = policies::loadPolicyText(g.policyYaml(12, 4), "gen.yaml");
+    if (!policy.ok()) continue;
+    auto plan = demux::plan(*policy, *mlx5, {});
+    if (!plan.ok() || !plan->ok()) continue;
+    FlowerBindings bindings;
+    bindings.uplinkIfindex = IfIndex{1};
+    bindings.uplinkName = "uplink0";
+    for (uint16_t vf = 0; vf < 64; ++vf) {
+      bindings.repIfindex[VfIndex{vf}] = IfIndex{10 + vf};
+      bindings.repName[VfIndex{vf}] = "pf0vf" + std::to_string(vf);
+    }
+    auto built = buildFlowerRules(*policy, *plan, bindings);
+    ASSERT_TRUE(built.ok()) << built.error().describe();
+    const demux::SplitReport split = demux::splitReport(*policy, *plan);
+    std::map<std::string, std::vector<uint16_t>> fromReport, fromFilters;
+    for (const auto& c : split.chains)
+      for (const auto& n : c.nicRules) fromReport[c.name].push_back(n.tcProtocol);
+    for (const auto& r : *built) {
+      fromFilters[r.chain].push_back(r.filter.protocol);
+      tagged += r.filter.protocol == 0x8100 || r.filter.protocol == 0x88a8;
+      ++rules;
+    }
+    EXPECT_EQ(fromReport, fromFilters) << "seed " << seed;
+  }
+  EXPECT_GT(rules, 200);
+  EXPECT_GT(tagged, 20) << "VLAN-keyed rules, whose protocol is the tag's";
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ struct SplitReport {
   struct NicRuleView {
     uint16_t tcPriority = 0;
     policies::IpVersion l3 = policies::IpVersion::kNone;
+    uint16_t tcProtocol = 0x0003;  // what tc shows as the rule's protocol
     size_t stages = 0;
     NicExit exit = NicExit::kTerminal;
     uint32_t gotoTcChain = 0;  // for kGotoChain
@@ -42,6 +43,7 @@ struct SplitReport {
     std::string from;
     policies::OffloadMode mode = policies::OffloadMode::kAuto;
     std::string match;  // in words
+    std::vector<policies::MatchField> matchFields;
     bool demuxInNic = false;
     size_t split = 0;
     Handover handover = Handover::kHostOnly;

@@ -91,6 +91,14 @@ enum class IpVersion { kNone, kV4, kV6, kAny };
 
 // Match keys. When `tunnel` is set, the L2..L4 keys describe the packet
 // inside the tunnel; otherwise the packet as it arrives.
+// One key of a match as the policy writes it: "dst_port" 80, "vlan.id"
+// 100, "ip_proto" "tcp" (nested keys joined by '.').
+struct MatchField {
+  std::string key;
+  std::variant<uint64_t, std::string> value;
+  bool operator==(const MatchField&) const = default;
+};
+
 struct Match {
   Port from;
   std::optional<MacMatch> srcMac;
@@ -111,6 +119,14 @@ struct Match {
   std::vector<MatchKey> keys() const;
   // "vlan 100, tcp, dst 10.0.0.0/24, dport 80"; "any" when it has no keys.
   std::string describe() const;
+  // The same keys as fields, sorted by key (without `from`, which reports
+  // carry on its own).
+  std::vector<MatchField> fields() const;
+  // The ethertype a classifier's rule for version `l3` (kV4, kV6 or kNone)
+  // keys first, as tc's "protocol": the outer tag's TPID, else the IP
+  // version's, else the non-IP ethertype, else ETH_P_ALL. The flower
+  // encoder derives the same from its encoded match (a test holds them equal).
+  uint16_t tcProtocol(IpVersion l3) const;
   int vlanDepth() const { return (vlan ? 1 : 0) + (cvlan ? 1 : 0); }
 };
 
