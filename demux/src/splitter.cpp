@@ -129,7 +129,10 @@ void keepPriorityOrder(const Policy& policy, const std::vector<size_t>& order,
       const ChainPlan& e = plans[chainAt[*earlier]];
       demoteToHost(cp, "chain " + e.name + " (priority " + std::to_string(e.priority) +
                            ") runs on the host only and may match the same packets; to keep "
-                           "priority order this chain runs on the host too");
+                           "priority order this chain runs on the host too (it stays in the NIC "
+                           "if the matches cannot meet, e.g. by a dst_port or vlan of their own, or "
+                           "with a priority number below " + std::to_string(e.priority) +
+                           " if it should come first)");
     }
     index.add(policy.chains[i].match);
     chainAt.push_back(i);

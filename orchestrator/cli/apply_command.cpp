@@ -28,6 +28,7 @@ int runApply(ApplyArgs& args) {
   args.options.lockWait = std::chrono::seconds(args.waitSeconds);
   auto ports = engine::makeRealPorts();
   engine::ApplyResult r = engine::apply(args.options, *ports);
+  printWarnings(r.policyWarnings);
   if (r.failure) {
     // A refused plan shows why, chain by chain.
     if (r.refusedPlan) writeTable(std::cout, *r.refusedPlan);

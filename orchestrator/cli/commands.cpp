@@ -34,6 +34,11 @@ void addLockWaitOption(CLI::App* cmd, int& seconds) {
 
 void printError(const std::string& text) { std::fprintf(stderr, "vfsteer: %s\n", text.c_str()); }
 
+void printWarnings(const std::vector<demux::Warning>& warnings) {
+  for (const auto& w : warnings)
+    std::fprintf(stderr, "vfsteer: warning: %s: %s\n", w.pos.str().c_str(), w.message.c_str());
+}
+
 int printFailure(const engine::ApplyFailure& f) {
   std::string msg = f.error.describe();
   if (f.leftovers.empty()) {

@@ -38,6 +38,8 @@ void addLockWaitOption(CLI::App* cmd, int& seconds);
 
 // Prints an error for the operator: "vfsteer: <text>" on stderr.
 void printError(const std::string& text);
+// "vfsteer: warning: file:line:column: chain web: ..." on stderr, one per line.
+void printWarnings(const std::vector<demux::Warning>& warnings);
 
 // An apply's (or enforce's) failure: the error, then whether anything was
 // left changed. Returns the exit code.

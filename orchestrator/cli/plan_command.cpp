@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/plan_output.hpp"
+#include "engine/apply.hpp"
 #include "engine/profiles.hpp"
 #include "engine/split_json.hpp"
 #include "vfsteer/demux/split_report.hpp"
@@ -44,6 +45,19 @@ nlohmann::json inputErrorsJson(const PlanArgs& args, const std::string& text) {
           {"chains", nlohmann::json::array()}};
 }
 
+// The plan document with the policy's warnings after its errors.
+nlohmann::ordered_json planJson(const demux::SplitReport& split, const std::vector<demux::Warning>& warnings) {
+  nlohmann::ordered_json doc, plan = engine::toJson(split);
+  for (auto& [key, value] : plan.items()) {
+    doc[key] = value;
+    if (key != "errors") continue;
+    doc["warnings"] = nlohmann::ordered_json::array();
+    for (const auto& w : warnings)
+      doc["warnings"].push_back({{"chain", w.chain}, {"message", w.message}, {"position", w.pos.str()}});
+  }
+  return doc;
+}
+
 int runPlan(const PlanArgs& args) {
   // Bad input exits 1 with the errors on stderr, and with -o json also as
   // the plan document on stdout.
@@ -62,8 +76,10 @@ int runPlan(const PlanArgs& args) {
   if (!plan.ok()) return badInput(plan.error().message());
   auto split = demux::splitReport(*policy, *plan);
   if (auto kept = keepChains(split, args.chains); !kept.ok()) return badInput(kept.error().message());
+  const auto warnings = demux::lint(*policy, *plan, engine::policyLintOptions());
+  printWarnings(warnings);
   if (args.output == "json")
-    std::cout << engine::toJson(split).dump(2) << "\n";
+    std::cout << planJson(split, warnings).dump(2) << "\n";
   else if (args.output == "dot")
     writeDot(std::cout, split);
   else

@@ -132,6 +132,7 @@ std::optional<ApplyFailure> Applier::replan() {
   auto plan = demux::plan(*policy_, *profile_, placement_);
   if (!plan.ok()) return fail(plan.error(), FailureKind::kBadInput);
   plan_ = std::move(*plan);
+  result_.policyWarnings = demux::lint(*policy_, *plan_, policyLintOptions());
   if (!plan_->ok()) {
     std::string why;
     for (const auto& e : plan_->errors) why += (why.empty() ? "" : "\n") + e.pos.str() + ": " + e.message;
@@ -445,6 +446,15 @@ ApplyResult apply(const ApplyOptions& options, PortFactory& ports) {
     second.failure->error.addContext("after the first pass, which left the host running the chains the demux "
                                      "program carried");
   return second;
+}
+
+demux::LintOptions policyLintOptions() {
+  demux::LintOptions options;
+  options.fileExists = [](const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::exists(path, ec);
+  };
+  return options;
 }
 
 }  // namespace vfsteer::engine

@@ -19,6 +19,7 @@
 #include "engine/ports.hpp"
 #include "engine/state.hpp"
 #include "vfsteer/common/paths.hpp"
+#include "vfsteer/demux/lint.hpp"
 #include "vfsteer/demux/split_report.hpp"
 #include "vfsteer/demux/splitter.hpp"
 #include "vfsteer/policies/policy.hpp"
@@ -70,6 +71,7 @@ struct ApplyResult {
   std::vector<Change> changes;                // done (dry run: to do), in order
   std::vector<Refusal> refusals;              // NIC refusals that moved chains to the host
   std::vector<Warning> warnings;              // after the commit: clean-up that failed
+  std::vector<demux::Warning> policyWarnings; // valid but almost certainly wrong (demux/lint.hpp)
   bool recordsChanged = false;                // the state was rewritten
   bool demuxMoved = false;                    // the demux program moved hook, through the host:
   std::vector<Change> firstPass;              //   what handed its chains to the host and removed it
@@ -80,6 +82,10 @@ struct ApplyResult {
 };
 
 ApplyResult apply(const ApplyOptions& options, PortFactory& ports);
+
+// The lint options plan and apply use: bpf objects are looked for relative
+// to the working directory, as apply loads them.
+demux::LintOptions policyLintOptions();
 
 // --skip-sw / --skip-hw values (chain names or "all", repeatable, comma
 // separated) as planner options. A chain named in both is an error.

@@ -206,7 +206,9 @@ TEST(Splitter, HostOnlyChainDemotesLaterOverlappingChains) {
   EXPECT_EQ(plan->chains[1].handover, Handover::kHostOnly);
   EXPECT_EQ(plan->chains[1].reason,
             "chain slow (priority 5) runs on the host only and may match the same packets; to "
-            "keep priority order this chain runs on the host too");
+            "keep priority order this chain runs on the host too (it stays in the NIC if the "
+            "matches cannot meet, e.g. by a dst_port or vlan of their own, or with a priority "
+            "number below 5 if it should come first)");
   EXPECT_EQ(plan->chains[2].handover, Handover::kNone) << "tcp and udp are disjoint";
 }
 
