@@ -1,7 +1,10 @@
 // vfsteer: VF representor and hardware demux orchestrator.
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -9,6 +12,12 @@
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
+  // Output is written in 256 KiB pieces: most of it then reaches its file at
+  // the final flush below, where a failure's errno can still be read. (glibc
+  // ignores the size unless it is given the buffer.)
+  // A terminal keeps its line buffering.
+  static char outputBuffer[256 * 1024];
+  if (!::isatty(STDOUT_FILENO)) std::setvbuf(stdout, outputBuffer, _IOFBF, sizeof outputBuffer);
   CLI::App app{
       "vfsteer: split each steering chain into the part the NIC can run and the part the host\n"
       "runs, program both, and report exactly what runs where and why.",
