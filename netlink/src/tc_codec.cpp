@@ -12,6 +12,7 @@
 #include <linux/tc_act/tc_vlan.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
 #include "vfsteer/netlink/tc.hpp"
@@ -545,6 +546,28 @@ Result<Bpf> decodeBpf(const AttrTable& o) {
 }  // namespace
 
 // ---- public -------------------------------------------------------------------------
+
+namespace {
+constexpr std::pair<uint16_t, const char*> kProtocolNames[] = {
+    {ETH_P_ALL, "all"},      {ETH_P_IP, "ip"},          {ETH_P_IPV6, "ipv6"}, {ETH_P_ARP, "arp"},
+    {ETH_P_8021Q, "802.1Q"}, {ETH_P_8021AD, "802.1ad"}, {0x88cc, "lldp"}};
+}  // namespace
+
+std::string protocolName(uint16_t protocol) {
+  for (const auto& [number, word] : kProtocolNames)
+    if (number == protocol) return word;
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%04x", protocol);
+  return buf;
+}
+
+std::optional<uint16_t> protocolByName(const std::string& name) {
+  for (const auto& [number, word] : kProtocolNames)
+    if (name == word) return number;
+  if (name.size() == 6 && name.rfind("0x", 0) == 0 && name.find_first_not_of("0123456789abcdef", 2) == std::string::npos)
+    return static_cast<uint16_t>(std::stoul(name, nullptr, 16));
+  return std::nullopt;
+}
 
 std::string Action::kind() const {
   struct Visitor {

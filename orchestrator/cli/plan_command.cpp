@@ -1,12 +1,17 @@
 // vfsteer plan: print the split without touching the system (no root needed).
+#include <algorithm>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/plan_output.hpp"
+#include "cli/tc_commands.hpp"
 #include "engine/apply.hpp"
+#include "engine/flower_rules.hpp"
+#include "engine/instances.hpp"
 #include "engine/profiles.hpp"
 #include "engine/split_json.hpp"
 #include "vfsteer/demux/split_report.hpp"
@@ -58,6 +63,47 @@ nlohmann::ordered_json planJson(const demux::SplitReport& split, const std::vect
   return doc;
 }
 
+// The NIC rules as tc command lines. Device names come from the PF's
+// topology when vfsteer can find it (a topology file, or the kernel), else
+// the representors are placeholders (REP_VF1) to replace.
+void writeTcCommands(std::ostream& out, const policies::Policy& policy, const demux::Plan& plan,
+                     const policies::Profile& profile, const std::vector<std::string>& chains) {
+  if (profile.engine != policies::NicEngine::kFlower) {
+    out << "# profile " << profile.name << " programs no flower rules (NIC engine "
+        << policies::name(profile.engine) << ")\n";
+    return;
+  }
+  engine::FlowerBindings bindings;
+  std::map<int, std::string> devices;
+  auto topology = engine::discoverDevice(policy.device, {});
+  bindings.uplinkIfindex = IfIndex{1};
+  bindings.uplinkName = policy.device.pf;
+  devices[1] = policy.device.pf;
+  for (uint16_t vf = 0; vf < 256; ++vf) {  // every VF a policy can name
+    const auto* rep = topology.ok() ? topology->representor(vf) : nullptr;
+    const std::string name = rep ? rep->ifname : "REP_VF" + std::to_string(vf);
+    bindings.repIfindex[VfIndex{vf}] = IfIndex{100 + vf};
+    bindings.repName[VfIndex{vf}] = name;
+    devices[100 + vf] = name;
+  }
+  bindings.cookie = engine::ownerCookie(topology.ok() ? topology->instance() : policy.device.pf);
+  auto rules = engine::buildFlowerRules(policy, plan, bindings);
+  if (!rules.ok()) {
+    out << "# " << rules.error().describe() << "\n";
+    return;
+  }
+  bool placeholders = false;
+  for (const auto& rule : *rules)
+    for (const auto& a : std::get<netlink::tc::Flower>(rule.filter.spec).actions)
+      if (const auto* m = std::get_if<netlink::tc::Mirred>(&a.op)) placeholders |= devices[m->ifindex].rfind("REP_VF", 0) == 0;
+  if (placeholders)
+    out << "# REP_VFn: the representor of VF n ("
+        << (topology.ok() ? "the PF has none now" : topology.error().describe()) << ")\n";
+  for (const auto& rule : *rules)
+    if (chains.empty() || std::find(chains.begin(), chains.end(), rule.chain) != chains.end())
+      out << "# chain " << rule.chain << "\n" << tcCommand(rule, devices) << "\n";
+}
+
 int runPlan(const PlanArgs& args) {
   // Bad input exits 1 with the errors on stderr, and with -o json also as
   // the plan document on stdout.
@@ -80,6 +126,8 @@ int runPlan(const PlanArgs& args) {
   printWarnings(warnings);
   if (args.output == "json")
     std::cout << planJson(split, warnings).dump(2) << "\n";
+  else if (args.output == "tc")
+    writeTcCommands(std::cout, *policy, *plan, *profile, args.chains);
   else if (args.output == "dot")
     writeDot(std::cout, split);
   else
@@ -117,12 +165,13 @@ void addPlanCommand(CLI::App& app, int& exitCode) {
       ->delimiter(',')
       ->type_name("CHAIN");
   cmd->add_option("-o,--output", args->output, "Output format")
-      ->check(CLI::IsMember({"table", "json", "dot"}))
+      ->check(CLI::IsMember({"table", "json", "dot", "tc"}))
       ->capture_default_str();
   cmd->footer(
       "Exit status: 0 the plan can be applied; 1 bad input; 2 a skip-sw chain has no NIC part "
       "(the report is printed and the reasons go to stderr).\n"
-      "JSON format: docs/plan-json.md. Render dot with: vfsteer plan ... -o dot | dot -Tsvg");
+      "JSON format: docs/plan-json.md. Render dot with: vfsteer plan ... -o dot | dot -Tsvg. "
+      "-o tc: the NIC rules as tc commands, to hold against tc -s filter show.");
   cmd->callback([args, &exitCode] { exitCode = runPlan(*args); });
 }
 

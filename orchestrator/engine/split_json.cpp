@@ -7,6 +7,8 @@
 #include <utility>
 #include <variant>
 
+#include "vfsteer/netlink/tc.hpp"
+
 namespace vfsteer::engine {
 
 using demux::SplitReport;
@@ -52,25 +54,6 @@ E parseIn(const std::array<std::pair<E, const char*>, N>& table, const std::stri
 
 namespace {
 
-// tc's name for a protocol, as `tc filter show` prints it.
-std::string tcProtocolName(uint16_t protocol) {
-  static constexpr std::pair<uint16_t, const char*> kNames[] = {
-      {0x0003, "all"},    {0x0800, "ip"},      {0x86dd, "ipv6"}, {0x0806, "arp"},
-      {0x8100, "802.1Q"}, {0x88a8, "802.1ad"}, {0x88cc, "lldp"}};
-  for (const auto& [number, word] : kNames)
-    if (number == protocol) return word;
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "0x%04x", protocol);
-  return buf;
-}
-
-uint16_t parseTcProtocol(const std::string& text) {
-  for (uint32_t p : {0x0003u, 0x0800u, 0x86ddu, 0x0806u, 0x8100u, 0x88a8u, 0x88ccu})
-    if (tcProtocolName(static_cast<uint16_t>(p)) == text) return static_cast<uint16_t>(p);
-  if (text.size() == 6 && text.rfind("0x", 0) == 0) return static_cast<uint16_t>(std::stoul(text, nullptr, 16));
-  throw json::other_error::create(501, "unknown tc protocol \"" + text + "\"", nullptr);
-}
-
 ordered matchFieldsJson(const std::vector<policies::MatchField>& fields) {
   ordered out = ordered::object();
   for (const auto& f : fields)
@@ -105,7 +88,7 @@ ordered chainJson(const SplitReport::Chain& c) {
   for (const auto& n : c.nicRules) {
     ordered jr{{"tc_priority", n.tcPriority},
             {"protocol", nameIn(kL3Names, n.l3)},
-            {"tc_protocol", tcProtocolName(n.tcProtocol)},
+            {"tc_protocol", netlink::tc::protocolName(n.tcProtocol)},
             {"stages", n.stages},
             {"exit", nameIn(kExitNames, n.exit)}};
     if (n.exit == demux::NicExit::kGotoChain) jr["goto_tc_chain"] = n.gotoTcChain;
@@ -277,7 +260,10 @@ Result<SplitReport> splitReportFromJson(const json& doc) {
         SplitReport::NicRuleView n;
         n.tcPriority = jr.at("tc_priority");
         n.l3 = parseIn(kL3Names, jr.at("protocol").get<std::string>());
-        n.tcProtocol = parseTcProtocol(jr.value("tc_protocol", std::string("all")));
+        const std::string protocol = jr.value("tc_protocol", std::string("all"));
+        const auto known = netlink::tc::protocolByName(protocol);
+        if (!known) throw json::other_error::create(501, "unknown tc protocol \"" + protocol + "\"", nullptr);
+        n.tcProtocol = *known;
         n.stages = jr.at("stages");
         n.exit = parseIn(kExitNames, jr.at("exit").get<std::string>());
         n.gotoTcChain = jr.value("goto_tc_chain", 0u);

@@ -146,6 +146,29 @@ TEST(CliPlan, JsonHasMatchFieldsTcProtocolAndIdentityFirst) {
   EXPECT_EQ(protocols, (std::set<std::string>{"ip", "ipv6"})) << inspect.dump();
 }
 
+// -o tc: one tc command per NIC rule, in tc's own words and numbers, with
+// vfsteer's cookie on every action; placeholders for representors vfsteer
+// cannot name.
+TEST(CliPlan, TcOutputIsOneTcCommandPerNicRule) {
+  auto r = runVfsteer({"plan", "-f", kExample, "--profile", "mlx5", "-o", "tc", "--chain", "web,tenant-b"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\n# chain web\ntc filter add dev eth0 ingress protocol 802.1Q chain 0 prio 10020 flower skip_sw "
+                       "vlan_id 100 vlan_ethtype ip ip_proto tcp dst_ip 10.0.0.0/24 dst_port 80 action vlan pop pipe "
+                       "cookie 7666737467b19724 action mirred egress redirect dev REP_VF0 stolen cookie "
+                       "7666737467b19724\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("tc filter add dev vfs-vx4789 ingress protocol all chain 0 prio 10040 flower skip_sw "
+                       "enc_key_id 42 enc_dst_port 4789 action tunnel_key unset pipe cookie 7666737467b19724 "
+                       "action goto chain " + std::to_string(0x07660014) + " cookie 7666737467b19724\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("# REP_VFn: the representor of VF n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("chain inspect"), std::string::npos) << "--chain leaves it out";
+  auto veth = runVfsteer({"plan", "-f", kExample, "--profile", "veth", "-o", "tc"});
+  EXPECT_EQ(veth.out, "# profile veth programs no flower rules (NIC engine none)\n");
+}
+
 struct BadCli {
   std::vector<std::string> args;
   const char* stderrPhrase;
@@ -158,7 +181,7 @@ TEST(CliPlan, BadInvocationsExitOneWithAClearMessage) {
       {{"plan", "-f", "/tmp"}, "vfsteer: --file: File is actually a directory: /tmp"},
       {{"plan", "-f", kExample, "--profile", "mlx4"}, "did you mean \"mlx5\""},
       {{"plan", "-f", kExample, "--profile", "MLX5"}, "did you mean \"mlx5\""},
-      {{"plan", "-f", kExample, "--profile", "mlx5", "-o", "xml"}, "xml not in {table,json,dot}"},
+      {{"plan", "-f", kExample, "--profile", "mlx5", "-o", "xml"}, "xml not in {table,json,dot,tc}"},
       {{"plan", "-f", kExample, "--profile", "mlx5", "--skip-sw", "nope"}, "no chain named \"nope\""},
       {{"plan", "-f", kExample, "--profile", "mlx5", "--skip-sw", "web", "--skip-hw", "web"},
        "named by both"},

@@ -187,6 +187,12 @@ struct Filter {
   bool notInHw() const { return flags() & kNotInHw; }
 };
 
+// tc's name for a protocol, as `tc filter show` prints it: "ip", "ipv6",
+// "802.1Q", "802.1ad", "arp", "lldp", "all", else "0xNNNN" (host order in).
+std::string protocolName(uint16_t protocol);
+// The inverse; nothing for a name it does not know.
+std::optional<uint16_t> protocolByName(const std::string& name);
+
 // ---- encoders -----------------------------------------------------------------
 
 // tc qdisc add dev DEV clsact

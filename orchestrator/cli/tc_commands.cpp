@@ -1,0 +1,162 @@
+#include "cli/tc_commands.hpp"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+
+#include <bit>
+#include <cstdio>
+#include <sstream>
+
+namespace vfsteer::cli {
+
+namespace tc = netlink::tc;
+
+namespace {
+
+std::string hex(const std::vector<uint8_t>& bytes) {
+  std::string out;
+  char buf[3];
+  for (uint8_t b : bytes) {
+    std::snprintf(buf, sizeof buf, "%02x", b);
+    out += buf;
+  }
+  return out;
+}
+
+std::string mac(const tc::MacKey& k) {
+  char buf[64];
+  auto& v = k.value;
+  auto& m = k.mask;
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", v[0], v[1], v[2], v[3], v[4], v[5]);
+  std::string out = buf;
+  if (m != std::array<uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) {
+    std::snprintf(buf, sizeof buf, "/%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    out += buf;
+  }
+  return out;
+}
+
+// "10.0.0.0/24" (or "/255.0.255.0" for a mask that is not a prefix).
+template <size_t N>
+std::string address(const tc::Masked<N>& k) {
+  char text[INET6_ADDRSTRLEN];
+  ::inet_ntop(N == 4 ? AF_INET : AF_INET6, k.value.data(), text, sizeof text);
+  int length = 0;
+  bool contiguous = true, ended = false;
+  for (uint8_t byte : k.mask) {
+    for (int bit = 7; bit >= 0; --bit) {
+      const bool set = byte & (1 << bit);
+      if (set && ended) contiguous = false;
+      if (set && !ended) ++length;
+      if (!set) ended = true;
+    }
+  }
+  if (length == static_cast<int>(N * 8)) return text;
+  if (contiguous) return std::string(text) + "/" + std::to_string(length);
+  char mask[INET6_ADDRSTRLEN];
+  ::inet_ntop(N == 4 ? AF_INET : AF_INET6, k.mask.data(), mask, sizeof mask);
+  return std::string(text) + "/" + mask;
+}
+
+std::string ipProtoName(uint8_t p) {
+  switch (p) {
+    case 1: return "icmp";
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 58: return "icmpv6";
+    case 132: return "sctp";
+    default: return std::to_string(p);
+  }
+}
+
+std::string verdictName(int32_t verdict) {
+  if ((verdict & TC_ACT_EXT_OPCODE_MAX) == TC_ACT_GOTO_CHAIN)
+    return "goto chain " + std::to_string(verdict & TC_ACT_EXT_VAL_MASK);
+  switch (verdict) {
+    case TC_ACT_OK: return "pass";
+    case TC_ACT_SHOT: return "drop";
+    case TC_ACT_STOLEN: return "stolen";
+    case TC_ACT_TRAP: return "trap";
+    case TC_ACT_PIPE: return "pipe";
+    default: return std::to_string(verdict);
+  }
+}
+
+std::string deviceName(const std::map<int, std::string>& devices, uint32_t ifindex) {
+  auto it = devices.find(static_cast<int>(ifindex));
+  return it == devices.end() ? "ifindex" + std::to_string(ifindex) : it->second;
+}
+
+std::string actionText(const tc::Action& a, const std::map<int, std::string>& devices) {
+  std::string out;
+  if (const auto* m = std::get_if<tc::Mirred>(&a.op)) {
+    const bool redirect = m->op == tc::Mirred::Op::kEgressRedirect || m->op == tc::Mirred::Op::kIngressRedirect;
+    const bool ingress = m->op == tc::Mirred::Op::kIngressRedirect || m->op == tc::Mirred::Op::kIngressMirror;
+    out = std::string("mirred ") + (ingress ? "ingress " : "egress ") + (redirect ? "redirect" : "mirror") +
+          " dev " + deviceName(devices, m->ifindex);
+  } else if (const auto* v = std::get_if<tc::Vlan>(&a.op)) {
+    if (v->op == tc::Vlan::Op::kPop) {
+      out = "vlan pop";
+    } else {
+      out = std::string("vlan ") + (v->op == tc::Vlan::Op::kPush ? "push" : "modify") + " id " + std::to_string(v->id);
+      if (v->protocol) out += " protocol " + tc::protocolName(*v->protocol);
+      if (v->prio) out += " priority " + std::to_string(*v->prio);
+    }
+  } else if (std::holds_alternative<tc::TunnelKeyUnset>(a.op)) {
+    out = "tunnel_key unset";
+  } else if (std::holds_alternative<tc::Gact>(a.op)) {
+    // gact is only its verdict.
+    return "action " + verdictName(a.verdict) + (a.cookie.empty() ? "" : " cookie " + hex(a.cookie));
+  } else if (const auto* s = std::get_if<tc::Skbedit>(&a.op)) {
+    out = "skbedit";
+    if (s->queueMapping) out += " queue_mapping " + std::to_string(*s->queueMapping);
+    if (s->mark) out += " mark " + std::to_string(*s->mark);
+  } else if (const auto* p = std::get_if<tc::Police>(&a.op)) {
+    out = "police rate " + std::to_string(p->rateBytesPerSec * 8) + "bit burst " + std::to_string(p->burstBytes);
+    if (p->mtu) out += " mtu " + std::to_string(p->mtu);
+    out += " conform-exceed " + verdictName(a.verdict) + "/pipe";
+    return "action " + out + (a.cookie.empty() ? "" : " cookie " + hex(a.cookie));
+  }
+  return "action " + out + " " + verdictName(a.verdict) + (a.cookie.empty() ? "" : " cookie " + hex(a.cookie));
+}
+
+}  // namespace
+
+std::string tcCommand(const engine::NicRule& rule, const std::map<int, std::string>& devices) {
+  const tc::Filter& f = rule.filter;
+  std::ostringstream out;
+  out << "tc filter add dev " << rule.device << " ingress protocol " << tc::protocolName(f.protocol) << " chain "
+      << f.chain.value_or(0) << " prio " << f.priority;
+  const auto* flower = std::get_if<tc::Flower>(&f.spec);
+  if (!flower) return out.str() + " " + f.kind();
+  out << " flower";
+  if (flower->flags & tc::kSkipSw) out << " skip_sw";
+  if (flower->flags & tc::kSkipHw) out << " skip_hw";
+  const tc::FlowerKey& k = flower->key;
+  if (k.dstMac) out << " dst_mac " << mac(*k.dstMac);
+  if (k.srcMac) out << " src_mac " << mac(*k.srcMac);
+  if (k.vlanId) out << " vlan_id " << *k.vlanId;
+  if (k.vlanPrio) out << " vlan_prio " << static_cast<int>(*k.vlanPrio);
+  if (k.vlanEthType) out << " vlan_ethtype " << tc::protocolName(*k.vlanEthType);
+  if (k.cvlanId) out << " cvlan_id " << *k.cvlanId;
+  if (k.cvlanPrio) out << " cvlan_prio " << static_cast<int>(*k.cvlanPrio);
+  if (k.cvlanEthType) out << " cvlan_ethtype " << tc::protocolName(*k.cvlanEthType);
+  if (k.ipProto) out << " ip_proto " << ipProtoName(*k.ipProto);
+  if (k.src4) out << " src_ip " << address(*k.src4);
+  if (k.dst4) out << " dst_ip " << address(*k.dst4);
+  if (k.src6) out << " src_ip " << address(*k.src6);
+  if (k.dst6) out << " dst_ip " << address(*k.dst6);
+  if (k.srcPort) out << " src_port " << *k.srcPort;
+  if (k.dstPort) out << " dst_port " << *k.dstPort;
+  if (k.encKeyId) out << " enc_key_id " << *k.encKeyId;
+  if (k.encSrc4) out << " enc_src_ip " << address(*k.encSrc4);
+  if (k.encDst4) out << " enc_dst_ip " << address(*k.encDst4);
+  if (k.encSrc6) out << " enc_src_ip " << address(*k.encSrc6);
+  if (k.encDst6) out << " enc_dst_ip " << address(*k.encDst6);
+  if (k.encDstPort) out << " enc_dst_port " << *k.encDstPort;
+  for (const auto& a : flower->actions) out << " " << actionText(a, devices);
+  return out.str();
+}
+
+}  // namespace vfsteer::cli
