@@ -3,8 +3,6 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
-#include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/plan_output.hpp"
@@ -33,21 +31,16 @@ struct PlanArgs {
 };
 
 // Input that does not load, for a program reading -o json: the plan
-// document with ok false, no chains, and one error per line of `text`
-// ("file:line:column: message" lines keep their position apart).
-nlohmann::json inputErrorsJson(const PlanArgs& args, const std::string& text) {
-  static const std::regex positioned(R"(^(.*?:\d+:\d+): (.*)$)");
-  nlohmann::json errors = nlohmann::json::array();
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    std::smatch m;
-    const bool hasPosition = std::regex_match(line, m, positioned);
+// document with ok false, no chains, and the problems one by one.
+nlohmann::ordered_json inputErrorsJson(const PlanArgs& args, const std::vector<policies::LoadProblem>& problems) {
+  nlohmann::ordered_json errors = nlohmann::ordered_json::array();
+  for (const auto& p : problems)
     errors.push_back({{"chain", ""},
-                      {"position", hasPosition ? m[1].str() : ""},
-                      {"message", hasPosition ? m[2].str() : line}});
-  }
-  return {{"vfsteer_plan", 1}, {"policy", args.policyFile}, {"ok", false}, {"errors", errors},
-          {"chains", nlohmann::json::array()}};
+                      {"message", p.message},
+                      {"position", p.pos.line > 0 ? p.pos.str() : ""},
+                      {"path", p.path}});
+  return {{"vfsteer_plan", engine::kPlanJsonVersion}, {"policy", args.policyFile}, {"ok", false},
+          {"errors", errors}, {"warnings", nlohmann::ordered_json::array()}, {"chains", nlohmann::ordered_json::array()}};
 }
 
 // The plan document with the policy's warnings after its errors.
@@ -106,22 +99,31 @@ void writeTcCommands(std::ostream& out, const policies::Policy& policy, const de
 
 int runPlan(const PlanArgs& args) {
   // Bad input exits 1 with the errors on stderr, and with -o json also as
-  // the plan document on stdout.
-  auto badInput = [&](const std::string& text) {
+  // the plan document on stdout, problem by problem.
+  auto badInput = [&](const std::string& text, std::vector<policies::LoadProblem> problems) {
     printError(text);
-    if (args.output == "json") std::cout << inputErrorsJson(args, text).dump(2) << "\n";
+    if (args.output == "json") std::cout << inputErrorsJson(args, problems).dump(2) << "\n";
     return kExitBadInput;
   };
-  auto policy = policies::loadPolicyFile(args.policyFile);
-  if (!policy.ok()) return badInput(policy.error().message());
+  auto unpositioned = [&](const Error& e) {
+    return badInput(e.message(), {policies::LoadProblem{{}, "", e.message()}});
+  };
+  std::vector<policies::LoadProblem> problems;
+  auto policy = policies::loadPolicyFile(args.policyFile, &problems);
+  if (!policy.ok()) return badInput(policy.error().message(), problems);
   auto profile = engine::resolveProfile(*policy, args.profile, engine::profileDir(args.profileDir));
-  if (!profile.ok()) return badInput(profile.error().describe());
+  if (!profile.ok()) {
+    // Positioned at device.profile unless --profile named it.
+    policies::LoadProblem p{args.profile ? policies::SourcePos{} : policy->device.profilePos,
+                            args.profile ? "--profile" : "device.profile", profile.error().message()};
+    return badInput(profile.error().describe(), {p});
+  }
   auto options = engine::placementOptions(args.skipSw, args.skipHw);
-  if (!options.ok()) return badInput(options.error().message());
+  if (!options.ok()) return unpositioned(options.error());
   auto plan = demux::plan(*policy, *profile, *options);
-  if (!plan.ok()) return badInput(plan.error().message());
+  if (!plan.ok()) return unpositioned(plan.error());
   auto split = demux::splitReport(*policy, *plan);
-  if (auto kept = keepChains(split, args.chains); !kept.ok()) return badInput(kept.error().message());
+  if (auto kept = keepChains(split, args.chains); !kept.ok()) return unpositioned(kept.error());
   const auto warnings = demux::lint(*policy, *plan, engine::policyLintOptions());
   printWarnings(warnings);
   if (args.output == "json")

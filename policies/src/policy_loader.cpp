@@ -738,39 +738,56 @@ class PolicyReader {
     }
   }
 
+ public:
+  const std::vector<LoadProblem>& problems() const { return r_.problems(); }
+
+ private:
   YamlReader r_;
 };
 
-}  // namespace
-
-Result<Policy> loadPolicyText(std::string_view text, const std::string& file) {
-  std::istringstream in{std::string(text)};
-  return PolicyReader(file).read(in);
+// Reads `in`, giving the problems one by one too when asked.
+Result<Policy> readPolicy(std::istream& in, const std::string& file, std::vector<LoadProblem>* problems) {
+  PolicyReader reader(file);
+  auto policy = reader.read(in);
+  if (!policy.ok() && problems) *problems = reader.problems();
+  return policy;
 }
 
-Result<Policy> loadPolicyFile(const std::string& path) {
+}  // namespace
+
+Result<Policy> loadPolicyText(std::string_view text, const std::string& file, std::vector<LoadProblem>* problems) {
+  std::istringstream in{std::string(text)};
+  return readPolicy(in, file, problems);
+}
+
+Result<Policy> loadPolicyFile(const std::string& path, std::vector<LoadProblem>* problems) {
+  // Problems with the file as a whole are one problem without a position.
+  auto whole = [&](Error e) {
+    if (problems) *problems = {LoadProblem{SourcePos{path, 0, 0}, "", e.message()}};
+    return e;
+  };
   // A policy is a regular file of bounded size: not a device, a pipe or a
   // directory, which could be read forever or not at all.
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
-    return Error(ErrorCode::kNotFound, "cannot read policy file \"" + path + "\": " + std::strerror(errno) +
-                                           "; check the path given with -f");
+    return whole(Error(ErrorCode::kNotFound, "cannot read policy file \"" + path + "\": " + std::strerror(errno) +
+                                           "; check the path given with -f"));
   if (!S_ISREG(st.st_mode))
-    return Error(ErrorCode::kInvalidInput, "policy file \"" + path + "\" is not a regular file (" +
+    return whole(Error(ErrorCode::kInvalidInput, "policy file \"" + path + "\" is not a regular file (" +
                                                (S_ISDIR(st.st_mode)    ? "a directory"
                                                 : S_ISFIFO(st.st_mode) ? "a pipe"
                                                 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
                                                                                               : "not a file") +
-                                               "); give the path of a YAML file");
+                                               "); give the path of a YAML file"));
   if (st.st_size > kMaxPolicyBytes)
-    return Error(ErrorCode::kInvalidInput, "policy file \"" + path + "\" is " + std::to_string(st.st_size >> 20) +
+    return whole(Error(ErrorCode::kInvalidInput, "policy file \"" + path + "\" is " + std::to_string(st.st_size >> 20) +
                                                " MiB; vfsteer reads policies of up to " +
-                                               std::to_string(kMaxPolicyBytes >> 20) + " MiB");
+                                               std::to_string(kMaxPolicyBytes >> 20) + " MiB"));
   std::ifstream in(path);
   if (!in)
-    return Error(ErrorCode::kNotFound, "cannot read policy file \"" + path + "\": " +
-                                           std::strerror(errno) + "; check the path given with -f");
-  return PolicyReader(path).read(in);
+    return whole(Error(ErrorCode::kNotFound, "cannot read policy file \"" + path + "\": " +
+                                           std::strerror(errno) + "; check the path given with -f"));
+  return readPolicy(in, path, problems);
 }
 
 }  // namespace vfsteer::policies

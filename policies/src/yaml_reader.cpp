@@ -89,22 +89,33 @@ SourcePos YamlReader::pos(const YamlNode& node) const {
   return SourcePos{file_, mark.line + 1, mark.column + 1};
 }
 
+}  // namespace vfsteer::policies::detail
+
+namespace vfsteer::policies {
+
+std::string LoadProblem::str() const {
+  std::string line = pos.str() + ": ";
+  if (!path.empty()) line += path + ": ";
+  return line + message;
+}
+
+}  // namespace vfsteer::policies
+
+namespace vfsteer::policies::detail {
+
 void YamlReader::error(const YamlNode& at, std::string_view path, std::string message) {
   errorAt(pos(at), path, std::move(message));
 }
 
 void YamlReader::errorAt(const SourcePos& at, std::string_view path, std::string message) {
-  std::string line = at.str() + ": ";
-  if (!path.empty()) line += std::string(path) + ": ";
-  line += message;
-  errors_.push_back(std::move(line));
+  errors_.push_back({at, std::string(path), std::move(message)});
 }
 
 Error YamlReader::toError() const {
   std::string text;
   for (const auto& e : errors_) {
     if (!text.empty()) text += "\n";
-    text += e;
+    text += e.str();
   }
   return Error(ErrorCode::kInvalidInput, text);
 }

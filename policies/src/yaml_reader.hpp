@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "vfsteer/common/result.hpp"
+#include "vfsteer/policies/loader.hpp"
 #include "vfsteer/policies/source.hpp"
 #include "yaml_tree.hpp"
 
@@ -35,6 +36,7 @@ class YamlReader {
   bool failed() const { return !errors_.empty(); }
   // All recorded problems as one kInvalidInput error, one per line.
   Error toError() const;
+  const std::vector<LoadProblem>& problems() const { return errors_; }
 
   // The node must be a map whose keys are all in `allowed` and unique.
   bool expectMap(const YamlNode& node, std::string_view path,
@@ -55,7 +57,7 @@ class YamlReader {
 
  private:
   std::string file_;
-  std::vector<std::string> errors_;
+  std::vector<LoadProblem> errors_;
 };
 
 // "chains[2].match" style paths.

@@ -265,8 +265,35 @@ TEST(CliPlan, BadPolicyFileShowsEveryPosition) {
   EXPECT_TRUE(doc["chains"].empty());
   ASSERT_EQ(doc["errors"].size(), 1u) << doc.dump();
   EXPECT_EQ(doc["errors"][0]["position"], std::string(path) + ":4:37");
-  EXPECT_EQ(doc["errors"][0]["message"].get<std::string>().rfind("chains[0].stages[0]: unknown stage \"dorp\"; did you mean", 0), 0u)
+  EXPECT_EQ(doc["errors"][0]["path"], "chains[0].stages[0]") << "the field on its own";
+  EXPECT_EQ(doc["errors"][0]["message"].get<std::string>().rfind("unknown stage \"dorp\"; did you mean", 0), 0u)
       << doc.dump();
+}
+
+// Every problem is its own entry, with position and field path apart from
+// the message, whether the loader or the profile choice found it.
+TEST(CliPlan, JsonErrorsAreOnePerProblemWithPositionAndPath) {
+  const std::string path = "/tmp/vfsteer-problems-" + std::to_string(::getpid()) + ".yaml";
+  std::ofstream(path) << "version: 1\ndevice: {pf: eth0, profile: mlx55}\nchains:\n"
+                         "  - {name: a, priority: 1, match: {dst_port: 80}, stages: [drop]}\n"
+                         "  - {name: b, priority: 0, stages: [drop]}\n";
+  auto loader = runVfsteer({"plan", "-f", path, "-o", "json"});
+  std::ofstream(path) << "version: 1\ndevice: {pf: eth0, profile: mlx55}\n";
+  auto profile = runVfsteer({"plan", "-f", path, "-o", "json"});
+  std::remove(path.c_str());
+  auto doc = nlohmann::json::parse(loader.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << loader.out;
+  ASSERT_EQ(doc["errors"].size(), 2u) << doc.dump();
+  EXPECT_EQ(doc["errors"][0]["position"], path + ":4:46") << "at the value";
+  EXPECT_EQ(doc["errors"][0]["path"], "chains[0].match.dst_port");
+  EXPECT_EQ(doc["errors"][1]["position"], path + ":5:25");
+  EXPECT_EQ(doc["errors"][1]["path"], "chains[1].priority");
+  doc = nlohmann::json::parse(profile.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << profile.out;
+  ASSERT_EQ(doc["errors"].size(), 1u) << doc.dump();
+  EXPECT_EQ(doc["errors"][0]["position"], path + ":2:29");
+  EXPECT_EQ(doc["errors"][0]["path"], "device.profile");
+  EXPECT_EQ(doc["errors"][0]["message"].get<std::string>().rfind("unknown profile \"mlx55\"", 0), 0u) << doc.dump();
 }
 
 TEST(CliHelp, EveryCommandHasHelp) {

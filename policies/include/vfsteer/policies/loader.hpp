@@ -12,11 +12,25 @@
 
 namespace vfsteer::policies {
 
+// One problem of a file that does not load: where (line 0 when the file as
+// a whole is the problem), the field path ("chains[2].match.dst_port", or
+// empty), and what is wrong and what to do.
+struct LoadProblem {
+  SourcePos pos;
+  std::string path;
+  std::string message;
+  // "file:line:column: path: message", as in the error's text.
+  std::string str() const;
+};
+
 // Reads and validates a policy file. The error message lists every problem
-// found (one per line), each starting with "file:line:column: ".
-Result<Policy> loadPolicyFile(const std::string& path);
+// found (one per line), each starting with "file:line:column: "; with
+// `problems`, a failure also gives them one by one (for programs: `plan -o
+// json`).
+Result<Policy> loadPolicyFile(const std::string& path, std::vector<LoadProblem>* problems = nullptr);
 // Same, from text already in memory; `file` only names it in messages.
-Result<Policy> loadPolicyText(std::string_view text, const std::string& file);
+Result<Policy> loadPolicyText(std::string_view text, const std::string& file,
+                              std::vector<LoadProblem>* problems = nullptr);
 
 Result<Profile> loadProfileFile(const std::string& path);
 Result<Profile> loadProfileText(std::string_view text, const std::string& file);
