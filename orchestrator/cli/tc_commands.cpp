@@ -4,9 +4,10 @@
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
 
-#include <bit>
 #include <cstdio>
 #include <sstream>
+
+#include "vfsteer/policies/vocabulary.hpp"
 
 namespace vfsteer::cli {
 
@@ -60,14 +61,8 @@ std::string address(const tc::Masked<N>& k) {
 }
 
 std::string ipProtoName(uint8_t p) {
-  switch (p) {
-    case 1: return "icmp";
-    case 6: return "tcp";
-    case 17: return "udp";
-    case 58: return "icmpv6";
-    case 132: return "sctp";
-    default: return std::to_string(p);
-  }
+  if (auto word = policies::ipProtocolName(p)) return std::string(*word);  // tc knows the same words
+  return std::to_string(p);
 }
 
 std::string verdictName(int32_t verdict) {

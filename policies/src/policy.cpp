@@ -68,15 +68,8 @@ std::string Match::describe() const {
   if (srcIp) parts.push_back("src " + srcIp->str());
   if (dstIp) parts.push_back("dst " + dstIp->str());
   if (ipProto) {
-    switch (*ipProto) {
-      case 6: parts.push_back("tcp"); break;
-      case 17: parts.push_back("udp"); break;
-      case 1: parts.push_back("icmp"); break;
-      case 47: parts.push_back("gre"); break;
-      case 58: parts.push_back("icmpv6"); break;
-      case 132: parts.push_back("sctp"); break;
-      default: parts.push_back("ip_proto " + std::to_string(*ipProto));
-    }
+    if (auto word = ipProtocolName(*ipProto)) parts.emplace_back(*word);
+    else parts.push_back("ip_proto " + std::to_string(*ipProto));
   }
   if (srcPort) parts.push_back("sport " + std::to_string(*srcPort));
   if (dstPort) parts.push_back("dport " + std::to_string(*dstPort));
@@ -121,12 +114,7 @@ std::vector<MatchField> Match::fields() const {
   if (srcIp) text("src_ip", srcIp->str());
   if (dstIp) text("dst_ip", dstIp->str());
   if (ipProto) {
-    static constexpr std::pair<uint8_t, const char*> kNames[] = {{1, "icmp"},    {6, "tcp"},   {17, "udp"},
-                                                                 {47, "gre"},    {58, "icmpv6"}, {132, "sctp"}};
-    std::optional<std::string> named;
-    for (const auto& [number, word] : kNames)
-      if (number == *ipProto) named = word;
-    if (named) text("ip_proto", *named);
+    if (auto word = ipProtocolName(*ipProto)) text("ip_proto", std::string(*word));
     else num("ip_proto", *ipProto);
   }
   if (srcPort) num("src_port", *srcPort);

@@ -33,8 +33,12 @@ struct NamedNumber {
   uint32_t value;
 };
 
-constexpr NamedNumber kIpProtocols[] = {
-    {"icmp", 1}, {"tcp", 6}, {"udp", 17}, {"gre", 47}, {"icmpv6", 58}, {"sctp", 132}};
+// vocabulary.hpp's list, in the form readNamedNumber takes.
+constexpr auto kIpProtocols = [] {
+  std::array<NamedNumber, std::size(kIpProtocolNames)> out{};
+  for (size_t i = 0; i < out.size(); ++i) out[i] = {kIpProtocolNames[i].first, kIpProtocolNames[i].second};
+  return out;
+}();
 
 bool isValidChainName(const std::string& name) {
   if (name.empty() || name.size() > 32) return false;

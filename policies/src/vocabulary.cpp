@@ -78,6 +78,12 @@ std::string_view name(VlanProto proto) {
   return proto == VlanProto::k8021Q ? "802.1q" : "802.1ad";
 }
 
+std::optional<std::string_view> ipProtocolName(uint8_t number) {
+  for (const auto& [word, value] : kIpProtocolNames)
+    if (value == number) return word;
+  return std::nullopt;
+}
+
 std::optional<StageKind> parseStageKind(std::string_view text) {
   return lookupValue(kStageNames, text);
 }

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 namespace vfsteer::policies {
 
@@ -69,6 +71,12 @@ std::optional<StageKind> parseStageKind(std::string_view text);
 std::optional<MatchKey> parseMatchKey(std::string_view text);
 std::optional<TunnelType> parseTunnelType(std::string_view text);
 std::optional<TargetKind> parseTargetKind(std::string_view text);
+
+// The words a policy may use for an IP protocol (ip_proto: tcp), and the
+// word for a number that has one (reports, tc commands).
+inline constexpr std::pair<const char*, uint8_t> kIpProtocolNames[] = {
+    {"icmp", 1}, {"tcp", 6}, {"udp", 17}, {"gre", 47}, {"icmpv6", 58}, {"sctp", 132}};
+std::optional<std::string_view> ipProtocolName(uint8_t number);
 
 // The UDP port each tunnel type uses unless the policy says otherwise (IANA).
 inline constexpr uint16_t defaultTunnelPort(TunnelType type) {
