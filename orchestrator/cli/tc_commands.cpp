@@ -90,6 +90,9 @@ std::string actionText(const tc::Action& a, const std::map<int, std::string>& de
     const bool ingress = m->op == tc::Mirred::Op::kIngressRedirect || m->op == tc::Mirred::Op::kIngressMirror;
     out = std::string("mirred ") + (ingress ? "ingress " : "egress ") + (redirect ? "redirect" : "mirror") +
           " dev " + deviceName(devices, m->ifindex);
+    // tc has no word for "stolen", a redirect's own verdict: it is left out.
+    if (redirect && a.verdict == TC_ACT_STOLEN)
+      return "action " + out + (a.cookie.empty() ? "" : " cookie " + hex(a.cookie));
   } else if (const auto* v = std::get_if<tc::Vlan>(&a.op)) {
     if (v->op == tc::Vlan::Op::kPop) {
       out = "vlan pop";

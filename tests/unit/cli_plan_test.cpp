@@ -154,7 +154,7 @@ TEST(CliPlan, TcOutputIsOneTcCommandPerNicRule) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("\n# chain web\ntc filter add dev eth0 ingress protocol 802.1Q chain 0 prio 10020 flower skip_sw "
                        "vlan_id 100 vlan_ethtype ip ip_proto tcp dst_ip 10.0.0.0/24 dst_port 80 action vlan pop pipe "
-                       "cookie 7666737467b19724 action mirred egress redirect dev REP_VF0 stolen cookie "
+                       "cookie 7666737467b19724 action mirred egress redirect dev REP_VF0 cookie "
                        "7666737467b19724\n"),
             std::string::npos)
       << r.out;

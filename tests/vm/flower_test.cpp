@@ -5,6 +5,8 @@
 // `tc -j filter show`.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "netdevsim.hpp"
 #include "packets.hpp"
 
@@ -126,6 +128,59 @@ TEST_F(EmulatedFlower, VlanPopTunnelKeyUnsetMirredAndHostContinuationWithRealPac
       EXPECT_EQ(c["nic_rules"][0]["packets"], 1) << "the flower rule's counter";
     }
   }
+}
+
+// The flower filters of uplink0 as configuration: what a command asked for,
+// without what the kernel adds (handles, action indexes, counters, times).
+json flowerConfig() {
+  json out = json::array();
+  for (json f : filters("uplink0")) {
+    if (f.value("kind", "") != "flower" || !f.contains("options")) continue;
+    json& o = f["options"];
+    o.erase("in_hw");
+    o.erase("in_hw_count");
+    o.erase("not_in_hw");
+    for (auto& a : o["actions"])
+      for (const char* k : {"index", "ref", "bind", "stats", "installed", "last_used", "first_used", "expires",
+                            "not_in_hw", "hw_stats", "used_hw_stats"})
+        a.erase(k);
+    out.push_back({{"protocol", f["protocol"]}, {"pref", f["pref"]}, {"chain", f.value("chain", 0)}, {"options", o}});
+  }
+  return out;
+}
+
+// `plan -o tc` prints commands tc takes as they are, and they make the same
+// flower filters apply makes (both in software here: skip_sw becomes skip_hw).
+TEST_F(EmulatedFlower, PlanTcCommandsAreAcceptedByTcAndMakeWhatApplyMakes) {
+  const std::string policy = writeFile(
+      "version: 1\ndevice: {pf: uplink0, vfs: {count: 4}}\nchains:\n"
+      "  - {name: web, priority: 10, match: {vlan: 100, ip_proto: udp, dst_port: 7101}, stages: [vlan_pop, {deliver: {vf: 0}}]}\n"
+      "  - {name: copy, priority: 30, match: {ip_proto: udp, dst_port: 7102}, stages: [{mirror: {vf: 2}}, {deliver: {vf: 3}}]}\n"
+      "  - {name: slow, priority: 40, match: {dst_ip: 10.1.0.0/16, ip_proto: tcp}, stages: [{police: {rate_mbps: 10, burst_kb: 64}}, {deliver: {vf: 1}}]}\n"
+      "  - {name: tagged, priority: 50, match: {dst_mac: \"02:00:00:00:00:10\"}, stages: [{vlan_push: {id: 20, prio: 3}}, drop]}\n");
+  auto plan = runVfsteer({"plan", "-f", policy, "--profile", "mlx5", "-o", "tc"});
+  ASSERT_EQ(plan.status, 0) << plan.err;
+  EXPECT_EQ(plan.out.find("REP_VF"), std::string::npos) << "the lab's representors are named:\n" << plan.out;
+  sh({"tc", "-n", "vfs-host", "qdisc", "add", "dev", "uplink0", "clsact"});
+  int commands = 0;
+  std::istringstream lines(plan.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> argv{"tc", "-n", "vfs-host"};
+    std::istringstream words(line.substr(3));  // after "tc "
+    for (std::string w; words >> w;) argv.push_back(w == "skip_sw" ? "skip_hw" : w);
+    sh(argv);
+    ++commands;
+  }
+  EXPECT_EQ(commands, 6) << plan.out;  // web and copy for IPv4 and IPv6; slow IPv4 only; tagged not IP
+  const json byHand = flowerConfig();
+  ASSERT_EQ(byHand.size(), 6u) << byHand.dump(1);
+  sh({"tc", "-n", "vfs-host", "qdisc", "del", "dev", "uplink0", "clsact"});
+
+  auto r = runVfsteer({"apply", "-f", policy, "--profile", "mlx5", "--emulate-nic"});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const json byApply = flowerConfig();
+  EXPECT_EQ(byHand, byApply) << "by hand:\n" << byHand.dump(1) << "\nby apply:\n" << byApply.dump(1);
 }
 
 }  // namespace
