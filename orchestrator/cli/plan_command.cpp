@@ -111,7 +111,14 @@ int runPlan(const PlanArgs& args) {
   std::vector<policies::LoadProblem> problems;
   auto policy = policies::loadPolicyFile(args.policyFile, &problems);
   if (!policy.ok()) return badInput(policy.error().message(), problems);
-  auto profile = engine::resolveProfile(*policy, args.profile, engine::profileDir(args.profileDir));
+  // "auto" asks the PF's driver, as apply does: from its topology file when
+  // it has one (the lab's uplink0 lives in a namespace of its own), else
+  // resolveProfile asks the kernel.
+  std::optional<std::string> driver;
+  if (!args.profile && policy->device.profile == "auto")
+    if (auto topology = engine::discoverDevice(policy->device, {}); topology.ok() && !topology->driver.empty())
+      driver = topology->driver;
+  auto profile = engine::resolveProfile(*policy, args.profile, engine::profileDir(args.profileDir), driver);
   if (!profile.ok()) {
     // Positioned at device.profile unless --profile named it.
     policies::LoadProblem p{args.profile ? policies::SourcePos{} : policy->device.profilePos,

@@ -50,6 +50,10 @@ TEST_F(LabLifecycle, LabDownAfterItsNamespacesWereRemovedByHandLeavesNoState) {
   std::ofstream(policy) << "version: 1\ndevice: {pf: uplink0, netns: " << labNetns("host")
                         << ", vfs: {count: 2}}\nchains:\n"
                            "  - {name: dns, priority: 1, match: {ip_proto: udp, dst_port: 53}, stages: [{deliver: {vf: 1}}]}\n";
+  // plan finds the driver as apply does, in the lab's topology file.
+  auto planned = vfsteerCli({"plan", "-f", policy});
+  EXPECT_EQ(planned.status, 0) << planned.err;
+  EXPECT_NE(planned.out.find("profile veth"), std::string::npos) << planned.out;
   auto applied = vfsteerCli({"apply", "-f", policy});
   fs::remove(policy);
   ASSERT_EQ(applied.status, 0) << applied.err;
