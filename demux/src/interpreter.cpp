@@ -39,6 +39,7 @@ bool tagMatches(const std::optional<VlanMatch>& m, const std::vector<VlanTag>& t
 bool frameMatches(const Match& m, const Frame& f) {
   if (!macMatches(m.srcMac, f.src) || !macMatches(m.dstMac, f.dst)) return false;
   if (!tagMatches(m.vlan, f.tags, 0) || !tagMatches(m.cvlan, f.tags, 1)) return false;
+  if (m.untagged && !f.tags.empty()) return false;
   if (m.ethertype && f.ethertype != *m.ethertype) return false;
   switch (m.ipVersion) {
     case IpVersion::kNone: break;

@@ -42,7 +42,8 @@ bool versionCovers(IpVersion a, IpVersion b) {
 }
 
 bool matchesEverything(const Match& m) {
-  return !m.srcMac && !m.dstMac && !m.ethertype && !m.vlan && !m.cvlan && m.ipVersion == IpVersion::kNone &&
+  return !m.srcMac && !m.dstMac && !m.ethertype && !m.vlan && !m.cvlan && !m.untagged &&
+         m.ipVersion == IpVersion::kNone &&
          !m.srcIp && !m.dstIp && !m.ipProto && !m.srcPort && !m.dstPort && !m.tunnel;
 }
 
@@ -64,6 +65,7 @@ bool covers(const Match& a, const Match& b) {
   // A match without a tag key and with frame keys: whether it selects
   // tagged frames depends on the classifier; do not claim it does.
   if ((b.vlan && !a.vlan) || (b.cvlan && !a.cvlan)) return false;
+  if (a.untagged && !b.untagged) return false;
   return macCovers(a.srcMac, b.srcMac) && macCovers(a.dstMac, b.dstMac) && vlanCovers(a.vlan, b.vlan) &&
          vlanCovers(a.cvlan, b.cvlan) && fieldCovers(a.ethertype, b.ethertype) &&
          versionCovers(a.ipVersion, b.ipVersion) && prefixCovers(a.srcIp, b.srcIp) &&

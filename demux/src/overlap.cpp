@@ -43,6 +43,7 @@ bool l3Disjoint(const Match& a, const Match& b) {
 
 // The L2..L4 keys of two matches describing the same frame.
 bool frameDisjoint(const Match& a, const Match& b) {
+  if ((a.untagged && b.vlan) || (b.untagged && a.vlan)) return true;
   return macDisjoint(a.srcMac, b.srcMac) || macDisjoint(a.dstMac, b.dstMac) ||
          vlanDisjoint(a.vlan, b.vlan) || vlanDisjoint(a.cvlan, b.cvlan) || l3Disjoint(a, b) ||
          prefixDisjoint(a.srcIp, b.srcIp) || prefixDisjoint(a.dstIp, b.dstIp) ||

@@ -49,6 +49,7 @@ Result<std::vector<DemuxRule>> buildDemuxRules(const Policy& policy, const demux
     if (e.dstMac) r.dmac = DemuxRule::Mac{e.dstMac->value, e.dstMac->mask};
     if (e.srcMac) r.smac = DemuxRule::Mac{e.srcMac->value, e.srcMac->mask};
     if (e.outer) r.outer = tag(*e.outer);
+    r.untagged = e.untagged;
     if (e.inner) r.inner = tag(*e.inner);
     if (e.ethertype) r.ethertype = htons(*e.ethertype);
     if (e.srcIp) setPrefix(*e.srcIp, r.src4, r.src6);

@@ -57,6 +57,7 @@ EncodedMatch encodeMatch(const Match& m, IpVersion l3) {
   if (m.srcMac) e.srcMac = mac(*m.srcMac);
   if (m.vlan) e.outer = tag(*m.vlan);
   if (m.cvlan) e.inner = tag(*m.cvlan);
+  e.untagged = m.untagged;
   if (l3 == IpVersion::kV4) e.ethertype = ETH_P_IP;
   else if (l3 == IpVersion::kV6) e.ethertype = ETH_P_IPV6;
   else e.ethertype = m.ethertype;

@@ -52,6 +52,9 @@ struct EncodedTunnel {
 struct EncodedMatch {
   std::optional<MaskedBytes<6>> dstMac, srcMac;
   std::optional<EncodedTag> outer, inner;
+  // Untagged frames only. Flower needs nothing more: its protocol (an
+  // ethertype, never absent then) already tells tagged frames apart.
+  bool untagged = false;
   std::optional<uint16_t> ethertype;  // after the tags
   std::optional<EncodedPrefix> srcIp, dstIp;
   std::optional<uint8_t> ipProto;

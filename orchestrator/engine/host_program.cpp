@@ -69,6 +69,7 @@ KeyMask hostKey(const EncodedMatch& e, int ifindex) {
   if (e.dstMac) copyMasked(km.key.dmac, km.mask.dmac, *e.dstMac);
   if (e.srcMac) copyMasked(km.key.smac, km.mask.smac, *e.srcMac);
   if (e.outer) copyTag(km.key.tpid0, km.key.tci0, km.mask.tpid0, km.mask.tci0, *e.outer);
+  if (e.untagged) exact(km.key.tpid0, km.mask.tpid0, uint16_t{0});  // the datapath's key of an untagged frame
   if (e.inner) copyTag(km.key.tpid1, km.key.tci1, km.mask.tpid1, km.mask.tci1, *e.inner);
   if (e.ethertype) exact(km.key.ethertype, km.mask.ethertype, htons(*e.ethertype));
   if (e.srcIp) copyPrefix(km.key.src4, km.mask.src4, km.key.src6, km.mask.src6, *e.srcIp);

@@ -47,6 +47,7 @@ std::string Match::describe() const {
     if (v.proto == VlanProto::k8021AD) s += " (802.1ad)";
     return s;
   };
+  if (untagged) parts.push_back("untagged");
   if (vlan) parts.push_back(tag("vlan", *vlan));
   if (cvlan) parts.push_back(tag("cvlan", *cvlan));
   if (ethertype) {
@@ -97,6 +98,7 @@ std::vector<MatchField> Match::fields() const {
   };
   if (srcMac) text("src_mac", mac(*srcMac));
   if (dstMac) text("dst_mac", mac(*dstMac));
+  if (untagged) text("vlan", "none");
   for (const auto& [key, tag] : {std::pair{"vlan", &vlan}, std::pair{"cvlan", &cvlan}}) {
     if (!*tag) continue;
     if ((*tag)->id) num(std::string(key) + ".id", *(*tag)->id);

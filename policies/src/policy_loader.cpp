@@ -265,6 +265,11 @@ class PolicyReader {
                                          bool allowProto) {
     VlanMatch v;
     if (node.IsScalar()) {
+      if (allowProto && !node.Scalar().empty() && !std::isdigit(static_cast<unsigned char>(node.Scalar()[0]))) {
+        r_.error(node, path, names::quoted(node.Scalar()) + " is not a VLAN match; expected an id (1-4094), "
+                             "none (untagged frames only) or {id, prio, proto}");
+        return std::nullopt;
+      }
       if (const auto& id = r_.unsignedInt(node, path, 1, 4094)) {
         v.id = static_cast<uint16_t>(*id);
         return v;
@@ -385,12 +390,15 @@ class PolicyReader {
                  "\"02:00:00:00:00:00/ff:ff:ff:00:00:00\"");
     }
     if (const auto& n = node["ethertype"]) readEthertype(n, child(path, "ethertype"), m);
-    if (const auto& n = node["vlan"]) m.vlan = readVlanMatch(n, child(path, "vlan"), true);
+    if (const auto& n = node["vlan"]) {
+      if (n.IsScalar() && n.Scalar() == "none") m.untagged = true;
+      else m.vlan = readVlanMatch(n, child(path, "vlan"), true);
+    }
     if (const auto& n = node["cvlan"]) {
       m.cvlan = readVlanMatch(n, child(path, "cvlan"), false);
-      if (!node["vlan"])
+      if (!node["vlan"] || m.untagged)
         r_.error(n, child(path, "cvlan"), "cvlan is the inner tag of QinQ; it needs \"vlan\" "
-                                          "(the outer tag) too");
+                                          "(the outer tag) too, not vlan: none");
     }
     if (const auto& n = node["src_ip"]) m.srcIp = readPrefix(n, child(path, "src_ip"));
     if (const auto& n = node["dst_ip"]) m.dstIp = readPrefix(n, child(path, "dst_ip"));
@@ -412,6 +420,10 @@ class PolicyReader {
                "ports can only be matched with ip_proto tcp, udp or sctp");
     if (const auto& n = node["tunnel"]) readTunnel(n, child(path, "tunnel"), m);
     resolveIpVersion(node, path, m);
+    if (m.untagged && !m.ethertype && m.ipVersion == IpVersion::kNone)
+      r_.error(node["vlan"], child(path, "vlan"),
+               "vlan: none needs an ethertype or an IP key (src_ip, dst_ip, ip_proto) in the same match: "
+               "NIC rules tell untagged frames apart by their ethertype");
   }
 
   // The IP version follows from the addresses and the ethertype; they must agree.

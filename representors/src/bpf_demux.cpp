@@ -273,7 +273,7 @@ void compareTag(Assembler& a, int16_t slot, const DemuxRule::Tag& tag, Label nex
 // True when the rule tests nothing: it takes every packet, and the rules
 // after it can never run.
 bool unconditional(const DemuxRule& r) {
-  return !r.dmac && !r.smac && !r.outer && !r.inner && !r.ethertype && !r.src4 && !r.dst4 &&
+  return !r.dmac && !r.smac && !r.outer && !r.inner && !r.untagged && !r.ethertype && !r.src4 && !r.dst4 &&
          !r.src6 && !r.dst6 && !r.ipProto && !r.sport && !r.dport;
 }
 
@@ -295,6 +295,10 @@ void emitRule(Assembler& a, const DemuxRule& r, int32_t verdict) {
     a.bind(ipKnown);
   }
   requireHave(a, need, next);
+  if (r.untagged) {
+    a.load(BPF_W, R0, R10, kHave);
+    a.jumpImm(BPF_JSET, R0, kHaveTag0, next);
+  }
   if (r.dmac) compareBytes(a, kDmac, r.dmac->value.data(), r.dmac->mask.data(), 6, next);
   if (r.smac) compareBytes(a, kSmac, r.smac->value.data(), r.smac->mask.data(), 6, next);
   if (r.outer) compareTag(a, kTag0, *r.outer, next);

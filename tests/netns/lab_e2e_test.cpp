@@ -185,6 +185,24 @@ TEST_P(LabDataPath, VlanPopPushAndQinQ) {
   for (const char* c : {"pop", "push", "qinq", "qinq2"}) EXPECT_EQ(chainPackets(rep, c), 1u) << c;
 }
 
+// vlan: none takes untagged frames only; the same packet with a tag goes on
+// to the next chain (whether the kernel lifted the tag into metadata or not).
+TEST_P(LabDataPath, VlanNoneTakesUntaggedFramesOnly) {
+  apply(R"(  - {name: plain, priority: 1, match: {vlan: none, ip_proto: udp, dst_port: 7201}, stages: [{deliver: {vf: 0}}]}
+  - {name: rest, priority: 2, match: {ip_proto: udp, dst_port: 7201}, stages: [{deliver: {vf: 1}}]}
+)");
+  Bytes plain = udp4(vfMac(0), "10.9.0.1", "10.2.0.1", 7201, "plain-frame");
+  Bytes inner = udp4(vfMac(1), "10.9.0.1", "10.2.0.1", 7201, "vlan5-frame");
+  auto got = fromWire({plain, FB::tagged(inner, 0x8100, 5)});
+  EXPECT_EQ(got.with("vf0", text("plain-frame")).size(), 1u);
+  EXPECT_EQ(got.with("vf1", text("plain-frame")).size(), 0u);
+  EXPECT_EQ(got.with("vf1", text("vlan5-frame")).size(), 1u) << "the tagged frame is not the untagged chain's";
+  EXPECT_EQ(got.with("vf0", text("vlan5-frame")).size(), 0u);
+  auto rep = report();
+  EXPECT_EQ(chainPackets(rep, "plain"), 1u);
+  EXPECT_EQ(chainPackets(rep, "rest"), 1u);
+}
+
 TEST_P(LabDataPath, VxlanAndGeneveDecap) {
   apply(R"(  - {name: vx, priority: 1, match: {tunnel: {type: vxlan, vni: 77}}, stages: [tunnel_decap, {deliver: {vf: 0}}]}
   - {name: gn, priority: 2, match: {tunnel: {type: geneve, vni: 78}, ip_proto: udp}, stages: [tunnel_decap, {deliver: {vf: 1}}]}

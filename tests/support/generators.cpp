@@ -93,6 +93,10 @@ std::string Generator::matchYaml(int vfCount, std::string& fromOut, bool& tunnel
       keys.push_back(std::string(chance(0.7) ? "dst_port: " : "src_port: ") +
                      std::to_string(kPorts[pick(2)]));
   }
+  // Untagged frames only: needs an ethertype or an IP key with it.
+  const bool hasL3 = l3 <= 6 || std::any_of(keys.begin(), keys.end(),
+                                            [](const std::string& k) { return k.rfind("ip_proto", 0) == 0; });
+  if (tagsOut == 0 && hasL3 && chance(0.2)) keys.push_back("vlan: none");
   std::string out = "{";
   for (size_t i = 0; i < keys.size(); ++i) out += (i ? ", " : "") + keys[i];
   return out + "}";
@@ -244,6 +248,7 @@ void Generator::satisfyFrame(const Match& m, Frame& f) {
   };
   fillTag(m.vlan, 0);
   fillTag(m.cvlan, 1);
+  if (m.untagged) f.tags.clear();
   if (m.ethertype) {
     f.ethertype = *m.ethertype;
     return;

@@ -212,6 +212,19 @@ TEST(Splitter, HostOnlyChainDemotesLaterOverlappingChains) {
   EXPECT_EQ(plan->chains[2].handover, Handover::kNone) << "tcp and udp are disjoint";
 }
 
+// vlan: none keeps a chain apart from a tagged one kept on the host: the two
+// can never see the same frame, so the untagged chain stays in the NIC.
+TEST(Splitter, UntaggedChainIsNotDemotedByAHostOnlyVlanChain) {
+  auto policy = policyText(R"(  - {name: tagged, priority: 5, offload: skip-hw, match: {vlan: 2}, stages: [{deliver: {vf: 0}}]}
+  - {name: web, priority: 10, match: {vlan: none, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 1}}]}
+  - {name: ssh, priority: 20, match: {ip_proto: tcp, dst_port: 22}, stages: [{deliver: {vf: 2}}]}
+)");
+  auto plan = demux::plan(policy, profileNamed("mlx5"));
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->chains[1].handover, Handover::kNone) << plan->chains[1].reason;
+  EXPECT_EQ(plan->chains[2].handover, Handover::kHostOnly) << "without vlan: none it may see tagged frames";
+}
+
 TEST(Splitter, DemotionOnlyWithinOneIngressSide) {
   auto policy = policyText(R"(  - {name: slow, priority: 5, offload: skip-hw, match: {from: {vf: 0}}, stages: [{deliver: uplink}]}
   - {name: fast, priority: 10, stages: [{deliver: {vf: 1}}]}

@@ -106,6 +106,9 @@ struct Match {
   std::optional<uint16_t> ethertype;  // only for non-IP ethertypes; IP is implied by IpVersion
   std::optional<VlanMatch> vlan;      // outer tag
   std::optional<VlanMatch> cvlan;     // inner tag (QinQ); requires vlan
+  // vlan: none — untagged frames only (never with vlan or cvlan; needs an
+  // ethertype or IP key, by which flower tells untagged frames apart).
+  bool untagged = false;
   IpVersion ipVersion = IpVersion::kNone;
   std::optional<IpPrefix> srcIp;
   std::optional<IpPrefix> dstIp;

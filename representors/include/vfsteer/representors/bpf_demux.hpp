@@ -33,6 +33,7 @@ struct DemuxRule {
   };
   std::optional<Mac> dmac, smac;
   std::optional<Tag> outer, inner;       // VLAN tags as they appear in the packet
+  bool untagged = false;                 // untagged frames only
   std::optional<uint16_t> ethertype;     // after the tags
   std::optional<std::pair<uint32_t, uint32_t>> src4, dst4;  // value, mask
   std::optional<std::pair<std::array<uint8_t, 16>, std::array<uint8_t, 16>>> src6, dst6;
