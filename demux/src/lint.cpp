@@ -47,8 +47,6 @@ bool matchesEverything(const Match& m) {
          !m.srcIp && !m.dstIp && !m.ipProto && !m.srcPort && !m.dstPort && !m.tunnel;
 }
 
-std::string targetText(const Target& t) { return t.str(); }
-
 }  // namespace
 
 bool covers(const Match& a, const Match& b) {
@@ -137,14 +135,14 @@ std::vector<Warning> lint(const Policy& policy, const Plan& plan, const LintOpti
                                                                : nullptr;
       if (to && to->kind == TargetKind::kVf && !policy.device.vfsDeclared && !vfWithoutVfs) {
         vfWithoutVfs = true;
-        warn(stage.pos, "sends to " + targetText(*to) +
+        warn(stage.pos, "sends to " + to->str() +
                             ", but the policy has no device.vfs section: vfsteer creates no VFs then, so they "
                             "must exist already (add vfs: {count: N} to have vfsteer create them)");
       }
     }
     if (delivered && mirrored && *delivered == *mirrored && mirrored->kind == TargetKind::kVf)
-      warn(mirrorStage->pos, "mirrors to " + targetText(*mirrored) + " and delivers to it too: " +
-                                 targetText(*mirrored) + " gets every packet twice");
+      warn(mirrorStage->pos, "mirrors to " + mirrored->str() + " and delivers to it too: " +
+                                 mirrored->str() + " gets every packet twice");
     if (c < plan.chains.size()) {
       const ChainPlan& cp = plan.chains[c];
       if (cp.mode == OffloadMode::kSkipSw && cp.demuxInNic && cp.split == 0 && !cp.stages.empty())
