@@ -32,6 +32,12 @@ void addLockWaitOption(CLI::App* cmd, int& seconds) {
       ->type_name("SECONDS");
 }
 
+void addChainOption(CLI::App* cmd, std::vector<std::string>& chains) {
+  cmd->add_option("--chain", chains, "Show only CHAIN (repeat or separate with commas)")
+      ->delimiter(',')
+      ->type_name("CHAIN");
+}
+
 void printError(const std::string& text) { std::fprintf(stderr, "vfsteer: %s\n", text.c_str()); }
 
 void printWarnings(const std::vector<demux::Warning>& warnings) {

@@ -35,6 +35,8 @@ void addEnforceCommand(CLI::App& app, int& exitCode);
 // same instance (its lock) before failing.
 inline constexpr int kDefaultLockWaitSeconds = 30;
 void addLockWaitOption(CLI::App* cmd, int& seconds);
+// --chain NAME[,NAME]: show only these chains (plan, report; keepChains).
+void addChainOption(CLI::App* cmd, std::vector<std::string>& chains);
 
 // Prints an error for the operator: "vfsteer: <text>" on stderr.
 void printError(const std::string& text);

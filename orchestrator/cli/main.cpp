@@ -12,10 +12,10 @@
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
-  // Output is written in 256 KiB pieces: most of it then reaches its file at
-  // the final flush below, where a failure's errno can still be read. (glibc
-  // ignores the size unless it is given the buffer.)
-  // A terminal keeps its line buffering.
+  // Output to a file or pipe is written in 256 KiB pieces: most of it then
+  // reaches its file at the final flush below, where a failure's errno can
+  // still be read (glibc ignores the size unless it is given the buffer). A
+  // terminal keeps its line buffering.
   static char outputBuffer[256 * 1024];
   if (!::isatty(STDOUT_FILENO)) std::setvbuf(stdout, outputBuffer, _IOFBF, sizeof outputBuffer);
   CLI::App app{

@@ -60,7 +60,8 @@ nlohmann::ordered_json planJson(const demux::SplitReport& split, const std::vect
 // topology when vfsteer can find it (a topology file, or the kernel), else
 // the representors are placeholders (REP_VF1) to replace.
 void writeTcCommands(std::ostream& out, const policies::Policy& policy, const demux::Plan& plan,
-                     const policies::Profile& profile, const std::vector<std::string>& chains) {
+                     const policies::Profile& profile, const Result<representors::Topology>& topology,
+                     const std::vector<std::string>& chains) {
   if (profile.engine != policies::NicEngine::kFlower) {
     out << "# profile " << profile.name << " programs no flower rules (NIC engine "
         << policies::name(profile.engine) << ")\n";
@@ -68,7 +69,6 @@ void writeTcCommands(std::ostream& out, const policies::Policy& policy, const de
   }
   engine::FlowerBindings bindings;
   std::map<int, std::string> devices;
-  auto topology = engine::discoverDevice(policy.device, {});
   bindings.uplinkIfindex = IfIndex{1};
   bindings.uplinkName = policy.device.pf;
   devices[1] = policy.device.pf;
@@ -111,13 +111,17 @@ int runPlan(const PlanArgs& args) {
   std::vector<policies::LoadProblem> problems;
   auto policy = policies::loadPolicyFile(args.policyFile, &problems);
   if (!policy.ok()) return badInput(policy.error().message(), problems);
-  // "auto" asks the PF's driver, as apply does: from its topology file when
-  // it has one (the lab's uplink0 lives in a namespace of its own), else
-  // resolveProfile asks the kernel.
+  // The PF as apply would find it (a topology file, else the kernel), for
+  // its driver when the profile is "auto" (the lab's uplink0 lives in a
+  // namespace of its own) and its representors' names in -o tc. When it
+  // cannot be found, resolveProfile asks the kernel and -o tc uses
+  // placeholders.
+  const bool autoProfile = !args.profile && policy->device.profile == "auto";
+  const Result<representors::Topology> topology =
+      autoProfile || args.output == "tc" ? engine::discoverDevice(policy->device, {})
+                                         : Result<representors::Topology>(Error(ErrorCode::kNotFound, "not looked for"));
   std::optional<std::string> driver;
-  if (!args.profile && policy->device.profile == "auto")
-    if (auto topology = engine::discoverDevice(policy->device, {}); topology.ok() && !topology->driver.empty())
-      driver = topology->driver;
+  if (autoProfile && topology.ok() && !topology->driver.empty()) driver = topology->driver;
   auto profile = engine::resolveProfile(*policy, args.profile, engine::profileDir(args.profileDir), driver);
   if (!profile.ok()) {
     // Positioned at device.profile unless --profile named it.
@@ -136,7 +140,7 @@ int runPlan(const PlanArgs& args) {
   if (args.output == "json")
     std::cout << planJson(split, warnings).dump(2) << "\n";
   else if (args.output == "tc")
-    writeTcCommands(std::cout, *policy, *plan, *profile, args.chains);
+    writeTcCommands(std::cout, *policy, *plan, *profile, topology, args.chains);
   else if (args.output == "dot")
     writeDot(std::cout, split);
   else
@@ -153,8 +157,9 @@ int runPlan(const PlanArgs& args) {
 void addPlanCommand(CLI::App& app, int& exitCode) {
   auto args = std::make_shared<PlanArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "plan", "Print where each chain's stages would run (NIC or host) and why. Reads the policy "
-              "and the profile only; changes nothing and needs no root.");
+      "plan", "Print where each chain's stages would run (NIC or host) and why. Reads the policy, "
+              "the profile and, for profile auto and -o tc, the PF's topology; changes nothing and "
+              "needs no root.");
   cmd->add_option("-f,--file", args->policyFile, "Steering policy (YAML, see docs/policy.md)")
       ->required()
       ->check(CLI::ExistingFile);
@@ -170,9 +175,7 @@ void addPlanCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("--skip-hw", args->skipHw, "Keep CHAIN (or \"all\") entirely on the host")
       ->delimiter(',')
       ->type_name("CHAIN|all");
-  cmd->add_option("--chain", args->chains, "Show only CHAIN (repeat or separate with commas)")
-      ->delimiter(',')
-      ->type_name("CHAIN");
+  addChainOption(cmd, args->chains);
   cmd->add_option("-o,--output", args->output, "Output format")
       ->check(CLI::IsMember({"table", "json", "dot", "tc"}))
       ->capture_default_str();

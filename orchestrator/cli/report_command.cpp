@@ -125,9 +125,7 @@ void addReportCommand(CLI::App& app, int& exitCode) {
                   "PF or PF:NETNS as vfsteer names it (default: the only one applied)");
   cmd->add_option("-f,--file", args->policyFile, "Report on the PF this policy names")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--chain", args->chains, "Show only CHAIN (repeat or separate with commas)")
-      ->delimiter(',')
-      ->type_name("CHAIN");
+  addChainOption(cmd, args->chains);
   cmd->add_option("-o,--output", args->output, "Output format")
       ->check(CLI::IsMember({"table", "json", "dot"}))
       ->capture_default_str();

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "vfsteer/common/hex.hpp"
 #include "vfsteer/policies/vocabulary.hpp"
 
 namespace vfsteer::cli {
@@ -14,16 +15,6 @@ namespace vfsteer::cli {
 namespace tc = netlink::tc;
 
 namespace {
-
-std::string hex(const std::vector<uint8_t>& bytes) {
-  std::string out;
-  char buf[3];
-  for (uint8_t b : bytes) {
-    std::snprintf(buf, sizeof buf, "%02x", b);
-    out += buf;
-  }
-  return out;
-}
 
 std::string mac(const tc::MacKey& k) {
   char buf[64];
@@ -83,40 +74,42 @@ std::string deviceName(const std::map<int, std::string>& devices, uint32_t ifind
   return it == devices.end() ? "ifindex" + std::to_string(ifindex) : it->second;
 }
 
-std::string actionText(const tc::Action& a, const std::map<int, std::string>& devices) {
-  std::string out;
+// An action's words, with its verdict where tc takes one.
+std::string actionWords(const tc::Action& a, const std::map<int, std::string>& devices) {
   if (const auto* m = std::get_if<tc::Mirred>(&a.op)) {
     const bool redirect = m->op == tc::Mirred::Op::kEgressRedirect || m->op == tc::Mirred::Op::kIngressRedirect;
     const bool ingress = m->op == tc::Mirred::Op::kIngressRedirect || m->op == tc::Mirred::Op::kIngressMirror;
-    out = std::string("mirred ") + (ingress ? "ingress " : "egress ") + (redirect ? "redirect" : "mirror") +
-          " dev " + deviceName(devices, m->ifindex);
+    const std::string words = std::string("mirred ") + (ingress ? "ingress " : "egress ") +
+                              (redirect ? "redirect" : "mirror") + " dev " + deviceName(devices, m->ifindex);
     // tc has no word for "stolen", a redirect's own verdict: it is left out.
-    if (redirect && a.verdict == TC_ACT_STOLEN)
-      return "action " + out + (a.cookie.empty() ? "" : " cookie " + hex(a.cookie));
-  } else if (const auto* v = std::get_if<tc::Vlan>(&a.op)) {
-    if (v->op == tc::Vlan::Op::kPop) {
-      out = "vlan pop";
-    } else {
-      out = std::string("vlan ") + (v->op == tc::Vlan::Op::kPush ? "push" : "modify") + " id " + std::to_string(v->id);
-      if (v->protocol) out += " protocol " + tc::protocolName(*v->protocol);
-      if (v->prio) out += " priority " + std::to_string(*v->prio);
-    }
-  } else if (std::holds_alternative<tc::TunnelKeyUnset>(a.op)) {
-    out = "tunnel_key unset";
-  } else if (std::holds_alternative<tc::Gact>(a.op)) {
-    // gact is only its verdict.
-    return "action " + verdictName(a.verdict) + (a.cookie.empty() ? "" : " cookie " + hex(a.cookie));
-  } else if (const auto* s = std::get_if<tc::Skbedit>(&a.op)) {
-    out = "skbedit";
-    if (s->queueMapping) out += " queue_mapping " + std::to_string(*s->queueMapping);
-    if (s->mark) out += " mark " + std::to_string(*s->mark);
-  } else if (const auto* p = std::get_if<tc::Police>(&a.op)) {
-    out = "police rate " + std::to_string(p->rateBytesPerSec * 8) + "bit burst " + std::to_string(p->burstBytes);
-    if (p->mtu) out += " mtu " + std::to_string(p->mtu);
-    out += " conform-exceed " + verdictName(a.verdict) + "/pipe";
-    return "action " + out + (a.cookie.empty() ? "" : " cookie " + hex(a.cookie));
+    if (redirect && a.verdict == TC_ACT_STOLEN) return words;
+    return words + " " + verdictName(a.verdict);
   }
-  return "action " + out + " " + verdictName(a.verdict) + (a.cookie.empty() ? "" : " cookie " + hex(a.cookie));
+  if (const auto* v = std::get_if<tc::Vlan>(&a.op)) {
+    std::string words = "vlan pop";
+    if (v->op != tc::Vlan::Op::kPop) {
+      words = std::string("vlan ") + (v->op == tc::Vlan::Op::kPush ? "push" : "modify") + " id " + std::to_string(v->id);
+      if (v->protocol) words += " protocol " + tc::protocolName(*v->protocol);
+      if (v->prio) words += " priority " + std::to_string(*v->prio);
+    }
+    return words + " " + verdictName(a.verdict);
+  }
+  if (std::holds_alternative<tc::TunnelKeyUnset>(a.op)) return "tunnel_key unset " + verdictName(a.verdict);
+  if (std::holds_alternative<tc::Gact>(a.op)) return verdictName(a.verdict);  // gact is only its verdict
+  if (const auto* s = std::get_if<tc::Skbedit>(&a.op)) {
+    std::string words = "skbedit";
+    if (s->queueMapping) words += " queue_mapping " + std::to_string(*s->queueMapping);
+    if (s->mark) words += " mark " + std::to_string(*s->mark);
+    return words + " " + verdictName(a.verdict);
+  }
+  const auto& p = std::get<tc::Police>(a.op);
+  std::string words = "police rate " + std::to_string(p.rateBytesPerSec * 8) + "bit burst " + std::to_string(p.burstBytes);
+  if (p.mtu) words += " mtu " + std::to_string(p.mtu);
+  return words + " conform-exceed " + verdictName(a.verdict) + "/pipe";  // the verdict is the exceed action
+}
+
+std::string actionText(const tc::Action& a, const std::map<int, std::string>& devices) {
+  return "action " + actionWords(a, devices) + (a.cookie.empty() ? "" : " cookie " + hexBytes(a.cookie));
 }
 
 }  // namespace

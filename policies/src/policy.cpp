@@ -5,6 +5,22 @@
 
 namespace vfsteer::policies {
 
+namespace {
+
+// "02:00:00:00:00:10", with "/mask" unless the mask is all ones.
+std::string macText(const MacMatch& m) {
+  std::string s = m.addr.str();
+  if (m.mask.bytes != std::array<uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) s += "/" + m.mask.str();
+  return s;
+}
+
+// Whether the keys already say the IP version: an address, or icmp/icmpv6.
+bool versionImplied(const Match& m) {
+  return m.srcIp || m.dstIp || (m.ipProto && (*m.ipProto == 1 || *m.ipProto == 58));
+}
+
+}  // namespace
+
 std::vector<MatchKey> Match::keys() const {
   std::vector<MatchKey> out;
   if (from.kind != Port::Kind::kUplink) out.push_back(MatchKey::kFrom);
@@ -32,14 +48,8 @@ std::string Match::describe() const {
     if (tunnel->dstIp) t += " outer dst " + tunnel->dstIp->str();
     parts.push_back(t);
   }
-  auto mac = [](const MacMatch& m) {
-    std::string s = m.addr.str();
-    if (m.mask.bytes != std::array<uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-      s += "/" + m.mask.str();
-    return s;
-  };
-  if (srcMac) parts.push_back("src " + mac(*srcMac));
-  if (dstMac) parts.push_back("dst " + mac(*dstMac));
+  if (srcMac) parts.push_back("src " + macText(*srcMac));
+  if (dstMac) parts.push_back("dst " + macText(*dstMac));
   auto tag = [](const char* what, const VlanMatch& v) {
     std::string s = what;
     if (v.id) s += " " + std::to_string(*v.id);
@@ -52,20 +62,17 @@ std::string Match::describe() const {
   if (cvlan) parts.push_back(tag("cvlan", *cvlan));
   if (ethertype) {
     // The policy's words for the ethertypes it names.
-    if (*ethertype == 0x0806) {
-      parts.push_back("arp");
-    } else if (*ethertype == 0x88cc) {
-      parts.push_back("lldp");
+    if (auto word = ethertypeName(*ethertype)) {
+      parts.emplace_back(*word);
     } else {
       char buf[24];
       std::snprintf(buf, sizeof buf, "ethertype 0x%04x", static_cast<unsigned>(*ethertype));
       parts.push_back(buf);
     }
   }
-  // The version in words unless an address or icmp/icmpv6 already says it.
-  const bool versionSaid = srcIp || dstIp || (ipProto && (*ipProto == 1 || *ipProto == 58));
-  if (ipVersion == IpVersion::kV4 && !versionSaid) parts.push_back("ipv4");
-  if (ipVersion == IpVersion::kV6 && !versionSaid) parts.push_back("ipv6");
+  // The version in words unless the keys already say it.
+  if (ipVersion == IpVersion::kV4 && !versionImplied(*this)) parts.push_back("ipv4");
+  if (ipVersion == IpVersion::kV6 && !versionImplied(*this)) parts.push_back("ipv6");
   if (srcIp) parts.push_back("src " + srcIp->str());
   if (dstIp) parts.push_back("dst " + dstIp->str());
   if (ipProto) {
@@ -91,28 +98,21 @@ std::vector<MatchField> Match::fields() const {
     if (tunnel->srcIp) text("tunnel.src_ip", tunnel->srcIp->str());
     if (tunnel->dstIp) text("tunnel.dst_ip", tunnel->dstIp->str());
   }
-  auto mac = [](const MacMatch& m) {
-    std::string s = m.addr.str();
-    if (m.mask.bytes != std::array<uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) s += "/" + m.mask.str();
-    return s;
-  };
-  if (srcMac) text("src_mac", mac(*srcMac));
-  if (dstMac) text("dst_mac", mac(*dstMac));
+  if (srcMac) text("src_mac", macText(*srcMac));
+  if (dstMac) text("dst_mac", macText(*dstMac));
   if (untagged) text("vlan", "none");
   for (const auto& [key, tag] : {std::pair{"vlan", &vlan}, std::pair{"cvlan", &cvlan}}) {
     if (!*tag) continue;
     if ((*tag)->id) num(std::string(key) + ".id", *(*tag)->id);
     if ((*tag)->prio) num(std::string(key) + ".prio", *(*tag)->prio);
-    text(std::string(key) + ".proto", (*tag)->proto == VlanProto::k8021AD ? "802.1ad" : "802.1q");
+    text(std::string(key) + ".proto", std::string(name((*tag)->proto)));
   }
   if (ethertype) {
-    if (*ethertype == 0x0806) text("ethertype", "arp");
-    else if (*ethertype == 0x88cc) text("ethertype", "lldp");
+    if (auto word = ethertypeName(*ethertype)) text("ethertype", std::string(*word));
     else num("ethertype", *ethertype);
   }
-  const bool versionSaid = srcIp || dstIp || (ipProto && (*ipProto == 1 || *ipProto == 58));
-  if (ipVersion == IpVersion::kV4 && !versionSaid) text("ethertype", "ipv4");
-  if (ipVersion == IpVersion::kV6 && !versionSaid) text("ethertype", "ipv6");
+  if (ipVersion == IpVersion::kV4 && !versionImplied(*this)) text("ethertype", "ipv4");
+  if (ipVersion == IpVersion::kV6 && !versionImplied(*this)) text("ethertype", "ipv6");
   if (srcIp) text("src_ip", srcIp->str());
   if (dstIp) text("dst_ip", dstIp->str());
   if (ipProto) {

@@ -33,12 +33,16 @@ struct NamedNumber {
   uint32_t value;
 };
 
-// vocabulary.hpp's list, in the form readNamedNumber takes.
-constexpr auto kIpProtocols = [] {
-  std::array<NamedNumber, std::size(kIpProtocolNames)> out{};
-  for (size_t i = 0; i < out.size(); ++i) out[i] = {kIpProtocolNames[i].first, kIpProtocolNames[i].second};
+// A word list of vocabulary.hpp in the form readNamedNumber takes.
+template <class Number, size_t N>
+constexpr std::array<NamedNumber, N> namedNumbers(const std::pair<const char*, Number> (&words)[N]) {
+  std::array<NamedNumber, N> out{};
+  for (size_t i = 0; i < N; ++i) out[i] = {words[i].first, words[i].second};
   return out;
-}();
+}
+
+constexpr auto kIpProtocols = namedNumbers(kIpProtocolNames);
+constexpr auto kEthertypes = namedNumbers(kEthertypeNames);
 
 bool isValidChainName(const std::string& name) {
   if (name.empty() || name.size() > 32) return false;
@@ -330,8 +334,6 @@ class PolicyReader {
   }
 
   void readEthertype(const YamlNode& node, const std::string& path, Match& m) {
-    static constexpr NamedNumber kEthertypes[] = {
-        {"ipv4", 0x0800}, {"ipv6", 0x86dd}, {"arp", 0x0806}, {"lldp", 0x88cc}};
     auto v = readNamedNumber(node, path, kEthertypes, 0xffff, "an ethertype");
     if (!v) return;
     if (*v == 0x0800) {
@@ -770,6 +772,12 @@ Result<Policy> readPolicy(std::istream& in, const std::string& file, std::vector
 }
 
 }  // namespace
+
+std::string LoadProblem::str() const {
+  std::string line = pos.str() + ": ";
+  if (!path.empty()) line += path + ": ";
+  return line + message;
+}
 
 Result<Policy> loadPolicyText(std::string_view text, const std::string& file, std::vector<LoadProblem>* problems) {
   std::istringstream in{std::string(text)};

@@ -78,11 +78,17 @@ std::string_view name(VlanProto proto) {
   return proto == VlanProto::k8021Q ? "802.1q" : "802.1ad";
 }
 
-std::optional<std::string_view> ipProtocolName(uint8_t number) {
-  for (const auto& [word, value] : kIpProtocolNames)
+namespace {
+template <class Number, size_t N>
+std::optional<std::string_view> wordFor(const std::pair<const char*, Number> (&words)[N], Number number) {
+  for (const auto& [word, value] : words)
     if (value == number) return word;
   return std::nullopt;
 }
+}  // namespace
+
+std::optional<std::string_view> ipProtocolName(uint8_t number) { return wordFor(kIpProtocolNames, number); }
+std::optional<std::string_view> ethertypeName(uint16_t number) { return wordFor(kEthertypeNames, number); }
 
 std::optional<StageKind> parseStageKind(std::string_view text) {
   return lookupValue(kStageNames, text);

@@ -89,20 +89,6 @@ SourcePos YamlReader::pos(const YamlNode& node) const {
   return SourcePos{file_, mark.line + 1, mark.column + 1};
 }
 
-}  // namespace vfsteer::policies::detail
-
-namespace vfsteer::policies {
-
-std::string LoadProblem::str() const {
-  std::string line = pos.str() + ": ";
-  if (!path.empty()) line += path + ": ";
-  return line + message;
-}
-
-}  // namespace vfsteer::policies
-
-namespace vfsteer::policies::detail {
-
 void YamlReader::error(const YamlNode& at, std::string_view path, std::string message) {
   errorAt(pos(at), path, std::move(message));
 }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "vfsteer/common/hex.hpp"
 #include "vfsteer/common/names.hpp"
 #include "vfsteer/common/paths.hpp"
 #include "vfsteer/netlink/devlink.hpp"
@@ -62,16 +63,6 @@ Status resolve(Topology& t) {
   return okStatus();
 }
 
-std::string hex(const std::vector<uint8_t>& bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
-}
-
 // sriov_numvfs of the PF's parent device (PCI or netdevsim), if it has one.
 std::optional<uint16_t> sysfsNumVfs(const std::string& pf) {
   std::ifstream in("/sys/class/net/" + pf + "/device/sriov_numvfs");
@@ -93,7 +84,7 @@ Result<Topology> fromKernel(const std::string& pf) {
   if (reply.replies.empty()) return Error(ErrorCode::kNotFound, "PF \"" + pf + "\" does not exist");
   VFSTEER_ASSIGN_OR_RETURN(auto link, netlink::link::decodeLink(reply.replies[0]));
   t.pfIfindex = link.ifindex;
-  t.switchId = hex(link.physSwitchId);
+  t.switchId = hexBytes(link.physSwitchId);
   t.numVfs = sysfsNumVfs(pf).value_or(static_cast<uint16_t>(link.vfs.size()));
 
   VFSTEER_ASSIGN_OR_RETURN(auto genl, netlink::Socket::open(NETLINK_GENERIC));
@@ -131,7 +122,7 @@ Result<Topology> fromKernel(const std::string& pf) {
       if (auto info = netlink::link::decodeLink(rep->replies[0]); info.ok()) {
         r.ifname = info->name;
         r.physPortName = info->physPortName;
-        r.switchId = hex(info->physSwitchId);
+        r.switchId = hexBytes(info->physSwitchId);
       }
     }
     t.reps.push_back(r);

@@ -89,8 +89,6 @@ struct TunnelMatch {
 // address or ethertype matches both (and needs one NIC rule per version).
 enum class IpVersion { kNone, kV4, kV6, kAny };
 
-// Match keys. When `tunnel` is set, the L2..L4 keys describe the packet
-// inside the tunnel; otherwise the packet as it arrives.
 // One key of a match as the policy writes it: "dst_port" 80, "vlan.id"
 // 100, "ip_proto" "tcp" (nested keys joined by '.').
 struct MatchField {
@@ -99,6 +97,8 @@ struct MatchField {
   bool operator==(const MatchField&) const = default;
 };
 
+// Match keys. When `tunnel` is set, the L2..L4 keys describe the packet
+// inside the tunnel; otherwise the packet as it arrives.
 struct Match {
   Port from;
   std::optional<MacMatch> srcMac;

@@ -78,6 +78,11 @@ inline constexpr std::pair<const char*, uint8_t> kIpProtocolNames[] = {
     {"icmp", 1}, {"tcp", 6}, {"udp", 17}, {"gre", 47}, {"icmpv6", 58}, {"sctp", 132}};
 std::optional<std::string_view> ipProtocolName(uint8_t number);
 
+// The same for ethertypes (ethertype: arp).
+inline constexpr std::pair<const char*, uint16_t> kEthertypeNames[] = {
+    {"ipv4", 0x0800}, {"ipv6", 0x86dd}, {"arp", 0x0806}, {"lldp", 0x88cc}};
+std::optional<std::string_view> ethertypeName(uint16_t number);
+
 // The UDP port each tunnel type uses unless the policy says otherwise (IANA).
 inline constexpr uint16_t defaultTunnelPort(TunnelType type) {
   return type == TunnelType::kVxlan ? 4789 : 6081;
