@@ -46,37 +46,41 @@ int runApply(ApplyArgs& args) {
 
 }  // namespace
 
+void addApplyOptions(CLI::App* cmd, engine::ApplyOptions& options, std::optional<std::string>& topology) {
+  cmd->add_option("-f,--file", options.policyFile, "Steering policy (YAML, docs/policy.md)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--retry-refused", options.retryRefused,
+                "Ask the NIC again for rules it refused before (by default a refusal is remembered "
+                "and the chain stays on the host)");
+  cmd->add_flag("--emulate-nic", options.emulateNic,
+                "Run the NIC part in software (flower skip_hw, the demux program as cls_bpf skip_hw) "
+                "to try a NIC profile in the lab; never on production");
+  cmd->add_option("--profile", options.profile,
+                  "NIC profile; default: device.profile, where \"auto\" asks the PF's driver");
+  cmd->add_option("--profiles-dir", options.profileDir, "Directory of profile files");
+  cmd->add_option("--skip-sw", options.skipSw,
+                  "Require CHAIN (or \"all\") to have a NIC part; fail otherwise")
+      ->delimiter(',')
+      ->type_name("CHAIN|all");
+  cmd->add_option("--skip-hw", options.skipHw, "Keep CHAIN (or \"all\") on the host")
+      ->delimiter(',')
+      ->type_name("CHAIN|all");
+  cmd->add_option("--topology", topology,
+                  "Topology file for the PF (default: " + paths::topologyDir() +
+                      "/PF.json if present, else the kernel's devlink and sysfs view)")
+      ->check(CLI::ExistingFile);
+}
+
 void addApplyCommand(CLI::App& app, int& exitCode) {
   auto args = std::make_shared<ApplyArgs>();
   CLI::App* cmd = app.add_subcommand(
       "apply", "Apply a steering policy: program the host datapath (and the NIC where the profile "
                "allows). All or nothing: a failure undoes every change. A second apply of the "
                "same policy changes nothing.");
-  cmd->add_option("-f,--file", args->options.policyFile, "Steering policy (YAML, docs/policy.md)")
-      ->required()
-      ->check(CLI::ExistingFile);
+  addApplyOptions(cmd, args->options, args->topology);
   cmd->add_flag("--dry-run", args->options.dryRun,
                 "Print the changes apply would make, make none (no root needed)");
-  cmd->add_flag("--retry-refused", args->options.retryRefused,
-                "Ask the NIC again for rules it refused before (by default a refusal is remembered "
-                "and the chain stays on the host)");
-  cmd->add_flag("--emulate-nic", args->options.emulateNic,
-                "Run the NIC part in software (flower skip_hw, the demux program as cls_bpf skip_hw) "
-                "to try a NIC profile in the lab; never on production");
-  cmd->add_option("--profile", args->options.profile,
-                  "NIC profile; default: device.profile, where \"auto\" asks the PF's driver");
-  cmd->add_option("--profiles-dir", args->options.profileDir, "Directory of profile files");
-  cmd->add_option("--skip-sw", args->options.skipSw,
-                  "Require CHAIN (or \"all\") to have a NIC part; fail otherwise")
-      ->delimiter(',')
-      ->type_name("CHAIN|all");
-  cmd->add_option("--skip-hw", args->options.skipHw, "Keep CHAIN (or \"all\") on the host")
-      ->delimiter(',')
-      ->type_name("CHAIN|all");
-  cmd->add_option("--topology", args->topology,
-                  "Topology file for the PF (default: " + paths::topologyDir() +
-                      "/PF.json if present, else the kernel's devlink and sysfs view)")
-      ->check(CLI::ExistingFile);
   addLockWaitOption(cmd, args->waitSeconds);
   cmd->footer(
       "Exit status: 0 applied (or nothing to change); 1 bad input (or another vfsteer kept the "

@@ -12,6 +12,7 @@ void addCommands(CLI::App& app, int& exitCode) {
   addEnforceCommand(app, exitCode);
   addReportCommand(app, exitCode);
   addTeardownCommand(app, exitCode);
+  addRunCommand(app, exitCode);
   addLabCommand(app, exitCode);
 }
 

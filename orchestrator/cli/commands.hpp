@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ void addTeardownCommand(CLI::App& app, int& exitCode);
 void addLabCommand(CLI::App& app, int& exitCode);
 void addDiscoverCommand(CLI::App& app, int& exitCode);
 void addEnforceCommand(CLI::App& app, int& exitCode);
+void addRunCommand(CLI::App& app, int& exitCode);
+
+// The options apply and run share: -f, --profile, --profiles-dir, --skip-sw,
+// --skip-hw, --emulate-nic, --retry-refused and --topology (into `topology`).
+void addApplyOptions(CLI::App* cmd, engine::ApplyOptions& options, std::optional<std::string>& topology);
 
 // --wait SECONDS: how long a command waits for another vfsteer changing the
 // same instance (its lock) before failing.

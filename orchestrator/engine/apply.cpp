@@ -6,6 +6,7 @@
 
 #include "engine/instances.hpp"
 #include "engine/journal.hpp"
+#include "engine/keeper.hpp"
 #include "engine/lower.hpp"
 #include "engine/observe.hpp"
 #include "engine/profiles.hpp"
@@ -87,7 +88,8 @@ class Applier {
 };
 
 std::optional<ApplyFailure> Applier::loadInputs() {
-  auto policy = policies::loadPolicyFile(opts_.policyFile);
+  auto policy = opts_.policyText ? policies::loadPolicyText(*opts_.policyText, opts_.policyFile)
+                                 : policies::loadPolicyFile(opts_.policyFile);
   if (!policy.ok()) return ApplyFailure{FailureKind::kBadInput, policy.error(), false, {}};
   policy_ = std::move(*policy);
   auto topology = discoverDevice(policy_->device, opts_.discover);
@@ -105,6 +107,13 @@ std::optional<ApplyFailure> Applier::loadInputs() {
   if (!placement.ok()) return ApplyFailure{FailureKind::kBadInput, placement.error(), false, {}};
   placement_ = std::move(*placement);
   result_.instance = topology_->instance();
+  if (opts_.expectInstance && result_.instance != *opts_.expectInstance)
+    return ApplyFailure{FailureKind::kBadInput,
+                        Error(ErrorCode::kInvalidInput,
+                              "the policy now names instance " + result_.instance + ", but this vfsteer run keeps " +
+                                  *opts_.expectInstance + "; start a run for the other device instead"),
+                        false,
+                        {}};
   return std::nullopt;
 }
 
@@ -340,6 +349,9 @@ bool sameRecords(const InstanceState& a, const InstanceState& b) {
 
 ApplyResult Applier::run() {
   if (auto f = loadInputs()) return failed(*f);
+  if (!opts_.asKeeper && !opts_.dryRun)
+    if (auto keeper = keeperOf(store_.root(), result_.instance))
+      return failed(fail(keptBy(result_.instance, *keeper, "change by apply or enforce"), FailureKind::kBadInput));
   auto lock = store_.lock(result_.instance, opts_.lockWait);
   if (!lock.ok()) return failed(fail(lock.error(), FailureKind::kBadInput));
   auto previous = store_.load(result_.instance);

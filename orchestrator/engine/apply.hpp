@@ -29,6 +29,15 @@ namespace vfsteer::engine {
 
 struct ApplyOptions {
   std::string policyFile;
+  // The policy's text, when the caller read it already (`vfsteer run` keeps
+  // the last good version while the file holds a broken one); positions in
+  // errors still name `policyFile`.
+  std::optional<std::string> policyText;
+  // Set by `vfsteer run` for its own applies: any other apply of an instance
+  // a run keeps is refused (engine/keeper.hpp).
+  bool asKeeper = false;
+  // Refuse a policy whose device is another instance (a run keeps one).
+  std::optional<std::string> expectInstance;
   std::optional<std::string> profile;
   std::optional<std::string> profileDir;
   std::vector<std::string> skipSw;

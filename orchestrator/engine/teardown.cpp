@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/journal.hpp"
+#include "engine/keeper.hpp"
 #include "engine/observe.hpp"
 #include "engine/reconcile.hpp"
 #include "vfsteer/representors/datapath.hpp"
@@ -12,8 +13,10 @@
 namespace vfsteer::engine {
 
 Result<TeardownResult> teardown(const InstanceRef& ref, PortFactory& ports, const StateStore& store,
-                                std::chrono::milliseconds lockWait) {
+                                std::chrono::milliseconds lockWait, bool asKeeper) {
   TeardownResult out;
+  if (!asKeeper)
+    if (auto k = keeperOf(store.root(), ref.instance)) return keptBy(ref.instance, *k, "teardown");
   VFSTEER_ASSIGN_OR_RETURN(auto lock, store.lock(ref.instance, lockWait));
   VFSTEER_ASSIGN_OR_RETURN(auto state, store.load(ref.instance));
   VFSTEER_ASSIGN_OR_RETURN(auto journal, store.loadJournal(ref.instance));

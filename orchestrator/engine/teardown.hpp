@@ -24,8 +24,9 @@ struct TeardownResult {
 };
 
 // Waits up to `lockWait` for another vfsteer changing the instance. A
-// failure undoes the removals made before it.
+// failure undoes the removals made before it. Refused while a `vfsteer run`
+// keeps the instance, unless it is that run's own (`asKeeper`).
 Result<TeardownResult> teardown(const InstanceRef& ref, PortFactory& ports, const StateStore& store,
-                                std::chrono::milliseconds lockWait);
+                                std::chrono::milliseconds lockWait, bool asKeeper = false);
 
 }  // namespace vfsteer::engine

@@ -31,12 +31,14 @@ CliResult vfsteerCli(const std::vector<std::string>& args) {
   return r;
 }
 
+std::string labPolicyText(const std::string& chains) {
+  return "version: 1\ndevice: {pf: uplink0, netns: " + labNetns("host") + ", vfs: {count: 4}}\nchains:\n" + chains;
+}
+
 std::string writeLabPolicy(const std::string& chains) {
   static int n = 0;
   const std::string path = "/tmp/vfsteer-lab-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml";
-  std::ofstream(path) << "version: 1\ndevice: {pf: uplink0, netns: " << labNetns("host")
-                       << ", vfs: {count: 4}}\nchains:\n"
-                       << chains;
+  std::ofstream(path) << labPolicyText(chains);
   return path;
 }
 

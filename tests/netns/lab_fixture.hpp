@@ -32,7 +32,8 @@ inline const std::vector<std::string> kLabHostDevices = {"uplink0", "pf0vf0", "p
 CliResult vfsteerCli(const std::vector<std::string>& args);
 
 // A policy for the test lab's uplink0 (device.netns names its namespace)
-// with these chains (YAML list items).
+// with these chains (YAML list items): its text, and a new file holding it.
+std::string labPolicyText(const std::string& chains);
 std::string writeLabPolicy(const std::string& chains);
 
 // Runs "tc -n <lab>-host -j ARGS" and returns the parsed output.

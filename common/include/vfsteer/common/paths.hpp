@@ -23,6 +23,12 @@ inline std::string labFile(const std::string& name, const std::string& stateRoot
   return stateRoot + "/labs/" + name + ".json";
 }
 
+// The pid file a `vfsteer run` keeping `instance` holds locked while it runs.
+inline Result<std::string> daemonFile(const std::string& instance, const std::string& stateRoot = kStateRoot) {
+  VFSTEER_TRY(names::checkInstanceName(instance));
+  return stateRoot + "/daemons/" + instance + ".pid";
+}
+
 // The directory of `instance` under `root` (kStateRoot, kPinRoot or a
 // test's own). A name that is not an instance name is refused, so no path
 // built here can leave `root`.

@@ -1,0 +1,338 @@
+// `vfsteer run` on the test lab with real frames: drift repaired within 2 s,
+// the policy file followed (and a broken one refused with its position),
+// bursts coalesced, SIGTERM and SIGKILL, and the keeper's claim on the
+// instance.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "lab_fixture.hpp"
+#include "packets.hpp"
+
+namespace vfsteer::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using FB = FrameBuilder;
+
+const Mac kWire = mac("02:00:00:00:00:fe");
+Mac vfMac(int i) { return mac(("02:00:00:00:00:1" + std::to_string(i)).c_str()); }
+
+// `vfsteer run ARGS` in the background, from the repository root, its log
+// (stderr) in a file; killed when the test ends, if still running.
+class Daemon {
+ public:
+  explicit Daemon(std::vector<std::string> args) {
+    static int n = 0;
+    logPath_ = "/tmp/vfsteer-run-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".log";
+    std::vector<std::string> argv{VFSTEER_BINARY, "run"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    auto cwd = std::filesystem::current_path();
+    std::filesystem::current_path(VFSTEER_SOURCE_DIR);
+    const int rc = posix_spawn(&pid_, cargv[0], &actions, nullptr, cargv.data(), environ);
+    std::filesystem::current_path(cwd);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) pid_ = -1;
+  }
+  ~Daemon() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::filesystem::remove(logPath_);
+  }
+  pid_t pid() const { return pid_; }
+  std::string log() const {
+    std::ifstream in(logPath_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  size_t count(const std::string& text) const {
+    const std::string l = log();
+    size_t n = 0;
+    for (size_t at = l.find(text); at != std::string::npos; at = l.find(text, at + 1)) ++n;
+    return n;
+  }
+  // Waits until the log holds `text` `times` times (false on timeout or exit).
+  bool waitForLog(const std::string& text, std::chrono::milliseconds timeout, size_t times = 1) {
+    const auto end = Clock::now() + timeout;
+    while (Clock::now() < end) {
+      if (count(text) >= times) return true;
+      if (exited()) return count(text) >= times;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+  // The exit status once it exits within `timeout`; -1 if it was killed by a
+  // signal, nullopt if it still runs.
+  std::optional<int> waitExit(std::chrono::milliseconds timeout) {
+    const auto end = Clock::now() + timeout;
+    while (!exited() && Clock::now() < end) std::this_thread::sleep_for(10ms);
+    return status_;
+  }
+
+ private:
+  bool exited() {
+    if (pid_ <= 0) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    pid_ = -1;
+    return true;
+  }
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string logPath_;
+};
+
+// Polls `done` every 20 ms; the time it took, or nullopt after `timeout`.
+template <typename F>
+std::optional<std::chrono::milliseconds> timeUntil(F done, std::chrono::milliseconds timeout) {
+  const auto start = Clock::now();
+  while (Clock::now() - start < timeout) {
+    if (done()) return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    std::this_thread::sleep_for(20ms);
+  }
+  return std::nullopt;
+}
+
+void hostCmd(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"/usr/sbin/ip", "netns", "exec", labNetns("host")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = runProgram(argv);
+  ASSERT_EQ(r.status, 0) << r.err;
+}
+
+bool hasVfsteerEntry(const std::string& dev) {
+  for (const auto& f : tcJson({"filter", "show", "dev", dev, "ingress"}))
+    if (f.contains("options") && f["options"].value("bpf_name", "") == "vfsteer:" + labInstance() &&
+        f["options"]["prog"].value("name", "") == "vfs_ingress")
+      return true;
+  return false;
+}
+
+bool hasXdp(const std::string& dev) {
+  auto r = runProgram({"/usr/sbin/ip", "-n", labNetns("host"), "-j", "link", "show", "dev", dev});
+  return r.status == 0 && r.out.find("\"xdp\"") != std::string::npos;
+}
+
+// Does a UDP frame to `port` from the wire reach vf`vf`?
+bool reaches(int vf, uint16_t port, const std::string& marker) {
+  auto cap = Capture::open(labNetns("vf" + std::to_string(vf)), "vf" + std::to_string(vf));
+  if (!cap.ok()) return false;
+  Bytes frame = FB::ethernet(vfMac(vf), kWire, 0x0800,
+                             FB::ipv4("10.9.0.1", "10.1.0.7", 17, FB::udp(40000, port, text(marker))));
+  if (!sendFrames(labNetns("wire"), "wire0", {frame}).ok()) return false;
+  for (const auto& c : cap->collect(200))
+    if (contains(c.frame, text(marker))) return true;
+  return false;
+}
+
+// Replaces `path` the way editors and config managers do: a new file renamed
+// over it.
+void replaceFile(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".new";
+  std::ofstream(tmp) << content;
+  std::filesystem::rename(tmp, path);
+}
+
+const char* kDeliver7001 =
+    "  - {name: a, priority: 1, match: {ip_proto: udp, dst_port: 7001}, stages: [{deliver: {vf: 0}}]}\n";
+
+class RunTest : public LabTest {};
+
+TEST_F(RunTest, RepairsDeletedFilterClsactAndXdpWithinTwoSecondsAndLeavesForeignFiltersAlone) {
+  const std::string policy = writeLabPolicy(kDeliver7001);
+  // A foreign filter on a device vfsteer also uses.
+  hostCmd({"tc", "qdisc", "add", "dev", "pf0vf3", "clsact"});
+  hostCmd({"tc", "filter", "add", "dev", "pf0vf3", "ingress", "prio", "7", "protocol", "all", "u32", "match", "u32",
+           "0", "0", "action", "mirred", "egress", "mirror", "dev", "pf0vf0"});
+  const auto foreign = tcJson({"filter", "show", "dev", "pf0vf3", "ingress"});
+  Daemon d({"-f", policy});
+  ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+  ASSERT_TRUE(reaches(0, 7001, "before-drift"));
+
+  hostCmd({"tc", "filter", "del", "dev", "uplink0", "ingress", "pref", "40000"});
+  auto t = timeUntil([] { return hasVfsteerEntry("uplink0"); }, 2s);
+  ASSERT_TRUE(t) << "the host entry was not put back within 2 s\n" << d.log();
+  EXPECT_TRUE(reaches(0, 7001, "after-filter-repair"));
+
+  hostCmd({"tc", "qdisc", "del", "dev", "uplink0", "clsact"});
+  t = timeUntil([] { return hasVfsteerEntry("uplink0"); }, 2s);
+  ASSERT_TRUE(t) << "clsact and the host entry were not put back within 2 s\n" << d.log();
+  EXPECT_TRUE(reaches(0, 7001, "after-clsact-repair"));
+
+  ASSERT_TRUE(hasXdp("uplink0")) << "the lab policy runs the XDP entry (host_xdp: auto)";
+  hostCmd({"ip", "link", "set", "dev", "uplink0", "xdp", "off"});
+  t = timeUntil([] { return hasXdp("uplink0"); }, 2s);
+  ASSERT_TRUE(t) << "the XDP entry was not attached again within 2 s\n" << d.log();
+  EXPECT_TRUE(reaches(0, 7001, "after-xdp-repair"));
+
+  EXPECT_EQ(d.count("repaired (kernel): attach the host datapath to uplink0 ingress"), 2u) << d.log();
+  EXPECT_EQ(d.count("repaired (kernel): add clsact on uplink0"), 1u) << d.log();
+  EXPECT_EQ(d.count("repaired (kernel): attach the XDP entry"), 1u) << d.log();
+  EXPECT_EQ(tcJson({"filter", "show", "dev", "pf0vf3", "ingress"}), foreign) << "a foreign filter was touched";
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.waitExit(2s), 0);
+  hostCmd({"tc", "qdisc", "del", "dev", "pf0vf3", "clsact"});
+}
+
+TEST_F(RunTest, FollowsThePolicyFileAndKeepsTheLastGoodPolicyWhenANewOneIsBroken) {
+  const std::string policy = writeLabPolicy(kDeliver7001);
+  Daemon d({"-f", policy});
+  ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+  ASSERT_TRUE(reaches(0, 7001, "first-policy"));
+
+  replaceFile(policy, labPolicyText(
+                          "  - {name: b, priority: 1, match: {ip_proto: udp, dst_port: 7002}, stages: [{deliver: {vf: 1}}]}\n"));
+  ASSERT_TRUE(d.waitForLog("policy generation 2 in force", 3s)) << d.log();
+  EXPECT_TRUE(reaches(1, 7002, "second-policy"));
+  EXPECT_FALSE(reaches(0, 7001, "first-policy-gone"));
+
+  // Line 4, column 47: the misspelled protocol.
+  replaceFile(policy, labPolicyText(
+                          "  - {name: c, priority: 1, match: {ip_proto: udpp, dst_port: 7003}, stages: [{deliver: {vf: 2}}]}\n"));
+  ASSERT_TRUE(d.waitForLog("new policy refused, generation 2 stays in force: " + policy + ":4:46:", 3s)) << d.log();
+  EXPECT_TRUE(reaches(1, 7002, "still-second-policy"));
+
+  // Drift repair after a refused policy keeps applying the last good one.
+  hostCmd({"tc", "filter", "del", "dev", "uplink0", "ingress", "pref", "40000"});
+  ASSERT_TRUE(timeUntil([] { return hasVfsteerEntry("uplink0"); }, 2s)) << d.log();
+  EXPECT_TRUE(reaches(1, 7002, "second-policy-repaired"));
+
+  // SIGHUP reads the file again; the broken content is refused again.
+  d.signal(SIGHUP);
+  ASSERT_TRUE(d.waitForLog("generation 2 stays in force", 3s, 2)) << d.log();
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.waitExit(2s), 0);
+}
+
+TEST_F(RunTest, ABurstOfLinkFlapsIsABoundedNumberOfReconcilesWithTheRightEndState) {
+  // The chain from VF 2 puts vfsteer's entry on pf0vf2, so its flaps concern us.
+  const std::string policy = writeLabPolicy(
+      "  - {name: out2, priority: 1, match: {from: {vf: 2}}, stages: [{deliver: uplink}]}\n");
+  Daemon d({"-f", policy, "-v"});
+  ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+  ASSERT_TRUE(hasVfsteerEntry("pf0vf2"));
+  const std::string batch = "/tmp/vfsteer-flaps-" + std::to_string(getpid());
+  {
+    std::ofstream b(batch);
+    for (int i = 0; i < 1000; ++i) b << "link set dev pf0vf2 down\nlink set dev pf0vf2 up\n";
+  }
+  const auto start = Clock::now();
+  auto r = runProgram({"/usr/sbin/ip", "-n", labNetns("host"), "-batch", batch});
+  std::filesystem::remove(batch);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto flapping = Clock::now() - start;
+  EXPECT_LT(flapping, 5s) << "1,000 flaps took longer than the test means";
+  std::this_thread::sleep_for(1500ms);  // past the scheduler's maxDelay
+  const size_t reconciles = d.count("reconcile (kernel)") + d.count("repaired (kernel)");
+  // One per maxDelay (1 s) of flapping, plus the follow-up of each: far
+  // fewer than the 2,000 notifications.
+  const auto bound = 2 * (std::chrono::duration_cast<std::chrono::seconds>(flapping).count() + 2);
+  EXPECT_GE(reconciles, 1u) << d.log();
+  EXPECT_LE(reconciles, static_cast<size_t>(bound)) << d.log();
+  EXPECT_TRUE(hasVfsteerEntry("pf0vf2"));
+  auto link = runProgram({"/usr/sbin/ip", "-n", labNetns("host"), "link", "show", "dev", "pf0vf2"});
+  EXPECT_NE(link.out.find(",UP"), std::string::npos) << link.out;
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.waitExit(2s), 0);
+}
+
+TEST_F(RunTest, SigtermLeavesTheSteeringAndSigkillMidReconcileConvergesOnRestart) {
+  const std::string policy = writeLabPolicy(kDeliver7001);
+  {
+    Daemon d({"-f", policy});
+    ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+    const std::string applied = labSnapshot();
+    const auto start = Clock::now();
+    d.signal(SIGTERM);
+    ASSERT_EQ(d.waitExit(2s), 0) << d.log();
+    EXPECT_LT(Clock::now() - start, 2s);
+    EXPECT_NE(d.log().find("stays in place"), std::string::npos) << d.log();
+    const std::string after = labSnapshot();
+    EXPECT_TRUE(after == applied) << "SIGTERM changed the kernel: " << firstDifference(after, applied);
+  }
+  {
+    Daemon d({"-f", policy});
+    ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+    hostCmd({"tc", "qdisc", "del", "dev", "uplink0", "clsact"});
+    // Killed somewhere in the repair (its settle time is 100 ms).
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + getpid() % 50));
+    d.signal(SIGKILL);
+    EXPECT_EQ(d.waitExit(2s), -1);
+  }
+  Daemon d({"-f", policy});
+  ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+  d.signal(SIGTERM);
+  ASSERT_EQ(d.waitExit(2s), 0);
+  auto r = vfsteerCli({"apply", "-f", policy});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("nothing to change"), std::string::npos) << "the restarted run did not converge:\n" << r.out;
+  EXPECT_TRUE(reaches(0, 7001, "after-restart"));
+}
+
+TEST_F(RunTest, ASecondRunAnApplyAndATeardownMeetTheKeeper) {
+  const std::string policy = writeLabPolicy(kDeliver7001);
+  Daemon d({"-f", policy});
+  ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+  const std::string before = labSnapshot();
+
+  Daemon second({"-f", policy});
+  EXPECT_EQ(second.waitExit(5s), 1);
+  EXPECT_NE(second.log().find("another vfsteer run (pid " + std::to_string(d.pid()) + ", policy " + policy +
+                              ") keeps " + labInstance()),
+            std::string::npos)
+      << second.log();
+
+  auto r = vfsteerCli({"apply", "-f", writeLabPolicy(
+                                          "  - {name: z, priority: 1, match: {ip_proto: tcp}, stages: [{deliver: {vf: 3}}]}\n")});
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.err.find(labInstance() + " is kept by vfsteer run (pid " + std::to_string(d.pid()) + ")"),
+            std::string::npos)
+      << r.err;
+  r = vfsteerCli({"teardown", "--instance", labInstance()});
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.err.find("is kept by vfsteer run"), std::string::npos) << r.err;
+  r = vfsteerCli({"apply", "--dry-run", "-f", policy});
+  EXPECT_EQ(r.status, 0) << "a dry run changes nothing, so it is allowed: " << r.err;
+  const std::string after = labSnapshot();
+  EXPECT_TRUE(after == before) << firstDifference(after, before);
+  d.signal(SIGTERM);
+  ASSERT_EQ(d.waitExit(2s), 0);
+  EXPECT_FALSE(std::filesystem::exists("/run/vfsteer/daemons/" + labInstance() + ".pid"))
+      << "the pid file goes with the daemon";
+}
+
+TEST_F(RunTest, AFirstPolicyThatDoesNotLoadIsAnErrorWithItsPositionAndChangesNothing) {
+  const std::string before = labSnapshot();
+  const std::string policy = writeLabPolicy(
+      "  - {name: a, priority: 1, match: {ip_proto: udp, dst_port: 70001}, stages: [{deliver: {vf: 0}}]}\n");
+  Daemon d({"-f", policy});
+  EXPECT_EQ(d.waitExit(5s), 1);
+  EXPECT_NE(d.log().find(policy + ":4:"), std::string::npos) << d.log();
+  const std::string after = labSnapshot();
+  EXPECT_TRUE(after == before) << firstDifference(after, before);
+}
+
+}  // namespace
+}  // namespace vfsteer::testing
