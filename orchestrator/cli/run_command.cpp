@@ -1,6 +1,7 @@
 // vfsteer run: apply a policy and keep the kernel equal to it (daemon/run.hpp).
 #include "cli/commands.hpp"
 #include "daemon/log.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/run.hpp"
 #include "engine/instances.hpp"
 
@@ -15,6 +16,7 @@ struct RunArgs {
   std::optional<std::string> topology;
   bool verbose = false;
   std::optional<std::string> logLevel;
+  std::optional<std::string> metrics;
   double resyncSeconds = 30;
 };
 
@@ -37,8 +39,29 @@ int runRun(RunArgs& args) {
   daemon::setUpLogging(*level);
   args.options.apply.discover.topologyFile = args.topology;
   args.options.timing.resync = std::chrono::milliseconds(static_cast<int64_t>(args.resyncSeconds * 1000));
+  // Signals are blocked before the metrics server starts its threads.
+  auto signals = daemon::SignalWatch::open();
+  if (!signals.ok()) {
+    printError(signals.error().describe());
+    return kExitBadInput;
+  }
+  std::unique_ptr<daemon::MetricsServer> metrics;
+  if (args.metrics) {
+    auto started = daemon::MetricsServer::start(*args.metrics, args.options.apply.stateRoot);
+    if (!started.ok()) {
+      printError(started.error().message() + "\nnothing was changed");
+      return kExitBadInput;
+    }
+    metrics = std::move(*started);
+    spdlog::info("metrics on http://{}/metrics", *args.metrics);
+  }
   auto ports = engine::makeRealPorts();
-  const daemon::RunOutcome out = daemon::run(args.options, *ports);
+  const daemon::RunOutcome out = daemon::run(args.options, *ports, *signals, [&](const daemon::RunStats& stats) {
+    if (metrics) metrics->update(stats);
+  });
+  // Not stopped in order: civetweb's stop waits about 2 s for its threads,
+  // and SIGTERM must end the daemon promptly. They end with the process.
+  (void)metrics.release();
   switch (out.end) {
     case daemon::RunEnd::kStopped: return kExitOk;
     case daemon::RunEnd::kBadInput: printError(out.error->describe() + "\nnothing was changed"); return kExitBadInput;
@@ -62,6 +85,9 @@ void addRunCommand(CLI::App& app, int& exitCode) {
   cmd->add_option("--resync", args->resyncSeconds,
                   "Reconcile this often even without a notification (seconds; 0: never)")
       ->capture_default_str();
+  cmd->add_option("--metrics", args->metrics,
+                  "Serve Prometheus metrics on ADDRESS:PORT (e.g. 127.0.0.1:9470) at /metrics")
+      ->type_name("ADDRESS:PORT");
   cmd->add_flag("-v,--verbose", args->verbose, "Log at debug level (every reconcile, also when it changes nothing)");
   cmd->add_option("--log-level", args->logLevel, "trace, debug, info (default), warning, error, critical or off");
   cmd->footer(

@@ -4,11 +4,13 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 
+#include "daemon/notify.hpp"
 #include "daemon/watch.hpp"
 #include "engine/instances.hpp"
 #include "engine/keeper.hpp"
@@ -55,8 +57,8 @@ void logSideNotes(const engine::ApplyResult& r) {
 
 class Daemon {
  public:
-  Daemon(const RunOptions& options, engine::PortFactory& ports, const StatsObserver& observer)
-      : opts_(options), ports_(ports), observer_(observer), store_(options.apply.stateRoot),
+  Daemon(const RunOptions& options, engine::PortFactory& ports, SignalWatch& signals, const StatsObserver& observer)
+      : opts_(options), ports_(ports), signals_(signals), observer_(observer), store_(options.apply.stateRoot),
         scheduler_(options.timing, Clock::now()) {}
 
   RunOutcome run();
@@ -69,13 +71,11 @@ class Daemon {
   void policyFileTouched();
   void watchDevicesOfState();
   void stop();
-  void publish() {
-    if (kernel_) stats_.notificationsSeen = kernel_->seen();
-    if (observer_) observer_(stats_);
-  }
+  void publish();
 
   const RunOptions& opts_;
   engine::PortFactory& ports_;
+  SignalWatch& signals_;
   const StatsObserver& observer_;
   engine::StateStore store_;
   Scheduler scheduler_;
@@ -112,11 +112,13 @@ bool Daemon::putInForce(const std::string& text) {
   logSideNotes(r);
   if (r.failure) {
     ++stats_.policyRejections;
+    stats_.policyFileRefused = true;
     stats_.lastError = describe(*r.failure);
     spdlog::error("new policy refused, generation {} stays in force: {}", stats_.generation, stats_.lastError);
     return true;  // the kernel still holds the last good policy: no back-off
   }
   lastGood_ = text;
+  stats_.policyFileRefused = false;
   ++stats_.generation;
   stats_.lastSuccess = std::chrono::system_clock::now();
   spdlog::info("policy generation {} in force: {} ({} kernel changes)", stats_.generation, opts_.apply.policyFile,
@@ -138,7 +140,9 @@ bool Daemon::repair(Trigger trigger) {
   stats_.lastSuccess = std::chrono::system_clock::now();
   for (const auto& p : r.provisioning) spdlog::info("repaired ({}): {}", name(trigger), p);
   for (const auto& c : r.changes) {
-    ++stats_.repairs[std::string(engine::name(c.key().kind))];
+    std::string kind(engine::name(c.key().kind));  // "host entry" → "host_entry", a label value
+    std::replace(kind.begin(), kind.end(), ' ', '_');
+    ++stats_.repairs[kind];
     spdlog::info("repaired ({}): {}", name(trigger), c.describe());
   }
   if (!r.changedKernel()) spdlog::debug("reconcile ({}): nothing to change", name(trigger));
@@ -156,6 +160,7 @@ bool Daemon::reconcile(Trigger trigger) {
     if (text.ok()) lastSeen_ = *text;
     if (!text.ok()) {
       ++stats_.policyRejections;
+      stats_.policyFileRefused = true;
       stats_.lastError = text.error().describe();
       spdlog::error("policy file unreadable, generation {} stays in force: {}", stats_.generation,
                     stats_.lastError);
@@ -163,6 +168,7 @@ bool Daemon::reconcile(Trigger trigger) {
     } else if (*text != lastGood_ || lastGood_.empty()) {
       ok = putInForce(*text);
     } else {
+      stats_.policyFileRefused = false;  // back to the content in force
       ok = repair(trigger);
     }
   } else if (lastGood_.empty()) {
@@ -195,11 +201,16 @@ void Daemon::stop() {
   else spdlog::info("stopping; removed the steering of {} ({} objects)", ref_.instance, done->removed.size());
 }
 
-RunOutcome Daemon::run() {
-  // Before any thread exists (netlink namespaces use helper threads).
-  auto signals = SignalWatch::open();
-  if (!signals.ok()) return {RunEnd::kFailed, signals.error()};
+void Daemon::publish() {
+  if (kernel_) stats_.notificationsSeen = kernel_->seen();
+  if (observer_) observer_(stats_);
+  std::string s = "generation " + std::to_string(stats_.generation) + " in force on " + ref_.instance;
+  if (stats_.policyFileRefused) s += "; the policy file's new content is refused";
+  if (scheduler_.failuresInARow() > 0) s += "; reconcile failing: " + stats_.lastError;
+  notify::status(s);
+}
 
+RunOutcome Daemon::run() {
   auto text = readFile(opts_.apply.policyFile);
   if (!text.ok()) return {RunEnd::kBadInput, text.error()};
   auto policy = policies::loadPolicyText(*text, opts_.apply.policyFile);
@@ -244,18 +255,28 @@ RunOutcome Daemon::run() {
     watchDevicesOfState();
   }
   publish();
+  notify::ready("generation " + std::to_string(stats_.generation) + " in force on " + ref_.instance);
 
+  const std::optional<Millis> watchdog = notify::watchdogInterval();
+  Clock::time_point nextPing = Clock::now();
   for (;;) {
+    if (watchdog && Clock::now() >= nextPing) {
+      notify::watchdog();
+      nextPing = Clock::now() + *watchdog;
+    }
+    std::optional<Clock::time_point> wake;
+    if (auto due = scheduler_.next()) wake = due->at;
+    if (watchdog) wake = wake ? std::min(*wake, nextPing) : nextPing;
     int timeoutMs = -1;
-    if (auto due = scheduler_.next()) {
-      const auto left = std::chrono::ceil<Millis>(due->at - Clock::now()).count();
+    if (wake) {
+      const auto left = std::chrono::ceil<Millis>(*wake - Clock::now()).count();
       timeoutMs = static_cast<int>(std::clamp<int64_t>(left, 0, 3600 * 1000));
     }
-    pollfd fds[] = {{signals->fd(), POLLIN, 0}, {file->fd(), POLLIN, 0}, {kernel_->fd(), POLLIN, 0}};
+    pollfd fds[] = {{signals_.fd(), POLLIN, 0}, {file->fd(), POLLIN, 0}, {kernel_->fd(), POLLIN, 0}};
     if (::poll(fds, 3, timeoutMs) < 0 && errno != EINTR) return {RunEnd::kFailed, Error::fromErrno(errno, "poll")};
 
     bool stopping = false;
-    for (int s : signals->drain()) {
+    for (int s : signals_.drain()) {
       if (s == SIGHUP) {
         spdlog::info("SIGHUP: reading {} again", opts_.apply.policyFile);
         scheduler_.policyChanged(Clock::now());
@@ -263,7 +284,10 @@ RunOutcome Daemon::run() {
         stopping = true;
       }
     }
-    if (stopping) break;
+    if (stopping) {
+      notify::stopping();
+      break;
+    }
     if (file->drain()) policyFileTouched();
     auto relevant = kernel_->drain();
     if (!relevant.ok()) spdlog::warn("reading notifications: {}", relevant.error().describe());
@@ -281,8 +305,9 @@ RunOutcome Daemon::run() {
 
 }  // namespace
 
-RunOutcome run(const RunOptions& options, engine::PortFactory& ports, const StatsObserver& observer) {
-  return Daemon(options, ports, observer).run();
+RunOutcome run(const RunOptions& options, engine::PortFactory& ports, SignalWatch& signals,
+               const StatsObserver& observer) {
+  return Daemon(options, ports, signals, observer).run();
 }
 
 }  // namespace vfsteer::daemon

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "daemon/scheduler.hpp"
+#include "daemon/watch.hpp"
 #include "engine/apply.hpp"
 #include "engine/ports.hpp"
 
@@ -40,6 +41,7 @@ struct RunStats {
   std::map<std::string, uint64_t> repairs;     // changes written outside a policy change, by object kind
   uint64_t failures = 0;                // reconciles that failed (kernel refused; undone)
   uint64_t policyRejections = 0;        // new policy content that did not load or was refused
+  bool policyFileRefused = false;       // the file's current content is refused (until a good one)
   std::string lastError;                // the latest failure or rejection, as logged
   double lastDurationSeconds = 0;
   std::chrono::system_clock::time_point lastSuccess{};
@@ -62,6 +64,8 @@ struct RunOutcome {
 // daemon's thread: the metrics read the stats from here.
 using StatsObserver = std::function<void(const RunStats&)>;
 
-RunOutcome run(const RunOptions& options, engine::PortFactory& ports, const StatsObserver& observer = {});
+// `signals` is opened by the caller before any thread starts (watch.hpp).
+RunOutcome run(const RunOptions& options, engine::PortFactory& ports, SignalWatch& signals,
+               const StatsObserver& observer = {});
 
 }  // namespace vfsteer::daemon

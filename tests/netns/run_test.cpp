@@ -12,6 +12,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -332,6 +334,66 @@ TEST_F(RunTest, AFirstPolicyThatDoesNotLoadIsAnErrorWithItsPositionAndChangesNot
   EXPECT_NE(d.log().find(policy + ":4:"), std::string::npos) << d.log();
   const std::string after = labSnapshot();
   EXPECT_TRUE(after == before) << firstDifference(after, before);
+}
+
+// Prometheus text (exposition format 0.0.4): every sample line as
+// "name{labels}" → value; a line that is neither a comment nor a sample
+// fails the test.
+std::map<std::string, double> parsePrometheusText(const std::string& body) {
+  static const std::regex kSample(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([^ ]+)$)");
+  static const std::regex kComment(R"(^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*$)");
+  std::map<std::string, double> out;
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || std::regex_match(line, kComment)) continue;
+    std::smatch m;
+    if (!std::regex_match(line, m, kSample)) {
+      ADD_FAILURE() << "not Prometheus text: " << line;
+      continue;
+    }
+    out[m[1].str() + m[2].str()] = m[3].str() == "Nan" ? 0 : std::stod(m[3].str());
+  }
+  return out;
+}
+
+std::map<std::string, double> scrape(int port) {
+  auto r = runProgram({"/usr/bin/curl", "-sf", "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  return parsePrometheusText(r.out);
+}
+
+TEST_F(RunTest, MetricsCountTheFramesSentAndShowARefusedPolicy) {
+  const std::string policy = writeLabPolicy(kDeliver7001);
+  const int port = 20000 + getpid() % 20000;
+  Daemon d({"-f", policy, "--metrics", "127.0.0.1:" + std::to_string(port)});
+  ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(reaches(0, 7001, "counted-" + std::to_string(i)));
+  auto m = scrape(port);
+  EXPECT_EQ(m["vfsteer_policy_generation"], 1);
+  EXPECT_EQ(m["vfsteer_kernel_read_ok"], 1);
+  EXPECT_EQ(m["vfsteer_chain_packets_total{chain=\"a\"}"], 5) << "the frames sent";
+  EXPECT_EQ(m["vfsteer_chain_bytes_total{chain=\"a\"}"], 5 * 60) << "51-byte frames, padded to Ethernet's 60";
+  EXPECT_EQ(m["vfsteer_stage_packets_total{chain=\"a\",stage=\"0\"}"], 5);
+  EXPECT_EQ(m["vfsteer_policy_file_refused"], 0);
+  EXPECT_GT(m["vfsteer_last_success_timestamp_seconds"], 1.7e9);
+
+  hostCmd({"tc", "filter", "del", "dev", "uplink0", "ingress", "pref", "40000"});
+  ASSERT_TRUE(timeUntil([] { return hasVfsteerEntry("uplink0"); }, 2s)) << d.log();
+  ASSERT_TRUE(d.waitForLog("repaired", 1s));
+  m = scrape(port);
+  EXPECT_EQ(m["vfsteer_drift_repairs_total{kind=\"host_entry\"}"], 1) << d.log();
+  EXPECT_GE(m["vfsteer_reconciles_total{trigger=\"kernel\"}"], 1);
+
+  replaceFile(policy, labPolicyText("  - {name: a, priority: 1, match: {ip_proto: udpp}, stages: [drop]}\n"));
+  ASSERT_TRUE(d.waitForLog("new policy refused", 3s)) << d.log();
+  m = scrape(port);
+  EXPECT_EQ(m["vfsteer_policy_file_refused"], 1);
+  EXPECT_EQ(m["vfsteer_policy_rejections_total"], 1);
+  EXPECT_EQ(m["vfsteer_policy_generation"], 1);
+  const auto start = Clock::now();
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.waitExit(2s), 0);
+  EXPECT_LT(Clock::now() - start, 2s) << "with the metrics server running";
 }
 
 }  // namespace
