@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -140,8 +141,9 @@ bool Daemon::repair(Trigger trigger) {
   stats_.lastSuccess = std::chrono::system_clock::now();
   for (const auto& p : r.provisioning) spdlog::info("repaired ({}): {}", name(trigger), p);
   for (const auto& c : r.changes) {
-    std::string kind(engine::name(c.key().kind));  // "host entry" → "host_entry", a label value
-    std::replace(kind.begin(), kind.end(), ' ', '_');
+    // "NIC rule" → "nic_rule": a metric label value.
+    std::string kind(engine::name(c.key().kind));
+    for (char& ch : kind) ch = ch == ' ' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     ++stats_.repairs[kind];
     spdlog::info("repaired ({}): {}", name(trigger), c.describe());
   }
