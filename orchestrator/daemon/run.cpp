@@ -159,7 +159,6 @@ bool Daemon::reconcile(Trigger trigger) {
   if (scheduler_.policyPending()) {
     // Read again now: the file may have changed since the notification.
     auto text = readFile(opts_.apply.policyFile);
-    if (text.ok()) lastSeen_ = *text;
     if (!text.ok()) {
       ++stats_.policyRejections;
       stats_.policyFileRefused = true;
@@ -167,11 +166,14 @@ bool Daemon::reconcile(Trigger trigger) {
       spdlog::error("policy file unreadable, generation {} stays in force: {}", stats_.generation,
                     stats_.lastError);
       ok = lastGood_.empty() || repair(trigger);
-    } else if (*text != lastGood_ || lastGood_.empty()) {
-      ok = putInForce(*text);
     } else {
-      stats_.policyFileRefused = false;  // back to the content in force
-      ok = repair(trigger);
+      lastSeen_ = *text;
+      if (*text != lastGood_ || lastGood_.empty()) {
+        ok = putInForce(*text);
+      } else {
+        stats_.policyFileRefused = false;  // back to the content in force
+        ok = repair(trigger);
+      }
     }
   } else if (lastGood_.empty()) {
     // The first apply failed in the kernel: try the file's policy again.

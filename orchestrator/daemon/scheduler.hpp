@@ -23,7 +23,7 @@ using Clock = std::chrono::steady_clock;
 using Millis = std::chrono::milliseconds;
 
 struct Timing {
-  Millis settle{100};
+  Millis settle{25};
   Millis maxDelay{1000};
   Millis firstBackoff{1000};
   Millis maxBackoff{60000};

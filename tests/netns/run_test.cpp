@@ -2,11 +2,8 @@
 // the policy file followed (and a broken one refused with its position),
 // bursts coalesced, SIGTERM and SIGKILL, and the keeper's claim on the
 // instance.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +15,7 @@
 #include <thread>
 
 #include "lab_fixture.hpp"
+#include "running_daemon.hpp"
 #include "packets.hpp"
 
 namespace vfsteer::testing {
@@ -29,82 +27,6 @@ using FB = FrameBuilder;
 
 const Mac kWire = mac("02:00:00:00:00:fe");
 Mac vfMac(int i) { return mac(("02:00:00:00:00:1" + std::to_string(i)).c_str()); }
-
-// `vfsteer run ARGS` in the background, from the repository root, its log
-// (stderr) in a file; killed when the test ends, if still running.
-class Daemon {
- public:
-  explicit Daemon(std::vector<std::string> args) {
-    static int n = 0;
-    logPath_ = "/tmp/vfsteer-run-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".log";
-    std::vector<std::string> argv{VFSTEER_BINARY, "run"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    auto cwd = std::filesystem::current_path();
-    std::filesystem::current_path(VFSTEER_SOURCE_DIR);
-    const int rc = posix_spawn(&pid_, cargv[0], &actions, nullptr, cargv.data(), environ);
-    std::filesystem::current_path(cwd);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) pid_ = -1;
-  }
-  ~Daemon() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    std::filesystem::remove(logPath_);
-  }
-  pid_t pid() const { return pid_; }
-  std::string log() const {
-    std::ifstream in(logPath_);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-  size_t count(const std::string& text) const {
-    const std::string l = log();
-    size_t n = 0;
-    for (size_t at = l.find(text); at != std::string::npos; at = l.find(text, at + 1)) ++n;
-    return n;
-  }
-  // Waits until the log holds `text` `times` times (false on timeout or exit).
-  bool waitForLog(const std::string& text, std::chrono::milliseconds timeout, size_t times = 1) {
-    const auto end = Clock::now() + timeout;
-    while (Clock::now() < end) {
-      if (count(text) >= times) return true;
-      if (exited()) return count(text) >= times;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  // The exit status once it exits within `timeout`; -1 if it was killed by a
-  // signal, nullopt if it still runs.
-  std::optional<int> waitExit(std::chrono::milliseconds timeout) {
-    const auto end = Clock::now() + timeout;
-    while (!exited() && Clock::now() < end) std::this_thread::sleep_for(10ms);
-    return status_;
-  }
-
- private:
-  bool exited() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
-    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    pid_ = -1;
-    return true;
-  }
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-  std::string logPath_;
-};
 
 // Polls `done` every 20 ms; the time it took, or nullopt after `timeout`.
 template <typename F>
@@ -169,7 +91,7 @@ TEST_F(RunTest, RepairsDeletedFilterClsactAndXdpWithinTwoSecondsAndLeavesForeign
   hostCmd({"tc", "filter", "add", "dev", "pf0vf3", "ingress", "prio", "7", "protocol", "all", "u32", "match", "u32",
            "0", "0", "action", "mirred", "egress", "mirror", "dev", "pf0vf0"});
   const auto foreign = tcJson({"filter", "show", "dev", "pf0vf3", "ingress"});
-  Daemon d({"-f", policy});
+  RunningDaemon d({"-f", policy});
   ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
   ASSERT_TRUE(reaches(0, 7001, "before-drift"));
 
@@ -200,7 +122,7 @@ TEST_F(RunTest, RepairsDeletedFilterClsactAndXdpWithinTwoSecondsAndLeavesForeign
 
 TEST_F(RunTest, FollowsThePolicyFileAndKeepsTheLastGoodPolicyWhenANewOneIsBroken) {
   const std::string policy = writeLabPolicy(kDeliver7001);
-  Daemon d({"-f", policy});
+  RunningDaemon d({"-f", policy});
   ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
   ASSERT_TRUE(reaches(0, 7001, "first-policy"));
 
@@ -228,11 +150,37 @@ TEST_F(RunTest, FollowsThePolicyFileAndKeepsTheLastGoodPolicyWhenANewOneIsBroken
   EXPECT_EQ(d.waitExit(2s), 0);
 }
 
+// A Kubernetes ConfigMap volume: policy.yaml → ..data/policy.yaml, and an
+// update renames a new "..data" symlink over the old one (the file itself
+// is never written).
+TEST_F(RunTest, FollowsAConfigMapStyleSymlinkSwap) {
+  namespace fs = std::filesystem;
+  const fs::path dir = "/tmp/vfsteer-configmap-" + std::to_string(getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir / "..v1");
+  std::ofstream(dir / "..v1" / "policy.yaml") << labPolicyText(kDeliver7001);
+  fs::create_directory_symlink("..v1", dir / "..data");
+  fs::create_symlink("..data/policy.yaml", dir / "policy.yaml");
+  RunningDaemon d({"-f", (dir / "policy.yaml").string()});
+  ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+
+  fs::create_directories(dir / "..v2");
+  std::ofstream(dir / "..v2" / "policy.yaml") << labPolicyText(
+      "  - {name: b, priority: 1, match: {ip_proto: udp, dst_port: 7002}, stages: [{deliver: {vf: 1}}]}\n");
+  fs::create_directory_symlink("..v2", dir / "..data_tmp");
+  fs::rename(dir / "..data_tmp", dir / "..data");
+  EXPECT_TRUE(d.waitForLog("policy generation 2 in force", 3s)) << d.log();
+  EXPECT_TRUE(reaches(1, 7002, "configmap-policy"));
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.waitExit(2s), 0);
+  fs::remove_all(dir);
+}
+
 TEST_F(RunTest, ABurstOfLinkFlapsIsABoundedNumberOfReconcilesWithTheRightEndState) {
   // The chain from VF 2 puts vfsteer's entry on pf0vf2, so its flaps concern us.
   const std::string policy = writeLabPolicy(
       "  - {name: out2, priority: 1, match: {from: {vf: 2}}, stages: [{deliver: uplink}]}\n");
-  Daemon d({"-f", policy, "-v"});
+  RunningDaemon d({"-f", policy, "-v"});
   ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
   ASSERT_TRUE(hasVfsteerEntry("pf0vf2"));
   const std::string batch = "/tmp/vfsteer-flaps-" + std::to_string(getpid());
@@ -263,7 +211,7 @@ TEST_F(RunTest, ABurstOfLinkFlapsIsABoundedNumberOfReconcilesWithTheRightEndStat
 TEST_F(RunTest, SigtermLeavesTheSteeringAndSigkillMidReconcileConvergesOnRestart) {
   const std::string policy = writeLabPolicy(kDeliver7001);
   {
-    Daemon d({"-f", policy});
+    RunningDaemon d({"-f", policy});
     ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
     const std::string applied = labSnapshot();
     const auto start = Clock::now();
@@ -275,15 +223,16 @@ TEST_F(RunTest, SigtermLeavesTheSteeringAndSigkillMidReconcileConvergesOnRestart
     EXPECT_TRUE(after == applied) << "SIGTERM changed the kernel: " << firstDifference(after, applied);
   }
   {
-    Daemon d({"-f", policy});
+    RunningDaemon d({"-f", policy});
     ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
     hostCmd({"tc", "qdisc", "del", "dev", "uplink0", "clsact"});
-    // Killed somewhere in the repair (its settle time is 100 ms).
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + getpid() % 50));
+    // Killed somewhere in the repair: after its 25 ms settle time, within
+    // the few milliseconds the repair takes.
+    std::this_thread::sleep_for(std::chrono::milliseconds(25 + getpid() % 10));
     d.signal(SIGKILL);
     EXPECT_EQ(d.waitExit(2s), -1);
   }
-  Daemon d({"-f", policy});
+  RunningDaemon d({"-f", policy});
   ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
   d.signal(SIGTERM);
   ASSERT_EQ(d.waitExit(2s), 0);
@@ -295,11 +244,11 @@ TEST_F(RunTest, SigtermLeavesTheSteeringAndSigkillMidReconcileConvergesOnRestart
 
 TEST_F(RunTest, ASecondRunAnApplyAndATeardownMeetTheKeeper) {
   const std::string policy = writeLabPolicy(kDeliver7001);
-  Daemon d({"-f", policy});
+  RunningDaemon d({"-f", policy});
   ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
   const std::string before = labSnapshot();
 
-  Daemon second({"-f", policy});
+  RunningDaemon second({"-f", policy});
   EXPECT_EQ(second.waitExit(5s), 1);
   EXPECT_NE(second.log().find("another vfsteer run (pid " + std::to_string(d.pid()) + ", policy " + policy +
                               ") keeps " + labInstance()),
@@ -329,7 +278,7 @@ TEST_F(RunTest, AFirstPolicyThatDoesNotLoadIsAnErrorWithItsPositionAndChangesNot
   const std::string before = labSnapshot();
   const std::string policy = writeLabPolicy(
       "  - {name: a, priority: 1, match: {ip_proto: udp, dst_port: 70001}, stages: [{deliver: {vf: 0}}]}\n");
-  Daemon d({"-f", policy});
+  RunningDaemon d({"-f", policy});
   EXPECT_EQ(d.waitExit(5s), 1);
   EXPECT_NE(d.log().find(policy + ":4:"), std::string::npos) << d.log();
   const std::string after = labSnapshot();
@@ -365,7 +314,7 @@ std::map<std::string, double> scrape(int port) {
 TEST_F(RunTest, MetricsCountTheFramesSentAndShowARefusedPolicy) {
   const std::string policy = writeLabPolicy(kDeliver7001);
   const int port = 20000 + getpid() % 20000;
-  Daemon d({"-f", policy, "--metrics", "127.0.0.1:" + std::to_string(port)});
+  RunningDaemon d({"-f", policy, "--metrics", "127.0.0.1:" + std::to_string(port)});
   ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(reaches(0, 7001, "counted-" + std::to_string(i)));
   auto m = scrape(port);
