@@ -5,8 +5,8 @@
 //     from a notification socket), p50/p99 over REPAIRS repairs; baseline:
 //     the same repair by a one-shot `vfsteer apply`, timed from the deletion
 //     to its exit, in the same run;
-//   - CPU over IDLE seconds of nothing happening (resync off), as a share of
-//     one core and in no-op applies' worth of CPU;
+//   - CPU over IDLE seconds of nothing happening (the default 30 s resync
+//     on), as a share of one core and in no-op applies' worth of CPU;
 //   - RSS after RECONCILES back-to-back no-op reconciles (`--resync 0.001`)
 //     against RSS after the first 100: growth is a leak.
 // Run as root:  build/bench/run_daemon_bench [REPAIRS [IDLE [RECONCILES]]]
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
   const int uplink = link->ifindex;
 
   // 1. Drift repair by the daemon.
-  pid_t daemon = spawn({bin, "run", "-f", policy, "--resync", "0"}, log);
+  pid_t daemon = spawn({bin, "run", "-f", policy}, log);
   if (!waitForLog(log, "keeping ", 1, 20s)) return 1;
   std::this_thread::sleep_for(500ms);
   (void)monitor->drain();

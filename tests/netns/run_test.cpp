@@ -120,6 +120,35 @@ TEST_F(RunTest, RepairsDeletedFilterClsactAndXdpWithinTwoSecondsAndLeavesForeign
   hostCmd({"tc", "qdisc", "del", "dev", "pf0vf3", "clsact"});
 }
 
+// A foreign filter that took vfsteer's place is reported and left alone; the
+// repair comes back (after the back-off) once its owner removes it.
+TEST_F(RunTest, AForeignFilterInVfsteersPlaceIsReportedNotReplaced) {
+  const std::string policy = writeLabPolicy(kDeliver7001);
+  RunningDaemon d({"-f", policy});
+  ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+  // Deleted and taken in one batch, faster than the daemon's settle time.
+  const std::string batch = "/tmp/vfsteer-foreign-" + std::to_string(getpid());
+  std::ofstream(batch) << "filter del dev uplink0 ingress pref 40000\n"
+                          "filter add dev uplink0 ingress pref 40000 protocol all u32 match u32 0 0 "
+                          "action mirred egress mirror dev pf0vf3\n";
+  auto r = runProgram({"/usr/sbin/tc", "-n", labNetns("host"), "-batch", batch});
+  std::filesystem::remove(batch);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto foreign = tcJson({"filter", "show", "dev", "uplink0", "ingress"});
+  ASSERT_TRUE(d.waitForLog("tc ingress priority 40000 on uplink0 holds a filter vfsteer does not own", 2s)) << d.log();
+  EXPECT_NE(d.log().find("reconcile (kernel) failed"), std::string::npos) << d.log();
+  std::this_thread::sleep_for(1500ms);  // a retry after the first back-off
+  EXPECT_EQ(tcJson({"filter", "show", "dev", "uplink0", "ingress"}), foreign) << "the foreign filter was touched";
+  EXPECT_LE(d.count("holds a filter vfsteer does not own"), 3u) << "retries back off:\n" << d.log();
+
+  hostCmd({"tc", "filter", "del", "dev", "uplink0", "ingress", "pref", "40000"});
+  // The deletion is news, but the back-off (1 s, then 2 s) still decides.
+  ASSERT_TRUE(timeUntil([] { return hasVfsteerEntry("uplink0"); }, 5s)) << d.log();
+  EXPECT_TRUE(reaches(0, 7001, "after-foreign-gone"));
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.waitExit(2s), 0);
+}
+
 TEST_F(RunTest, FollowsThePolicyFileAndKeepsTheLastGoodPolicyWhenANewOneIsBroken) {
   const std::string policy = writeLabPolicy(kDeliver7001);
   RunningDaemon d({"-f", policy});
