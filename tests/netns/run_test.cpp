@@ -271,6 +271,18 @@ TEST_F(RunTest, SigtermLeavesTheSteeringAndSigkillMidReconcileConvergesOnRestart
   EXPECT_TRUE(reaches(0, 7001, "after-restart"));
 }
 
+TEST_F(RunTest, TeardownOnExitRemovesTheSteeringAtSigterm) {
+  const std::string before = labSnapshot();
+  RunningDaemon d({"-f", writeLabPolicy(kDeliver7001), "--teardown-on-exit"});
+  ASSERT_TRUE(d.waitForLog("keeping " + labInstance(), 10s)) << d.log();
+  ASSERT_TRUE(hasVfsteerEntry("uplink0"));
+  d.signal(SIGINT);
+  ASSERT_EQ(d.waitExit(2s), 0) << d.log();
+  EXPECT_NE(d.log().find("removed the steering of " + labInstance()), std::string::npos) << d.log();
+  const std::string after = labSnapshot();
+  EXPECT_TRUE(after == before) << "teardown left a trace: " << firstDifference(after, before);
+}
+
 TEST_F(RunTest, ASecondRunAnApplyAndATeardownMeetTheKeeper) {
   const std::string policy = writeLabPolicy(kDeliver7001);
   RunningDaemon d({"-f", policy});

@@ -56,5 +56,28 @@ TEST_F(RunVm, VfsAndRepresentorsThatGoAwayAreProvisionedAndAttachedAgain) {
   EXPECT_EQ(d.waitExit(10s), 0);
 }
 
+class RunVmLab : public VmLabTest {};
+
+// The NIC part emulated (flower skip_hw) on the lab: the tunnel device
+// vfsteer made for the decap rule, deleted behind its back, comes back with
+// its rule.
+TEST_F(RunVmLab, ADeletedTunnelDeviceIsMadeAgainWithItsRule) {
+  const std::string policy = writeFile(
+      "version: 1\ndevice: {pf: uplink0, vfs: {count: 4}}\nchains:\n"
+      "  - {name: tenant, priority: 20, match: {tunnel: {type: vxlan, vni: 42}}, stages: [tunnel_decap, {deliver: {vf: 1}}]}\n");
+  RunningDaemon d({"-f", policy, "--profile", "mlx5", "--emulate-nic"});
+  ASSERT_TRUE(d.waitForLog("keeping ", 60s)) << d.log();
+  auto tunnelRule = [] {
+    auto r = runProgram({"/usr/sbin/tc", "-n", "vfs-host", "-j", "filter", "show", "dev", "vfs-vx4789", "ingress"});
+    return r.status == 0 && r.out.find("\"flower\"") != std::string::npos;
+  };
+  ASSERT_TRUE(tunnelRule()) << d.log();
+  sh({"ip", "-n", "vfs-host", "link", "del", "vfs-vx4789"});
+  EXPECT_TRUE(within(20s, tunnelRule)) << "the tunnel device and its rule did not come back\n" << d.log();
+  EXPECT_TRUE(d.waitForLog("repaired (kernel): ", 1s)) << d.log();
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.waitExit(10s), 0);
+}
+
 }  // namespace
 }  // namespace vfsteer::testing
