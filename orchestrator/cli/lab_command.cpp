@@ -57,7 +57,9 @@ int labDown(const lab::Lab& theLab) {
                   : Result<engine::TeardownResult>(labInstance.error());
   if (!torn.ok()) {
     printError(torn.error().describe());
-    return kExitKernelRefused;
+    // A vfsteer run keeping the lab (or another vfsteer holding it) is not
+    // the kernel's refusal: nothing was changed.
+    return torn.error().code() == ErrorCode::kConflict ? kExitBadInput : kExitKernelRefused;
   }
   auto s = lab::down(theLab);
   if (!s.ok()) {

@@ -43,10 +43,12 @@ std::string describe(const engine::ApplyFailure& f) {
 }
 
 // One line per event, in the daemon's log: what the apply did besides its
-// changes (which the caller logs with their own words).
-void logSideNotes(const engine::ApplyResult& r) {
-  for (const auto& w : r.policyWarnings)
-    spdlog::warn("policy {}: {}", w.pos.str(), (w.chain.empty() ? "" : "chain " + w.chain + ": ") + w.message);
+// changes (which the caller logs with their own words). The policy's
+// warnings (demux/lint.hpp) only when it is new, not at every repair.
+void logSideNotes(const engine::ApplyResult& r, bool newPolicy) {
+  if (newPolicy)
+    for (const auto& w : r.policyWarnings)
+      spdlog::warn("policy {}: {}", w.pos.str(), (w.chain.empty() ? "" : "chain " + w.chain + ": ") + w.message);
   for (const auto& refusal : r.refusals) {
     std::string chains;
     for (const auto& c : refusal.chains) chains += (chains.empty() ? "" : ", ") + c;
@@ -110,7 +112,7 @@ void Daemon::watchDevicesOfState() {
 // good one stays (the apply changed nothing, or undid what it changed).
 bool Daemon::putInForce(const std::string& text) {
   engine::ApplyResult r = applyText(text);
-  logSideNotes(r);
+  logSideNotes(r, /*newPolicy=*/true);
   if (r.failure) {
     ++stats_.policyRejections;
     stats_.policyFileRefused = true;
@@ -131,7 +133,7 @@ bool Daemon::putInForce(const std::string& text) {
 
 bool Daemon::repair(Trigger trigger) {
   engine::ApplyResult r = applyText(lastGood_);
-  logSideNotes(r);
+  logSideNotes(r, /*newPolicy=*/false);
   if (r.failure) {
     ++stats_.failures;
     stats_.lastError = describe(*r.failure);
@@ -237,7 +239,7 @@ RunOutcome Daemon::run() {
 
   lastSeen_ = *text;
   engine::ApplyResult first = applyText(*text);
-  logSideNotes(first);
+  logSideNotes(first, /*newPolicy=*/true);
   if (first.failure) {
     switch (first.failure->kind) {
       case engine::FailureKind::kBadInput: return {RunEnd::kBadInput, first.failure->error};
