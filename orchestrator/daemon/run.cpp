@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "daemon/notify.hpp"
 #include "daemon/watch.hpp"
@@ -22,14 +20,6 @@
 namespace vfsteer::daemon {
 
 namespace {
-
-Result<std::string> readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error(ErrorCode::kNotFound, "cannot read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::string describe(const engine::ApplyFailure& f) {
   std::string msg = f.error.describe();
@@ -160,7 +150,7 @@ bool Daemon::reconcile(Trigger trigger) {
   bool ok = true;
   if (scheduler_.policyPending()) {
     // Read again now: the file may have changed since the notification.
-    auto text = readFile(opts_.apply.policyFile);
+    auto text = policies::readPolicyFileText(opts_.apply.policyFile);
     if (!text.ok()) {
       ++stats_.policyRejections;
       stats_.policyFileRefused = true;
@@ -179,7 +169,7 @@ bool Daemon::reconcile(Trigger trigger) {
     }
   } else if (lastGood_.empty()) {
     // The first apply failed in the kernel: try the file's policy again.
-    auto text = readFile(opts_.apply.policyFile);
+    auto text = policies::readPolicyFileText(opts_.apply.policyFile);
     ok = text.ok() && putInForce(*text) && !lastGood_.empty();
   } else {
     ok = repair(trigger);
@@ -189,7 +179,7 @@ bool Daemon::reconcile(Trigger trigger) {
 }
 
 void Daemon::policyFileTouched() {
-  auto text = readFile(opts_.apply.policyFile);
+  auto text = policies::readPolicyFileText(opts_.apply.policyFile);
   if (!text.ok()) return;  // mid-rename, or removed: wait for the next event
   if (*text == lastSeen_) return;
   lastSeen_ = *text;
@@ -217,7 +207,7 @@ void Daemon::publish() {
 }
 
 RunOutcome Daemon::run() {
-  auto text = readFile(opts_.apply.policyFile);
+  auto text = policies::readPolicyFileText(opts_.apply.policyFile);
   if (!text.ok()) return {RunEnd::kBadInput, text.error()};
   auto policy = policies::loadPolicyText(*text, opts_.apply.policyFile);
   if (!policy.ok()) return {RunEnd::kBadInput, policy.error()};

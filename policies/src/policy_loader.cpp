@@ -784,34 +784,56 @@ Result<Policy> loadPolicyText(std::string_view text, const std::string& file, st
   return readPolicy(in, file, problems);
 }
 
+namespace {
+
+// A policy is a regular file of bounded size: not a device, a pipe or a
+// directory, which could be read forever or not at all.
+Status checkPolicyFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return Error(ErrorCode::kNotFound,
+                 "cannot read policy file \"" + path + "\": " + std::strerror(errno) + "; check the path given with -f");
+  if (!S_ISREG(st.st_mode))
+    return Error(ErrorCode::kInvalidInput, "policy file \"" + path + "\" is not a regular file (" +
+                                               (S_ISDIR(st.st_mode)    ? "a directory"
+                                                : S_ISFIFO(st.st_mode) ? "a pipe"
+                                                : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                                              : "not a file") +
+                                               "); give the path of a YAML file");
+  if (st.st_size > kMaxPolicyBytes)
+    return Error(ErrorCode::kInvalidInput, "policy file \"" + path + "\" is " + std::to_string(st.st_size >> 20) +
+                                               " MiB; vfsteer reads policies of up to " +
+                                               std::to_string(kMaxPolicyBytes >> 20) + " MiB");
+  return okStatus();
+}
+
+Error cannotRead(const std::string& path) {
+  return Error(ErrorCode::kNotFound,
+               "cannot read policy file \"" + path + "\": " + std::strerror(errno) + "; check the path given with -f");
+}
+
+}  // namespace
+
 Result<Policy> loadPolicyFile(const std::string& path, std::vector<LoadProblem>* problems) {
   // Problems with the file as a whole are one problem without a position.
   auto whole = [&](Error e) {
     if (problems) *problems = {LoadProblem{SourcePos{path, 0, 0}, "", e.message()}};
     return e;
   };
-  // A policy is a regular file of bounded size: not a device, a pipe or a
-  // directory, which could be read forever or not at all.
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return whole(Error(ErrorCode::kNotFound, "cannot read policy file \"" + path + "\": " + std::strerror(errno) +
-                                           "; check the path given with -f"));
-  if (!S_ISREG(st.st_mode))
-    return whole(Error(ErrorCode::kInvalidInput, "policy file \"" + path + "\" is not a regular file (" +
-                                               (S_ISDIR(st.st_mode)    ? "a directory"
-                                                : S_ISFIFO(st.st_mode) ? "a pipe"
-                                                : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                                                                                              : "not a file") +
-                                               "); give the path of a YAML file"));
-  if (st.st_size > kMaxPolicyBytes)
-    return whole(Error(ErrorCode::kInvalidInput, "policy file \"" + path + "\" is " + std::to_string(st.st_size >> 20) +
-                                               " MiB; vfsteer reads policies of up to " +
-                                               std::to_string(kMaxPolicyBytes >> 20) + " MiB"));
+  if (Status s = checkPolicyFile(path); !s.ok()) return whole(s.error());
   std::ifstream in(path);
-  if (!in)
-    return whole(Error(ErrorCode::kNotFound, "cannot read policy file \"" + path + "\": " +
-                                           std::strerror(errno) + "; check the path given with -f"));
+  if (!in) return whole(cannotRead(path));
   return readPolicy(in, path, problems);
+}
+
+Result<std::string> readPolicyFileText(const std::string& path) {
+  VFSTEER_TRY(checkPolicyFile(path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return cannotRead(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return cannotRead(path);
+  return text.str();
 }
 
 }  // namespace vfsteer::policies

@@ -4,6 +4,7 @@
 // instance.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -322,6 +323,13 @@ TEST_F(RunTest, AFirstPolicyThatDoesNotLoadIsAnErrorWithItsPositionAndChangesNot
   RunningDaemon d({"-f", policy});
   EXPECT_EQ(d.waitExit(5s), 1);
   EXPECT_NE(d.log().find(policy + ":4:"), std::string::npos) << d.log();
+  // A pipe is refused as apply refuses it, not read forever.
+  const std::string fifo = "/tmp/vfsteer-run-fifo-" + std::to_string(getpid());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  RunningDaemon p({"-f", fifo});
+  EXPECT_EQ(p.waitExit(5s), 1);
+  EXPECT_NE(p.log().find("is not a regular file (a pipe)"), std::string::npos) << p.log();
+  std::filesystem::remove(fifo);
   const std::string after = labSnapshot();
   EXPECT_TRUE(after == before) << firstDifference(after, before);
 }

@@ -28,6 +28,10 @@ struct LoadProblem {
 // `problems`, a failure also gives them one by one (for programs: `plan -o
 // json`).
 Result<Policy> loadPolicyFile(const std::string& path, std::vector<LoadProblem>* problems = nullptr);
+// The checks loadPolicyFile makes (a regular file of at most 64 MiB), then
+// the file's whole text: for a caller that keeps it (`vfsteer run` keeps
+// the last good policy while the file holds a broken one).
+Result<std::string> readPolicyFileText(const std::string& path);
 // Same, from text already in memory; `file` only names it in messages.
 Result<Policy> loadPolicyText(std::string_view text, const std::string& file,
                               std::vector<LoadProblem>* problems = nullptr);
