@@ -49,12 +49,15 @@ KeeperClaim::~KeeperClaim() {
 Result<KeeperClaim> claimInstance(const std::string& stateRoot, const std::string& instance,
                                   const std::string& policyFile) {
   VFSTEER_ASSIGN_OR_RETURN(auto path, paths::daemonFile(instance, stateRoot));
-  VFSTEER_TRY(paths::makePrivateDirs(stateRoot + "/daemons"));
   // keeperOf() holds a stale file for an instant: a short wait tells it
   // apart from a keeper that runs.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
   for (;;) {
+    // Made on every try: the last keeper of another instance removes the
+    // directory when it exits (~KeeperClaim).
+    VFSTEER_TRY(paths::makePrivateDirs(stateRoot + "/daemons"));
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT && std::chrono::steady_clock::now() < deadline) continue;
     if (fd < 0) return Error::fromErrno(errno, "open " + path);
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       const int err = errno;
