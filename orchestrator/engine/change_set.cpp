@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/flower_rules.hpp"
+
 namespace vfsteer::engine {
 
 namespace tc = netlink::tc;
@@ -33,7 +35,9 @@ std::string verb(Op op, const char* add, const char* replace, const char* remove
 std::string placement(const tc::Filter& f) {
   const uint32_t flags = std::get<tc::Flower>(f.spec).flags;
   return "tc priority " + std::to_string(f.priority) +
-         (flags & tc::kSkipHw ? ", skip_hw: emulating the NIC" : ", skip_sw");
+         (flags & tc::kSkipHw   ? ", skip_hw: emulating the NIC"
+          : flags & tc::kSkipSw ? ", skip_sw"
+                                : ", for the NIC and, as a tunnel device takes no skip_sw, in software");
 }
 
 struct Describe {
@@ -137,9 +141,9 @@ void applyToModel(ObservedState& model, const Change& change) {
           o.freshChainIds.clear();
           model.datapath.activeGeneration ^= 1;
         } else if constexpr (std::is_same_v<T, NicRule>) {
-          // The kernel reports a skip_sw rule it kept as in hardware.
+          // The kernel reports a rule for the NIC it kept as in hardware.
           auto& fl = std::get<tc::Flower>(o.filter.spec);
-          if (fl.flags & tc::kSkipSw) fl.flags |= tc::kInHw;
+          if (meantForNic(fl)) fl.flags |= tc::kInHw;
         } else if constexpr (std::is_same_v<T, DemuxProgram>) {
           o.progId = freshId(model);
           o.inHw = !o.emulated;

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "engine/flower_rules.hpp"
 #include "engine/requests.hpp"
 
 namespace vfsteer::engine {
@@ -72,7 +73,7 @@ struct Encode {
     netlink::Message m = tc::encodeAddFilter(f, c.op == Op::kReplace);
     // The kernel echoes the filter it made, with its in_hw flag: no dump
     // per rule to learn whether the NIC took it.
-    if (std::get<tc::Flower>(f.spec).flags & tc::kSkipSw) m.nlh()->nlmsg_flags |= NLM_F_ECHO;
+    if (meantForNic(std::get<tc::Flower>(f.spec))) m.nlh()->nlmsg_flags |= NLM_F_ECHO;
     return m;
   }
   netlink::Message operator()(const HostEntry& e) const {
@@ -197,9 +198,10 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
     }
     undos_.push_back({c.describe(), inverse(c), {}});
     record(c);
-    // A skip_sw rule the kernel kept must be in hardware: its echo says.
+    // A rule for the NIC that the kernel kept must be in hardware: its
+    // echo says.
     const auto* rule = std::get_if<NicRule>(&c.object);
-    if (!rule || c.op == Op::kRemove || !(std::get<tc::Flower>(rule->filter.spec).flags & tc::kSkipSw)) continue;
+    if (!rule || c.op == Op::kRemove || !meantForNic(std::get<tc::Flower>(rule->filter.spec))) continue;
     bool inHw = false;
     for (const auto& reply : outcome.replies) {
       auto echoed = tc::decodeFilter(reply);

@@ -168,7 +168,13 @@ Result<std::vector<NicRule>> buildFlowerRules(const Policy& policy, const demux:
     f.priority = rule.tcPriority;
     tc::Flower fl;
     fillKey(encodeMatch(chain.match, rule.l3), f, fl.key);
-    fl.flags = b.emulated ? tc::kSkipHw : tc::kSkipSw;
+    // A tunnel device has no ndo_setup_tc: its rules reach the NIC through
+    // an indirect block, and the kernel refuses skip_sw there (the block
+    // counts a device that cannot offload: tc_setup_cb_add() in
+    // net/sched/cls_api.c). Such rules go without skip_sw, as OVS sends
+    // them; whether the NIC took one is its in_hw flag, which apply checks
+    // for every rule meant for the NIC.
+    fl.flags = b.emulated ? tc::kSkipHw : chain.match.tunnel ? 0 : tc::kSkipSw;
     VFSTEER_ASSIGN_OR_RETURN(fl.actions, actionsFor(chain, rule, b));
     f.spec = std::move(fl);
     out.push_back(std::move(nr));

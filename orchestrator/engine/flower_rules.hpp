@@ -1,8 +1,8 @@
 // The NIC part of a plan as tc flower filters (profiles whose engine is
 // flower): one per NicRule, with skip_sw (the NIC runs it or nobody does),
-// on the port the chain's packets enter by — or on a tunnel device for
-// tunnel chains — with vfsteer's cookie on every action. Pure: bindings
-// supply interface indexes.
+// on the port the chain's packets enter by — or, without skip_sw, on a
+// tunnel device for tunnel chains — with vfsteer's cookie on every action.
+// Pure: bindings supply interface indexes.
 #pragma once
 
 #include <map>
@@ -37,6 +37,10 @@ std::vector<TunnelDevice> tunnelDevicesFor(const policies::Policy& policy, const
 // ifindex is known once the device exists.
 Result<std::vector<NicRule>> buildFlowerRules(const policies::Policy& policy, const demux::Plan& plan,
                                               const FlowerBindings& bindings);
+
+// True for a rule sent for the NIC (not emulated): the kernel must report
+// it in_hw, or the NIC refused it.
+inline bool meantForNic(const netlink::tc::Flower& f) { return !(f.flags & netlink::tc::kSkipHw); }
 
 // True when the two filters configure the same thing (ignoring what the
 // kernel adds: handles, ifindexes, action indexes, counters, in_hw flags).
