@@ -436,7 +436,10 @@ Result<Action> decodeAction(const Attr& slot) {
     Police x;
     x.rateBytesPerSec = p.rate.rate;
     if (auto r64 = opts.get(TCA_POLICE_RATE64)) x.rateBytesPerSec = r64->u64();
-    x.mtu = p.mtu;
+    // Sent without an MTU, a policer gets the largest packet its rate
+    // table covers (act_police.c, tcf_police_init), 255 cells of the size
+    // vfsteer sends (the dump does not report the cell size): "no MTU".
+    x.mtu = p.mtu == (255u << kPoliceCellLog) ? 0 : p.mtu;
     if (x.rateBytesPerSec > 0) x.burstBytes = burstBytesFor(x.rateBytesPerSec, p.burst, ticksPerUsec());
     a.op = x;
     a.index = p.index;

@@ -547,6 +547,16 @@ TEST(Decode, FlowerDumpWithCookieAndPolice) {
   EXPECT_EQ(police.rateBytesPerSec, 12500000u);
   EXPECT_NEAR(police.burstBytes, 65536, 16);
   EXPECT_EQ(b.actions[0].verdict, TC_ACT_SHOT);
+  // What was sent, as vfsteer sends it: the kernel's round trip of the
+  // burst through scheduler ticks is not a change.
+  EXPECT_EQ(police, (tc::Police{12500000, 65536, police.mtu}));
+}
+
+TEST(Police, BurstsWithinATickOfRoundingAreTheSameOthersDiffer) {
+  EXPECT_EQ((tc::Police{12500000, 65536, 0}), (tc::Police{12500000, 65512, 0}));
+  EXPECT_NE((tc::Police{12500000, 65536, 0}), (tc::Police{12500000, 60000, 0}));
+  EXPECT_NE((tc::Police{12500000, 65536, 0}), (tc::Police{12500001, 65536, 0}));
+  EXPECT_NE((tc::Police{12500000, 65536, 0}), (tc::Police{12500000, 65536, 1500}));
 }
 
 TEST(Decode, VfLinkInfoFromNetdevsim) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace vfsteer::testing {
@@ -90,6 +91,25 @@ void Netdevsim::setNumVfs(int n) { writeSysfs(sysfs() + "/sriov_numvfs", std::to
 void Netdevsim::setSwitchdev() { sh({"devlink", "dev", "eswitch", "set", devlink(), "mode", "switchdev"}); }
 
 void Netdevsim::hwTcOffload(bool on) { sh({"ethtool", "-K", pf_, "hw-tc-offload", on ? "on" : "off"}); }
+
+void Netdevsim::flowerModel(const std::string& model) { writeSysfs(debugfs() + "/flower_model", model); }
+
+void Netdevsim::modelKnob(const std::string& knob, uint32_t value) {
+  writeSysfs(debugfs() + "/flower_" + knob, std::to_string(value));
+}
+
+std::vector<Netdevsim::ModelRule> Netdevsim::modelRules() const {
+  std::vector<ModelRule> out;
+  std::istringstream in(readSysfs(debugfs() + "/flower_rules"));
+  ModelRule r;
+  while (in >> r.dev >> r.chain >> r.prio >> r.packets >> r.bytes) out.push_back(r);
+  return out;
+}
+
+void Netdevsim::setModelCounters(const std::string& dev, uint32_t prio, uint64_t packets, uint64_t bytes) {
+  writeSysfs(debugfs() + "/flower_rules",
+             dev + " 0 " + std::to_string(prio) + " " + std::to_string(packets) + " " + std::to_string(bytes));
+}
 
 std::map<int, std::string> Netdevsim::representors() const {
   std::map<int, std::string> out;

@@ -50,6 +50,20 @@ class Netdevsim {
   void setNumVfs(int n);
   void setSwitchdev();
   void hwTcOffload(bool on);
+
+  // vfsteer's NIC model (tests/vm/nic-model/flower.c): "off", "mlx5",
+  // "ice" or "nfp"; its knobs by name ("budget", "fail_next", "max_prio").
+  void flowerModel(const std::string& model);
+  void modelKnob(const std::string& knob, uint32_t value);
+  struct ModelRule {
+    std::string dev;
+    uint32_t chain = 0, prio = 0;
+    uint64_t packets = 0, bytes = 0;
+  };
+  // The rules the model holds, in the order it took them.
+  std::vector<ModelRule> modelRules() const;
+  // Sets the counters tc stats reports for the rule at (dev, chain, prio).
+  void setModelCounters(const std::string& dev, uint32_t prio, uint64_t packets, uint64_t bytes);
   // vf → representor netdev, from devlink.
   std::map<int, std::string> representors() const;
 

@@ -7,6 +7,7 @@
 #include <linux/pkt_sched.h>
 #include <linux/tc_act/tc_mirred.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -79,7 +80,13 @@ struct Police {
   uint64_t rateBytesPerSec = 0;
   uint32_t burstBytes = 0;
   uint32_t mtu = 0;  // 0: no MTU check
-  bool operator==(const Police&) const = default;
+  // The kernel keeps the burst as a time at the rate, in scheduler ticks:
+  // bytes -> ticks -> bytes does not come back exact (tc itself shows a
+  // "burst 64k" as 65512b). Bursts within 1/256 of each other are the same.
+  bool operator==(const Police& o) const {
+    const uint32_t lo = std::min(burstBytes, o.burstBytes), hi = std::max(burstBytes, o.burstBytes);
+    return rateBytesPerSec == o.rateBytesPerSec && mtu == o.mtu && hi - lo <= hi / 256 + 1;
+  }
 };
 
 using ActionOp = std::variant<Mirred, Vlan, TunnelKeyUnset, Gact, Skbedit, Police>;

@@ -1,0 +1,230 @@
+// The NIC prefix on vfsteer's NIC model (tests/vm/nic-model): netdevsim
+// offloading flower as mlx5, ice and nfp do. Rules land skip_sw and the
+// kernel reports them in_hw; the model's refusals come back in the
+// drivers' words and move chains to the host (auto) or fail with nothing
+// changed (skip-sw); counters set in the model reach `report`.
+#include <gtest/gtest.h>
+
+#include "netdevsim.hpp"
+
+namespace vfsteer::testing {
+namespace {
+
+using nlohmann::json;
+
+// Every flower filter on the device's ingress: tc's view.
+std::vector<json> flowerFilters(const std::string& dev) {
+  std::vector<json> out;
+  for (const auto& f : shJson({"tc", "-j", "filter", "show", "dev", dev, "ingress"}))
+    if (f.value("kind", "") == "flower" && f.contains("options")) out.push_back(f);
+  return out;
+}
+
+class NicModelTest : public VmTest {
+ protected:
+  void useModel(const std::string& model) {
+    nsim().flowerModel(model);
+    // The model's representors come with hw-tc-offload on, as the
+    // drivers' do; the PF was made before the model was chosen.
+    nsim().hwTcOffload(true);
+  }
+  std::string policy(const std::string& chains) {
+    return writeFile("version: 1\ndevice: {pf: " + nsim().pf() + ", eswitch: switchdev, vfs: {count: 4}}\nchains:\n" +
+                     chains);
+  }
+  CliResult apply(const std::string& file, const std::string& profile, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{"apply", "-f", file, "--profile", profile};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return runVfsteer(argv);
+  }
+  json report() {
+    auto r = runVfsteer({"report", "--instance", nsim().pf(), "-o", "json"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.status == 0 ? json::parse(r.out) : json::object();
+  }
+  static const json& chain(const json& rep, const std::string& name) {
+    for (const auto& c : rep["chains"])
+      if (c["name"] == name) return c;
+    static const json none = json::object();
+    ADD_FAILURE() << "no chain " << name << " in " << rep.dump();
+    return none;
+  }
+  std::vector<std::string> devices() {
+    std::vector<std::string> d{nsim().pf()};
+    for (const auto& [vf, rep] : nsim().representors()) d.push_back(rep);
+    return d;
+  }
+  std::string snapshot() { return kernelSnapshot(nsim(), devices()); }
+};
+
+// vfsteer's cookie: "vfst" then a hash of the instance name.
+bool hasOurCookie(const json& filter) {
+  for (const auto& a : filter["options"]["actions"])
+    if (a.value("cookie", "").rfind("76667374", 0) != 0) return false;
+  return !filter["options"]["actions"].empty();
+}
+
+// Checks what the kernel holds for a profile's policy once applied: every
+// flower rule in hardware, skip_sw except on tunnel devices, with our
+// cookie; the model holds exactly these rules.
+void expectAllInHw(const std::vector<std::string>& devs, size_t expected,
+                   const std::vector<Netdevsim::ModelRule>& model) {
+  size_t seen = 0;
+  for (const auto& dev : devs)
+    for (const auto& f : flowerFilters(dev)) {
+      ++seen;
+      const json& o = f["options"];
+      EXPECT_TRUE(o.value("in_hw", false)) << dev << ": " << f.dump();
+      EXPECT_EQ(o.value("skip_sw", false), dev.rfind("vfs-", 0) != 0) << dev << ": " << f.dump();
+      EXPECT_TRUE(hasOurCookie(f)) << f.dump();
+    }
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(model.size(), expected) << "the model holds what tc reports in_hw";
+}
+
+const std::string kCount = std::string(VFSTEER_SOURCE_DIR) + "/examples/bpf/count.bpf.o";
+
+TEST_F(NicModelTest, Mlx5TakesVlanTunnelsPoliceMirrorAndGotoWithAHostContinuation) {
+  useModel("mlx5");
+  const auto file = policy(
+      "  - {name: web, priority: 10, match: {vlan: 100, ip_proto: udp, dst_port: 7101}, stages: [vlan_pop, {deliver: {vf: 0}}]}\n"
+      "  - {name: tenant, priority: 20, match: {tunnel: {type: vxlan, vni: 42, dst_ip: 192.0.2.1}}, stages: [tunnel_decap, {deliver: {vf: 1}}]}\n"
+      "  - {name: overlay, priority: 25, match: {tunnel: {type: geneve, vni: 7, dst_ip: 192.0.2.1}}, stages: [tunnel_decap, {deliver: {vf: 1}}]}\n"
+      "  - {name: copy, priority: 30, match: {ip_proto: udp, dst_port: 7102}, stages: [{mirror: {vf: 2}}, {deliver: {vf: 3}}]}\n"
+      "  - {name: limit, priority: 40, match: {ip_proto: tcp, dst_port: 443}, stages: [{police: {rate_mbps: 100, burst_kb: 64}}, {deliver: {vf: 1}}]}\n"
+      "  - {name: tag, priority: 50, match: {from: {vf: 0}, ip_proto: udp}, stages: [{vlan_push: {id: 200}}, {deliver: uplink}]}\n"
+      "  - {name: inspect, priority: 60, match: {ip_proto: udp, dst_port: 7103}, stages: [{bpf: {object: " + kCount +
+      ", program: count}}, {deliver: {vf: 2}}]}\n");
+  auto r = apply(file, "mlx5");
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_EQ(r.out.find("refused"), std::string::npos) << r.out;
+  const auto reps = nsim().representors();
+  // web, copy, limit, inspect and tag (on vf0's representor): IPv4 and
+  // IPv6; tenant and overlay: one each on their tunnel devices.
+  expectAllInHw({nsim().pf(), reps.at(0), "vfs-vx4789", "vfs-gn6081"}, 12, nsim().modelRules());
+
+  json rep = report();
+  for (const char* name : {"web", "tenant", "overlay", "copy", "limit", "tag"})
+    EXPECT_EQ(chain(rep, name)["split"], chain(rep, name)["stages"].size()) << name << " runs all in the NIC";
+  EXPECT_EQ(chain(rep, "inspect")["split"], 0);
+  EXPECT_EQ(chain(rep, "inspect")["handover"], "continue") << "NIC demux, then the host in a tc chain";
+  bool gotoInHw = false;
+  for (const auto& f : flowerFilters(nsim().pf()))
+    for (const auto& a : f["options"]["actions"])
+      gotoInHw |= a.value("kind", "") == "gact" && a.dump().find("goto") != std::string::npos &&
+                  f["options"].value("in_hw", false);
+  EXPECT_TRUE(gotoInHw) << "the goto chain rule is in the NIC";
+
+  // The NIC's counters, as the model reports them through tc stats.
+  nsim().setModelCounters(nsim().pf(), 10020, 7, 700);
+  rep = report();
+  uint64_t packets = 0;
+  for (const auto& rule : chain(rep, "web")["nic_rules"]) packets += rule.value("packets", 0);
+  EXPECT_EQ(packets, 7u) << chain(rep, "web").dump();
+
+  auto again = apply(file, "mlx5");
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  EXPECT_TRUE(nsim().modelRules().empty()) << "teardown leaves nothing in the NIC";
+}
+
+TEST_F(NicModelTest, IceTakesDropAndDeliveryToVfs) {
+  useModel("ice");
+  const auto file = policy(
+      "  - {name: web, priority: 10, match: {vlan: 100, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: block, priority: 20, match: {ip_proto: udp, dst_port: 9}, stages: [drop]}\n"
+      "  - {name: tenant, priority: 30, match: {tunnel: {type: vxlan, vni: 42}}, stages: [{deliver: {vf: 1}}]}\n");
+  auto r = apply(file, "ice");
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_EQ(r.out.find("refused"), std::string::npos) << r.out;
+  expectAllInHw({nsim().pf(), "vfs-vx4789"}, 5, nsim().modelRules());
+  json rep = report();
+  for (const char* name : {"web", "block", "tenant"}) EXPECT_EQ(chain(rep, name)["split"], 1) << name;
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  EXPECT_TRUE(nsim().modelRules().empty());
+}
+
+TEST_F(NicModelTest, NfpTakesVlanPopTunnelDecapAndMirror) {
+  useModel("nfp");
+  const auto file = policy(
+      "  - {name: web, priority: 10, match: {vlan: 100, ip_proto: udp, dst_port: 7101}, stages: [vlan_pop, {deliver: {vf: 0}}]}\n"
+      "  - {name: tenant, priority: 20, match: {tunnel: {type: vxlan, vni: 42, dst_ip: 192.0.2.1}}, stages: [tunnel_decap, {deliver: {vf: 1}}]}\n"
+      "  - {name: copy, priority: 30, match: {ip_proto: sctp, dst_port: 38412}, stages: [{mirror: {vf: 2}}, {deliver: {vf: 3}}]}\n");
+  auto r = apply(file, "nfp");
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_EQ(r.out.find("refused"), std::string::npos) << r.out;
+  expectAllInHw({nsim().pf(), "vfs-vx4789"}, 5, nsim().modelRules());
+  json rep = report();
+  for (const char* name : {"web", "tenant", "copy"}) EXPECT_EQ(chain(rep, name)["split"], 2) << name;
+}
+
+// mlx5 without ignore_flow_level (older firmware) takes tc priorities up
+// to 16 only (FDB_TC_MAX_PRIO): each refusal moves its chain to the host.
+TEST_F(NicModelTest, RefusedRuleMovesItsChainToTheHostInTheDriversWords) {
+  useModel("mlx5");
+  nsim().modelKnob("max_prio", 16);
+  auto r = apply(policy("  - {name: web, priority: 10, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"),
+                 "mlx5");
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const std::string words = "netdevsim: Requested priority is out of supported range";
+  EXPECT_NE(r.out.find(words), std::string::npos) << r.out;
+  json rep = report();
+  EXPECT_EQ(chain(rep, "web")["split"], 0);
+  EXPECT_NE(chain(rep, "web")["stages"][0]["reason"].get<std::string>().find(words), std::string::npos);
+  EXPECT_TRUE(flowerFilters(nsim().pf()).empty());
+  EXPECT_TRUE(nsim().modelRules().empty());
+}
+
+TEST_F(NicModelTest, SkipSwRefusalAndEnforceChangeNothing) {
+  useModel("mlx5");
+  const auto file = policy(
+      "  - {name: web, priority: 10, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: gtp, priority: 20, match: {ip_proto: udp, dst_port: 2152}, stages: [{deliver: {vf: 1}}]}\n");
+  ASSERT_EQ(apply(file, "mlx5").status, 0);
+  const auto held = nsim().modelRules().size();
+  ASSERT_EQ(held, 4u);
+  // Accepted: enforcing skip-sw on a chain the NIC runs succeeds.
+  auto ok = runVfsteer({"enforce", "skip-sw", "--chain", "web", "--instance", nsim().pf()});
+  EXPECT_EQ(ok.status, 0) << ok.out << ok.err;
+
+  // The model now refuses whatever comes next: a strict chain fails and
+  // nothing changes, in the kernel or in the NIC.
+  nsim().modelKnob("fail_next", 1);
+  const std::string before = snapshot();
+  auto strict = apply(policy("  - {name: web, priority: 10, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+                             "  - {name: dns, priority: 30, offload: skip-sw, match: {ip_proto: udp, dst_port: 53}, stages: [{deliver: {vf: 2}}]}\n"),
+                      "mlx5");
+  EXPECT_EQ(strict.status, 3) << strict.out << strict.err;
+  EXPECT_NE(strict.err.find("netdevsim: model: injected failure"), std::string::npos) << strict.err;
+  EXPECT_NE(strict.err.find("chain dns is skip-sw and the NIC refused its rule"), std::string::npos) << strict.err;
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(nsim().modelRules().size(), held);
+}
+
+// A budget that runs out in the middle of a strict apply: the rules added
+// before the refusal are taken back.
+TEST_F(NicModelTest, BudgetExhaustedMidApplyIsAllOrNothing) {
+  useModel("nfp");
+  nsim().modelKnob("budget", 3);
+  const std::string before = snapshot();
+  auto r = apply(policy("  - {name: a, priority: 10, offload: skip-sw, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+                        "  - {name: b, priority: 20, offload: skip-sw, match: {ip_proto: tcp, dst_port: 81}, stages: [{deliver: {vf: 1}}]}\n"),
+                 "nfp");
+  EXPECT_EQ(r.status, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("netdevsim: model: no room for another rule"), std::string::npos) << r.err;
+  EXPECT_EQ(snapshot(), before) << "nothing changed";
+  EXPECT_TRUE(nsim().modelRules().empty()) << "the three rules that fitted were taken back";
+
+  // auto: what fits stays in the NIC, the rest moves to the host.
+  auto fits = apply(policy("  - {name: a, priority: 10, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+                           "  - {name: b, priority: 20, match: {ip_proto: tcp, dst_port: 81}, stages: [{deliver: {vf: 1}}]}\n"),
+                    "nfp");
+  ASSERT_EQ(fits.status, 0) << fits.err << fits.out;
+  json rep = report();
+  EXPECT_EQ(chain(rep, "a")["split"], 1);
+  EXPECT_EQ(chain(rep, "b")["split"], 0);
+  EXPECT_EQ(nsim().modelRules().size(), 2u);
+}
+
+}  // namespace
+}  // namespace vfsteer::testing
