@@ -1,5 +1,7 @@
 #include "vfsteer/demux/capabilities.hpp"
 
+#include "vfsteer/policies/vocabulary.hpp"
+
 namespace vfsteer::demux {
 
 using namespace policies;
@@ -51,6 +53,21 @@ std::optional<std::string> whyMatchNotInNic(const Profile& profile, const Match&
       return "match key " + std::string(name(key)) + ": " + profileName(profile) +
              " cannot match it in hardware";
   }
+  if ((match.srcPort || match.dstPort) && match.ipProto && !profile.canMatchPortsOf(*match.ipProto)) {
+    std::string which;
+    for (uint8_t p : profile.l4PortProtocols) which += (which.empty() ? "" : " and ") + std::string(*ipProtocolName(p));
+    return "ports of " + std::string(ipProtocolName(*match.ipProto).value_or("this protocol")) + ": " +
+           profileName(profile) + " matches L4 ports of " + which + " only";
+  }
+  // Decap rules sit on the tunnel device and see what arrives from the
+  // wire; a VF's tunnel packets reach its representor as plain UDP, with no
+  // tunnel metadata to match.
+  if (match.tunnel && match.from.kind == Port::Kind::kVf)
+    return "tunnel match on traffic from " + match.from.str() +
+           ": NIC tunnel rules see only traffic from the uplink (they sit on the tunnel device)";
+  if (match.tunnel && profile.tunnelNeedsOuterDst && !(match.tunnel->dstIp && match.tunnel->dstIp->length == match.tunnel->dstIp->width()))
+    return "tunnel match without an exact outer dst_ip: " + profileName(profile) +
+           " matches tunnels by their outer destination address (one address, /32 or /128)";
   if (match.vlanDepth() > profile.vlanDepth)
     return "match on " + std::to_string(match.vlanDepth()) + " VLAN tags: " + profileName(profile) +
            " matches at most " + std::to_string(profile.vlanDepth);
@@ -74,9 +91,18 @@ std::optional<std::string> whyStageNotInNic(const Profile& profile, const Chain&
   const Target* target = nullptr;
   if (auto* d = std::get_if<DeliverStage>(&stage.op)) target = &d->to;
   if (auto* m = std::get_if<MirrorStage>(&stage.op)) target = &m->to;
-  if (target && !profile.canReach(target->kind))
-    return where + ": " + profileName(profile) + " cannot " +
-           std::string(targetAbility(target->kind)) + " in hardware";
+  const bool fromVf = chain.match.from.kind == Port::Kind::kVf;
+  if (target && !(fromVf ? profile.canReachFromVf(target->kind) : profile.canReach(target->kind)))
+    return where + ": " + profileName(profile) + " cannot " + std::string(targetAbility(target->kind)) +
+           (fromVf ? " from traffic a VF sends" : " from traffic of the wire") + " in hardware";
+  if (stage.kind() == StageKind::kVlanPop || stage.kind() == StageKind::kVlanPush) {
+    int vlanActions = 0;
+    for (size_t i = 0; i <= index; ++i)
+      vlanActions += chain.stages[i].kind() == StageKind::kVlanPop || chain.stages[i].kind() == StageKind::kVlanPush;
+    if (vlanActions > profile.vlanDepth)
+      return where + ": " + profileName(profile) + " pops or pushes at most " + std::to_string(profile.vlanDepth) +
+             " VLAN tag" + (profile.vlanDepth == 1 ? "" : "s") + " per rule";
+  }
   if (stage.kind() == StageKind::kTunnelDecap && !profile.canTunnel(chain.match.tunnel->type))
     return where + ": " + profileName(profile) + " cannot decapsulate " +
            std::string(name(chain.match.tunnel->type));

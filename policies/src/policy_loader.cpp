@@ -665,6 +665,12 @@ class PolicyReader {
                        pit->second->pos.str() + ") for traffic from " + c.match.from.str() +
                        "; priorities decide which chain wins and must be unique per side");
       checkChain(p, c);
+      // Legacy mode has no representors: nothing a VF sends passes the host.
+      if (c.match.from.kind == Port::Kind::kVf && p.device.eswitchDeclared &&
+          p.device.eswitch == EswitchMode::kLegacy)
+        r_.errorAt(c.match.pos, "chain " + names::quoted(c.name) + " match.from",
+                   "traffic from " + c.match.from.str() + " needs representors, which exist in switchdev mode "
+                   "only; set device.eswitch: switchdev, or remove the chain");
     }
   }
 

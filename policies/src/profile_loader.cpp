@@ -1,4 +1,6 @@
 // Capability profiles: YAML → Profile, with the same strictness as policies.
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -75,8 +77,9 @@ class ProfileReader {
   void readHardware(const YamlNode& node, Profile& p) {
     const std::string path = "hardware";
     if (!r_.expectMap(node, path,
-                      {"engine", "match", "stages", "targets", "tunnels", "vlan_depth",
-                       "miss_to_software", "trap_to_host", "vf_side_rules", "rule_budget"}))
+                      {"engine", "match", "stages", "targets", "vf_side_targets", "tunnels", "vlan_depth",
+                       "l4_port_protocols", "tunnel_needs_outer_dst", "miss_to_software", "trap_to_host",
+                       "vf_side_rules", "rule_budget"}))
       return;
     if (r_.require(node, "engine", path)) {
       if (const auto& e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf"}))
@@ -89,6 +92,13 @@ class ProfileReader {
       readWordSet(r_, n, child(path, "stages"), p.stages, parseStageKind, kAllStageKinds);
     if (const auto& n = node["targets"])
       readWordSet(r_, n, child(path, "targets"), p.targets, parseTargetKind, kAllTargetKinds);
+    if (const auto& n = node["vf_side_targets"]) {
+      p.vfSideTargets.emplace();
+      readWordSet(r_, n, child(path, "vf_side_targets"), *p.vfSideTargets, parseTargetKind, kAllTargetKinds);
+    }
+    if (const auto& n = node["l4_port_protocols"]) readPortProtocols(n, child(path, "l4_port_protocols"), p);
+    if (const auto& n = node["tunnel_needs_outer_dst"])
+      if (const auto& v = r_.boolean(n, child(path, "tunnel_needs_outer_dst"))) p.tunnelNeedsOuterDst = *v;
     if (const auto& n = node["tunnels"])
       readWordSet(r_, n, child(path, "tunnels"), p.tunnels, parseTunnelType, kAllTunnelTypes);
     if (const auto& n = node["vlan_depth"])
@@ -106,6 +116,14 @@ class ProfileReader {
       r_.error(node, path, "engine none cannot claim match keys or stages");
     if (p.engine != NicEngine::kNone && p.matchKeys.empty())
       r_.error(node, path, "a hardware engine needs at least one match key");
+  }
+
+  // The protocols whose ports a policy can match at all.
+  void readPortProtocols(const YamlNode& node, const std::string& path, Profile& p) {
+    if (!r_.expectSequence(node, path)) return;
+    for (size_t i = 0; i < node.size(); ++i)
+      if (const auto& w = r_.oneOf(node[i], element(path, i), {"tcp", "udp", "sctp"}))
+        p.l4PortProtocols.insert(*w == "tcp" ? IPPROTO_TCP : *w == "udp" ? IPPROTO_UDP : IPPROTO_SCTP);
   }
 
   void readBpfOffload(const YamlNode& node, Profile& p) {

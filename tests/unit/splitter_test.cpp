@@ -212,6 +212,41 @@ TEST(Splitter, HostOnlyChainDemotesLaterOverlappingChains) {
   EXPECT_EQ(plan->chains[2].handover, Handover::kNone) << "tcp and udp are disjoint";
 }
 
+// What the drivers refuse, the plan keeps on the host with the condition in
+// its reason (each checked against the VM tier's NIC model).
+TEST(Splitter, ProfileConditionsKeepWhatTheDriverRefusesOnTheHost) {
+  auto policy = policyText(R"(  - {name: sctp, priority: 10, match: {ip_proto: sctp, dst_port: 38412}, stages: [{deliver: {vf: 0}}]}
+  - {name: vf-tunnel, priority: 20, match: {from: {vf: 0}, tunnel: {type: vxlan, vni: 5, dst_ip: 192.0.2.1}}, stages: [tunnel_decap, {deliver: uplink}]}
+  - {name: any-dst, priority: 30, match: {tunnel: {type: vxlan, vni: 6}}, stages: [tunnel_decap, {deliver: {vf: 1}}]}
+  - {name: two-tags, priority: 40, match: {ip_proto: tcp, dst_port: 80}, stages: [{vlan_push: {id: 5}}, {vlan_push: {id: 6}}, {deliver: {vf: 2}}]}
+  - {name: vf-to-vf, priority: 60, match: {from: {vf: 1}, ip_proto: tcp, dst_port: 82}, stages: [{deliver: {vf: 2}}]}
+)");
+  auto reason = [&](const std::string& profile, size_t chain) {
+    auto plan = demux::plan(policy, profileNamed(profile));
+    EXPECT_TRUE(plan.ok()) << plan.error().describe();
+    return plan.ok() ? std::pair{plan->chains[chain].split, plan->chains[chain].reason} : std::pair{size_t{99}, std::string()};
+  };
+  for (const char* p : {"mlx5", "ice"})
+    EXPECT_EQ(reason(p, 0), (std::pair<size_t, std::string>{0, std::string("ports of sctp: profile ") + p +
+                                                                 " matches L4 ports of tcp and udp only"}));
+  EXPECT_EQ(reason("nfp", 0).first, 1u) << "nfp matches SCTP ports";
+  EXPECT_EQ(reason("mlx5", 1).second,
+            "tunnel match on traffic from vf0: NIC tunnel rules see only traffic from the uplink (they sit on the "
+            "tunnel device)");
+  EXPECT_EQ(reason("nfp", 2).second,
+            "tunnel match without an exact outer dst_ip: profile nfp matches tunnels by their outer destination "
+            "address (one address, /32 or /128)");
+  EXPECT_EQ(reason("mlx5", 2).first, 2u);
+  EXPECT_EQ(reason("nfp", 3).second.rfind("stage 1 vlan_push: profile nfp pops or pushes at most 1 VLAN tag per rule;", 0), 0u)
+      << reason("nfp", 3).second;
+  EXPECT_EQ(reason("mlx5", 3).first, 3u);
+  EXPECT_EQ(reason("ice", 4).second.rfind(
+                "stage 0 deliver: profile ice cannot send packets to a VF from traffic a VF sends in hardware;", 0),
+            0u)
+      << reason("ice", 4).second;
+  EXPECT_EQ(reason("mlx5", 4).first, 1u);
+}
+
 // vlan: none keeps a chain apart from a tagged one kept on the host: the two
 // can never see the same frame, so the untagged chain stays in the NIC.
 TEST(Splitter, UntaggedChainIsNotDemotedByAHostOnlyVlanChain) {

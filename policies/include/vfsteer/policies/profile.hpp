@@ -46,9 +46,16 @@ struct Profile {
   NicEngine engine = NicEngine::kNone;
   std::set<MatchKey> matchKeys;      // keys the engine can match in hardware
   std::set<StageKind> stages;        // stages it can execute in hardware
-  std::set<TargetKind> targets;      // deliver/mirror targets it can reach
+  std::set<TargetKind> targets;      // deliver/mirror targets of traffic from the wire
+  // The targets of traffic VFs send (rules on VF representors), when they
+  // differ (ice sends a VF's traffic to the uplink only); unset: `targets`.
+  std::optional<std::set<TargetKind>> vfSideTargets;
   std::set<TunnelType> tunnels;      // tunnel types it can match and decap
-  int vlanDepth = 0;                 // tags it can match (and pop) per packet
+  int vlanDepth = 0;                 // tags it can match per packet, and pop or push per rule
+  // IP protocols whose L4 ports it matches (empty: every protocol with ports).
+  std::set<uint8_t> l4PortProtocols;
+  // Tunnel matches need the outer destination IP, exactly (nfp).
+  bool tunnelNeedsOuterDst = false;
   // After a hardware prefix, a hardware miss resumes in a software tc chain
   // with the packet as the prefix left it (mlx5 "chain restore").
   bool missToSoftware = false;
@@ -79,6 +86,8 @@ struct Profile {
   bool canMatch(MatchKey key) const { return matchKeys.contains(key); }
   bool canRun(StageKind kind) const { return stages.contains(kind); }
   bool canReach(TargetKind kind) const { return targets.contains(kind); }
+  bool canReachFromVf(TargetKind kind) const { return vfSideTargets ? vfSideTargets->contains(kind) : canReach(kind); }
+  bool canMatchPortsOf(uint8_t ipProto) const { return l4PortProtocols.empty() || l4PortProtocols.contains(ipProto); }
   bool canTunnel(TunnelType type) const { return tunnels.contains(type); }
 };
 
