@@ -182,6 +182,26 @@ Result<std::vector<NicRule>> buildFlowerRules(const Policy& policy, const demux:
   return out;
 }
 
+namespace {
+
+// A key with its values cleared and its masks kept.
+tc::FlowerKey maskShape(tc::FlowerKey k) {
+  auto clear = [](auto& field) {
+    if (!field) return;
+    if constexpr (requires { field->mask; }) field->value = {};
+    else *field = {};
+  };
+  clear(k.dstMac), clear(k.srcMac), clear(k.vlanId), clear(k.vlanPrio), clear(k.vlanEthType);
+  clear(k.cvlanId), clear(k.cvlanPrio), clear(k.cvlanEthType), clear(k.ipProto);
+  clear(k.src4), clear(k.dst4), clear(k.src6), clear(k.dst6), clear(k.srcPort), clear(k.dstPort);
+  clear(k.encKeyId), clear(k.encSrc4), clear(k.encDst4), clear(k.encSrc6), clear(k.encDst6), clear(k.encDstPort);
+  return k;
+}
+
+}  // namespace
+
+bool sameFlowerMask(const tc::FlowerKey& a, const tc::FlowerKey& b) { return maskShape(a) == maskShape(b); }
+
 bool sameNicFilter(const tc::Filter& a, const tc::Filter& b) {
   const auto* fa = std::get_if<tc::Flower>(&a.spec);
   const auto* fb = std::get_if<tc::Flower>(&b.spec);

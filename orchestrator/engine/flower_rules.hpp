@@ -42,6 +42,11 @@ Result<std::vector<NicRule>> buildFlowerRules(const policies::Policy& policy, co
 // it in_hw, or the NIC refused it.
 inline bool meantForNic(const netlink::tc::Flower& f) { return !(f.flags & netlink::tc::kSkipHw); }
 
+// True when the two flower keys make the same mask: the kernel keeps one
+// mask per filter and replaces a filter in place only with another of the
+// same mask (EINVAL otherwise, fl_check_assign_mask() in cls_flower.c).
+bool sameFlowerMask(const netlink::tc::FlowerKey& a, const netlink::tc::FlowerKey& b);
+
 // True when the two filters configure the same thing (ignoring what the
 // kernel adds: handles, ifindexes, action indexes, counters, in_hw flags).
 bool sameNicFilter(const netlink::tc::Filter& a, const netlink::tc::Filter& b);

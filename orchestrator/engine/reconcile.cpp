@@ -149,6 +149,15 @@ Result<ChangeSet> reconcile(const DesiredState& desired, const ObservedState& ob
     const Key key = c.key();
     if (c.op == Op::kRemove && key.kind == Kind::kNicRule && nicAdds.contains({key.device, key.index}))
       c.phase = Phase::kMakeRoom;
+    // A NIC rule whose new key makes another flower mask cannot replace the
+    // old one in place (the kernel refuses it): remove, then add.
+    if (c.op == Op::kReplace && key.kind == Kind::kNicRule &&
+        !sameFlowerMask(std::get<tc::Flower>(std::get<NicRule>(c.object).filter.spec).key,
+                        std::get<tc::Flower>(std::get<NicRule>(*c.was).filter.spec).key)) {
+      split.push_back({Op::kRemove, Phase::kMakeRoom, *c.was, std::nullopt});
+      c = Change{Op::kAdd, c.phase, c.object, std::nullopt};
+      continue;
+    }
     if (c.op == Op::kReplace && key.kind == Kind::kXdpEntry &&
         std::get<XdpEntry>(c.object).mode != std::get<XdpEntry>(*c.was).mode) {
       split.push_back({Op::kRemove, Phase::kMakeRoom, *c.was, std::nullopt});
@@ -156,8 +165,9 @@ Result<ChangeSet> reconcile(const DesiredState& desired, const ObservedState& ob
     }
   }
   changes.insert(changes.end(), split.begin(), split.end());
-  // Keys are unique per phase, except an XDP entry changing mode (a
-  // removal in kMakeRoom, an add later): the sort keeps that order.
+  // Keys are unique per phase, except an XDP entry changing mode or a NIC
+  // rule changing its mask (a removal in kMakeRoom, an add later): the sort
+  // keeps that order.
   std::stable_sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) {
     if (a.phase != b.phase) return a.phase < b.phase;
     // Removals in the reverse of the order things are built in.

@@ -43,6 +43,8 @@ class StateGenerator {
     tc::Flower fl;
     fl.flags = emulated ? tc::kSkipHw : tc::kSkipSw;
     fl.key.dstPort = static_cast<uint16_t>(1000 + pick(3));
+    // Sometimes another key shape (a new mask: removed, then added).
+    if (chance(0.3)) fl.key.dst4 = tc::Ip4Key{{10, 0, 0, 0}, {255, 255, 0, 0}};
     tc::Action a;
     a.op = tc::Mirred{tc::Mirred::Op::kEgressRedirect, static_cast<uint32_t>(1 + pick(3))};
     a.verdict = TC_ACT_STOLEN;
@@ -336,6 +338,43 @@ TEST(Reconcile, NothingToDoWhenTheKernelHoldsTheDesiredObjects) {
   auto second = reconcile(desired, model);
   ASSERT_TRUE(second.ok());
   EXPECT_TRUE(second->empty());
+}
+
+// tc replaces a flower filter in place only with one of the same mask: a
+// new value is a replace, a new key shape a removal and then an add.
+TEST(Reconcile, ANicRuleWithAnotherMaskIsRemovedThenAdded) {
+  StateGenerator g(11);
+  NicRule base = g.rule("eth0", 10020, false);
+  base.exit = demux::NicExit::kTerminal;
+  auto desiredWith = [&](auto edit) {
+    DesiredState d;
+    d.add(Clsact{"eth0"});
+    NicRule r = base;
+    edit(std::get<tc::Flower>(r.filter.spec).key);
+    d.add(r);
+    return d;
+  };
+  ObservedState model;
+  auto first = reconcile(desiredWith([](tc::FlowerKey& k) { k.dstPort = 80; }), model);
+  ASSERT_TRUE(first.ok());
+  for (const auto& c : first->changes) applyToModel(model, c);
+
+  auto port = reconcile(desiredWith([](tc::FlowerKey& k) { k.dstPort = 81; }), model);
+  ASSERT_TRUE(port.ok());
+  ASSERT_EQ(port->changes.size(), 1u);
+  EXPECT_EQ(port->changes[0].op, Op::kReplace);
+
+  auto shape = reconcile(desiredWith([](tc::FlowerKey& k) {
+                           k.dstPort = 80;
+                           k.dst4 = tc::Ip4Key{{10, 0, 0, 0}, {255, 255, 255, 0}};
+                         }),
+                         model);
+  ASSERT_TRUE(shape.ok());
+  ASSERT_EQ(shape->changes.size(), 2u);
+  EXPECT_EQ(shape->changes[0].op, Op::kRemove);
+  EXPECT_EQ(shape->changes[0].phase, Phase::kMakeRoom);
+  EXPECT_EQ(shape->changes[1].op, Op::kAdd);
+  EXPECT_TRUE(std::get<tc::Flower>(std::get<NicRule>(shape->changes[1].object).filter.spec).key.dst4);
 }
 
 TEST(Reconcile, TeardownRemovesOnlyVfsteersObjectsInReverse) {

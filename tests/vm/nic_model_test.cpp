@@ -5,6 +5,9 @@
 // changed (skip-sw); counters set in the model reach `report`.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "generators.hpp"
 #include "netdevsim.hpp"
 
 namespace vfsteer::testing {
@@ -225,6 +228,84 @@ TEST_F(NicModelTest, BudgetExhaustedMidApplyIsAllOrNothing) {
   EXPECT_EQ(chain(rep, "b")["split"], 0);
   EXPECT_EQ(nsim().modelRules().size(), 2u);
 }
+
+
+// The golden rule for profiles: over generated chains, every rule `plan`
+// puts in the NIC for a profile is one its model takes. A refusal here is a
+// claim of the profile that the driver does not back (fix the profile, or
+// the model, citing the driver's source). The chains are drawn from what
+// NIC rules are made of (the property tests' generator mostly makes host
+// work), each with a port of its own so that none demotes another.
+// `rich`: also VLAN, tunnel, police and mirror stages (ice runs none of
+// them, and a chain it keeps on the host keeps later ones there too).
+std::string nicChainsYaml(::vfsteer::testing::Generator& gen, int count, int firstPort, bool rich) {
+  std::string y;
+  for (int i = 0; i < count; ++i) {
+    const bool fromVf = gen.chance(0.3);
+    const int vf = gen.pick(2);
+    std::string match = fromVf ? "from: {vf: " + std::to_string(vf) + "}, " : "";
+    int tags = 0;
+    bool tunnel = false;
+    if (!fromVf && gen.chance(0.25)) {
+      tunnel = true;
+      match += std::string("tunnel: {type: ") + (gen.chance(0.5) ? "vxlan" : "geneve") + ", vni: " +
+               std::to_string(100 + i) + (gen.chance(0.6) ? ", dst_ip: 192.0.2.1" : "") + "}";
+    } else {
+      if (gen.chance(0.4)) match += "vlan: " + std::to_string(10 + i) + ", ", tags = 1;
+      if (tags && gen.chance(0.3)) match += "cvlan: 5, ", tags = 2;
+      if (gen.chance(0.3)) match += std::string("dst_ip: ") + (gen.chance(0.5) ? "10.1.0.0/16, " : "\"2001:db8::/32\", ");
+      const char* protos[] = {"tcp", "udp", "sctp"};
+      match += std::string("ip_proto: ") + protos[gen.pick(3)] + ", dst_port: " + std::to_string(firstPort + i);
+    }
+    std::vector<std::string> stages;
+    const bool decap = rich && tunnel && gen.chance(0.7);
+    if (decap) stages.push_back("tunnel_decap");
+    if (rich && tags && gen.chance(0.5)) stages.push_back("vlan_pop"), --tags;
+    // A push acts on the inner frame only after decap; two tags at most.
+    if (rich && (!tunnel || decap))
+      for (int n = gen.pick(3 - tags); n > 0; --n) stages.push_back("{vlan_push: {id: " + std::to_string(200 + n) + "}}");
+    if (rich && gen.chance(0.3)) stages.push_back("{police: {rate_mbps: 100, burst_kb: 64}}");
+    if (rich && gen.chance(0.3)) stages.push_back("{mirror: {vf: 2}}");
+    if (gen.chance(0.15)) stages.push_back("drop");
+    else if (fromVf && gen.chance(0.5)) stages.push_back("{deliver: uplink}");
+    else stages.push_back("{deliver: {vf: " + std::to_string(fromVf ? 1 - vf : gen.pick(3)) + "}}");
+    std::string list;
+    for (const auto& st : stages) list += (list.empty() ? "" : ", ") + st;
+    y += "  - {name: g" + std::to_string(i) + ", priority: " + std::to_string(i + 1) + ", match: {" + match +
+         "}, stages: [" + list + "]}\n";
+  }
+  return y;
+}
+
+class ProfileCrossCheck : public NicModelTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(ProfileCrossCheck, EveryNicRuleThePlanMakesIsOneTheModelTakes) {
+  const std::string profile = GetParam();
+  useModel(profile);
+  ::vfsteer::testing::Generator gen(20261202);
+  constexpr int kPolicies = 3, kChains = 16;
+  int nicRules = 0;
+  for (int i = 0; i < kPolicies; ++i) {
+    const std::string yaml = nicChainsYaml(gen, kChains, 1000 + 100 * i, profile != "ice");
+    const auto file = policy(yaml);
+    auto r = apply(file, profile);
+    ASSERT_EQ(r.status, 0) << yaml << r.err << r.out;
+    EXPECT_EQ(r.out.find("refused"), std::string::npos) << "profile " << profile << ":\n" << yaml << r.out;
+    std::vector<std::string> devs = devices();
+    for (const char* tunnel : {"vfs-vx4789", "vfs-gn6081"})
+      if (std::filesystem::exists(std::string("/sys/class/net/") + tunnel)) devs.push_back(tunnel);
+    for (const auto& dev : devs)
+      for (const auto& f : flowerFilters(dev)) {
+        ++nicRules;
+        EXPECT_TRUE(f["options"].value("in_hw", false)) << dev << ": " << f.dump() << "\n" << yaml;
+      }
+  }
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  EXPECT_TRUE(nsim().modelRules().empty());
+  EXPECT_GT(nicRules, 15) << "the corpus must put rules in the NIC to check anything";
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ProfileCrossCheck, ::testing::Values("mlx5", "ice", "nfp"));
 
 }  // namespace
 }  // namespace vfsteer::testing
