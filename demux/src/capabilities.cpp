@@ -65,7 +65,8 @@ std::optional<std::string> whyMatchNotInNic(const Profile& profile, const Match&
   if (match.tunnel && match.from.kind == Port::Kind::kVf)
     return "tunnel match on traffic from " + match.from.str() +
            ": NIC tunnel rules see only traffic from the uplink (they sit on the tunnel device)";
-  if (match.tunnel && profile.tunnelNeedsOuterDst && !(match.tunnel->dstIp && match.tunnel->dstIp->length == match.tunnel->dstIp->width()))
+  const auto& outerDst = match.tunnel ? match.tunnel->dstIp : std::nullopt;
+  if (match.tunnel && profile.tunnelNeedsOuterDst && !(outerDst && outerDst->length == outerDst->width()))
     return "tunnel match without an exact outer dst_ip: " + profileName(profile) +
            " matches tunnels by their outer destination address (one address, /32 or /128)";
   if (match.vlanDepth() > profile.vlanDepth)

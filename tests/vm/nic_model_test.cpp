@@ -204,6 +204,33 @@ TEST_F(NicModelTest, SkipSwRefusalAndEnforceChangeNothing) {
   EXPECT_EQ(nsim().modelRules().size(), held);
 }
 
+// A tunnel device's rule goes without skip_sw (the kernel refuses skip_sw
+// there), so the kernel keeps a rule the NIC refused, in software: apply
+// reads in_hw, moves the chain to the host and removes the rule (auto), or
+// fails with nothing changed (skip-sw).
+TEST_F(NicModelTest, TunnelRuleTheNicDoesNotTakeIsNotLeftInSoftware) {
+  useModel("mlx5");
+  const std::string tenant =
+      "match: {tunnel: {type: vxlan, vni: 42, dst_ip: 192.0.2.1}}, stages: [tunnel_decap, {deliver: {vf: 1}}]}\n";
+  nsim().modelKnob("fail_next", 1);
+  auto r = apply(policy("  - {name: tenant, priority: 20, " + tenant), "mlx5");
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("the kernel accepted the rule on vfs-vx4789 but reports it not_in_hw"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(chain(report(), "tenant")["split"], 0);
+  EXPECT_FALSE(std::filesystem::exists("/sys/class/net/vfs-vx4789"))
+      << "no software copy of the refused rule is left (nor the tunnel device it needed)";
+
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  nsim().modelKnob("fail_next", 1);
+  const std::string before = snapshot();
+  auto strict = apply(policy("  - {name: tenant, priority: 20, offload: skip-sw, " + tenant), "mlx5");
+  EXPECT_EQ(strict.status, 3) << strict.out << strict.err;
+  EXPECT_NE(strict.err.find("chain tenant is skip-sw and the NIC refused its rule"), std::string::npos) << strict.err;
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_FALSE(std::filesystem::exists("/sys/class/net/vfs-vx4789")) << "the tunnel device it made is gone too";
+}
+
 // A budget that runs out in the middle of a strict apply: the rules added
 // before the refusal are taken back.
 TEST_F(NicModelTest, BudgetExhaustedMidApplyIsAllOrNothing) {
