@@ -22,6 +22,7 @@ SplitReport splitReport(const policies::Policy& policy, const Plan& plan) {
     out.split = c.split;
     out.handover = c.handover;
     out.reason = c.reason;
+    out.conditions = c.conditions;
     for (const auto& st : c.stages) out.stages.push_back({st.kind, st.description, st.where, st.reason});
     r.chains.push_back(std::move(out));
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "vfsteer/demux/capabilities.hpp"
 #include "vfsteer/demux/overlap.hpp"
@@ -104,6 +105,20 @@ void fillStages(const Chain& chain, ChainPlan& cp) {
   }
 }
 
+// The conditions of the claims the chain's NIC part relies on.
+void noteConditions(const Chain& chain, const Profile& profile, ChainPlan& cp) {
+  cp.conditions.clear();
+  if (!cp.demuxInNic || profile.conditions.empty()) return;
+  std::vector<std::string> words;
+  for (MatchKey key : chain.match.keys()) words.emplace_back(name(key));
+  if (chain.match.tunnel) words.emplace_back(name(chain.match.tunnel->type));
+  for (size_t i = 0; i < cp.split; ++i) words.emplace_back(name(chain.stages[i].kind()));
+  std::set<std::string> seen;
+  for (const auto& w : words)
+    if (auto it = profile.conditions.find(w); it != profile.conditions.end() && seen.insert(w).second)
+      cp.conditions.push_back(w + ": " + it->second);
+}
+
 void demoteToHost(ChainPlan& cp, std::string reason) {
   cp.handover = Handover::kHostOnly;
   cp.split = 0;
@@ -196,6 +211,7 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
     const Chain& chain = policy.chains[i];
     ChainPlan& cp = out.chains[i];
     fillStages(chain, cp);
+    noteConditions(chain, profile, cp);
     if (cp.mode == OffloadMode::kSkipSw && !cp.demuxInNic)
       out.errors.push_back(
           {chain.name,

@@ -160,6 +160,7 @@ void writeTable(std::ostream& out, const demux::SplitReport& r, const engine::Li
     // is often about a later stage than the first host one.
     if (c.split < c.stages.size() && !c.stages[c.split].reason.empty())
       out << "  why     " << c.stages[c.split].reason << "\n";
+    for (const auto& cond : c.conditions) out << "  needs   " << cond << "\n";
     // Known once applied: where the host runs its stages.
     if (!c.hostHook.empty()) {
       out << "  hook    " << c.hostHook;

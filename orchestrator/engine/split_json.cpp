@@ -73,6 +73,7 @@ ordered chainJson(const SplitReport::Chain& c) {
   jc["split"] = c.split;
   jc["handover"] = std::string(demux::name(c.handover));
   jc["reason"] = c.reason;
+  jc["conditions"] = c.conditions;
   if (!c.hostHook.empty()) jc["host_hook"] = c.hostHook;
   if (!c.hostHookReason.empty()) jc["host_hook_reason"] = c.hostHookReason;
   jc["stages"] = ordered::array();
@@ -243,6 +244,7 @@ Result<SplitReport> splitReportFromJson(const json& doc) {
                      demux::Handover::kHostOnly},
           [](auto v) { return demux::name(v); });
       c.reason = jc.at("reason");
+      c.conditions = jc.value("conditions", std::vector<std::string>{});
       c.hostHook = jc.value("host_hook", "");
       c.hostHookReason = jc.value("host_hook_reason", "");
       for (const auto& js : jc.at("stages")) {

@@ -78,8 +78,8 @@ class ProfileReader {
     const std::string path = "hardware";
     if (!r_.expectMap(node, path,
                       {"engine", "match", "stages", "targets", "vf_side_targets", "tunnels", "vlan_depth",
-                       "l4_port_protocols", "tunnel_needs_outer_dst", "miss_to_software", "trap_to_host",
-                       "vf_side_rules", "rule_budget"}))
+                       "l4_port_protocols", "tunnel_needs_outer_dst", "conditions", "miss_to_software",
+                       "trap_to_host", "vf_side_rules", "rule_budget"}))
       return;
     if (r_.require(node, "engine", path)) {
       if (const auto& e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf"}))
@@ -112,10 +112,31 @@ class ProfileReader {
     if (const auto& n = node["rule_budget"])
       if (const auto& v = r_.unsignedInt(n, child(path, "rule_budget"), 0, 100000000))
         p.ruleBudget = static_cast<int>(*v);
+    if (const auto& n = node["conditions"]) readConditions(n, child(path, "conditions"), p);
     if (p.engine == NicEngine::kNone && (!p.stages.empty() || !p.matchKeys.empty()))
       r_.error(node, path, "engine none cannot claim match keys or stages");
     if (p.engine != NicEngine::kNone && p.matchKeys.empty())
       r_.error(node, path, "a hardware engine needs at least one match key");
+  }
+
+  // Conditions name claims of this profile (read after the claims).
+  void readConditions(const YamlNode& node, const std::string& path, Profile& p) {
+    if (!node.IsMap()) {
+      r_.error(node, path, "expected a map of claim: condition");
+      return;
+    }
+    for (const auto& [key, value] : node.entries()) {
+      const std::string word = key.Scalar();
+      const bool claimed = (parseStageKind(word) && p.canRun(*parseStageKind(word))) ||
+                           (parseMatchKey(word) && p.canMatch(*parseMatchKey(word))) ||
+                           (parseTunnelType(word) && p.canTunnel(*parseTunnelType(word)));
+      if (!claimed) {
+        r_.error(key, child(path, word), names::quoted(word) + " is not a stage, match key or tunnel this "
+                                                                     "profile claims");
+        continue;
+      }
+      if (const auto& text = r_.string(value, child(path, word))) p.conditions[word] = *text;
+    }
   }
 
   // The protocols whose ports a policy can match at all.

@@ -107,6 +107,30 @@ TEST(Profiles, BadProfileNamesThePosition) {
   EXPECT_NE(p.error().message().find("did you mean \"dst_mac\""), std::string::npos);
 }
 
+// A claim's condition (what vfsteer cannot see) is named for the chains
+// whose NIC part uses the claim, and only for them; a condition on a claim
+// the profile does not make is an error at its position.
+TEST(Profiles, ConditionsAreNamedForChainsThatUseTheClaim) {
+  auto policy = policyText(R"(  - {name: limit, priority: 10, match: {ip_proto: tcp, dst_port: 443}, stages: [{police: {rate_mbps: 10}}, {deliver: {vf: 0}}]}
+  - {name: web, priority: 20, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 1}}]}
+  - {name: slow, priority: 30, offload: skip-hw, match: {ip_proto: tcp, dst_port: 81}, stages: [{police: {rate_mbps: 10}}, {deliver: {vf: 1}}]}
+)");
+  auto plan = demux::plan(policy, profileNamed("mlx5"));
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->chains[0].conditions.size(), 1u);
+  EXPECT_EQ(plan->chains[0].conditions[0].rfind("police: ConnectX-6 Dx or later", 0), 0u) << plan->chains[0].conditions[0];
+  EXPECT_TRUE(plan->chains[1].conditions.empty());
+  EXPECT_TRUE(plan->chains[2].conditions.empty()) << "its police runs on the host";
+
+  auto bad = policies::loadProfileText(
+      "name: x\nhardware:\n  engine: flower\n  match: [dst_mac]\n  conditions: {police: \"new firmware\"}\n", "x.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("x.yaml:5:16: hardware.conditions.police: \"police\" is not a stage, match key or "
+                                       "tunnel this profile claims"),
+            std::string::npos)
+      << bad.error().message();
+}
+
 TEST(Splitter, ExampleOnMlx5) {
   auto plan = demux::plan(example(), profileNamed("mlx5"));
   ASSERT_TRUE(plan.ok());

@@ -48,6 +48,9 @@ struct ChainPlan {
   std::string reason;
   std::vector<StagePlan> stages;
   uint32_t continueTcChain = 0;  // meaningful for kContinue
+  // The profile's conditions for the claims the NIC part uses ("police:
+  // ConnectX-6 Dx or later ..."): what must hold for the plan to be true.
+  std::vector<std::string> conditions;
 };
 
 // How a NIC rule ends.

@@ -48,6 +48,7 @@ struct SplitReport {
     size_t split = 0;
     Handover handover = Handover::kHostOnly;
     std::string reason;
+    std::vector<std::string> conditions;  // ChainPlan::conditions
     std::vector<Stage> stages;
     std::vector<NicRuleView> nicRules;
     std::optional<HostView> host;

@@ -3,6 +3,7 @@
 // probe of the live device may narrow it (never widen it).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -56,6 +57,10 @@ struct Profile {
   std::set<uint8_t> l4PortProtocols;
   // Tunnel matches need the outer destination IP, exactly (nfp).
   bool tunnelNeedsOuterDst = false;
+  // What a claim needs that vfsteer cannot see (hardware generation,
+  // firmware, kernel version), by the claim's word: a stage kind, a match
+  // key or a tunnel type. `plan` names it for chains that use the claim.
+  std::map<std::string, std::string> conditions;
   // After a hardware prefix, a hardware miss resumes in a software tc chain
   // with the packet as the prefix left it (mlx5 "chain restore").
   bool missToSoftware = false;
