@@ -3,6 +3,7 @@
 #include <linux/netlink.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "engine/flower_rules.hpp"
 #include "engine/requests.hpp"
@@ -105,8 +106,14 @@ Error withContext(const Error& e, const std::string& what) {
   return Error::fromErrno(e.errnum(), what, e.kernelText(), e.attribute());
 }
 
-// The kernel's words for a refusal, as the report shows them.
-std::string refusalWords(const Error& e) { return e.kernelText().empty() ? e.describe() : e.kernelText(); }
+// The kernel's words for a refusal, as the report shows them. Some drivers
+// refuse with an errno alone (ice and nfp for a rule outside chain 0; tc
+// for an in-place replace with another mask): then the errno, said so.
+std::string refusalWords(const Error& e) {
+  if (!e.kernelText().empty()) return e.kernelText();
+  if (e.errnum() != 0) return std::string(std::strerror(e.errnum())) + " (the kernel gave no message)";
+  return e.describe();
+}
 
 }  // namespace
 
