@@ -121,6 +121,26 @@ std::map<int, std::string> Netdevsim::representors() const {
   return out;
 }
 
+std::vector<std::string> Netdevsim::ports() const {
+  std::vector<std::string> d{pf_};
+  for (const auto& [vf, rep] : representors()) d.push_back(rep);
+  return d;
+}
+
+json reportJson(const std::string& instance) {
+  auto r = runVfsteer({"report", "--instance", instance, "-o", "json"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  return r.status == 0 ? json::parse(r.out) : json::object();
+}
+
+const json& reportChain(const json& report, const std::string& name) {
+  for (const auto& c : report["chains"])
+    if (c["name"] == name) return c;
+  static const json none = json::object();
+  ADD_FAILURE() << "no chain " << name << " in " << report.dump();
+  return none;
+}
+
 std::string kernelSnapshot(const Netdevsim& nsim, const std::vector<std::string>& devs) {
   std::string s;
   s += sh({"ip", "-d", "-j", "link", "show"});

@@ -26,6 +26,11 @@ std::string readSysfs(const std::string& path);
 
 bool haveNetdevsim();
 
+// `vfsteer report -o json` of an instance ({} and a test failure when it fails).
+nlohmann::json reportJson(const std::string& instance);
+// A report's chain by name ({} and a test failure when it has none).
+const nlohmann::json& reportChain(const nlohmann::json& report, const std::string& name);
+
 #define VFSTEER_REQUIRE_VM()                                                                \
   do {                                                                                      \
     if (!::vfsteer::testing::haveNetdevsim())                                               \
@@ -66,6 +71,8 @@ class Netdevsim {
   void setModelCounters(const std::string& dev, uint32_t prio, uint64_t packets, uint64_t bytes);
   // vf → representor netdev, from devlink.
   std::map<int, std::string> representors() const;
+  // The PF and its representors.
+  std::vector<std::string> ports() const;
 
  private:
   int id_;

@@ -35,28 +35,12 @@ class NicModelTest : public VmTest {
     return writeFile("version: 1\ndevice: {pf: " + nsim().pf() + ", eswitch: switchdev, vfs: {count: 4}}\nchains:\n" +
                      chains);
   }
-  CliResult apply(const std::string& file, const std::string& profile, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{"apply", "-f", file, "--profile", profile};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return runVfsteer(argv);
+  CliResult apply(const std::string& file, const std::string& profile) {
+    return runVfsteer({"apply", "-f", file, "--profile", profile});
   }
-  json report() {
-    auto r = runVfsteer({"report", "--instance", nsim().pf(), "-o", "json"});
-    EXPECT_EQ(r.status, 0) << r.err;
-    return r.status == 0 ? json::parse(r.out) : json::object();
-  }
-  static const json& chain(const json& rep, const std::string& name) {
-    for (const auto& c : rep["chains"])
-      if (c["name"] == name) return c;
-    static const json none = json::object();
-    ADD_FAILURE() << "no chain " << name << " in " << rep.dump();
-    return none;
-  }
-  std::vector<std::string> devices() {
-    std::vector<std::string> d{nsim().pf()};
-    for (const auto& [vf, rep] : nsim().representors()) d.push_back(rep);
-    return d;
-  }
+  json report() { return reportJson(nsim().pf()); }
+  static const json& chain(const json& rep, const std::string& name) { return reportChain(rep, name); }
+  std::vector<std::string> devices() { return nsim().ports(); }
   std::string snapshot() { return kernelSnapshot(nsim(), devices()); }
 };
 

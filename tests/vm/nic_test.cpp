@@ -28,18 +28,8 @@ class NicTest : public VmTest {
   std::string policy(const std::string& chains, const std::string& device = "") {
     return writeFile("version: 1\ndevice:\n  pf: " + nsim().pf() + "\n" + device + "chains:\n" + chains);
   }
-  json report() {
-    auto r = runVfsteer({"report", "--instance", nsim().pf(), "-o", "json"});
-    EXPECT_EQ(r.status, 0) << r.err;
-    return r.status == 0 ? json::parse(r.out) : json::object();
-  }
-  static const json& chain(const json& rep, const std::string& name) {
-    for (const auto& c : rep["chains"])
-      if (c["name"] == name) return c;
-    static const json none = json::object();
-    ADD_FAILURE() << "no chain " << name;
-    return none;
-  }
+  json report() { return reportJson(nsim().pf()); }
+  static const json& chain(const json& rep, const std::string& name) { return reportChain(rep, name); }
   // Our filters on the PF's ingress, by priority.
   std::map<int, json> filtersByPrio() {
     std::map<int, json> out;
@@ -47,11 +37,7 @@ class NicTest : public VmTest {
       if (f.contains("options")) out[f["pref"].get<int>()] = f;
     return out;
   }
-  std::vector<std::string> devices() {
-    std::vector<std::string> d{nsim().pf()};
-    for (const auto& [vf, rep] : nsim().representors()) d.push_back(rep);
-    return d;
-  }
+  std::vector<std::string> devices() { return nsim().ports(); }
   std::string snapshot() { return kernelSnapshot(nsim(), devices()); }
 };
 
