@@ -93,9 +93,14 @@ std::optional<std::string> whyStageNotInNic(const Profile& profile, const Chain&
   if (auto* d = std::get_if<DeliverStage>(&stage.op)) target = &d->to;
   if (auto* m = std::get_if<MirrorStage>(&stage.op)) target = &m->to;
   const bool fromVf = chain.match.from.kind == Port::Kind::kVf;
-  if (target && !(fromVf ? profile.canReachFromVf(target->kind) : profile.canReach(target->kind)))
-    return where + ": " + profileName(profile) + " cannot " + std::string(targetAbility(target->kind)) +
-           (fromVf ? " from traffic a VF sends" : " from traffic of the wire") + " in hardware";
+  if (target && !(fromVf ? profile.canReachFromVf(target->kind) : profile.canReach(target->kind))) {
+    // The direction is worth saying only where the profile's ports differ
+    // by it (and never for host targets, which no NIC rule reaches).
+    const bool byDirection = profile.vfSideTargets && (target->kind == TargetKind::kVf || target->kind == TargetKind::kUplink);
+    const char* side = !byDirection ? "" : fromVf ? " from traffic a VF sends" : " from traffic of the wire";
+    return where + ": " + profileName(profile) + " cannot " + std::string(targetAbility(target->kind)) + side +
+           " in hardware";
+  }
   if (stage.kind() == StageKind::kVlanPop || stage.kind() == StageKind::kVlanPush) {
     int vlanActions = 0;
     for (size_t i = 0; i <= index; ++i)

@@ -162,7 +162,7 @@ TEST_F(NicModelTest, RefusedRuleMovesItsChainToTheHostInTheDriversWords) {
   EXPECT_TRUE(nsim().modelRules().empty());
 }
 
-TEST_F(NicModelTest, SkipSwRefusalAndEnforceChangeNothing) {
+TEST_F(NicModelTest, EnforceTakesAnAcceptedChainAndASkipSwRefusalChangesNothing) {
   useModel("mlx5");
   const auto file = policy(
       "  - {name: web, priority: 10, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
