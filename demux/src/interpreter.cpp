@@ -202,24 +202,35 @@ Outcome runWhole(const Policy& policy, const Packet& packet, const Environment& 
   return defaultPath(packet);
 }
 
-const NicRule* nicRuleFor(const Policy& policy, const Plan& plan, const Packet& packet) {
-  // The NIC's rules for this side, in the plan's order.
+NicLookup nicLookup(const Policy& policy, const Plan& plan, const Packet& packet) {
+  NicLookup found;
   for (const NicRule& rule : plan.nicRules) {
     const Chain& chain = policy.chains[rule.chain];
     if (rule.from != packet.in || !ruleL3Matches(rule.l3, packet, chain.match.tunnel.has_value()))
       continue;
-    if (matches(chain.match, packet)) return &rule;
+    if (!matches(chain.match, packet)) continue;
+    if (!found.rule || rule.tcPriority < found.rule->tcPriority) {
+      found = {&rule, nullptr};
+    } else if (rule.tcPriority == found.rule->tcPriority && !found.tie) {
+      found.tie = &rule;
+    }
   }
-  return nullptr;
+  return found;
 }
 
 Outcome runSplit(const Policy& policy, const Plan& plan, const Profile& profile,
                  const Packet& packet, const Environment& env) {
-  if (const NicRule* found = nicRuleFor(policy, plan, packet)) {
+  const NicLookup lookup = nicLookup(policy, plan, packet);
+  if (const NicRule* found = lookup.rule) {
     const NicRule& rule = *found;
     const Chain& chain = policy.chains[rule.chain];
     Outcome out;
     out.chain = rule.chain;
+    if (lookup.tie) {
+      out.violation = "NIC rules of chains " + chain.name + " and " + policy.chains[lookup.tie->chain].name +
+                      " share tc priority " + std::to_string(rule.tcPriority) + " and both match";
+      return out;
+    }
     if (auto why = whyMatchNotInNic(profile, chain.match)) {
       out.violation = "NIC rule for chain " + chain.name + " matches what it cannot: " + *why;
       return out;

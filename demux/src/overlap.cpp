@@ -165,25 +165,32 @@ void OverlapIndex::add(const Match& m) {
   matches_.push_back(&m);
 }
 
+std::array<OverlapIndex::Query, 2> OverlapIndex::queriesFor(const Match& m) const {
+  if (m.tunnel) return {Query{&tunnel_, fieldsOf(m)}, Query{&plain_, tunnelAgainstPlain(m)}};
+  return {Query{&plain_, fieldsOf(m)}, Query{&tunnel_, plainAgainstTunnels(m)}};
+}
+
 std::optional<size_t> OverlapIndex::firstOverlap(const Match& m) const {
   std::optional<size_t> first;
-  auto scan = [&](const Table& t, const Fields& query) {
-    for (size_t position : t.candidates(query)) {
-      if (first && position > *first) return;
+  for (const Query& q : queriesFor(m)) {
+    for (size_t position : q.table->candidates(q.fields)) {
+      if (first && position > *first) break;
       if (mayOverlap(*matches_[position], m)) {
         first = position;
-        return;
+        break;
       }
     }
-  };
-  if (m.tunnel) {
-    scan(tunnel_, fieldsOf(m));
-    scan(plain_, tunnelAgainstPlain(m));
-  } else {
-    scan(plain_, fieldsOf(m));
-    scan(tunnel_, plainAgainstTunnels(m));
   }
   return first;
+}
+
+std::vector<size_t> OverlapIndex::overlaps(const Match& m) const {
+  std::vector<size_t> out;
+  for (const Query& q : queriesFor(m))
+    for (size_t position : q.table->candidates(q.fields))
+      if (mayOverlap(*matches_[position], m)) out.push_back(position);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace vfsteer::demux

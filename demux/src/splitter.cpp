@@ -7,6 +7,7 @@
 
 #include "vfsteer/demux/capabilities.hpp"
 #include "vfsteer/demux/overlap.hpp"
+#include "vfsteer/demux/priority_packing.hpp"
 #include "vfsteer/demux/tc_layout.hpp"
 
 namespace vfsteer::demux {
@@ -162,6 +163,46 @@ std::vector<IpVersion> ruleVersions(const Match& m) {
   return {m.ipVersion};
 }
 
+// With a profile priority range (tc_priorities), the tc priority of each NIC
+// rule, by (chain, IP version). Chains whose rules do not fit move to the
+// host, and so do the chains that must then follow them (keepPriorityOrder);
+// packing again what is left fits, as fewer rules never need more
+// priorities, but the loop checks rather than trusts that.
+std::map<std::pair<size_t, IpVersion>, uint16_t> fitPriorityRange(const Policy& policy, const Profile& profile,
+                                                                  const std::vector<size_t>& order,
+                                                                  std::vector<ChainPlan>& plans) {
+  std::map<std::pair<size_t, IpVersion>, uint16_t> out;
+  if (profile.tcPriorities <= 0) return out;
+  for (;;) {
+    std::vector<RuleToPack> rules;
+    std::vector<std::pair<size_t, IpVersion>> ruleOf;
+    for (size_t i : order) {
+      if (!plans[i].demuxInNic) continue;
+      const Match& m = policy.chains[i].match;
+      for (IpVersion l3 : ruleVersions(m)) {
+        rules.push_back({&m, l3, m.tcProtocol(l3)});
+        ruleOf.emplace_back(i, l3);
+      }
+    }
+    const std::vector<uint16_t> prio = packPriorities(rules, profile.tcPriorities);
+    bool demoted = false;
+    for (size_t k = 0; k < rules.size(); ++k) {
+      ChainPlan& cp = plans[ruleOf[k].first];
+      if (prio[k] != 0 || !cp.demuxInNic) continue;
+      demoteToHost(cp, "profile " + profile.name + " takes NIC rules at tc priorities 1.." +
+                           std::to_string(profile.tcPriorities) +
+                           " only, and the chains before this one that may match the same packets "
+                           "(or hold those priorities for another protocol) use them all");
+      demoted = true;
+    }
+    if (!demoted) {
+      for (size_t k = 0; k < rules.size(); ++k) out[ruleOf[k]] = prio[k];
+      return out;
+    }
+    keepPriorityOrder(policy, order, plans);
+  }
+}
+
 }  // namespace
 
 Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOptions& options) {
@@ -206,6 +247,7 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
     }
   }
   keepPriorityOrder(policy, order, out.chains);
+  const auto packed = fitPriorityRange(policy, profile, order, out.chains);
 
   for (size_t i = 0; i < policy.chains.size(); ++i) {
     const Chain& chain = policy.chains[i];
@@ -228,7 +270,12 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
         r.chain = i;
         r.from = chain.match.from;
         r.l3 = l3;
-        r.tcPriority = nicPriority(chain.priority, l3);
+        if (profile.tcPriorities > 0) {
+          r.tcPriority = packed.at({i, l3});
+          r.tcHandle = packedHandle(chain.priority, l3);
+        } else {
+          r.tcPriority = nicPriority(chain.priority, l3);
+        }
         r.stageCount = cp.split;
         r.exit = cp.handover == Handover::kNone       ? NicExit::kTerminal
                  : cp.handover == Handover::kContinue ? NicExit::kGotoChain

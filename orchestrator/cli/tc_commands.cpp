@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "vfsteer/common/hex.hpp"
+#include "vfsteer/demux/plan.hpp"
 #include "vfsteer/policies/vocabulary.hpp"
 
 namespace vfsteer::cli {
@@ -119,6 +120,8 @@ std::string tcCommand(const engine::NicRule& rule, const std::map<int, std::stri
   std::ostringstream out;
   out << "tc filter add dev " << rule.device << " ingress protocol " << tc::protocolName(f.protocol) << " chain "
       << f.chain.value_or(0) << " prio " << f.priority;
+  // Rules sharing a priority (a profile's priority range) differ by handle.
+  if (f.handle != demux::kSoleRuleHandle) out << " handle " << f.handle;
   const auto* flower = std::get_if<tc::Flower>(&f.spec);
   if (!flower) return out.str() + " " + f.kind();
   out << " flower";

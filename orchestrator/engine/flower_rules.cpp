@@ -166,6 +166,7 @@ Result<std::vector<NicRule>> buildFlowerRules(const Policy& policy, const demux:
     }
     f.parent = tc::kIngress;
     f.priority = rule.tcPriority;
+    f.handle = rule.tcHandle;
     tc::Flower fl;
     fillKey(encodeMatch(chain.match, rule.l3), f, fl.key);
     // A tunnel device has no ndo_setup_tc: its rules reach the NIC through

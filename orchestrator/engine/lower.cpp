@@ -146,7 +146,8 @@ Result<Lowered> lower(const LowerInputs& in) {
     if (const auto* rule = std::get_if<NicRule>(&object)) {
       if (auto* chain = chainNamed(rule->chain))
         for (auto& view : chain->nicRules)
-          if (view.tcPriority == rule->filter.priority) view.device = rule->device;
+          if (view.tcPriority == rule->filter.priority && view.tcHandle == rule->filter.handle)
+            view.device = rule->device;
     } else if (const auto* d = std::get_if<DemuxProgram>(&object)) {
       for (const auto& name : d->chains)
         if (auto* chain = chainNamed(name))

@@ -34,7 +34,9 @@ std::string Key::str() const {
     case Kind::kNicRule: {
       char proto[8];
       std::snprintf(proto, sizeof proto, "0x%04x", protocol);
-      s += " (tc priority " + std::to_string(index) + ", protocol " + proto + ")";
+      s += " (tc priority " + std::to_string(index) + ", protocol " + proto;
+      if (handle != demux::kSoleRuleHandle) s += ", handle " + std::to_string(handle);
+      s += ")";
       break;
     }
     case Kind::kContinuation: s += " (tc chain " + std::to_string(index) + ")"; break;
@@ -54,7 +56,9 @@ struct KeyOf {
   Key operator()(const Clsact& c) const { return {Kind::kClsact, c.device}; }
   Key operator()(const HostTables&) const { return {Kind::kHostTables}; }
   Key operator()(const NicRule& r) const {
-    return {Kind::kNicRule, r.device, r.filter.priority, r.filter.protocol};
+    Key k{Kind::kNicRule, r.device, r.filter.priority, r.filter.protocol};
+    k.handle = r.filter.handle;
+    return k;
   }
   Key operator()(const DemuxProgram& d) const {
     return {Kind::kDemuxProgram, d.device, static_cast<uint32_t>(d.hook)};

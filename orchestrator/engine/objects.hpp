@@ -51,6 +51,7 @@ struct Key {
   std::string device;       // interface name; empty for the datapath, its tables and programs
   uint32_t index = 0;       // kNicRule: tc priority; kContinuation: tc chain; kUserProgram: slot
   uint16_t protocol = 0;    // kNicRule: tc protocol (host order)
+  uint32_t handle = 0;      // kNicRule: flower handle (rules may share a priority)
   auto operator<=>(const Key&) const = default;
   std::string str() const;  // for messages
 };

@@ -107,7 +107,9 @@ class FilterSorter {
       return false;
     }
     if (const auto* fl = std::get_if<tc::Flower>(&f.spec)) {
-      if (chain != 0 || f.priority <= demux::kNicPriorityBase || f.priority >= demux::kNicPriorityEnd) return false;
+      // The cookie alone marks a NIC rule: a profile's priority range
+      // (tc_priorities) puts them below vfsteer's usual layout.
+      if (chain != 0) return false;
       if (fl->actions.empty() || fl->actions.front().cookie != cookie_) return false;
       NicRule r;
       r.device = device_;

@@ -116,14 +116,16 @@ Result<ChangeSet> reconcile(const DesiredState& desired, const ObservedState& ob
       // as it is (and never removed).
       const bool used = (key.kind == Kind::kClsact && observed.foreignClsact.contains(key.device)) ||
                         (key.kind == Kind::kTunnelDevice && observed.foreignTunnelDevices.contains(key.device));
-      if (key.kind == Kind::kHostEntry) {
+      if (key.kind == Kind::kHostEntry || key.kind == Kind::kNicRule) {
+        const uint16_t prio = key.kind == Kind::kHostEntry ? demux::kHostPriority : static_cast<uint16_t>(key.index);
         auto prios = observed.foreignPriorities.find(key.device);
-        if (prios != observed.foreignPriorities.end() && prios->second.contains(demux::kHostPriority))
+        if (prios != observed.foreignPriorities.end() && prios->second.contains(prio))
           return Error(ErrorCode::kConflict,
-                       "tc ingress priority " + std::to_string(demux::kHostPriority) + " on " + key.device +
-                           " holds a filter vfsteer does not own; vfsteer attaches its host datapath there: move "
-                           "that filter to another priority (tc filter del dev " +
-                           key.device + " ingress pref " + std::to_string(demux::kHostPriority) + ")");
+                       "tc ingress priority " + std::to_string(prio) + " on " + key.device +
+                           " holds a filter vfsteer does not own; vfsteer puts its " +
+                           (key.kind == Kind::kHostEntry ? "host datapath" : "NIC rule") +
+                           " there: move that filter to another priority (tc filter del dev " + key.device +
+                           " ingress pref " + std::to_string(prio) + ")");
       }
       if (!used) changes.push_back({Op::kAdd, addPhase(want), want, std::nullopt});
       ++d;

@@ -77,11 +77,13 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
         statuses.push_back(s);
         continue;
       }
-      // The rule at its priority on its device, whichever protocol.
+      // The rule at its priority and handle on its device, whichever
+      // protocol.
       for (auto it = kernel.owned.lower_bound(Key{Kind::kNicRule, view.device, view.tcPriority});
            it != kernel.owned.end() && it->first.kind == Kind::kNicRule && it->first.device == view.device &&
            it->first.index == view.tcPriority;
            ++it) {
+        if (it->first.handle != view.tcHandle) continue;
         const tc::Filter& f = std::get<NicRule>(it->second).filter;
         const auto& flower = std::get<tc::Flower>(f.spec);
         s.present = true;

@@ -88,6 +88,7 @@ ordered chainJson(const SplitReport::Chain& c) {
   jc["nic_rules"] = ordered::array();
   for (const auto& n : c.nicRules) {
     ordered jr{{"tc_priority", n.tcPriority},
+            {"tc_handle", n.tcHandle},
             {"protocol", nameIn(kL3Names, n.l3)},
             {"tc_protocol", netlink::tc::protocolName(n.tcProtocol)},
             {"stages", n.stages},
@@ -261,6 +262,7 @@ Result<SplitReport> splitReportFromJson(const json& doc) {
       for (const auto& jr : jc.at("nic_rules")) {
         SplitReport::NicRuleView n;
         n.tcPriority = jr.at("tc_priority");
+        n.tcHandle = jr.value("tc_handle", demux::kSoleRuleHandle);
         n.l3 = parseIn(kL3Names, jr.at("protocol").get<std::string>());
         const std::string protocol = jr.value("tc_protocol", std::string("all"));
         const auto known = netlink::tc::protocolByName(protocol);

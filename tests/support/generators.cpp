@@ -198,6 +198,7 @@ Profile Generator::profile() {
   p.trapToHost = chance(0.5);
   p.vfSideRules = chance(0.5);
   p.ruleBudget = chance(0.3) ? 1 + pick(6) : 0;
+  p.tcPriorities = chance(0.3) ? 1 + pick(4) : 0;
   return p;
 }
 

@@ -377,6 +377,42 @@ TEST(Reconcile, ANicRuleWithAnotherMaskIsRemovedThenAdded) {
   EXPECT_TRUE(std::get<tc::Flower>(std::get<NicRule>(shape->changes[1].object).filter.spec).key.dst4);
 }
 
+// In a profile's priority range, rules share a tc priority and differ by
+// handle; a priority someone else's filter holds is not vfsteer's to use.
+TEST(Reconcile, NicRulesSharingAPriorityAreTwoObjectsAndAForeignPriorityIsAConflict) {
+  StateGenerator g(13);
+  DesiredState d;
+  d.add(Clsact{"eth0"});
+  for (uint32_t handle : {20u, 40u}) {
+    NicRule r = g.rule("eth0", 1, false);
+    r.exit = demux::NicExit::kTerminal;
+    r.filter.protocol = ETH_P_IP;
+    r.filter.handle = handle;
+    std::get<tc::Flower>(r.filter.spec).key.dstPort = static_cast<uint16_t>(handle);
+    d.add(r);
+  }
+  ObservedState model;
+  auto first = reconcile(d, model);
+  ASSERT_TRUE(first.ok()) << first.error().describe();
+  int adds = 0;
+  for (const auto& c : first->changes) adds += c.op == Op::kAdd && c.key().kind == Kind::kNicRule;
+  EXPECT_EQ(adds, 2);
+  for (const auto& c : first->changes) applyToModel(model, c);
+  auto again = reconcile(d, model);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty());
+
+  ObservedState theirs;
+  theirs.foreignPriorities["eth0"].insert(1);
+  auto conflict = reconcile(d, theirs);
+  ASSERT_FALSE(conflict.ok());
+  EXPECT_EQ(conflict.error().code(), ErrorCode::kConflict);
+  EXPECT_NE(conflict.error().message().find("tc ingress priority 1 on eth0 holds a filter vfsteer does not own; "
+                                             "vfsteer puts its NIC rule there"),
+            std::string::npos)
+      << conflict.error().message();
+}
+
 TEST(Reconcile, TeardownRemovesOnlyVfsteersObjectsInReverse) {
   ObservedState o;
   o.datapath = {true, 100, 101, 102, 0};

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 #include "generators.hpp"
 #include "netdevsim.hpp"
@@ -159,6 +162,74 @@ TEST_F(NicModelTest, RefusedRuleMovesItsChainToTheHostInTheDriversWords) {
   EXPECT_EQ(chain(rep, "web")["split"], 0);
   EXPECT_NE(chain(rep, "web")["stages"][0]["reason"].get<std::string>().find(words), std::string::npos);
   EXPECT_TRUE(flowerFilters(nsim().pf()).empty());
+  EXPECT_TRUE(nsim().modelRules().empty());
+}
+
+// The same NIC with a profile that says so (tc_priorities: 16; no goto to
+// vfsteer's continuation chains past FDB_TC_MAX_CHAIN, so no
+// miss_to_software): forty chains fit in a few priorities, chains that
+// cannot meet sharing one, and every rule is in the NIC.
+TEST_F(NicModelTest, Mlx5WithoutIgnoreFlowLevelTakesAPolicyPackedIntoSixteenPriorities) {
+  useModel("mlx5");
+  nsim().modelKnob("max_prio", 16);
+  nsim().modelKnob("max_chain", 3);
+  std::stringstream shipped;
+  shipped << std::ifstream(std::string(VFSTEER_SOURCE_DIR) + "/profiles/mlx5.yaml").rdbuf();
+  std::string text = shipped.str();
+  auto swap = [&](const std::string& from, const std::string& to) {
+    ASSERT_NE(text.find(from), std::string::npos) << from;
+    text.replace(text.find(from), from.size(), to);
+  };
+  swap("name: mlx5\n", "name: mlx5-16\n");
+  swap("miss_to_software: true", "miss_to_software: false\n  tc_priorities: 16");
+  const std::string dir = std::filesystem::path(writeFile(text)).parent_path() / "profiles-16";
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir + "/mlx5-16.yaml") << text; }
+
+  std::string chains;
+  for (int i = 0; i < 36; ++i)
+    chains += "  - {name: p" + std::to_string(i) + ", priority: " + std::to_string(10 + i) +
+              ", match: {dst_ip: 10.0.0.0/8, ip_proto: tcp, dst_port: " + std::to_string(2000 + i) +
+              "}, stages: [{deliver: {vf: " + std::to_string(i % 4) + "}}]}\n";
+  chains +=
+      "  - {name: tcp, priority: 100, match: {dst_ip: 10.0.0.0/8, ip_proto: tcp}, stages: [{deliver: {vf: 1}}]}\n"
+      "  - {name: net, priority: 110, match: {dst_ip: 10.1.0.0/16}, stages: [{vlan_push: {id: 30}}, {deliver: {vf: 2}}]}\n"
+      "  - {name: six, priority: 120, match: {dst_ip: \"2001:db8::/32\", ip_proto: udp}, stages: [{deliver: {vf: 3}}]}\n"
+      "  - {name: rest, priority: 130, match: {ip_proto: udp, dst_port: 53}, stages: [drop]}\n";
+  const auto file = policy(chains);
+  const std::vector<std::string> args = {"apply", "-f", file, "--profile", "mlx5-16", "--profiles-dir", dir};
+  auto r = runVfsteer(args);
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_EQ(r.out.find("refused"), std::string::npos) << r.out;
+  // The port chains at 1, tcp after them at 2, net after all at 3; six
+  // takes the first priority free for IPv6 (4); rest's IPv4 rule comes
+  // after net (5, as 4 is IPv6's), its IPv6 rule after six (6).
+  std::map<int, int> rulesAt;
+  for (const auto& f : flowerFilters(nsim().pf())) {
+    EXPECT_TRUE(f["options"].value("in_hw", false)) << f.dump();
+    EXPECT_TRUE(f["options"].value("skip_sw", false)) << f.dump();
+    EXPECT_TRUE(hasOurCookie(f)) << f.dump();
+    ++rulesAt[f.value("pref", 0)];
+  }
+  EXPECT_EQ(rulesAt, (std::map<int, int>{{1, 36}, {2, 1}, {3, 1}, {4, 1}, {5, 1}, {6, 1}})) << "rules per tc priority";
+  EXPECT_EQ(nsim().modelRules().size(), 41u);
+
+  // Every chain's rules, told apart by handle, with the counters the model
+  // keeps for each.
+  nsim().setModelCounters(nsim().pf(), 1, 5, 500);
+  json rep = report();
+  for (const char* name : {"p0", "p35", "tcp", "net", "six", "rest"}) {
+    const json& c = chain(rep, name);
+    EXPECT_EQ(c["split"], c["stages"].size()) << name << " runs all in the NIC: " << c.dump();
+    for (const auto& rule : c["nic_rules"]) EXPECT_TRUE(rule.value("in_hw", false)) << name << ": " << rule.dump();
+  }
+  EXPECT_EQ(chain(rep, "p7")["nic_rules"][0].value("packets", 0), 5);
+  EXPECT_EQ(chain(rep, "tcp")["nic_rules"][0].value("packets", 0), 0) << "tcp is at priority 2";
+
+  auto again = runVfsteer(args);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
   EXPECT_TRUE(nsim().modelRules().empty());
 }
 

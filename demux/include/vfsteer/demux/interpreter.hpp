@@ -84,9 +84,18 @@ struct Outcome {
 
 bool matches(const policies::Match& match, const Packet& packet);
 
-// The NIC rule that takes `packet` (the first of the plan's rules for its
-// side that matches), or none: a NIC miss.
-const NicRule* nicRuleFor(const policies::Policy& policy, const Plan& plan, const Packet& packet);
+// The NIC rule that takes `packet`: of the plan's rules for its side that
+// match, the one at the lowest tc priority, as the NIC orders them; none: a
+// NIC miss. `tie` is another matching rule at that same priority, whose
+// order against `rule` no NIC defines: a layout error.
+struct NicLookup {
+  const NicRule* rule = nullptr;
+  const NicRule* tie = nullptr;
+};
+NicLookup nicLookup(const policies::Policy& policy, const Plan& plan, const Packet& packet);
+inline const NicRule* nicRuleFor(const policies::Policy& policy, const Plan& plan, const Packet& packet) {
+  return nicLookup(policy, plan, packet).rule;
+}
 
 Outcome runWhole(const policies::Policy& policy, const Packet& packet, const Environment& env);
 Outcome runSplit(const policies::Policy& policy, const Plan& plan,

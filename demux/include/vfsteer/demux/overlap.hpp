@@ -25,6 +25,8 @@ class OverlapIndex {
   // The position (in the order of `add`) of the earliest match that may
   // overlap `m`, by mayOverlap; nothing when none can.
   std::optional<size_t> firstOverlap(const policies::Match& m) const;
+  // The positions of every match that may overlap `m`, ascending.
+  std::vector<size_t> overlaps(const policies::Match& m) const;
 
   // The keys an index is kept on.
   enum Field : uint8_t {
@@ -43,6 +45,13 @@ class OverlapIndex {
     // (a superset; the caller checks each).
     std::vector<size_t> candidates(const std::array<std::optional<uint64_t>, kFieldCount>& query) const;
   };
+  // The tables that may hold matches overlapping `m`, each with the query
+  // that finds them there.
+  struct Query {
+    const Table* table;
+    std::array<std::optional<uint64_t>, kFieldCount> fields;
+  };
+  std::array<Query, 2> queriesFor(const policies::Match& m) const;
   Table plain_, tunnel_;
   std::vector<const policies::Match*> matches_;
 };

@@ -60,6 +60,11 @@ enum class NicExit {
   kTrap,      // hand the packet to the host unchanged (kTrap)
 };
 
+// The handle of a rule alone at its tc priority: the one the kernel gives
+// the first filter of a priority, so that rules installed before handles
+// were chosen are the same objects.
+inline constexpr uint32_t kSoleRuleHandle = 1;
+
 // One hardware rule. A chain that matches both IPv4 and IPv6 gets two rules,
 // because tc keys a filter's priority to one protocol.
 struct NicRule {
@@ -67,6 +72,9 @@ struct NicRule {
   Port from;              // attached to the uplink or to that VF's representor
   IpVersion l3 = IpVersion::kNone;  // kV4, kV6 or kNone (not IP-specific)
   uint16_t tcPriority = 0;
+  // The flower handle: rules that share a tc priority (a profile priority
+  // range) differ by it.
+  uint32_t tcHandle = kSoleRuleHandle;
   size_t stageCount = 0;  // stages [0, stageCount) are this rule's actions
   NicExit exit = NicExit::kTerminal;
   uint32_t gotoTcChain = 0;  // for kGotoChain

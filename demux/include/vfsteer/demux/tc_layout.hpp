@@ -31,6 +31,13 @@ inline constexpr uint16_t nicPriority(uint32_t chainPriority, policies::IpVersio
                                (l3 == policies::IpVersion::kV6 ? 1 : 0));
 }
 
+// In a profile's priority range, rules share priorities; each takes the
+// number its chain would have as a priority in the usual layout (unique per
+// side) as its flower handle, stable across policy changes.
+inline constexpr uint32_t packedHandle(uint32_t chainPriority, policies::IpVersion l3) {
+  return chainPriority * 2 + (l3 == policies::IpVersion::kV6 ? 1 : 0);
+}
+
 inline constexpr uint32_t continueChain(uint32_t chainPriority) {
   return kContinueChainBase + chainPriority;
 }

@@ -69,6 +69,12 @@ struct Profile {
   // Hardware rules can match traffic sent by VFs (rules on VF representors).
   bool vfSideRules = false;
   int ruleBudget = 0;                // hardware rules, 0 = not stated
+  // The tc priorities it accepts per chain: 1..tcPriorities (mlx5 without
+  // firmware ignore_flow_level: 16). vfsteer then packs its NIC rules into
+  // that range, chains that cannot overlap sharing a priority; 0 = any
+  // priority (vfsteer's usual layout, one priority per chain). At most
+  // 9999, below the priorities of that layout.
+  int tcPriorities = 0;
 
   bool xdpOffload = false;           // XDP programs in offload mode
   bool clsBpfOffload = false;        // cls_bpf filters with skip_sw
