@@ -9,9 +9,11 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <cstdio>
 
 #include "generators.hpp"
 #include "netdevsim.hpp"
+#include "vfsteer/policies/loader.hpp"
 
 namespace vfsteer::testing {
 namespace {
@@ -385,6 +387,96 @@ TEST_P(ProfileCrossCheck, EveryNicRuleThePlanMakesIsOneTheModelTakes) {
   ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
   EXPECT_TRUE(nsim().modelRules().empty());
   EXPECT_GT(nicRules, 15) << "the corpus must put rules in the NIC to check anything";
+}
+
+// The converse: a profile claiming every key and stage puts each chain of
+// the corpus whole in the NIC, and the model takes or refuses each rule.
+// The model must take exactly the chains whose NIC part the real profile
+// plans the same: a rule the model takes that the profile keeps off is a
+// claim the profile misses, one it refuses that the profile plans is a claim
+// the driver does not back. (Chains moved only to keep priority order are
+// not compared.) A profile may be narrower than the driver on purpose, with
+// the reason written here.
+const std::map<std::string, std::vector<std::string>> kNarrowerOnPurpose = {
+    // nfp_flower_loop_action() bounds VLAN pushes only by the action list
+    // size (NFP_FL_MAX_A_SIZ); the profile keeps to one tag per rule, as
+    // QinQ needs firmware with NFP_FL_FEATS_VLAN_QINQ.
+    {"nfp", {"pops or pushes at most 1 VLAN tag per rule"}},
+};
+
+TEST_P(ProfileCrossCheck, TheModelTakesExactlyWhatTheProfilePlans) {
+  const std::string profile = GetParam();
+  useModel(profile);
+  auto real = policies::loadProfileFile(std::string(VFSTEER_SOURCE_DIR) + "/profiles/" + profile + ".yaml");
+  ASSERT_TRUE(real.ok()) << real.error().describe();
+  auto yesNo = [](bool b) { return std::string(b ? "true" : "false"); };
+  const std::string anything =
+      "name: anything\nhardware:\n  engine: flower\n"
+      "  match: [from, src_mac, dst_mac, ethertype, vlan, cvlan, src_ip4, dst_ip4, src_ip6, dst_ip6, ip_proto,\n"
+      "          src_port, dst_port, tunnel]\n"
+      "  stages: [vlan_pop, vlan_push, tunnel_decap, police, mirror, drop, deliver]\n"
+      "  targets: [vf, uplink]\n  tunnels: [vxlan, geneve]\n  vlan_depth: 2\n"
+      "  miss_to_software: " + yesNo(real->missToSoftware) + "\n  trap_to_host: " + yesNo(real->trapToHost) +
+      "\n  vf_side_rules: " + yesNo(real->vfSideRules) + "\n";
+  const std::string dir = std::filesystem::path(writeFile(anything)).parent_path() / ("anything-" + profile);
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir + "/anything.yaml") << anything; }
+
+  ::vfsteer::testing::Generator gen(20261203);
+  int taken = 0, refused = 0, narrower = 0;
+  auto onPurpose = [&](const std::string& reason) {
+    auto it = kNarrowerOnPurpose.find(profile);
+    if (it == kNarrowerOnPurpose.end()) return false;
+    for (const auto& words : it->second)
+      if (reason.find(words) != std::string::npos) return true;
+    return false;
+  };
+  for (int i = 0; i < 3; ++i) {
+    const std::string yaml = nicChainsYaml(gen, 16, 3000 + 100 * i, true);
+    const auto file = policy(yaml);
+    auto planOf = [&](const std::vector<std::string>& extra) {
+      std::vector<std::string> args = {"plan", "-f", file, "-o", "json"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      auto r = runVfsteer(args);
+      EXPECT_EQ(r.status, 0) << r.err;
+      return json::parse(r.out, nullptr, false);
+    };
+    const json planned = planOf({"--profile", profile});
+    const json whole = planOf({"--profile", "anything", "--profiles-dir", dir});
+    auto r = runVfsteer({"apply", "-f", file, "--profile", "anything", "--profiles-dir", dir});
+    ASSERT_EQ(r.status, 0) << yaml << r.err << r.out;
+    const json rep = report();
+    for (const auto& w : whole["chains"]) {
+      const std::string name = w["name"];
+      if (!w["demux_in_nic"].get<bool>()) continue;
+      const json* p = nullptr;
+      for (const auto& c : planned["chains"])
+        if (c["name"] == name) p = &c;
+      ASSERT_NE(p, nullptr) << name;
+      const json& held = chain(rep, name);
+      const std::string order = "to keep priority order";
+      if ((*p)["reason"].get<std::string>().find(order) != std::string::npos ||
+          held["stages"].dump().find(order) != std::string::npos)
+        continue;
+      auto same = [&](const json& c) { return c["split"] == w["split"] && c["handover"] == w["handover"]; };
+      const bool modelTakes = same(held);
+      if (modelTakes && !same(*p) && onPurpose((*p)["reason"])) {
+        ++narrower;
+        continue;
+      }
+      EXPECT_EQ(modelTakes, same(*p)) << "profile " << profile << ", chain " << name << ": the model "
+                                      << (modelTakes ? "takes" : "refuses") << " it whole; the profile plans split "
+                                      << (*p)["split"] << " (" << (*p)["reason"] << ")\nthe model: "
+                                      << held["stages"].dump() << "\n" << yaml;
+      (modelTakes ? taken : refused) += 1;
+    }
+    ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  }
+  EXPECT_GT(taken, 2) << "the corpus must hold chains the model takes";
+  EXPECT_GT(refused, 2) << "the corpus must hold chains the model refuses";
+  std::printf("profile %s: the model took %d chains whole and refused %d, as the profile plans; "
+              "the profile is narrower on purpose for %d\n",
+              profile.c_str(), taken, refused, narrower);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ProfileCrossCheck, ::testing::Values("mlx5", "ice", "nfp"));
