@@ -166,8 +166,8 @@ std::vector<IpVersion> ruleVersions(const Match& m) {
 // With a profile priority range (tc_priorities), the tc priority of each NIC
 // rule, by (chain, IP version). Chains whose rules do not fit move to the
 // host, and so do the chains that must then follow them (keepPriorityOrder);
-// packing again what is left fits, as fewer rules never need more
-// priorities, but the loop checks rather than trusts that.
+// what is left is packed again until it fits (each round moves at least one
+// chain, so it ends).
 std::map<std::pair<size_t, IpVersion>, uint16_t> fitPriorityRange(const Policy& policy, const Profile& profile,
                                                                   const std::vector<size_t>& order,
                                                                   std::vector<ChainPlan>& plans) {
