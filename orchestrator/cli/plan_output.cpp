@@ -126,8 +126,11 @@ nlohmann::ordered_json reportJson(const engine::LiveReport& r) {
       rule["in_hw"] = s.inHw;
       if (!s.viaProgram && s.present) {
         rule["in_hw_count"] = s.inHwCount;
-        rule["packets"] = s.packets;
-        rule["bytes"] = s.bytes;
+        rule["counted"] = r.nicCounters;
+        if (r.nicCounters) {
+          rule["packets"] = s.packets;
+          rule["bytes"] = s.bytes;
+        }
       }
     }
     auto counters = r.counters.find(name);

@@ -49,7 +49,9 @@ void printNic(const engine::LiveReport& r) {
                           : s.inHw   ? "in_hw (count " + std::to_string(s.inHwCount) + ")"
                           : r.nicEmulated ? "present (skip_hw)"
                                           : "NOT in_hw";
-      if (s.present) state += ", " + std::to_string(s.packets) + " packets";
+      if (s.present)
+        state += r.nicCounters ? ", " + std::to_string(s.packets) + " packets"
+                               : ", not counted (the NIC reports no counters per rule)";
       line("chain " + c.name + ": flower on " + c.nicRules[i].device + " (tc priority " +
            std::to_string(c.nicRules[i].tcPriority) + "): " + state);
     }

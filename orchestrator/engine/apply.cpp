@@ -319,6 +319,7 @@ InstanceState Applier::nextState() const {
                                                                           [](const auto& kv) {
                                                                             return kv.first.kind == Kind::kNicRule;
                                                                           }));
+  next.nicCounters = profile_->ruleCounters || next.nicEmulated;
   next.refused = placement_.refused;
   if (previous_)
     for (const auto& name : previous_->skipSw)
@@ -344,7 +345,7 @@ bool sameRecords(const InstanceState& a, const InstanceState& b) {
          a.profile == b.profile && a.chainIds == b.chainIds && a.programs == b.programs && a.devices == b.devices &&
          a.clsact == b.clsact && a.tunnelDevices == b.tunnelDevices && demux(a.demuxProgram) == demux(b.demuxProgram) &&
          a.hostEntries == b.hostEntries && xdp(a.xdpEntries) == xdp(b.xdpEntries) && a.nicEmulated == b.nicEmulated &&
-         a.refused == b.refused && a.skipSw == b.skipSw && a.splitFingerprint == b.splitFingerprint;
+         a.nicCounters == b.nicCounters && a.refused == b.refused && a.skipSw == b.skipSw && a.splitFingerprint == b.splitFingerprint;
 }
 
 ApplyResult Applier::run() {

@@ -13,6 +13,7 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
   r.instance = state.instance;
   r.split = split;
   r.nicEmulated = state.nicEmulated;
+  r.nicCounters = state.nicCounters;
 
   VFSTEER_ASSIGN_OR_RETURN(auto pinDir, representors::Datapath::pinDir(state.instance));
   VFSTEER_ASSIGN_OR_RETURN(auto dp, ports.datapath(pinDir));

@@ -56,8 +56,9 @@ struct LiveReport {
     bool present = false;
     bool inHw = false;
     uint32_t inHwCount = 0;
-    uint64_t packets = 0, bytes = 0;  // the flower rule's first action
+    uint64_t packets = 0, bytes = 0;  // the flower rule's first action; see nicCounters
   };
+  bool nicCounters = true;  // false: the NIC reports none, and the zeros above mean nothing
   std::map<std::string, std::vector<NicRuleStatus>> nicRules;
   std::map<std::string, representors::ChainCounters> counters;  // chains the host runs
 };

@@ -124,6 +124,7 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
     for (const auto& x : doc.value("xdp_entries", json::array()))
       s.xdpEntries.push_back({x.at("device"), modeOf(x.at("mode")), 0});
     s.nicEmulated = doc.value("nic_emulated", false);
+    s.nicCounters = doc.value("nic_counters", true);
     s.refused = doc.value("refused", std::map<std::string, std::string>{});
     s.skipSw = doc.value("skip_sw", std::vector<std::string>{});
     s.splitFingerprint = doc.value("split_fingerprint", "");
@@ -138,7 +139,7 @@ Status StateStore::save(const InstanceState& s) const {
   json doc{{"vfsteer_state", kStateVersion}, {"instance", s.instance}, {"netns", s.netns},
            {"pf", s.pf}, {"policy", s.policyFile}, {"profile", s.profile}, {"chain_ids", s.chainIds},
            {"devices", s.devices}, {"clsact", s.clsact}, {"tunnel_devices", s.tunnelDevices},
-           {"host_entries", s.hostEntries}, {"nic_emulated", s.nicEmulated}, {"refused", s.refused},
+           {"host_entries", s.hostEntries}, {"nic_emulated", s.nicEmulated}, {"nic_counters", s.nicCounters}, {"refused", s.refused},
            {"skip_sw", s.skipSw}, {"split_fingerprint", s.splitFingerprint}};
   doc["programs"] = json::array();
   for (const auto& p : s.programs)

@@ -34,6 +34,7 @@ struct InstanceState {
   std::vector<std::string> hostEntries;      // ports with the host datapath's tc entry
   std::vector<XdpEntry> xdpEntries;          // ports with its XDP entry, and the mode
   bool nicEmulated = false;  // the NIC part runs in software (apply --emulate-nic)
+  bool nicCounters = true;   // the NIC rules' counters mean something (profile rule_counters, or emulated)
   // Chains whose NIC rules the kernel refused, with its words; a later apply
   // of the same policy does not ask again (apply --retry-refused does).
   std::map<std::string, std::string> refused;

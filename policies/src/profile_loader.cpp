@@ -79,7 +79,7 @@ class ProfileReader {
     if (!r_.expectMap(node, path,
                       {"engine", "match", "stages", "targets", "vf_side_targets", "tunnels", "vlan_depth",
                        "l4_port_protocols", "tunnel_needs_outer_dst", "conditions", "miss_to_software",
-                       "trap_to_host", "vf_side_rules", "rule_budget", "tc_priorities"}))
+                       "trap_to_host", "vf_side_rules", "rule_budget", "tc_priorities", "rule_counters"}))
       return;
     if (r_.require(node, "engine", path)) {
       if (const auto& e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf"}))
@@ -112,6 +112,8 @@ class ProfileReader {
     if (const auto& n = node["rule_budget"])
       if (const auto& v = r_.unsignedInt(n, child(path, "rule_budget"), 0, 100000000))
         p.ruleBudget = static_cast<int>(*v);
+    if (const auto& n = node["rule_counters"])
+      if (const auto& v = r_.boolean(n, child(path, "rule_counters"))) p.ruleCounters = *v;
     if (const auto& n = node["tc_priorities"])
       if (const auto& v = r_.unsignedInt(n, child(path, "tc_priorities"), 1, 9999))
         p.tcPriorities = static_cast<int>(*v);

@@ -38,6 +38,16 @@ Policy policyText(const std::string& chains, int vfs = 4) {
   return *p;
 }
 
+// ice_setup_tc_cls_flower() has no FLOW_CLS_STATS; the others report stats.
+TEST(Profiles, RuleCountersAreClaimedWhereTheDriverReportsThem) {
+  EXPECT_FALSE(profileNamed("ice").ruleCounters);
+  for (const char* name : {"mlx5", "nfp", "netdevsim", "veth"}) EXPECT_TRUE(profileNamed(name).ruleCounters) << name;
+  auto bad = policies::loadProfileText("name: x\nhardware:\n  engine: flower\n  match: [dst_port]\n  rule_counters: 3\n",
+                                       "x.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().describe().find("x.yaml:5:"), std::string::npos) << bad.error().describe();
+}
+
 TEST(Profiles, AllShippedProfilesLoadAndMapDrivers) {
   auto all = policies::loadProfileDir(kSource + "/profiles");
   ASSERT_TRUE(all.ok()) << all.error().describe();

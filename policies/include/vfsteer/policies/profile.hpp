@@ -69,6 +69,9 @@ struct Profile {
   // Hardware rules can match traffic sent by VFs (rules on VF representors).
   bool vfSideRules = false;
   int ruleBudget = 0;                // hardware rules, 0 = not stated
+  // The driver reports each rule's packets and bytes (tc's stats); ice
+  // does not, and `report` must not show its zeros as counts.
+  bool ruleCounters = true;
   // The tc priorities it accepts per chain: 1..tcPriorities (mlx5 without
   // firmware ignore_flow_level: 16). vfsteer then packs its NIC rules into
   // that range, chains that cannot overlap sharing a priority; 0 = any
