@@ -92,7 +92,8 @@ constexpr AttrSpec kU32Specs[] = {
     VFS_ATTR(TCA_U32_CLASSID, kU32),
     {TCA_U32_ACT, "TCA_U32_ACT", AttrType::kNested, 0, &kActionListPolicy},
     VFS_STRUCT(TCA_U32_SEL, sizeof(tc_u32_sel)),
-    VFS_ATTR(TCA_U32_FLAGS, kU32),
+    VFS_ATTR(TCA_U32_FLAGS, kU32),       VFS_ATTR(TCA_U32_HASH, kU32),
+    VFS_ATTR(TCA_U32_LINK, kU32),        VFS_ATTR(TCA_U32_DIVISOR, kU32),
 };
 constexpr AttrSpec kBpfSpecs[] = {
     VFS_ATTR(TCA_BPF_FD, kU32),       VFS_ATTR(TCA_BPF_NAME, kString), VFS_ATTR(TCA_BPF_CLASSID, kU32),
@@ -316,16 +317,33 @@ void encodeFlower(Message& m, const Filter& f, const Flower& fl) {
   if (f.protocol != ETH_P_ALL) m.putBe16(TCA_FLOWER_KEY_ETH_TYPE, htons(f.protocol));
 }
 
-// tc ... u32 [skip_sw|skip_hw] match ... [classid C] action ...
+// tc ... u32 divisor N                    (a table)
+// tc ... u32 [ht T:] [link L: offset at A mask M shift S plus P eat]
+//            [skip_sw|skip_hw] match ... [classid C] action ...
+// in the order tc puts them: what it parses in its loop, then the table,
+// the selector and the flags.
 void encodeU32(Message& m, const U32& u) {
   auto opts = m.nest(TCA_OPTIONS);
+  if (u.divisor) {
+    m.putU32(TCA_U32_DIVISOR, *u.divisor);
+    return;
+  }
   if (u.classid) m.putU32(TCA_U32_CLASSID, *u.classid);
+  if (u.link) m.putU32(TCA_U32_LINK, *u.link);
   encodeActions(m, TCA_U32_ACT, u.actions);
+  if (u.table) m.putU32(TCA_U32_HASH, *u.table);
   // struct tc_u32_sel is followed by its keys in one attribute.
   std::vector<uint8_t> sel(sizeof(tc_u32_sel) + u.keys.size() * sizeof(tc_u32_key), 0);
   auto* s = reinterpret_cast<tc_u32_sel*>(sel.data());
   s->flags = u.terminal ? TC_U32_TERMINAL : 0;
   s->nkeys = static_cast<unsigned char>(u.keys.size());
+  if (const auto& next = u.nextHeader) {
+    s->flags |= TC_U32_OFFSET | TC_U32_VAROFFSET | (next->eat ? TC_U32_EAT : 0);
+    s->offoff = next->at;
+    s->offmask = htons(next->mask);
+    s->offshift = next->shift;
+    s->off = static_cast<uint16_t>(next->plus);
+  }
   auto* keys = reinterpret_cast<tc_u32_key*>(sel.data() + sizeof(tc_u32_sel));
   for (size_t i = 0; i < u.keys.size(); ++i) {
     keys[i].val = u.keys[i].value;
@@ -515,6 +533,9 @@ Result<U32> decodeU32(const AttrTable& o) {
     if (p.size() < sizeof(tc_u32_sel) + sel.nkeys * sizeof(tc_u32_key))
       return Error(ErrorCode::kInternal, "u32 selector keys truncated");
     u.terminal = sel.flags & TC_U32_TERMINAL;
+    if (sel.flags & TC_U32_VAROFFSET)
+      u.nextHeader = U32NextHeader{sel.offoff, ntohs(sel.offmask), sel.offshift, static_cast<int16_t>(sel.off),
+                                   (sel.flags & TC_U32_EAT) != 0};
     for (unsigned i = 0; i < sel.nkeys; ++i) {
       tc_u32_key key;
       std::memcpy(&key, p.data() + sizeof(tc_u32_sel) + i * sizeof(tc_u32_key), sizeof key);
@@ -523,6 +544,9 @@ Result<U32> decodeU32(const AttrTable& o) {
   }
   if (auto a = o.get(TCA_U32_FLAGS)) u.flags = a->u32();
   if (auto a = o.get(TCA_U32_CLASSID)) u.classid = a->u32();
+  if (auto a = o.get(TCA_U32_DIVISOR)) u.divisor = a->u32();
+  if (auto a = o.get(TCA_U32_HASH)) u.table = a->u32();
+  if (auto a = o.get(TCA_U32_LINK)) u.link = a->u32();
   VFSTEER_ASSIGN_OR_RETURN(u.actions, decodeActions(o, TCA_U32_ACT));
   return u;
 }

@@ -160,6 +160,44 @@ const std::map<std::string, Builder>& builders() {
          f.spec = u;
          return tc::encodeAddFilter(f);
        }},
+      {"u32_hash_table",
+       [](const Fixture& fx) {
+         auto f = filter(fx, 1, ETH_P_IP);
+         f.handle = 0x00100000;
+         tc::U32 u;
+         u.divisor = 1;
+         f.spec = u;
+         return tc::encodeAddFilter(f);
+       }},
+      {"u32_link_eat",
+       [](const Fixture& fx) {
+         auto f = filter(fx, 1, ETH_P_IP);
+         f.handle = 1;
+         tc::U32 u;
+         u.terminal = false;
+         u.flags = tc::kSkipSw;
+         u.table = 0x80000000;
+         u.link = 0x00100000;
+         u.nextHeader = tc::U32NextHeader{0, 0x0f00, 6, 0, true};
+         u.keys.push_back({htonl(0x0a000000), htonl(0xffffff00), 16, 0});
+         u.keys.push_back({htonl(6 << 16), htonl(0x00ff0000), 8, 0});
+         f.spec = u;
+         return tc::encodeAddFilter(f);
+       }},
+      {"u32_ports_in_table",
+       [](const Fixture& fx) {
+         auto f = filter(fx, 1, ETH_P_IP);
+         f.handle = 0x00100002;
+         tc::U32 u;
+         u.flags = tc::kSkipSw;
+         u.table = 0x00100000;
+         u.keys.push_back({htonl(80), htonl(0xffff), 0, -1});
+         auto to = redirect(fx.ifindex("vb"));
+         to.cookie = {1, 2, 3, 4, 5, 6, 7, 8};
+         u.actions.push_back(to);
+         f.spec = u;
+         return tc::encodeAddFilter(f);
+       }},
       {"bpf_da_skip_hw",
        [](const Fixture& fx) {
          auto f = filter(fx, 40000, ETH_P_ALL);
@@ -471,6 +509,41 @@ TEST(Decode, QdiscDump) {
     }
   }
   EXPECT_TRUE(found);
+}
+
+// The layout ixgbe offloads, read back: a table, a link that eats the IP
+// header, a port rule in the linked table.
+TEST(Decode, U32TablesAndLinksReadBack) {
+  Fixture fx = load("reply_u32_link_dump");
+  ASSERT_FALSE(fx.doc.empty());
+  const tc::U32 *table = nullptr, *link = nullptr, *ports = nullptr;
+  uint32_t portsHandle = 0;
+  const auto filters = filtersIn(fx);
+  for (const auto& f : filters) {
+    auto* u = std::get_if<tc::U32>(&f.spec);
+    ASSERT_NE(u, nullptr);
+    if (u->divisor && f.handle == 0x00100000) table = u;
+    if (u->link) link = u;
+    if (u->table == 0x00100000u) ports = u, portsHandle = f.handle;
+  }
+  ASSERT_NE(table, nullptr) << "the table 1: with its divisor";
+  EXPECT_EQ(*table->divisor, 1u);
+  ASSERT_NE(link, nullptr);
+  EXPECT_EQ(*link->link, 0x00100000u);
+  EXPECT_EQ(link->table, 0x80000000u);
+  ASSERT_TRUE(link->nextHeader);
+  EXPECT_EQ(*link->nextHeader, (tc::U32NextHeader{0, 0x0f00, 6, 0, true}));
+  EXPECT_FALSE(link->terminal);
+  ASSERT_EQ(link->keys.size(), 2u);
+  EXPECT_EQ(link->keys[1].value, htonl(17 << 16));
+  ASSERT_NE(ports, nullptr);
+  EXPECT_EQ(portsHandle, 0x00100002u);
+  EXPECT_FALSE(ports->nextHeader);
+  ASSERT_EQ(ports->keys.size(), 1u);
+  EXPECT_EQ(ports->keys[0].value, htonl(53));
+  EXPECT_EQ(ports->keys[0].offmask, -1);
+  EXPECT_TRUE(ports->flags & tc::kSkipHw);
+  ASSERT_EQ(ports->actions.size(), 1u);
 }
 
 TEST(Decode, U32DumpMatchesTcJson) {

@@ -157,12 +157,30 @@ struct U32Key {
   bool operator==(const U32Key&) const = default;
 };
 
+// Where a link's target table reads from: past the header the link
+// matched, its length taken from the packet (tc "offset at AT mask MASK
+// shift SHIFT plus PLUS eat"): (u16 at AT & MASK) >> SHIFT, plus PLUS.
+struct U32NextHeader {
+  int16_t at = 0;
+  uint16_t mask = 0;  // host order; 0x0f00 with shift 6: the IPv4 header length
+  uint8_t shift = 0;
+  int16_t plus = 0;
+  bool eat = true;  // the target's keys are relative to the next header
+  bool operator==(const U32NextHeader&) const = default;
+};
+
+// A u32 node: a rule (knode) or, with `divisor`, a hash table (hnode).
+// Handles are u32's: table 0xTTT00000, rule TTT:BB:NNN (table, bucket, node).
 struct U32 {
   std::vector<U32Key> keys;
   bool terminal = true;  // TC_U32_TERMINAL: a match ends classification
   uint32_t flags = 0;
   std::optional<uint32_t> classid;
   std::vector<Action> actions;
+  std::optional<uint32_t> divisor;  // a hash table with this many buckets (1: a plain list)
+  std::optional<uint32_t> table;    // the table a rule goes in ("ht 1:"); absent: 800:
+  std::optional<uint32_t> link;     // the table a match continues in ("link 1:")
+  std::optional<U32NextHeader> nextHeader;
   // Decoded only: u32's own node handle ("800::800").
   uint32_t nodeHandle = 0;
 };
