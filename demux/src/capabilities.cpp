@@ -59,6 +59,25 @@ std::optional<std::string> whyMatchNotInNic(const Profile& profile, const Match&
     return "ports of " + std::string(ipProtocolName(*match.ipProto).value_or("this protocol")) + ": " +
            profileName(profile) + " matches L4 ports of " + which + " only";
   }
+  if (match.ipProto && !profile.canMatchProtocol(*match.ipProto)) {
+    std::string which;
+    for (uint8_t p : profile.ipProtocols) which += (which.empty() ? "" : " and ") + std::string(*ipProtocolName(p));
+    return "ip_proto " + std::string(ipProtocolName(*match.ipProto).value_or(std::to_string(*match.ipProto))) +
+           ": " + profileName(profile) + " matches the protocols " + which + " only";
+  }
+  // A rule per IP version the chain's packets may have: all must fit.
+  if (!match.tunnel && !profile.ipVersions.empty()) {
+    const bool v4 = match.ipVersion == IpVersion::kV4 || match.ipVersion == IpVersion::kAny;
+    const bool v6 = match.ipVersion == IpVersion::kV6 || match.ipVersion == IpVersion::kAny;
+    const std::string only = profileName(profile) + " classifies IPv" +
+                             std::to_string(*profile.ipVersions.begin()) +
+                             (profile.ipVersions.size() > 1 ? " and IPv6" : "") + " packets only";
+    if (match.ipVersion == IpVersion::kNone) return "a match not specific to IP: " + only;
+    if (v6 && !profile.canMatchIpVersion(6))
+      return std::string(v4 ? "a match of IPv4 and IPv6 packets" : "an IPv6 match") + ": " + only +
+             (v4 ? " (give the chain an IPv4 address or ethertype: ipv4 to keep it in the NIC)" : "");
+    if (v4 && !profile.canMatchIpVersion(4)) return "an IPv4 match: " + only;
+  }
   // Decap rules sit on the tunnel device and see what arrives from the
   // wire; a VF's tunnel packets reach its representor as plain UDP, with no
   // tunnel metadata to match.

@@ -203,6 +203,75 @@ std::map<std::pair<size_t, IpVersion>, uint16_t> fitPriorityRange(const Policy& 
   }
 }
 
+// In legacy mode there are no representors: the host's part of a chain runs
+// on the PF's ingress and cannot hand a packet to a VF (it would leave the
+// PF towards the wire). Such a chain must run whole in the NIC.
+std::optional<std::string> whyHostCannotRun(const Policy& policy, const Chain& chain, const ChainPlan& cp) {
+  if (!policy.device.eswitchDeclared || policy.device.eswitch != EswitchMode::kLegacy) return std::nullopt;
+  if (cp.handover == Handover::kNone) return std::nullopt;
+  const size_t from = cp.handover == Handover::kContinue ? cp.split : 0;
+  for (size_t s = from; s < chain.stages.size(); ++s) {
+    const Target* to = nullptr;
+    if (auto* d = std::get_if<DeliverStage>(&chain.stages[s].op)) to = &d->to;
+    if (auto* m = std::get_if<MirrorStage>(&chain.stages[s].op)) to = &m->to;
+    if (!to || to->kind != TargetKind::kVf) continue;
+    return "chain " + chain.name + " sends to " + to->str() + " from the host (stage " + std::to_string(s) +
+           "), which legacy mode cannot: there are no representors to trombone through. It runs on the host "
+           "because " + cp.reason + ". Make the chain fit the NIC, or set device.eswitch: switchdev on a NIC "
+           "that has it";
+  }
+  return std::nullopt;
+}
+
+// A flow director keeps one mask for all rules (profile shared_mask): the
+// first chain in the NIC (in match order) sets it, and chains that would
+// need another run on the host.
+void keepOneMask(const Policy& policy, const Profile& profile, const std::vector<size_t>& order,
+                 std::vector<ChainPlan>& plans) {
+  std::optional<std::pair<MatchMask, size_t>> first;
+  for (size_t i : order) {
+    ChainPlan& cp = plans[i];
+    if (!cp.demuxInNic) continue;
+    const MatchMask mask = matchMask(policy.chains[i].match);
+    if (!first) {
+      first = {mask, i};
+    } else if (mask != first->first) {
+      const ChainPlan& setter = plans[first->second];
+      demoteToHost(cp, "profile " + profile.name + " holds one match mask for all hardware rules (" +
+                           first->first.str() + ", set by chain " + setter.name + "), and this chain matches " +
+                           mask.str());
+    }
+  }
+}
+
+// Engine u32: which chains fit the tables and node numbers of the device,
+// and the layout of those that do. Chains that do not fit move to the host,
+// and so do the chains that must then follow them; each round moves at
+// least one chain, so it ends.
+std::vector<std::pair<size_t, uint32_t>> fitU32Layout(const Policy& policy, const Profile& profile,
+                                                      const std::vector<size_t>& order,
+                                                      std::vector<ChainPlan>& plans, std::vector<U32Link>& links) {
+  for (;;) {
+    std::vector<U32Rule> rules;
+    for (size_t i : order)
+      if (plans[i].demuxInNic) rules.push_back({&policy.chains[i].match, i});
+    U32Layout layout = layoutU32(rules, profile.u32LinkTables);
+    bool demoted = false;
+    for (size_t k = 0; k < rules.size(); ++k) {
+      if (layout.whyNot[k].empty()) continue;
+      demoteToHost(plans[rules[k].chain], "profile " + profile.name + ": " + layout.whyNot[k]);
+      demoted = true;
+    }
+    if (!demoted) {
+      links = std::move(layout.links);
+      std::vector<std::pair<size_t, uint32_t>> out;
+      for (size_t k = 0; k < rules.size(); ++k) out.emplace_back(rules[k].chain, layout.handles[k]);
+      return out;
+    }
+    keepPriorityOrder(policy, order, plans);
+  }
+}
+
 }  // namespace
 
 Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOptions& options) {
@@ -247,13 +316,22 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
     }
   }
   keepPriorityOrder(policy, order, out.chains);
+  if (profile.sharedMask) {
+    keepOneMask(policy, profile, order, out.chains);
+    keepPriorityOrder(policy, order, out.chains);
+  }
   const auto packed = fitPriorityRange(policy, profile, order, out.chains);
+  std::map<size_t, uint32_t> u32Handle;
+  if (profile.engine == NicEngine::kU32)
+    for (const auto& [chain, handle] : fitU32Layout(policy, profile, order, out.chains, out.u32Links))
+      u32Handle[chain] = handle;
 
   for (size_t i = 0; i < policy.chains.size(); ++i) {
     const Chain& chain = policy.chains[i];
     ChainPlan& cp = out.chains[i];
     fillStages(chain, cp);
     noteConditions(chain, profile, cp);
+    if (auto why = whyHostCannotRun(policy, chain, cp)) out.errors.push_back({chain.name, *why, chain.pos});
     if (cp.mode == OffloadMode::kSkipSw && !cp.demuxInNic)
       out.errors.push_back(
           {chain.name,
@@ -270,7 +348,10 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
         r.chain = i;
         r.from = chain.match.from;
         r.l3 = l3;
-        if (profile.tcPriorities > 0) {
+        if (profile.engine == NicEngine::kU32) {
+          r.tcPriority = kU32Priority;
+          r.tcHandle = u32Handle.at(i);
+        } else if (profile.tcPriorities > 0) {
           r.tcPriority = packed.at({i, l3});
           r.tcHandle = packedHandle(chain.priority, l3);
         } else {

@@ -9,6 +9,7 @@
 #include "cli/tc_commands.hpp"
 #include "engine/apply.hpp"
 #include "engine/flower_rules.hpp"
+#include "engine/u32_rules.hpp"
 #include "engine/instances.hpp"
 #include "engine/profiles.hpp"
 #include "engine/split_json.hpp"
@@ -56,12 +57,48 @@ nlohmann::ordered_json planJson(const demux::SplitReport& split, const std::vect
   return doc;
 }
 
+// Engine u32: the tables, the links into them and the rules, in the order
+// they are made. A VF is reached by its own netdev in legacy mode, by its
+// representor where it has one; VFn where vfsteer cannot find either.
+void writeU32Commands(std::ostream& out, const policies::Policy& policy, const demux::Plan& plan,
+                      const Result<representors::Topology>& topology, const std::vector<std::string>& chains) {
+  engine::U32Bindings bindings;
+  std::map<int, std::string> devices;
+  bindings.pfIfindex = IfIndex{1};
+  bindings.pfName = policy.device.pf;
+  for (uint16_t vf = 0; vf < 256; ++vf) {
+    const std::string name = topology.ok() ? engine::vfNetdevName(*topology, vf).value_or("VF" + std::to_string(vf))
+                                           : "VF" + std::to_string(vf);
+    bindings.vfIfindex[VfIndex{vf}] = IfIndex{100 + vf};
+    devices[100 + vf] = name;
+  }
+  bindings.cookie = engine::ownerCookie(topology.ok() ? topology->instance() : policy.device.pf);
+  auto filters = engine::buildU32Filters(policy, plan, bindings);
+  if (!filters.ok()) {
+    out << "# " << filters.error().describe() << "\n";
+    return;
+  }
+  if (filters->rules.empty()) {
+    out << "# no chain runs in the NIC\n";
+    return;
+  }
+  for (const auto& t : filters->tables) out << tcU32Command(policy.device.pf, t, devices) << "\n";
+  for (const auto& l : filters->links) out << tcU32Command(policy.device.pf, l, devices) << "\n";
+  for (const auto& rule : filters->rules)
+    if (chains.empty() || std::find(chains.begin(), chains.end(), rule.chain) != chains.end())
+      out << "# chain " << rule.chain << "\n" << tcU32Command(rule.device, rule.filter, devices) << "\n";
+}
+
 // The NIC rules as tc command lines. Device names come from the PF's
 // topology when vfsteer can find it (a topology file, or the kernel), else
 // the representors are placeholders (REP_VF1) to replace.
 void writeTcCommands(std::ostream& out, const policies::Policy& policy, const demux::Plan& plan,
                      const policies::Profile& profile, const Result<representors::Topology>& topology,
                      const std::vector<std::string>& chains) {
+  if (profile.engine == policies::NicEngine::kU32) {
+    writeU32Commands(out, policy, plan, topology, chains);
+    return;
+  }
   if (profile.engine != policies::NicEngine::kFlower) {
     out << "# profile " << profile.name << " programs no flower rules (NIC engine "
         << policies::name(profile.engine) << ")\n";

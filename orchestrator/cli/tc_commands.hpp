@@ -14,4 +14,9 @@ namespace vfsteer::cli {
 // rule's mirred actions use.
 std::string tcCommand(const engine::NicRule& rule, const std::map<int, std::string>& devices);
 
+// A u32 table, link or rule (engine u32), keys as "match u32 VALUE MASK at
+// [nexthdr+]OFFSET": the words by which tc sends exactly these bytes.
+std::string tcU32Command(const std::string& device, const netlink::tc::Filter& f,
+                         const std::map<int, std::string>& devices);
+
 }  // namespace vfsteer::cli

@@ -132,6 +132,12 @@ Result<Lowered> lower(const LowerInputs& in) {
   lowerHost(in, out.host, out.desired);
   if (in.profile.engine == policies::NicEngine::kFlower) VFSTEER_TRY(lowerFlower(in, out.host, out.desired));
   if (in.profile.engine == policies::NicEngine::kBpf) VFSTEER_TRY(lowerDemuxProgram(in, out.desired));
+  // The u32 layout is planned and printed (plan -o tc), not yet installed:
+  // apply must not claim NIC rules it does not put in the kernel.
+  if (in.profile.engine == policies::NicEngine::kU32 && !in.plan.nicRules.empty())
+    return Error(ErrorCode::kNotSupported,
+                 "profile " + in.profile.name + " uses NIC engine u32, which vfsteer plans but does not install yet; "
+                 "`vfsteer plan -o tc` prints the u32 filters, or `--skip-hw all` runs every chain on the host");
 
   // What only lowering knows, into the split report: the device of each
   // NIC rule, the host hook of each chain.

@@ -213,7 +213,7 @@ Result<SplitReport> splitReportFromJson(const json& doc) {
     r.profile = doc.at("profile");
     r.engine = parseBy<policies::NicEngine>(doc.at("engine"),
                                             std::array{policies::NicEngine::kNone, policies::NicEngine::kFlower,
-                                                       policies::NicEngine::kBpf},
+                                                       policies::NicEngine::kBpf, policies::NicEngine::kU32},
                                             [](auto v) { return policies::name(v); });
     for (const auto& e : doc.at("errors")) {
       demux::Diagnostic d;

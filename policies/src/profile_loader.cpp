@@ -79,12 +79,15 @@ class ProfileReader {
     if (!r_.expectMap(node, path,
                       {"engine", "match", "stages", "targets", "vf_side_targets", "tunnels", "vlan_depth",
                        "l4_port_protocols", "tunnel_needs_outer_dst", "conditions", "miss_to_software",
-                       "trap_to_host", "vf_side_rules", "rule_budget", "tc_priorities", "rule_counters"}))
+                       "trap_to_host", "vf_side_rules", "rule_budget", "tc_priorities", "rule_counters", "ip_versions",
+                       "ip_protocols", "shared_mask", "u32_link_tables"}))
       return;
     if (r_.require(node, "engine", path)) {
-      if (const auto& e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf"}))
+      if (const auto& e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf", "u32"}))
         p.engine = *e == "flower" ? NicEngine::kFlower
-                                  : (*e == "bpf" ? NicEngine::kBpf : NicEngine::kNone);
+                   : *e == "bpf"  ? NicEngine::kBpf
+                   : *e == "u32"  ? NicEngine::kU32
+                                  : NicEngine::kNone;
     }
     if (const auto& n = node["match"])
       readWordSet(r_, n, child(path, "match"), p.matchKeys, parseMatchKey, kAllMatchKeys);
@@ -117,9 +120,22 @@ class ProfileReader {
     if (const auto& n = node["tc_priorities"])
       if (const auto& v = r_.unsignedInt(n, child(path, "tc_priorities"), 1, 9999))
         p.tcPriorities = static_cast<int>(*v);
+    if (const auto& n = node["ip_versions"]) readIpVersions(n, child(path, "ip_versions"), p);
+    if (const auto& n = node["ip_protocols"]) readProtocols(n, child(path, "ip_protocols"), p.ipProtocols);
+    if (const auto& n = node["shared_mask"])
+      if (const auto& v = r_.boolean(n, child(path, "shared_mask"))) p.sharedMask = *v;
+    if (const auto& n = node["u32_link_tables"]) {
+      if (const auto& v = r_.unsignedInt(n, child(path, "u32_link_tables"), 1, 4095))
+        p.u32LinkTables = static_cast<int>(*v);
+      if (p.engine != NicEngine::kU32)
+        r_.error(n, child(path, "u32_link_tables"), "u32_link_tables needs engine u32");
+    }
     if (const auto& n = node["conditions"]) readConditions(n, child(path, "conditions"), p);
     if (p.engine == NicEngine::kNone && (!p.stages.empty() || !p.matchKeys.empty()))
       r_.error(node, path, "engine none cannot claim match keys or stages");
+    // u32 keys sit at IPv4 header offsets (u32_layout.hpp).
+    if (p.engine == NicEngine::kU32 && (p.ipVersions.size() != 1 || !p.ipVersions.contains(4)))
+      r_.error(node, path, "engine u32 matches IPv4 headers only; state ip_versions: [4]");
     if (p.engine != NicEngine::kNone && p.matchKeys.empty())
       r_.error(node, path, "a hardware engine needs at least one match key");
   }
@@ -150,6 +166,23 @@ class ProfileReader {
     for (size_t i = 0; i < node.size(); ++i)
       if (const auto& w = r_.oneOf(node[i], element(path, i), {"tcp", "udp", "sctp"}))
         p.l4PortProtocols.insert(*w == "tcp" ? IPPROTO_TCP : *w == "udp" ? IPPROTO_UDP : IPPROTO_SCTP);
+  }
+
+  // IP protocols by the words a policy uses for them.
+  void readProtocols(const YamlNode& node, const std::string& path, std::set<uint8_t>& out) {
+    if (!r_.expectSequence(node, path)) return;
+    std::vector<std::string_view> words;
+    for (const auto& [word, number] : kIpProtocolNames) words.emplace_back(word);
+    for (size_t i = 0; i < node.size(); ++i)
+      if (const auto& w = r_.oneOf(node[i], element(path, i), words))
+        for (const auto& [word, number] : kIpProtocolNames)
+          if (*w == word) out.insert(number);
+  }
+
+  void readIpVersions(const YamlNode& node, const std::string& path, Profile& p) {
+    if (!r_.expectSequence(node, path)) return;
+    for (size_t i = 0; i < node.size(); ++i)
+      if (const auto& v = r_.oneOf(node[i], element(path, i), {"4", "6"})) p.ipVersions.insert(*v == "4" ? 4 : 6);
   }
 
   void readBpfOffload(const YamlNode& node, Profile& p) {

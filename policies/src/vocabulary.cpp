@@ -137,6 +137,7 @@ std::string_view name(NicEngine engine) {
     case NicEngine::kNone: return "none";
     case NicEngine::kFlower: return "flower";
     case NicEngine::kBpf: return "bpf";
+    case NicEngine::kU32: return "u32";
   }
   return "?";
 }

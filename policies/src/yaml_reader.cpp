@@ -35,7 +35,7 @@ const char* typeName(const YamlNode& node) {
   }
 }
 
-std::string joinChoices(std::initializer_list<std::string_view> choices) {
+std::string joinChoices(std::span<const std::string_view> choices) {
   std::string out;
   for (auto c : choices) {
     if (!out.empty()) out += ", ";
@@ -196,6 +196,11 @@ std::optional<std::string> YamlReader::string(const YamlNode& node, std::string_
 
 std::optional<std::string> YamlReader::oneOf(const YamlNode& node, std::string_view path,
                                              std::initializer_list<std::string_view> choices) {
+  return oneOf(node, path, std::span<const std::string_view>(choices.begin(), choices.size()));
+}
+
+std::optional<std::string> YamlReader::oneOf(const YamlNode& node, std::string_view path,
+                                             std::span<const std::string_view> choices) {
   if (!node.IsScalar()) {
     error(node, path, "expected one of " + joinChoices(choices) + ", found " + typeName(node));
     return std::nullopt;
@@ -204,7 +209,7 @@ std::optional<std::string> YamlReader::oneOf(const YamlNode& node, std::string_v
   for (auto c : choices)
     if (c == value) return value;
   std::string msg = names::quoted(value) + " is not one of " + joinChoices(choices);
-  if (auto s = suggest(value, std::vector<std::string_view>(choices)))
+  if (auto s = suggest(value, std::vector<std::string_view>(choices.begin(), choices.end())))
     msg += "; did you mean \"" + *s + "\"?";
   error(node, path, msg);
   return std::nullopt;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,8 @@ class YamlReader {
   // A string that must be one of `choices` (with a suggestion when it is not).
   std::optional<std::string> oneOf(const YamlNode& node, std::string_view path,
                                    std::initializer_list<std::string_view> choices);
+  std::optional<std::string> oneOf(const YamlNode& node, std::string_view path,
+                                   std::span<const std::string_view> choices);
 
   const std::string& file() const { return file_; }
 

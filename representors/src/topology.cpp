@@ -71,6 +71,20 @@ std::optional<uint16_t> sysfsNumVfs(const std::string& pf) {
   return std::nullopt;
 }
 
+// VF netdevs bound to a host driver: /sys/class/net/PF/device/virtfnN/net/NAME.
+std::map<uint16_t, std::string> sysfsVfNetdevs(const std::string& pf, uint16_t numVfs) {
+  std::map<uint16_t, std::string> out;
+  for (uint16_t vf = 0; vf < numVfs; ++vf) {
+    std::error_code ec;
+    const std::filesystem::path dir = "/sys/class/net/" + pf + "/device/virtfn" + std::to_string(vf) + "/net";
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      out[vf] = entry.path().filename().string();
+      break;
+    }
+  }
+  return out;
+}
+
 // The kernel's view: the PF by name, then everything else through devlink
 // ports (flavour, PF and VF numbers, netdev) and sysfs, never by guessing
 // from interface names.
@@ -86,6 +100,7 @@ Result<Topology> fromKernel(const std::string& pf) {
   t.pfIfindex = link.ifindex;
   t.switchId = hexBytes(link.physSwitchId);
   t.numVfs = sysfsNumVfs(pf).value_or(static_cast<uint16_t>(link.vfs.size()));
+  t.vfNetdevs = sysfsVfNetdevs(pf, t.numVfs);
 
   VFSTEER_ASSIGN_OR_RETURN(auto genl, netlink::Socket::open(NETLINK_GENERIC));
   auto family = genl.request(netlink::encodeGetFamily("devlink"));

@@ -42,15 +42,17 @@ ENCODE = [
      RTM_NEWTFILTER, set()),
     ("u32_drop_cookie", "tc filter add dev va ingress prio 13 protocol ip u32 match ip protocol 17 0xff "
      "action drop cookie 0102030405060708", RTM_NEWTFILTER, set()),
-    # The layout ixgbe offloads (ixgbe_configure_clsu32): a hash table without
-    # buckets, a link from 800: that matches the IP header and the protocol
-    # and eats the IP header, and a port match in the linked table.
-    ("u32_hash_table", "tc filter add dev va ingress prio 1 handle 1: protocol ip u32 divisor 1",
+    # The layout ixgbe offloads (ixgbe_configure_clsu32), as vfsteer's u32
+    # engine lays out chain {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}
+    # (u32_layout.hpp): a hash table without buckets, a link from the root
+    # table that matches the IP header and the protocol and eats the IP
+    # header, and a port match in the linked table.
+    ("u32_hash_table", "tc filter add dev va ingress prio 10000 handle 1: protocol ip u32 divisor 1",
      RTM_NEWTFILTER, set()),
-    ("u32_link_eat", "tc filter add dev va ingress prio 1 protocol ip u32 ht 800: order 1 link 1: "
+    ("u32_link_eat", "tc filter add dev va ingress prio 10000 protocol ip handle 800::7fd u32 link 1: "
      "offset at 0 mask 0f00 shift 6 plus 0 eat skip_sw match ip dst 10.0.0.0/24 match ip protocol 6 ff",
      RTM_NEWTFILTER, set()),
-    ("u32_ports_in_table", "tc filter add dev va ingress prio 1 protocol ip handle 1:0:2 u32 ht 1: skip_sw "
+    ("u32_ports_in_table", "tc filter add dev va ingress prio 10000 protocol ip handle 1::1 u32 ht 1: skip_sw "
      "match tcp src 0 0 match tcp dst 80 0xffff action mirred egress redirect dev vb cookie 0102030405060708",
      RTM_NEWTFILTER, set()),
     ("bpf_da_skip_hw", "tc filter add dev va ingress prio 40000 protocol all bpf object-file {obj} "

@@ -162,7 +162,7 @@ const std::map<std::string, Builder>& builders() {
        }},
       {"u32_hash_table",
        [](const Fixture& fx) {
-         auto f = filter(fx, 1, ETH_P_IP);
+         auto f = filter(fx, 10000, ETH_P_IP);
          f.handle = 0x00100000;
          tc::U32 u;
          u.divisor = 1;
@@ -171,12 +171,11 @@ const std::map<std::string, Builder>& builders() {
        }},
       {"u32_link_eat",
        [](const Fixture& fx) {
-         auto f = filter(fx, 1, ETH_P_IP);
-         f.handle = 1;
+         auto f = filter(fx, 10000, ETH_P_IP);
+         f.handle = 0x800007fd;
          tc::U32 u;
          u.terminal = false;
          u.flags = tc::kSkipSw;
-         u.table = 0x80000000;
          u.link = 0x00100000;
          u.nextHeader = tc::U32NextHeader{0, 0x0f00, 6, 0, true};
          u.keys.push_back({htonl(0x0a000000), htonl(0xffffff00), 16, 0});
@@ -186,8 +185,8 @@ const std::map<std::string, Builder>& builders() {
        }},
       {"u32_ports_in_table",
        [](const Fixture& fx) {
-         auto f = filter(fx, 1, ETH_P_IP);
-         f.handle = 0x00100002;
+         auto f = filter(fx, 10000, ETH_P_IP);
+         f.handle = 0x00100001;
          tc::U32 u;
          u.flags = tc::kSkipSw;
          u.table = 0x00100000;

@@ -171,6 +171,29 @@ TEST(CliPlan, TcOutputIsOneTcCommandPerNicRule) {
   EXPECT_EQ(veth.out, "# profile veth programs no flower rules (NIC engine none)\n");
 }
 
+// Engine u32 (ixgbe): the tables first, then the links into them, then one
+// rule per chain, each key as the word u32 compares; VFn where vfsteer
+// cannot name the VF's netdev.
+TEST(CliPlan, TcOutputOfTheU32EngineIsTablesLinksThenRules) {
+  auto r = runVfsteer({"plan", "-f", std::string(VFSTEER_SOURCE_DIR) + "/examples/ixgbe-legacy.yaml", "-o", "tc"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string expected =
+      "tc filter add dev eth0 ingress prio 10000 protocol ip handle 1: u32 divisor 1\n"
+      "tc filter add dev eth0 ingress prio 10000 protocol ip handle 2: u32 divisor 1\n"
+      "tc filter add dev eth0 ingress prio 10000 protocol ip handle 800:0:7fd u32 link 1: offset at 0 mask 0f00 "
+      "shift 6 plus 0 eat skip_sw match u32 0x0a000000 0xffffff00 at 16 match u32 0x00060000 0x00ff0000 at 8\n"
+      "tc filter add dev eth0 ingress prio 10000 protocol ip handle 800:0:7fc u32 link 2: offset at 0 mask 0f00 "
+      "shift 6 plus 0 eat skip_sw match u32 0x0a000100 0xffffff00 at 16 match u32 0x00110000 0x00ff0000 at 8\n"
+      "# chain web\n"
+      "tc filter add dev eth0 ingress prio 10000 protocol ip handle 1:0:1 u32 ht 1: skip_sw match u32 0x00000050 "
+      "0x0000ffff at nexthdr+0 action mirred egress redirect dev VF0 cookie 7666737467b19724\n";
+  EXPECT_EQ(r.out.substr(0, expected.size()), expected) << r.out;
+  EXPECT_NE(r.out.find("# chain dns\ntc filter add dev eth0 ingress prio 10000 protocol ip handle 2:0:3 u32 ht 2: "),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("chain admin"), std::string::npos) << "it runs on the host";
+}
+
 struct BadCli {
   std::vector<std::string> args;
   const char* stderrPhrase;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "vfsteer/policies/policy.hpp"
+#include "vfsteer/demux/u32_layout.hpp"
 #include "vfsteer/policies/profile.hpp"
 
 namespace vfsteer::demux {
@@ -73,7 +74,7 @@ struct NicRule {
   IpVersion l3 = IpVersion::kNone;  // kV4, kV6 or kNone (not IP-specific)
   uint16_t tcPriority = 0;
   // The flower handle: rules that share a tc priority (a profile priority
-  // range) differ by it.
+  // range) differ by it. Engine u32: the rule's u32 handle (u32_layout.hpp).
   uint32_t tcHandle = kSoleRuleHandle;
   size_t stageCount = 0;  // stages [0, stageCount) are this rule's actions
   NicExit exit = NicExit::kTerminal;
@@ -108,6 +109,7 @@ struct Plan {
   std::vector<ChainPlan> chains;  // same order as Policy::chains
   std::vector<NicRule> nicRules;  // in match order per side (priority, then IPv4 before IPv6)
   std::vector<HostRule> hostRules;
+  std::vector<U32Link> u32Links;  // engine u32: the tables port rules link into
   std::vector<Diagnostic> errors;  // non-empty: the plan must not be applied
 
   bool ok() const { return errors.empty(); }

@@ -15,6 +15,9 @@ inline constexpr uint16_t kNicPriorityBase = 10000;
 // The NIC demux as one offloaded cls_bpf program (profiles with engine bpf)
 // sits at the base itself, below every chain's priority.
 inline constexpr uint16_t kNicProgramPriority = kNicPriorityBase;
+// So do all u32 filters of engine u32: u32 orders rules by node number
+// within one priority, and its tables belong to the priority they are made in.
+inline constexpr uint16_t kU32Priority = kNicPriorityBase;
 inline constexpr uint16_t kNicPriorityEnd = 30000;
 
 // The host datapath's cls_bpf filter on each attach point.

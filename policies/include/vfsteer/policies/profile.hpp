@@ -19,6 +19,7 @@ enum class NicEngine {
   kNone,    // no hardware classification (software-only devices such as veth)
   kFlower,  // tc flower filters with skip_sw
   kBpf,     // one offloaded BPF program (cls_bpf skip_sw or XDP offload)
+  kU32,     // tc u32 filters with skip_sw on the PF (ixgbe's flow director)
 };
 std::string_view name(NicEngine engine);
 
@@ -55,6 +56,19 @@ struct Profile {
   int vlanDepth = 0;                 // tags it can match per packet, and pop or push per rule
   // IP protocols whose L4 ports it matches (empty: every protocol with ports).
   std::set<uint8_t> l4PortProtocols;
+  // IP versions it classifies (empty: 4 and 6); ixgbe's u32 offload takes
+  // IPv4 only.
+  std::set<int> ipVersions;
+  // IP protocols it matches at all, with or without ports (empty: any);
+  // ixgbe's parse graph knows TCP and UDP only.
+  std::set<uint8_t> ipProtocols;
+  // Every hardware rule must match the same fields with the same masks: a
+  // flow director keeps one input mask for all its perfect filters (ixgbe
+  // refuses a rule of another mask).
+  bool sharedMask = false;
+  // u32: hash tables a rule may link to (ixgbe: 9, IXGBE_MAX_LINK_HANDLE
+  // - 1); each distinct IP match of port rules takes one. 0 = not stated.
+  int u32LinkTables = 0;
   // Tunnel matches need the outer destination IP, exactly (nfp).
   bool tunnelNeedsOuterDst = false;
   // What a claim needs that vfsteer cannot see (hardware generation,
@@ -102,6 +116,8 @@ struct Profile {
   bool canReach(TargetKind kind) const { return targets.contains(kind); }
   bool canReachFromVf(TargetKind kind) const { return vfSideTargets ? vfSideTargets->contains(kind) : canReach(kind); }
   bool canMatchPortsOf(uint8_t ipProto) const { return l4PortProtocols.empty() || l4PortProtocols.contains(ipProto); }
+  bool canMatchProtocol(uint8_t ipProto) const { return ipProtocols.empty() || ipProtocols.contains(ipProto); }
+  bool canMatchIpVersion(int version) const { return ipVersions.empty() || ipVersions.contains(version); }
   bool canTunnel(TunnelType type) const { return tunnels.contains(type); }
 };
 

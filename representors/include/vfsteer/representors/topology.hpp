@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,10 @@ struct Topology {
   std::string switchId; // the PF's phys_switch_id (hex), when it has one
   uint16_t numVfs = 0;
   std::vector<Representor> reps;
+  // VF → its own netdev on this host, when a host driver is bound to it
+  // (sysfs virtfnN/net; kernel source only). In legacy mode, where there
+  // are no representors, a NIC rule reaches a VF through it (ixgbe's u32).
+  std::map<uint16_t, std::string> vfNetdevs;
 
   const Representor* representor(uint16_t vf) const;
   // A name for vfsteer's state and pins: "pf", or "pf:netns" when the PF

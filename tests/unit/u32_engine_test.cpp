@@ -1,0 +1,262 @@
+// Engine u32 (profile ixgbe): which chains its flow director takes, how
+// they are laid out as u32 tables, links and rules, and the filters built
+// from that layout. The bytes of those filters are held against what tc
+// sends for the same command line in the golden tier (u32_link_eat,
+// u32_ports_in_table); the VM tier's NIC model is where ixgbe's own checks
+// will run against them.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "engine/u32_rules.hpp"
+#include "vfsteer/demux/splitter.hpp"
+#include "vfsteer/demux/tc_layout.hpp"
+#include "vfsteer/demux/u32_layout.hpp"
+#include "vfsteer/policies/loader.hpp"
+
+namespace vfsteer {
+namespace {
+
+namespace tc = netlink::tc;
+using demux::Handover;
+using policies::Policy;
+using policies::Profile;
+
+Profile ixgbe() {
+  auto p = policies::loadProfileFile(std::string(VFSTEER_SOURCE_DIR) + "/profiles/ixgbe.yaml");
+  EXPECT_TRUE(p.ok()) << p.error().describe();
+  return *p;
+}
+
+Policy policyText(const std::string& chains, const std::string& eswitch = "legacy") {
+  auto p = policies::loadPolicyText(
+      "version: 1\ndevice: {pf: eth0, eswitch: " + eswitch + ", vfs: {count: 8}}\nchains:\n" + chains, "t.yaml");
+  EXPECT_TRUE(p.ok()) << p.error().describe();
+  return *p;
+}
+
+std::string chain(const std::string& name, int prio, const std::string& match, const std::string& stages) {
+  return "  - {name: " + name + ", priority: " + std::to_string(prio) + ", match: {" + match + "}, stages: [" +
+         stages + "]}\n";
+}
+
+const demux::ChainPlan& planOf(const demux::Plan& plan, const std::string& name) {
+  for (const auto& c : plan.chains)
+    if (c.name == name) return c;
+  ADD_FAILURE() << "no chain " << name;
+  static demux::ChainPlan none;
+  return none;
+}
+
+uint32_t handleOf(const Policy& policy, const demux::Plan& plan, const std::string& name) {
+  for (const auto& r : plan.nicRules)
+    if (policy.chains[r.chain].name == name) return r.tcHandle;
+  return 0;
+}
+
+TEST(U32Plan, PortRulesOfOneAddressAndProtocolShareATableLinkedFromTheRoot) {
+  const Policy policy = policyText(chain("web", 10, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80", "{deliver: {vf: 0}}") +
+                                   chain("tls", 20, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 443", "{deliver: {vf: 1}}") +
+                                   chain("dns", 30, "dst_ip: 10.0.1.0/24, ip_proto: udp, dst_port: 53", "{deliver: {vf: 2}}"));
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok()) << plan.error().describe();
+  ASSERT_TRUE(plan->ok());
+  ASSERT_EQ(plan->u32Links.size(), 2u);
+  EXPECT_EQ(plan->u32Links[0].table, 1u);
+  EXPECT_EQ(plan->u32Links[0].node, demux::kU32LastNode) << "links take the highest nodes";
+  EXPECT_EQ(policy.chains[plan->u32Links[0].chain].name, "web");
+  EXPECT_EQ(plan->u32Links[1].table, 2u);
+  EXPECT_EQ(plan->u32Links[1].node, demux::kU32LastNode - 1);
+  EXPECT_EQ(handleOf(policy, *plan, "web"), demux::u32NodeHandle(1, 1));
+  EXPECT_EQ(handleOf(policy, *plan, "tls"), demux::u32NodeHandle(1, 2));
+  EXPECT_EQ(handleOf(policy, *plan, "dns"), demux::u32NodeHandle(2, 3));
+  for (const auto& r : plan->nicRules) EXPECT_EQ(r.tcPriority, demux::kU32Priority);
+}
+
+TEST(U32Plan, AddressRulesGoInTheRootTable) {
+  const Policy policy = policyText(chain("a", 10, "dst_ip: 10.0.0.1/32", "{deliver: {vf: 0}}") +
+                                   chain("b", 20, "dst_ip: 10.0.0.2/32", "drop"));
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->u32Links.empty());
+  EXPECT_EQ(handleOf(policy, *plan, "a"), demux::u32NodeHandle(demux::kU32RootTable, 1));
+  EXPECT_EQ(handleOf(policy, *plan, "b"), demux::u32NodeHandle(demux::kU32RootTable, 2));
+}
+
+TEST(U32Plan, AChainOfAnotherMaskThanTheFirstRunsOnTheHostAndSaysWhich) {
+  const Policy policy =
+      policyText(chain("web", 10, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80", "{deliver: {vf: 0}}") +
+                 chain("one", 20, "dst_ip: 10.0.9.1/32, ip_proto: tcp, dst_port: 80", "drop") +
+                 chain("same", 30, "dst_ip: 10.0.8.0/24, ip_proto: udp, dst_port: 53", "drop"),
+                 "switchdev");
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  const auto& one = planOf(*plan, "one");
+  EXPECT_EQ(one.handover, Handover::kHostOnly);
+  EXPECT_NE(one.reason.find("one match mask for all hardware rules (dst_ip /24, ip_proto, dst_port, set by chain "
+                            "web), and this chain matches dst_ip /32, ip_proto, dst_port"),
+            std::string::npos)
+      << one.reason;
+  EXPECT_TRUE(planOf(*plan, "same").demuxInNic) << "same mask, other values";
+}
+
+TEST(U32Plan, WhatTheFlowDirectorCannotMatchIsSaidInItsWords) {
+  const Policy policy =
+      policyText(chain("v6", 10, "ip_proto: tcp, dst_port: 80, ethertype: ipv6", "drop") +
+                 chain("both", 20, "ip_proto: tcp, dst_port: 81", "drop") +
+                 chain("icmp", 30, "dst_ip: 10.0.0.0/24, ip_proto: icmp", "drop") +
+                 chain("mac", 40, "dst_mac: \"02:00:00:00:00:01\"", "drop") +
+                 chain("v4only", 5, "ethertype: ipv4, ip_proto: tcp, dst_port: 82", "drop"),
+                 "switchdev");
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_NE(planOf(*plan, "v6").reason.find("an IPv6 match: profile ixgbe classifies IPv4 packets only"),
+            std::string::npos)
+      << planOf(*plan, "v6").reason;
+  EXPECT_NE(planOf(*plan, "both").reason.find("give the chain an IPv4 address or ethertype: ipv4"), std::string::npos)
+      << planOf(*plan, "both").reason;
+  EXPECT_NE(planOf(*plan, "icmp").reason.find("ip_proto icmp: profile ixgbe matches the protocols tcp and udp only"),
+            std::string::npos)
+      << planOf(*plan, "icmp").reason;
+  EXPECT_NE(planOf(*plan, "mac").reason.find("match key dst_mac"), std::string::npos);
+  EXPECT_TRUE(planOf(*plan, "v4only").demuxInNic) << planOf(*plan, "v4only").reason;
+}
+
+TEST(U32Plan, ATenthAddressOfPortRulesFindsNoTable) {
+  std::string chains;
+  for (int i = 0; i < 10; ++i)
+    chains += chain("c" + std::to_string(i), 10 + i, "dst_ip: 10.0." + std::to_string(i) + ".0/24, ip_proto: tcp, dst_port: 80",
+                    "drop");
+  const Policy policy = policyText(chains);
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->u32Links.size(), 9u);
+  EXPECT_TRUE(planOf(*plan, "c8").demuxInNic);
+  const auto& tenth = planOf(*plan, "c9");
+  EXPECT_FALSE(tenth.demuxInNic);
+  EXPECT_NE(tenth.reason.find("the 9 tables the device takes are used"), std::string::npos) << tenth.reason;
+}
+
+TEST(U32Plan, InLegacyModeTheHostCannotDeliverToAVf) {
+  const Policy policy = policyText(chain("v6", 10, "dst_ip: \"2001:db8::/64\"", "{deliver: {vf: 3}}") +
+                                   chain("tohost", 20, "dst_ip: \"2001:db8:1::/64\"", "{deliver: host}"));
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->errors.size(), 1u);
+  EXPECT_EQ(plan->errors[0].chain, "v6");
+  EXPECT_NE(plan->errors[0].message.find("sends to vf3 from the host (stage 0), which legacy mode cannot: there are "
+                                         "no representors to trombone through. It runs on the host because match "
+                                         "key dst_ip6"),
+            std::string::npos)
+      << plan->errors[0].message;
+}
+
+TEST(U32Plan, ChainsWithoutAFieldDoNotBecomeCatchAllRules) {
+  const Policy policy = policyText(chain("all", 10, "ethertype: ipv4", "drop"));
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_FALSE(planOf(*plan, "all").demuxInNic);
+  EXPECT_NE(planOf(*plan, "all").reason.find("needs an IPv4 address or a protocol"), std::string::npos);
+}
+
+TEST(U32Profile, EngineU32MustSayItIsIpv4Only) {
+  auto bad = policies::loadProfileText("name: x\nhardware:\n  engine: u32\n  match: [dst_ip4]\n", "x.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("engine u32 matches IPv4 headers only; state ip_versions: [4]"),
+            std::string::npos)
+      << bad.error().message();
+  auto typo = policies::loadProfileText(
+      "name: x\nhardware:\n  engine: u32\n  ip_versions: [4]\n  ip_protocols: [tcpp]\n  match: [dst_ip4]\n", "x.yaml");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.error().message().find("x.yaml:5:"), std::string::npos) << typo.error().message();
+  EXPECT_NE(typo.error().message().find("did you mean \"tcp\""), std::string::npos) << typo.error().message();
+}
+
+// ---- the filters ------------------------------------------------------------
+
+engine::U32Bindings bindings() {
+  engine::U32Bindings b;
+  b.pfIfindex = IfIndex{3};
+  b.pfName = "eth0";
+  for (uint16_t vf = 0; vf < 8; ++vf) b.vfIfindex[VfIndex{vf}] = IfIndex{20 + vf};
+  b.cookie = {1, 2, 3, 4, 5, 6, 7, 8};
+  return b;
+}
+
+TEST(U32Filters, TheLayoutBecomesTablesLinksAndRulesWithTheChainsActions) {
+  const Policy policy = policyText(chain("web", 10, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80", "{deliver: {vf: 0}}") +
+                                   chain("any-udp", 20, "dst_ip: 10.0.0.0/24, ip_proto: udp", "drop") +
+                                   chain("v6", 30, "dst_ip: \"2001:db8::/64\"", "drop"));
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  auto built = engine::buildU32Filters(policy, *plan, bindings());
+  ASSERT_TRUE(built.ok()) << built.error().describe();
+  // "any-udp" has another mask (no port) than web: host.
+  ASSERT_EQ(built->tables.size(), 1u);
+  ASSERT_EQ(built->links.size(), 1u);
+  ASSERT_EQ(built->rules.size(), 1u);
+  const auto& table = std::get<tc::U32>(built->tables[0].spec);
+  EXPECT_EQ(built->tables[0].handle, 0x00100000u);
+  EXPECT_EQ(table.divisor, 1u);
+
+  const tc::Filter& link = built->links[0];
+  const auto& l = std::get<tc::U32>(link.spec);
+  EXPECT_EQ(link.handle, 0x800007fdu);
+  EXPECT_FALSE(l.table) << "the root table is the priority's own; naming 800: could name another's";
+  EXPECT_EQ(l.link, 0x00100000u);
+  EXPECT_EQ(l.nextHeader, (tc::U32NextHeader{0, 0x0f00, 6, 0, true}));
+  ASSERT_EQ(l.keys.size(), 2u);
+  EXPECT_EQ(l.keys[0], (tc::U32Key{htonl(0x0a000000), htonl(0xffffff00), 16, 0}));
+  EXPECT_EQ(l.keys[1], (tc::U32Key{htonl(6 << 16), htonl(0x00ff0000), 8, 0}));
+  EXPECT_TRUE(l.actions.empty());
+  EXPECT_EQ(l.flags, tc::kSkipSw);
+
+  const engine::NicRule& web = built->rules[0];
+  EXPECT_EQ(web.chain, "web");
+  EXPECT_EQ(web.device, "eth0");
+  EXPECT_EQ(web.filter.priority, demux::kU32Priority);
+  EXPECT_EQ(web.filter.protocol, 0x0800);
+  EXPECT_EQ(web.filter.handle, 0x00100001u);
+  const auto& r = std::get<tc::U32>(web.filter.spec);
+  EXPECT_EQ(r.table, 0x00100000u);
+  ASSERT_EQ(r.keys.size(), 1u);
+  EXPECT_EQ(r.keys[0], (tc::U32Key{htonl(80), htonl(0x0000ffff), 0, -1}));
+  ASSERT_EQ(r.actions.size(), 1u);
+  const auto* m = std::get_if<tc::Mirred>(&r.actions[0].op);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->ifindex, 20u);
+  EXPECT_EQ(r.actions[0].cookie, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
+TEST(U32Filters, AProtocolWithoutPortsStillGetsAPortKeySoTheFlowTypeIsSet) {
+  const Policy policy = policyText(chain("tcp", 10, "dst_ip: 10.0.0.0/24, ip_proto: tcp", "drop"));
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  auto built = engine::buildU32Filters(policy, *plan, bindings());
+  ASSERT_TRUE(built.ok());
+  ASSERT_EQ(built->rules.size(), 1u);
+  const auto& r = std::get<tc::U32>(built->rules[0].filter.spec);
+  ASSERT_EQ(r.keys.size(), 1u);
+  EXPECT_EQ(r.keys[0], (tc::U32Key{0, 0, 0, -1}));
+  EXPECT_TRUE(std::holds_alternative<tc::Gact>(r.actions[0].op));
+}
+
+TEST(U32Filters, EmulationRunsThemInSoftwareAndAVfWithoutANetdevIsNamed) {
+  const Policy policy = policyText(chain("a", 10, "dst_ip: 10.0.0.1/32", "{deliver: {vf: 5}}"));
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  auto b = bindings();
+  b.emulated = true;
+  auto built = engine::buildU32Filters(policy, *plan, b);
+  ASSERT_TRUE(built.ok());
+  EXPECT_EQ(std::get<tc::U32>(built->rules[0].filter.spec).flags, tc::kSkipHw);
+  b.vfIfindex.erase(VfIndex{5});
+  auto missing = engine::buildU32Filters(policy, *plan, b);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message().find("VF 5 has no netdev on this host to redirect to"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vfsteer
