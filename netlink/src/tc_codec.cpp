@@ -580,6 +580,13 @@ constexpr std::pair<uint16_t, const char*> kProtocolNames[] = {
     {ETH_P_8021Q, "802.1Q"}, {ETH_P_8021AD, "802.1ad"}, {0x88cc, "lldp"}};
 }  // namespace
 
+std::string u32HandleName(uint32_t handle) {
+  char buf[32];
+  if ((handle & 0x000fffff) == 0) std::snprintf(buf, sizeof buf, "%x:", handle >> 20);
+  else std::snprintf(buf, sizeof buf, "%x:%x:%x", handle >> 20, (handle >> 12) & 0xff, handle & 0xfff);
+  return buf;
+}
+
 std::string protocolName(uint16_t protocol) {
   for (const auto& [number, word] : kProtocolNames)
     if (number == protocol) return word;

@@ -45,15 +45,17 @@ void printNic(const engine::LiveReport& r) {
     for (size_t i = 0; i < c.nicRules.size() && i < statuses.size(); ++i) {
       const auto& s = statuses[i];
       if (s.viaProgram) continue;
+      const bool u32 = r.split.engine == policies::NicEngine::kU32;  // u32 reports no in_hw count
       std::string state = !s.present ? "MISSING"
-                          : s.inHw   ? "in_hw (count " + std::to_string(s.inHwCount) + ")"
+                          : s.inHw   ? (u32 ? std::string("in_hw") : "in_hw (count " + std::to_string(s.inHwCount) + ")")
                           : r.nicEmulated ? "present (skip_hw)"
                                           : "NOT in_hw";
       if (s.present)
         state += r.nicCounters ? ", " + std::to_string(s.packets) + " packets"
                                : ", not counted (the NIC reports no counters per rule)";
-      line("chain " + c.name + ": flower on " + c.nicRules[i].device + " (tc priority " +
-           std::to_string(c.nicRules[i].tcPriority) + "): " + state);
+      const std::string handle = u32 ? ", handle " + netlink::tc::u32HandleName(c.nicRules[i].tcHandle) : "";
+      line("chain " + c.name + ": " + (u32 ? "u32" : "flower") + " on " + c.nicRules[i].device + " (tc priority " +
+           std::to_string(c.nicRules[i].tcPriority) + handle + "): " + state);
     }
   }
 }

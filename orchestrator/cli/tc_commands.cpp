@@ -153,27 +153,15 @@ std::string tcCommand(const engine::NicRule& rule, const std::map<int, std::stri
   return out.str();
 }
 
-namespace {
-
-// u32's own spelling of a handle: "1:", "800::7fd", "1::1".
-std::string u32Handle(uint32_t handle) {
-  char buf[32];
-  if ((handle & 0x000fffff) == 0) std::snprintf(buf, sizeof buf, "%x:", handle >> 20);
-  else std::snprintf(buf, sizeof buf, "%x:%x:%x", handle >> 20, (handle >> 12) & 0xff, handle & 0xfff);
-  return buf;
-}
-
-}  // namespace
-
 std::string tcU32Command(const std::string& device, const tc::Filter& f, const std::map<int, std::string>& devices) {
   std::ostringstream out;
   out << "tc filter add dev " << device << " ingress prio " << f.priority << " protocol "
-      << tc::protocolName(f.protocol) << " handle " << u32Handle(f.handle) << " u32";
+      << tc::protocolName(f.protocol) << " handle " << tc::u32HandleName(f.handle) << " u32";
   const auto* u = std::get_if<tc::U32>(&f.spec);
   if (!u) return out.str() + " # not a u32 filter";
   if (u->divisor) return out.str() + " divisor " + std::to_string(*u->divisor);
-  if (u->table) out << " ht " << u32Handle(*u->table);
-  if (u->link) out << " link " << u32Handle(*u->link);
+  if (u->table) out << " ht " << tc::u32HandleName(*u->table);
+  if (u->link) out << " link " << tc::u32HandleName(*u->link);
   if (const auto& n = u->nextHeader) {
     char buf[96];
     std::snprintf(buf, sizeof buf, " offset at %d mask %04x shift %u plus %d%s", n->at, n->mask, n->shift, n->plus,

@@ -1,6 +1,7 @@
 #include "engine/change_set.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "engine/flower_rules.hpp"
 
@@ -33,7 +34,7 @@ std::string verb(Op op, const char* add, const char* replace, const char* remove
 }
 
 std::string placement(const tc::Filter& f) {
-  const uint32_t flags = std::get<tc::Flower>(f.spec).flags;
+  const uint32_t flags = f.flags();
   return "tc priority " + std::to_string(f.priority) +
          (flags & tc::kSkipHw   ? ", skip_hw: emulating the NIC"
           : flags & tc::kSkipSw ? ", skip_sw"
@@ -56,6 +57,15 @@ struct Describe {
   }
   std::string operator()(const Clsact& c) const {
     return op == Op::kRemove ? "remove the clsact vfsteer added on " + c.device : "add clsact on " + c.device;
+  }
+  std::string operator()(const U32Table& t) const {
+    return verb(op, "add", "replace", "remove") + " u32 table " + tc::u32HandleName(t.filter.handle) + " on " + t.device +
+           " (tc priority " + std::to_string(t.filter.priority) + ")";
+  }
+  std::string operator()(const U32Link& l) const {
+    const auto& u = std::get<tc::U32>(l.filter.spec);
+    return verb(op, "add", "replace", "remove") + " the u32 link " + tc::u32HandleName(l.filter.handle) + " into table " +
+           tc::u32HandleName(u.link.value_or(0)) + " on " + l.device + " (" + placement(l.filter) + ")";
   }
   std::string operator()(const HostTables& h) const {
     const auto chains = std::count_if(h.tables.chains.begin(), h.tables.chains.end(),
@@ -142,8 +152,9 @@ void applyToModel(ObservedState& model, const Change& change) {
           model.datapath.activeGeneration ^= 1;
         } else if constexpr (std::is_same_v<T, NicRule>) {
           // The kernel reports a rule for the NIC it kept as in hardware.
-          auto& fl = std::get<tc::Flower>(o.filter.spec);
-          if (meantForNic(fl)) fl.flags |= tc::kInHw;
+          if (meantForNic(o.filter)) markInHw(o.filter, true);
+        } else if constexpr (std::is_same_v<T, U32Link>) {
+          if (meantForNic(o.filter)) markInHw(o.filter, true);
         } else if constexpr (std::is_same_v<T, DemuxProgram>) {
           o.progId = freshId(model);
           o.inHw = !o.emulated;

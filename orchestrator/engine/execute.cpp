@@ -19,6 +19,8 @@ namespace {
 bool isNetlink(Kind kind) {
   switch (kind) {
     case Kind::kClsact:
+    case Kind::kU32Table:
+    case Kind::kU32Link:
     case Kind::kNicRule:
     case Kind::kHostEntry:
     case Kind::kContinuation:
@@ -34,11 +36,23 @@ lk::XdpMode linkMode(policies::HostXdp mode) {
 // A filter as the kernel reported it, made fit to be sent again (an undo):
 // without what only the kernel sets.
 tc::Filter resendable(tc::Filter f) {
-  if (auto* fl = std::get_if<tc::Flower>(&f.spec)) {
-    fl->flags &= tc::kSkipSw | tc::kSkipHw;
-    for (auto& a : fl->actions) a.index = 0;
-  }
+  auto clean = [](auto& spec) {
+    spec.flags &= tc::kSkipSw | tc::kSkipHw;
+    for (auto& a : spec.actions) a.index = 0;
+  };
+  if (auto* fl = std::get_if<tc::Flower>(&f.spec)) clean(*fl);
+  if (auto* u = std::get_if<tc::U32>(&f.spec)) clean(*u);
   return f;
+}
+
+// The filter of a change the NIC must hold (in_hw): NIC rules and u32
+// links; nothing for other objects.
+template <class O>  // Object or const Object
+auto* nicFilterOf(O& o) {
+  decltype(&std::get_if<NicRule>(&o)->filter) none = nullptr;
+  if (auto* r = std::get_if<NicRule>(&o)) return &r->filter;
+  if (auto* l = std::get_if<U32Link>(&o)) return &l->filter;
+  return none;
 }
 
 std::vector<std::string> chainsOf(const Change& c) {
@@ -74,7 +88,18 @@ struct Encode {
     netlink::Message m = tc::encodeAddFilter(f, c.op == Op::kReplace);
     // The kernel echoes the filter it made, with its in_hw flag: no dump
     // per rule to learn whether the NIC took it.
-    if (meantForNic(std::get<tc::Flower>(f.spec))) m.nlh()->nlmsg_flags |= NLM_F_ECHO;
+    if (meantForNic(f)) m.nlh()->nlmsg_flags |= NLM_F_ECHO;
+    return m;
+  }
+  netlink::Message operator()(const U32Table& t) const { return u32Node(t.filter); }
+  netlink::Message operator()(const U32Link& l) const { return u32Node(l.filter); }
+  // Tables and links are only added and removed (relayU32).
+  netlink::Message u32Node(const tc::Filter& node) const {
+    tc::Filter f = resendable(node);
+    f.ifindex = ifindex;
+    if (c.op == Op::kRemove) return tc::encodeDeleteFilter(f);
+    netlink::Message m = tc::encodeAddFilter(f);
+    if (!std::get<tc::U32>(f.spec).divisor && meantForNic(f)) m.nlh()->nlmsg_flags |= NLM_F_ECHO;
     return m;
   }
   netlink::Message operator()(const HostEntry& e) const {
@@ -207,8 +232,8 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
     record(c);
     // A rule for the NIC that the kernel kept must be in hardware: its
     // echo says.
-    const auto* rule = std::get_if<NicRule>(&c.object);
-    if (!rule || c.op == Op::kRemove || !meantForNic(std::get<tc::Flower>(rule->filter.spec))) continue;
+    const tc::Filter* sentFilter = nicFilterOf(c.object);
+    if (!sentFilter || c.op == Op::kRemove || !meantForNic(*sentFilter)) continue;
     bool inHw = false;
     for (const auto& reply : outcome.replies) {
       auto echoed = tc::decodeFilter(reply);
@@ -217,8 +242,15 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
     if (inHw) continue;
     // In the kernel but not in the NIC: the model says so, and the next
     // reconcile removes it.
-    std::get<tc::Flower>(std::get<NicRule>(model_.owned.at(c.key())).filter.spec).flags &= ~tc::kInHw;
-    const std::string words = "the kernel accepted the rule on " + rule->device + " but reports it not_in_hw";
+    markInHw(*nicFilterOf(model_.owned.at(c.key())), false);
+    const auto* rule = std::get_if<NicRule>(&c.object);
+    const std::string device = rule ? rule->device : c.key().device;
+    const std::string words = "the kernel accepted the " + std::string(rule ? "rule" : "u32 link") + " on " + device +
+                              " but reports it not_in_hw";
+    if (!rule) {
+      if (!failed) failed = Error(ErrorCode::kNotSupported, words);
+      continue;
+    }
     if (rule->skipSw) {
       if (!failed)
         failed = Error(ErrorCode::kNotSupported, words).addContext("chain " + rule->chain + " is skip-sw and the NIC refused its rule");

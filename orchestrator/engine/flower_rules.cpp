@@ -201,6 +201,17 @@ tc::FlowerKey maskShape(tc::FlowerKey k) {
 
 }  // namespace
 
+void markInHw(tc::Filter& f, bool inHw) {
+  std::visit(
+      [&](auto& spec) {
+        if constexpr (requires { spec.flags; }) {
+          spec.flags &= ~(tc::kInHw | tc::kNotInHw);
+          spec.flags |= inHw ? tc::kInHw : tc::kNotInHw;
+        }
+      },
+      f.spec);
+}
+
 bool sameFlowerMask(const tc::FlowerKey& a, const tc::FlowerKey& b) { return maskShape(a) == maskShape(b); }
 
 bool sameNicFilter(const tc::Filter& a, const tc::Filter& b) {

@@ -41,6 +41,10 @@ Result<std::vector<NicRule>> buildFlowerRules(const policies::Policy& policy, co
 // True for a rule sent for the NIC (not emulated): the kernel must report
 // it in_hw, or the NIC refused it.
 inline bool meantForNic(const netlink::tc::Flower& f) { return !(f.flags & netlink::tc::kSkipHw); }
+// The same for a filter of any kind (engine u32's rules and links).
+inline bool meantForNic(const netlink::tc::Filter& f) { return !(f.flags() & netlink::tc::kSkipHw); }
+// Marks a filter the way the kernel reports one it put in hardware.
+void markInHw(netlink::tc::Filter& f, bool inHw);
 
 // True when the two flower keys make the same mask: the kernel keeps one
 // mask per filter and replaces a filter in place only with another of the

@@ -2,6 +2,7 @@
 
 #include "engine/demux_rules.hpp"
 #include "engine/flower_rules.hpp"
+#include "engine/u32_rules.hpp"
 #include "vfsteer/netlink/netdev.hpp"
 
 namespace vfsteer::engine {
@@ -103,6 +104,26 @@ Status lowerFlower(const LowerInputs& in, const HostProgram& host, DesiredState&
   return okStatus();
 }
 
+Status lowerU32(const LowerInputs& in, DesiredState& out) {
+  if (in.plan.nicRules.empty()) return okStatus();
+  U32Bindings b;
+  b.pfIfindex = IfIndex{in.topology.pfIfindex};
+  b.pfName = in.topology.pf;
+  for (uint16_t vf = 0; vf < 256; ++vf) {
+    const auto name = vfNetdevName(in.topology, vf);
+    if (!name) continue;
+    if (auto it = in.observed.ifindex.find(*name); it != in.observed.ifindex.end()) b.vfIfindex[VfIndex{vf}] = it->second;
+  }
+  b.cookie = ownerCookie(in.topology.instance());
+  b.emulated = in.emulateNic;
+  VFSTEER_ASSIGN_OR_RETURN(U32Filters filters, buildU32Filters(in.policy, in.plan, b));
+  out.add(Clsact{b.pfName});
+  for (auto& t : filters.tables) out.add(U32Table{b.pfName, std::move(t)});
+  for (auto& l : filters.links) out.add(U32Link{b.pfName, std::move(l)});
+  for (auto& r : filters.rules) out.add(std::move(r));
+  return okStatus();
+}
+
 Status lowerDemuxProgram(const LowerInputs& in, DesiredState& out) {
   VFSTEER_ASSIGN_OR_RETURN(auto rules, buildDemuxRules(in.policy, in.plan));
   if (rules.empty()) return okStatus();
@@ -132,12 +153,7 @@ Result<Lowered> lower(const LowerInputs& in) {
   lowerHost(in, out.host, out.desired);
   if (in.profile.engine == policies::NicEngine::kFlower) VFSTEER_TRY(lowerFlower(in, out.host, out.desired));
   if (in.profile.engine == policies::NicEngine::kBpf) VFSTEER_TRY(lowerDemuxProgram(in, out.desired));
-  // The u32 layout is planned and printed (plan -o tc), not yet installed:
-  // apply must not claim NIC rules it does not put in the kernel.
-  if (in.profile.engine == policies::NicEngine::kU32 && !in.plan.nicRules.empty())
-    return Error(ErrorCode::kNotSupported,
-                 "profile " + in.profile.name + " uses NIC engine u32, which vfsteer plans but does not install yet; "
-                 "`vfsteer plan -o tc` prints the u32 filters, or `--skip-hw all` runs every chain on the host");
+  if (in.profile.engine == policies::NicEngine::kU32) VFSTEER_TRY(lowerU32(in, out.desired));
 
   // What only lowering knows, into the split report: the device of each
   // NIC rule, the host hook of each chain.

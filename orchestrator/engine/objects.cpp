@@ -17,6 +17,8 @@ std::string_view name(Kind kind) {
     case Kind::kUserProgram: return "bpf stage program";
     case Kind::kTunnelDevice: return "tunnel device";
     case Kind::kClsact: return "clsact";
+    case Kind::kU32Table: return "u32 table";
+    case Kind::kU32Link: return "u32 link";
     case Kind::kHostTables: return "host tables";
     case Kind::kNicRule: return "NIC rule";
     case Kind::kDemuxProgram: return "NIC demux program";
@@ -39,6 +41,13 @@ std::string Key::str() const {
       s += ")";
       break;
     }
+    case Kind::kU32Table:
+    case Kind::kU32Link: {
+      char h[16];
+      std::snprintf(h, sizeof h, "%x", handle);
+      s += " (tc priority " + std::to_string(index) + ", handle 0x" + h + ")";
+      break;
+    }
     case Kind::kContinuation: s += " (tc chain " + std::to_string(index) + ")"; break;
     case Kind::kUserProgram: s += " (slot " + std::to_string(index) + ")"; break;
     case Kind::kDemuxProgram: s += std::string(" (") + std::string(hookName(static_cast<representors::DemuxHook>(index))) + ")"; break;
@@ -54,10 +63,13 @@ struct KeyOf {
   Key operator()(const UserProgram& p) const { return {Kind::kUserProgram, "", p.slot}; }
   Key operator()(const TunnelDevice& t) const { return {Kind::kTunnelDevice, t.name}; }
   Key operator()(const Clsact& c) const { return {Kind::kClsact, c.device}; }
+  Key operator()(const U32Table& t) const { return filterKey(Kind::kU32Table, t.device, t.filter); }
+  Key operator()(const U32Link& l) const { return filterKey(Kind::kU32Link, l.device, l.filter); }
   Key operator()(const HostTables&) const { return {Kind::kHostTables}; }
-  Key operator()(const NicRule& r) const {
-    Key k{Kind::kNicRule, r.device, r.filter.priority, r.filter.protocol};
-    k.handle = r.filter.handle;
+  Key operator()(const NicRule& r) const { return filterKey(Kind::kNicRule, r.device, r.filter); }
+  static Key filterKey(Kind kind, const std::string& device, const tc::Filter& f) {
+    Key k{kind, device, f.priority, f.protocol};
+    k.handle = f.handle;
     return k;
   }
   Key operator()(const DemuxProgram& d) const {

@@ -34,6 +34,8 @@ enum class Kind : uint8_t {
   kUserProgram,   // a bpf stage's program in a slot of the datapath
   kTunnelDevice,  // vfs-vxPORT / vfs-gnPORT in external mode, for tunnel NIC rules
   kClsact,        // the clsact qdisc of a device vfsteer puts filters on
+  kU32Table,      // engine u32: a table port rules go in (before the links into it)
+  kU32Link,       // engine u32: a link from the root table into one (before the rules)
   kHostTables,    // the host datapath's active table generation
   kNicRule,       // a flower filter the NIC runs (skip_sw; skip_hw when emulated)
   kDemuxProgram,  // the NIC demux as one offloaded BPF program
@@ -49,9 +51,9 @@ struct Key {
       : kind(k), device(std::move(dev)), index(i), protocol(proto) {}
   Kind kind = Kind::kDatapath;
   std::string device;       // interface name; empty for the datapath, its tables and programs
-  uint32_t index = 0;       // kNicRule: tc priority; kContinuation: tc chain; kUserProgram: slot
-  uint16_t protocol = 0;    // kNicRule: tc protocol (host order)
-  uint32_t handle = 0;      // kNicRule: flower handle (rules may share a priority)
+  uint32_t index = 0;       // kNicRule, kU32*: tc priority; kContinuation: tc chain; kUserProgram: slot
+  uint16_t protocol = 0;    // kNicRule, kU32*: tc protocol (host order)
+  uint32_t handle = 0;      // kNicRule: flower handle (rules may share a priority) or u32 handle; kU32*: u32 handle
   auto operator<=>(const Key&) const = default;
   std::string str() const;  // for messages
 };
@@ -82,13 +84,25 @@ struct Clsact {
   bool operator==(const Clsact&) const = default;
 };
 
+// Engine u32's tables and the links into them (u32_rules.hpp): filters
+// without actions, so without a cookie; vfsteer's by their priority and
+// shape (observe).
+struct U32Table {
+  std::string device;
+  netlink::tc::Filter filter;
+};
+struct U32Link {
+  std::string device;
+  netlink::tc::Filter filter;
+};
+
 struct HostTables {
   representors::HostTables tables;
   // Desired only: counter ids that are new to their chain (zeroed first).
   std::vector<uint32_t> freshChainIds;
 };
 
-// A flower filter with vfsteer's cookie on every action. `filter.ifindex`
+// A flower filter (engine u32: a u32 rule) with vfsteer's cookie on every action. `filter.ifindex`
 // is filled in when it is sent (a tunnel device may not exist before).
 struct NicRule {
   std::string device;
@@ -135,8 +149,8 @@ struct XdpEntry {
   uint32_t progId = 0;
 };
 
-using Object = std::variant<Datapath, UserProgram, TunnelDevice, Clsact, HostTables, NicRule, DemuxProgram,
-                            HostEntry, Continuation, XdpEntry>;
+using Object = std::variant<Datapath, UserProgram, TunnelDevice, Clsact, U32Table, U32Link, HostTables, NicRule,
+                            DemuxProgram, HostEntry, Continuation, XdpEntry>;
 
 Key keyOf(const Object& object);
 Kind kindOf(const Object& object);
@@ -196,6 +210,10 @@ struct ObservedState {
   // the chain-0 priorities they hold.
   std::map<std::string, size_t> foreignFilters;
   std::map<std::string, std::set<uint16_t>> foreignPriorities;
+  // Per device: priorities of u32 filters that are not vfsteer's. u32's
+  // tables are shared by all its priorities on a device, and ixgbe offloads
+  // only the first u32 priority (root table 800:).
+  std::map<std::string, std::set<uint16_t>> foreignU32;
   std::set<std::string> foreignClsact;         // a clsact vfsteer did not add
   std::set<std::string> foreignTunnelDevices;  // named like vfsteer's, not made by it
   std::set<uint32_t> userProgramSlots;         // datapath slots that hold a program

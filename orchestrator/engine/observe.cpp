@@ -1,5 +1,6 @@
 #include "engine/observe.hpp"
 
+#include <linux/if_ether.h>
 #include <linux/netlink.h>
 
 #include <tuple>
@@ -59,6 +60,7 @@ class FilterSorter {
     }
     theirs_.insert(id);
     ++foreign_;
+    if (std::holds_alternative<tc::U32>(f->spec)) out_.foreignU32[device_].insert(f->priority);
     if (f->chain.value_or(0) == 0) out_.foreignPriorities[device_].insert(f->priority);
   }
 
@@ -72,6 +74,35 @@ class FilterSorter {
   }
 
  private:
+  // Engine u32 (u32_rules.hpp): at vfsteer's u32 priority, rules carry the
+  // cookie; tables (ids below 800:, which are u32's own roots) and links
+  // into them have no actions to carry one and are vfsteer's by priority
+  // and shape. The root table of the priority is u32's, not vfsteer's.
+  bool claimU32(const tc::Filter& f, const tc::U32& u) {
+    if (f.chain.value_or(0) != 0 || f.priority != demux::kU32Priority || f.protocol != ETH_P_IP) return false;
+    const uint32_t table = f.handle >> 20;
+    if (u.divisor) {
+      // The priority's root table is u32's own: it goes with the priority.
+      if (table >= demux::kU32RootTable) return true;
+      if (table == 0) return false;
+      U32Table t{device_, f};
+      out_.owned.insert_or_assign(keyOf(t), t);
+      return true;
+    }
+    if (u.link) {
+      if ((*u.link >> 20) >= demux::kU32RootTable || !u.actions.empty()) return false;
+      U32Link l{device_, f};
+      out_.owned.insert_or_assign(keyOf(l), l);
+      return true;
+    }
+    if (u.actions.empty() || u.actions.front().cookie != cookie_) return false;
+    NicRule r;
+    r.device = device_;
+    r.filter = f;
+    out_.owned.insert_or_assign(keyOf(r), r);
+    return true;
+  }
+
   // Records `f` as vfsteer's object when it carries one of vfsteer's marks.
   bool claim(const tc::Filter& f) {
     const uint32_t chain = f.chain.value_or(0);
@@ -106,6 +137,7 @@ class FilterSorter {
       }
       return false;
     }
+    if (const auto* u = std::get_if<tc::U32>(&f.spec)) return claimU32(f, *u);
     if (const auto* fl = std::get_if<tc::Flower>(&f.spec)) {
       // The cookie alone marks a NIC rule: a profile's priority range
       // (tc_priorities) puts them below vfsteer's usual layout.

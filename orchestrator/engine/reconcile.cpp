@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/flower_rules.hpp"
+#include "engine/u32_rules.hpp"
 #include "vfsteer/demux/tc_layout.hpp"
 
 namespace vfsteer::engine {
@@ -23,13 +24,19 @@ struct Same {
   bool operator()(const UserProgram& p) const { return p == was<UserProgram>(); }
   bool operator()(const TunnelDevice&) const { return true; }  // the name carries type and port
   bool operator()(const Clsact&) const { return true; }
+  bool operator()(const U32Table& t) const { return sameU32Filter(t.filter, was<U32Table>().filter); }
+  bool operator()(const U32Link& l) const {
+    return sameU32Filter(l.filter, was<U32Link>().filter) && inHwIfMeant(l.filter, was<U32Link>().filter);
+  }
   bool operator()(const HostTables& t) const { return t.tables.sameAs(was<HostTables>().tables); }
   bool operator()(const NicRule& r) const {
     const tc::Filter& held = was<NicRule>().filter;
-    // Accepted is not enough: a skip_sw rule must be in hardware.
-    const bool software = std::get<tc::Flower>(r.filter.spec).flags & tc::kSkipHw;
-    return sameNicFilter(r.filter, held) && (software || held.inHw());
+    const bool same = std::holds_alternative<tc::U32>(r.filter.spec) ? sameU32Filter(r.filter, held)
+                                                                     : sameNicFilter(r.filter, held);
+    return same && inHwIfMeant(r.filter, held);
   }
+  // Accepted is not enough: a rule for the NIC must be in hardware.
+  static bool inHwIfMeant(const tc::Filter& want, const tc::Filter& held) { return !meantForNic(want) || held.inHw(); }
   bool operator()(const DemuxProgram& d) const {
     const auto& held = was<DemuxProgram>();
     return held.progId != 0 && held.fingerprint == d.fingerprint && held.emulated == d.emulated &&
@@ -54,7 +61,10 @@ Phase addPhase(const Object& o) {
     case Kind::kDatapath:
     case Kind::kUserProgram:
     case Kind::kTunnelDevice:
-    case Kind::kClsact: return Phase::kPrepare;
+    case Kind::kClsact:
+    // An empty u32 table, and a link into one, classify nothing.
+    case Kind::kU32Table:
+    case Kind::kU32Link: return Phase::kPrepare;
     case Kind::kHostTables: return Phase::kHostTables;
     case Kind::kNicRule:
       // A rule that hands the packet to the host needs the host's entry (a
@@ -71,7 +81,9 @@ Phase addPhase(const Object& o) {
 Phase removePhase(Kind kind) {
   switch (kind) {
     case Kind::kNicRule:
-    case Kind::kDemuxProgram: return Phase::kRetireNic;
+    case Kind::kDemuxProgram:
+    case Kind::kU32Link:  // after the rules in its table (removals run in reverse key order)
+    case Kind::kU32Table: return Phase::kRetireNic;
     case Kind::kXdpEntry: return Phase::kRetireXdp;
     case Kind::kHostEntry:
     case Kind::kContinuation: return Phase::kRetireEntries;
@@ -94,6 +106,51 @@ bool removable(const Key& key, const ObservedState& observed) {
   }
 }
 
+bool isU32Rule(const Object& o) {
+  const auto* r = std::get_if<NicRule>(&o);
+  return r && std::holds_alternative<tc::U32>(r->filter.spec);
+}
+
+// ixgbe's u32 filters are flow director entries at locations (their node
+// numbers) it refuses to take twice, and it replaces neither a rule in a
+// linked table nor a link in place; deleting a link deletes the hardware
+// entries of every rule in its table. So where engine u32 adds on a device,
+// it removes first: rules and links to be removed or replaced go in
+// kMakeRoom, and the unchanged rules of a table whose link is replaced are
+// removed and added again. For that moment the chains involved miss the
+// NIC. Where it only removes (a chain moved to the host, teardown), the
+// removals wait until the host has taken over, as for flower.
+void relayU32(std::vector<Change>& changes, const DesiredState& desired, const ObservedState& observed) {
+  std::set<std::string> adding;  // devices with a u32 rule or link to add or replace
+  for (const auto& c : changes)
+    if (c.op != Op::kRemove && (isU32Rule(c.object) || c.key().kind == Kind::kU32Link)) adding.insert(c.key().device);
+  std::set<Key> changed;
+  std::set<std::pair<std::string, uint32_t>> relinked;  // (device, table) whose link is replaced
+  std::vector<Change> extra;
+  for (auto& c : changes) {
+    const Key key = c.key();
+    changed.insert(key);
+    if (!isU32Rule(c.object) && key.kind != Kind::kU32Link) continue;
+    if (c.op == Op::kRemove) {
+      if (adding.contains(key.device)) c.phase = Phase::kMakeRoom;
+    } else if (c.op == Op::kReplace) {
+      extra.push_back({Op::kRemove, Phase::kMakeRoom, *c.was, std::nullopt});
+      if (key.kind == Kind::kU32Link)
+        if (auto table = std::get<tc::U32>(std::get<U32Link>(c.object).filter.spec).link)
+          relinked.insert({key.device, *table});
+      c = Change{Op::kAdd, c.phase, c.object, std::nullopt};
+    }
+  }
+  for (const auto& [key, object] : observed.owned) {
+    if (!isU32Rule(object) || changed.contains(key)) continue;
+    if (!relinked.contains({key.device, key.handle & 0xfff00000})) continue;
+    extra.push_back({Op::kRemove, Phase::kMakeRoom, object, std::nullopt});
+    const Object& want = desired.objects.at(key);  // unchanged, so desired
+    extra.push_back({Op::kAdd, addPhase(want), want, std::nullopt});
+  }
+  changes.insert(changes.end(), extra.begin(), extra.end());
+}
+
 }  // namespace
 
 bool sameObject(const Object& desired, const Object& observed, const ObservedState& facts) {
@@ -101,7 +158,30 @@ bool sameObject(const Object& desired, const Object& observed, const ObservedSta
   return std::visit(Same{facts, observed}, desired);
 }
 
+namespace {
+
+// Engine u32 shares u32's tables with every u32 filter on the device, and
+// ixgbe offloads the first u32 priority only: someone else's u32 there is a
+// conflict to resolve before anything changes.
+Status checkForeignU32(const DesiredState& desired, const ObservedState& observed) {
+  for (const auto& [key, object] : desired.objects) {
+    if (key.kind != Kind::kU32Table && key.kind != Kind::kU32Link && !isU32Rule(object)) continue;
+    auto it = observed.foreignU32.find(key.device);
+    if (it == observed.foreignU32.end() || it->second.empty()) continue;
+    const std::string prio = std::to_string(*it->second.begin());
+    return Error(ErrorCode::kConflict,
+                 key.device + " holds u32 filters vfsteer does not own (tc ingress priority " + prio +
+                     "); u32 tables are shared by all u32 filters of a device and ixgbe offloads only the first u32 "
+                     "priority, so vfsteer's u32 NIC rules cannot go there: move those filters to another classifier "
+                     "or remove them (tc filter del dev " + key.device + " ingress pref " + prio + ")");
+  }
+  return okStatus();
+}
+
+}  // namespace
+
 Result<ChangeSet> reconcile(const DesiredState& desired, const ObservedState& observed) {
+  VFSTEER_TRY(checkForeignU32(desired, observed));
   ChangeSet out;
   auto& changes = out.changes;
   auto d = desired.objects.begin();
@@ -116,7 +196,8 @@ Result<ChangeSet> reconcile(const DesiredState& desired, const ObservedState& ob
       // as it is (and never removed).
       const bool used = (key.kind == Kind::kClsact && observed.foreignClsact.contains(key.device)) ||
                         (key.kind == Kind::kTunnelDevice && observed.foreignTunnelDevices.contains(key.device));
-      if (key.kind == Kind::kHostEntry || key.kind == Kind::kNicRule) {
+      if (key.kind == Kind::kHostEntry || key.kind == Kind::kNicRule || key.kind == Kind::kU32Table ||
+          key.kind == Kind::kU32Link) {
         const uint16_t prio = key.kind == Kind::kHostEntry ? demux::kHostPriority : static_cast<uint16_t>(key.index);
         auto prios = observed.foreignPriorities.find(key.device);
         if (prios != observed.foreignPriorities.end() && prios->second.contains(prio))
@@ -153,9 +234,10 @@ Result<ChangeSet> reconcile(const DesiredState& desired, const ObservedState& ob
       c.phase = Phase::kMakeRoom;
     // A NIC rule whose new key makes another flower mask cannot replace the
     // old one in place (the kernel refuses it): remove, then add.
-    if (c.op == Op::kReplace && key.kind == Kind::kNicRule &&
-        !sameFlowerMask(std::get<tc::Flower>(std::get<NicRule>(c.object).filter.spec).key,
-                        std::get<tc::Flower>(std::get<NicRule>(*c.was).filter.spec).key)) {
+    const auto* flower = key.kind == Kind::kNicRule ? std::get_if<tc::Flower>(&std::get<NicRule>(c.object).filter.spec)
+                                                    : nullptr;
+    if (c.op == Op::kReplace && flower &&
+        !sameFlowerMask(flower->key, std::get<tc::Flower>(std::get<NicRule>(*c.was).filter.spec).key)) {
       split.push_back({Op::kRemove, Phase::kMakeRoom, *c.was, std::nullopt});
       c = Change{Op::kAdd, c.phase, c.object, std::nullopt};
       continue;
@@ -167,6 +249,7 @@ Result<ChangeSet> reconcile(const DesiredState& desired, const ObservedState& ob
     }
   }
   changes.insert(changes.end(), split.begin(), split.end());
+  relayU32(changes, desired, observed);
   // Keys are unique per phase, except an XDP entry changing mode or a NIC
   // rule changing its mask (a removal in kMakeRoom, an add later): the sort
   // keeps that order.

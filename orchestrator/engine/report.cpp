@@ -86,13 +86,14 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
            ++it) {
         if (it->first.handle != view.tcHandle) continue;
         const tc::Filter& f = std::get<NicRule>(it->second).filter;
-        const auto& flower = std::get<tc::Flower>(f.spec);
         s.present = true;
         s.inHw = f.inHw();
-        s.inHwCount = flower.inHwCount;
-        if (!flower.actions.empty()) {
-          s.packets = flower.actions.front().packets;
-          s.bytes = flower.actions.front().bytes;
+        const auto* flower = std::get_if<tc::Flower>(&f.spec);
+        if (flower) s.inHwCount = flower->inHwCount;
+        const auto& actions = flower ? flower->actions : std::get<tc::U32>(f.spec).actions;
+        if (!actions.empty()) {
+          s.packets = actions.front().packets;
+          s.bytes = actions.front().bytes;
         }
       }
       statuses.push_back(s);

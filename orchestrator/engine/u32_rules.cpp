@@ -77,6 +77,24 @@ Result<tc::Action> actionFor(const Chain& chain, const demux::NicRule& rule, con
 
 }  // namespace
 
+bool sameU32Filter(const tc::Filter& a, const tc::Filter& b) {
+  const auto* ua = std::get_if<tc::U32>(&a.spec);
+  const auto* ub = std::get_if<tc::U32>(&b.spec);
+  if (!ua || !ub) return false;
+  if (a.parent != b.parent || a.priority != b.priority || a.protocol != b.protocol || a.handle != b.handle ||
+      a.chain.value_or(0) != b.chain.value_or(0))
+    return false;
+  if (ua->divisor || ub->divisor) return ua->divisor == ub->divisor;
+  constexpr uint32_t kAsked = tc::kSkipSw | tc::kSkipHw;
+  if (ua->keys != ub->keys || ua->terminal != ub->terminal || ua->link != ub->link ||
+      ua->nextHeader != ub->nextHeader || ua->classid != ub->classid || (ua->flags & kAsked) != (ub->flags & kAsked) ||
+      ua->actions.size() != ub->actions.size())
+    return false;
+  for (size_t i = 0; i < ua->actions.size(); ++i)
+    if (!ua->actions[i].sameConfig(ub->actions[i])) return false;
+  return true;
+}
+
 std::optional<std::string> vfNetdevName(const representors::Topology& topology, uint16_t vf) {
   if (const auto* rep = topology.representor(vf)) return rep->ifname;
   if (auto it = topology.vfNetdevs.find(vf); it != topology.vfNetdevs.end()) return it->second;

@@ -41,6 +41,11 @@ struct U32Filters {
 // one, else its own netdev (legacy mode).
 std::optional<std::string> vfNetdevName(const representors::Topology& topology, uint16_t vf);
 
+// True when two u32 filters (rule, link or table) configure the same thing,
+// ignoring what the kernel adds (in_hw flags, action indexes, counters) and
+// the table it names in a dump (the handle holds it).
+bool sameU32Filter(const netlink::tc::Filter& a, const netlink::tc::Filter& b);
+
 Result<U32Filters> buildU32Filters(const policies::Policy& policy, const demux::Plan& plan, const U32Bindings& b);
 
 }  // namespace vfsteer::engine

@@ -455,6 +455,68 @@ TEST_F(LabE2E, EmulatedBpfNicDemuxDropsInTheNicAndTrapsTheRest) {
   EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
 }
 
+// Engine u32 (profile ixgbe), emulated in software on the lab's uplink:
+// the tables, links and rules laid out for ixgbe's flow director steer real
+// frames as the chains say, in the kernel's own u32 classifier. Port rules
+// of one address share a table; UDP to the same port is not TCP's; what
+// no NIC rule matches reaches the host datapath.
+TEST_F(LabE2E, EmulatedU32LayoutSteersByAddressProtocolAndPort) {
+  auto policy = writePolicy(R"(  - {name: web, priority: 1, match: {dst_ip: 10.1.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}
+  - {name: tls, priority: 2, match: {dst_ip: 10.1.0.0/24, ip_proto: tcp, dst_port: 443}, stages: [{deliver: {vf: 1}}]}
+  - {name: dns, priority: 3, match: {dst_ip: 10.1.1.0/24, ip_proto: udp, dst_port: 80}, stages: [{deliver: {vf: 2}}]}
+  - {name: rest, priority: 4, match: {ip_proto: udp, dst_port: 7060}, stages: [{deliver: {vf: 3}}]}
+)");
+  auto r = vfsteerCli({"apply", "-f", policy, "--profile", "ixgbe", "--emulate-nic"});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("add u32 table 2: on uplink0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("add the u32 link 800:0:7fc into table 2: on uplink0"), std::string::npos) << r.out;
+  auto tcp4 = [](int vf, const char* dst, uint16_t dport, const std::string& marker) {
+    return FB::ethernet(vfMac(vf), kWire, 0x0800, FB::ipv4("10.9.0.1", dst, 6, FB::tcp(40000, dport, text(marker))));
+  };
+  auto got = fromWire({tcp4(0, "10.1.0.7", 80, "u32-web"), tcp4(1, "10.1.0.8", 443, "u32-tls"),
+                       udp4(vfMac(2), "10.9.0.1", "10.1.1.9", 80, "u32-dns"),
+                       tcp4(2, "10.1.1.9", 80, "u32-tcp-not-dns"),
+                       udp4(vfMac(3), "10.9.0.1", "10.2.0.1", 7060, "u32-rest")});
+  EXPECT_EQ(got.with("vf0", text("u32-web")).size(), 1u);
+  EXPECT_EQ(got.with("vf1", text("u32-tls")).size(), 1u);
+  EXPECT_EQ(got.with("vf2", text("u32-dns")).size(), 1u);
+  EXPECT_EQ(got.countEverywhere(text("u32-tcp-not-dns")), 0u) << "TCP to the DNS table's address matches no rule";
+  EXPECT_EQ(got.with("vf3", text("u32-rest")).size(), 1u) << "an IPv4-and-IPv6 chain runs on the host";
+  auto rep = report();
+  EXPECT_EQ(chainIn(rep, "web")["split"], 1);
+  EXPECT_EQ(chainIn(rep, "rest")["split"], 0);
+  EXPECT_EQ(chainPackets(rep, "web"), 0u) << "the host never sees what the NIC steered";
+  EXPECT_EQ(chainPackets(rep, "rest"), 1u);
+  auto again = vfsteerCli({"apply", "-f", policy, "--profile", "ixgbe", "--emulate-nic"});
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out << again.err;
+  auto down = vfsteerCli({"teardown", "--instance", labInstance()});
+  ASSERT_EQ(down.status, 0) << down.err;
+  auto show = runProgram({"/usr/sbin/tc", "-n", labNetns("host"), "filter", "show", "dev", "uplink0", "ingress"});
+  EXPECT_EQ(show.out, "") << "tables, links and rules are gone";
+}
+
+// Someone else's u32 on the uplink: u32 tables are shared by the device's
+// u32 priorities and ixgbe offloads only the first, so apply refuses before
+// it changes anything, and says which filter is in the way.
+TEST_F(LabE2E, U32EngineRefusesAnUplinkWithForeignU32Filters) {
+  ScratchNetns::ip({"netns", "exec", labNetns("host"), "tc", "qdisc", "add", "dev", "uplink0", "clsact"});
+  ScratchNetns::ip({"netns", "exec", labNetns("host"), "tc", "filter", "add", "dev", "uplink0", "ingress", "prio", "100",
+                    "protocol", "ip", "u32", "match", "ip", "dst", "10.99.0.1/32", "action", "mirred", "egress",
+                    "redirect", "dev", "pf0vf3"});
+  auto before = runProgram({"/usr/sbin/tc", "-n", labNetns("host"), "-j", "filter", "show", "dev", "uplink0", "ingress"});
+  auto policy = writePolicy(R"(  - {name: web, priority: 1, match: {dst_ip: 10.1.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}
+)");
+  auto r = vfsteerCli({"apply", "-f", policy, "--profile", "ixgbe", "--emulate-nic"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("uplink0 holds u32 filters vfsteer does not own (tc ingress priority 100)"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("nothing was changed"), std::string::npos) << r.err;
+  auto after = runProgram({"/usr/sbin/tc", "-n", labNetns("host"), "-j", "filter", "show", "dev", "uplink0", "ingress"});
+  EXPECT_EQ(before.out, after.out);
+  EXPECT_FALSE(std::filesystem::exists(labPins()));
+  ScratchNetns::ip({"netns", "exec", labNetns("host"), "tc", "qdisc", "del", "dev", "uplink0", "clsact"});
+}
+
 // `vfsteer enforce skip-sw` on a running system: the lab's NIC (profile
 // veth) can take nothing, so it fails, names the reason and changes nothing.
 TEST_F(LabE2E, EnforceSkipSwThatTheNicCannotTakeChangesNothing) {

@@ -10,6 +10,8 @@
 #include <map>
 #include <string>
 
+#include "engine/change_set.hpp"
+#include "engine/reconcile.hpp"
 #include "engine/u32_rules.hpp"
 #include "vfsteer/demux/splitter.hpp"
 #include "vfsteer/demux/tc_layout.hpp"
@@ -256,6 +258,79 @@ TEST(U32Filters, EmulationRunsThemInSoftwareAndAVfWithoutANetdevIsNamed) {
   auto missing = engine::buildU32Filters(policy, *plan, b);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message().find("VF 5 has no netdev on this host to redirect to"), std::string::npos);
+}
+
+// ---- reconcile --------------------------------------------------------------
+
+engine::DesiredState desiredOf(const std::string& chains) {
+  const Policy policy = policyText(chains);
+  auto plan = demux::plan(policy, ixgbe());
+  EXPECT_TRUE(plan.ok());
+  auto built = engine::buildU32Filters(policy, *plan, bindings());
+  EXPECT_TRUE(built.ok()) << built.error().describe();
+  engine::DesiredState d;
+  d.add(engine::Clsact{"eth0"});
+  for (auto& t : built->tables) d.add(engine::U32Table{"eth0", t});
+  for (auto& l : built->links) d.add(engine::U32Link{"eth0", l});
+  for (auto& r : built->rules) d.add(r);
+  return d;
+}
+
+std::vector<std::string> described(const engine::ChangeSet& set) {
+  std::vector<std::string> out;
+  for (const auto& c : set.changes) out.push_back(std::string(engine::name(c.phase)) + ": " + c.describe());
+  return out;
+}
+
+const std::string kWeb = chain("web", 10, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80", "{deliver: {vf: 0}}");
+const std::string kTls = chain("tls", 20, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 443", "{deliver: {vf: 1}}");
+
+// ixgbe refuses a location twice, replaces no rule of a linked table and
+// no link in place, and drops a table's hardware rules with its link: so
+// engine u32 removes before it adds, and re-adds the rules of a table
+// whose link changes.
+TEST(U32Reconcile, RemovalsMakeRoomFirstAndARelinkedTableGetsItsRulesAgain) {
+  engine::ObservedState model;
+  auto first = engine::reconcile(desiredOf(kWeb + kTls), model);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(described(*first), (std::vector<std::string>{
+                                   "prepare: add clsact on eth0",
+                                   "prepare: add u32 table 1: on eth0 (tc priority 10000)",
+                                   "prepare: add the u32 link 800:0:7fd into table 1: on eth0 (tc priority 10000, skip_sw)",
+                                   "NIC rules that end in the NIC: add the NIC rule of chain web on eth0 (tc priority 10000, skip_sw)",
+                                   "NIC rules that end in the NIC: add the NIC rule of chain tls on eth0 (tc priority 10000, skip_sw)"}));
+  for (const auto& c : first->changes) engine::applyToModel(model, c);
+  auto none = engine::reconcile(desiredOf(kWeb + kTls), model);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->changes.empty());
+
+  // web's address changes: the link of table 1 changes; tls, unchanged
+  // itself, loses its hardware entry with the old link and is added again.
+  const std::string web2 = chain("web", 10, "dst_ip: 10.0.5.0/24, ip_proto: tcp, dst_port: 80", "{deliver: {vf: 0}}");
+  const std::string tls2 = chain("tls", 20, "dst_ip: 10.0.5.0/24, ip_proto: tcp, dst_port: 443", "{deliver: {vf: 1}}");
+  auto relink = engine::reconcile(desiredOf(web2 + tls2), model);
+  ASSERT_TRUE(relink.ok());
+  EXPECT_EQ(described(*relink), (std::vector<std::string>{
+                                    "make room: remove the NIC rule at tc priority 10000 on eth0",
+                                    "make room: remove the NIC rule at tc priority 10000 on eth0",
+                                    "make room: remove the u32 link 800:0:7fd into table 1: on eth0 (tc priority 10000, skip_sw)",
+                                    "prepare: add the u32 link 800:0:7fd into table 1: on eth0 (tc priority 10000, skip_sw)",
+                                    "NIC rules that end in the NIC: add the NIC rule of chain web on eth0 (tc priority 10000, skip_sw)",
+                                    "NIC rules that end in the NIC: add the NIC rule of chain tls on eth0 (tc priority 10000, skip_sw)"}));
+  for (const auto& c : relink->changes) engine::applyToModel(model, c);
+  auto settled = engine::reconcile(desiredOf(web2 + tls2), model);
+  ASSERT_TRUE(settled.ok());
+  EXPECT_TRUE(settled->changes.empty()) << described(*settled).front();
+
+  // Teardown: rules, then the link, then the table.
+  auto down = engine::reconcile(engine::DesiredState{}, model);
+  ASSERT_TRUE(down.ok());
+  EXPECT_EQ(described(*down), (std::vector<std::string>{
+                                  "retire NIC rules: remove the NIC rule at tc priority 10000 on eth0",
+                                  "retire NIC rules: remove the NIC rule at tc priority 10000 on eth0",
+                                  "retire NIC rules: remove the u32 link 800:0:7fd into table 1: on eth0 (tc priority 10000, skip_sw)",
+                                  "retire NIC rules: remove u32 table 1: on eth0 (tc priority 10000)",
+                                  "retire qdiscs: remove the clsact vfsteer added on eth0"}));
 }
 
 }  // namespace

@@ -215,6 +215,9 @@ struct Filter {
 // tc's name for a protocol, as `tc filter show` prints it: "ip", "ipv6",
 // "802.1Q", "802.1ad", "arp", "lldp", "all", else "0xNNNN" (host order in).
 std::string protocolName(uint16_t protocol);
+// u32's spelling of a handle, as tc prints and takes it: "1:" for a table,
+// "1:0:2" for node 2 in bucket 0 of table 1.
+std::string u32HandleName(uint32_t handle);
 // The inverse; nothing for a name it does not know.
 std::optional<uint16_t> protocolByName(const std::string& name);
 
