@@ -230,6 +230,8 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
     }
     undos_.push_back({c.describe(), inverse(c), {}});
     record(c);
+    if (c.op == Op::kRemove && (c.key().kind == Kind::kNicRule || c.key().kind == Kind::kU32Link))
+      noteU32Emptied(c.key().device);
     // A rule for the NIC that the kernel kept must be in hardware: its
     // echo says.
     const tc::Filter* sentFilter = nicFilterOf(c.object);
@@ -260,6 +262,24 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
   }
   if (failed) return *failed;
   return okStatus();
+}
+
+// When the last rule or link of a u32 priority goes, the kernel deletes the
+// priority with its tables (u32_delete(): "last"). The model forgets them,
+// and the undo puts them back before the link and rule undos run.
+void Executor::noteU32Emptied(const std::string& device) {
+  std::vector<Key> tables;
+  for (const auto& [key, object] : model_.owned) {
+    if (key.device != device) continue;
+    if (key.kind == Kind::kU32Link) return;
+    if (const auto* r = std::get_if<NicRule>(&object); r && std::holds_alternative<tc::U32>(r->filter.spec)) return;
+    if (key.kind == Kind::kU32Table) tables.push_back(key);
+  }
+  for (const Key& key : tables) {
+    Change gone{Op::kRemove, Phase::kMakeRoom, model_.owned.at(key), std::nullopt};
+    undos_.push_back({gone.describe() + " (with the last u32 filter)", inverse(gone), {}});
+    model_.owned.erase(key);
+  }
 }
 
 Status Executor::runTunnelDevice(const Change& c) {

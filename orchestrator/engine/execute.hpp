@@ -79,6 +79,7 @@ class Executor {
   };
 
   Status runNetlink(const std::vector<const Change*>& batch, std::vector<Refusal>& refusals);
+  void noteU32Emptied(const std::string& device);
   Status runSingle(const Change& change, std::vector<Refusal>& refusals);
   Status runHostTables(const Change& change);
   Status runDemuxProgram(const Change& change, std::vector<Refusal>& refusals);

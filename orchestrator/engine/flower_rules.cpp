@@ -75,14 +75,6 @@ void fillKey(const EncodedMatch& e, tc::Filter& f, tc::FlowerKey& k) {
   }
 }
 
-tc::Action action(tc::ActionOp op, int32_t verdict, const std::vector<uint8_t>& cookie) {
-  tc::Action a;
-  a.op = std::move(op);
-  a.verdict = verdict;
-  a.cookie = cookie;
-  return a;
-}
-
 Result<IfIndex> targetIfindex(const Target& t, const FlowerBindings& b) {
   if (t.kind == TargetKind::kUplink) return b.uplinkIfindex;
   if (t.kind == TargetKind::kVf) {
@@ -101,37 +93,37 @@ Result<std::vector<tc::Action>> actionsFor(const Chain& chain, const demux::NicR
   for (size_t i = 0; i < rule.stageCount; ++i) {
     const Stage& s = chain.stages[i];
     if (std::holds_alternative<VlanPopStage>(s.op)) {
-      out.push_back(action(tc::Vlan{tc::Vlan::Op::kPop, 0, std::nullopt, std::nullopt}, TC_ACT_PIPE, cookie));
+      out.push_back(ownedAction(tc::Vlan{tc::Vlan::Op::kPop, 0, std::nullopt, std::nullopt}, TC_ACT_PIPE, cookie));
     } else if (auto* push = std::get_if<VlanPushStage>(&s.op)) {
-      out.push_back(action(tc::Vlan{tc::Vlan::Op::kPush, push->id,
+      out.push_back(ownedAction(tc::Vlan{tc::Vlan::Op::kPush, push->id,
                                     static_cast<uint16_t>(push->proto == VlanProto::k8021AD ? ETH_P_8021AD : ETH_P_8021Q),
                                     push->prio},
                            TC_ACT_PIPE, cookie));
     } else if (std::holds_alternative<TunnelDecapStage>(s.op)) {
-      out.push_back(action(tc::TunnelKeyUnset{}, TC_ACT_PIPE, cookie));
+      out.push_back(ownedAction(tc::TunnelKeyUnset{}, TC_ACT_PIPE, cookie));
     } else if (auto* q = std::get_if<QueueStage>(&s.op)) {
-      out.push_back(action(tc::Skbedit{q->queue, std::nullopt}, TC_ACT_PIPE, cookie));
+      out.push_back(ownedAction(tc::Skbedit{q->queue, std::nullopt}, TC_ACT_PIPE, cookie));
     } else if (auto* mark = std::get_if<MarkStage>(&s.op)) {
-      out.push_back(action(tc::Skbedit{std::nullopt, mark->mark}, TC_ACT_PIPE, cookie));
+      out.push_back(ownedAction(tc::Skbedit{std::nullopt, mark->mark}, TC_ACT_PIPE, cookie));
     } else if (auto* police = std::get_if<PoliceStage>(&s.op)) {
-      out.push_back(action(tc::Police{police->rateBitsPerSec / 8, police->burstBytes, 0}, TC_ACT_SHOT, cookie));
+      out.push_back(ownedAction(tc::Police{police->rateBitsPerSec / 8, police->burstBytes, 0}, TC_ACT_SHOT, cookie));
     } else if (auto* mirror = std::get_if<MirrorStage>(&s.op)) {
       VFSTEER_ASSIGN_OR_RETURN(IfIndex ifindex, targetIfindex(mirror->to, b));
-      out.push_back(action(tc::Mirred{tc::Mirred::Op::kEgressMirror, static_cast<uint32_t>(ifindex.value)},
+      out.push_back(ownedAction(tc::Mirred{tc::Mirred::Op::kEgressMirror, static_cast<uint32_t>(ifindex.value)},
                            TC_ACT_PIPE, cookie));
     } else if (std::holds_alternative<DropStage>(s.op)) {
-      out.push_back(action(tc::Gact{}, TC_ACT_SHOT, cookie));
+      out.push_back(ownedAction(tc::Gact{}, TC_ACT_SHOT, cookie));
     } else if (auto* d = std::get_if<DeliverStage>(&s.op)) {
       VFSTEER_ASSIGN_OR_RETURN(IfIndex ifindex, targetIfindex(d->to, b));
-      out.push_back(action(tc::Mirred{tc::Mirred::Op::kEgressRedirect, static_cast<uint32_t>(ifindex.value)},
+      out.push_back(ownedAction(tc::Mirred{tc::Mirred::Op::kEgressRedirect, static_cast<uint32_t>(ifindex.value)},
                            TC_ACT_STOLEN, cookie));
     } else {
       return Error(ErrorCode::kInternal, "stage " + s.describe() + " has no flower action");
     }
   }
   if (rule.exit == demux::NicExit::kGotoChain)
-    out.push_back(action(tc::Gact{}, static_cast<int32_t>(TC_ACT_GOTO_CHAIN | rule.gotoTcChain), cookie));
-  if (rule.exit == demux::NicExit::kTrap) out.push_back(action(tc::Gact{}, TC_ACT_TRAP, cookie));
+    out.push_back(ownedAction(tc::Gact{}, static_cast<int32_t>(TC_ACT_GOTO_CHAIN | rule.gotoTcChain), cookie));
+  if (rule.exit == demux::NicExit::kTrap) out.push_back(ownedAction(tc::Gact{}, TC_ACT_TRAP, cookie));
   return out;
 }
 

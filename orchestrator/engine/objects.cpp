@@ -132,6 +132,14 @@ std::vector<uint8_t> ownerCookie(const std::string& instance) {
           static_cast<uint8_t>(h >> 8), static_cast<uint8_t>(h)};
 }
 
+tc::Action ownedAction(tc::ActionOp op, int32_t verdict, const std::vector<uint8_t>& cookie) {
+  tc::Action a;
+  a.op = std::move(op);
+  a.verdict = verdict;
+  a.cookie = cookie;
+  return a;
+}
+
 std::string_view hookName(representors::DemuxHook hook) {
   return hook == representors::DemuxHook::kTc ? "cls_bpf" : "xdp";
 }

@@ -169,6 +169,8 @@ netlink::tc::Filter demuxFilter(int ifindex, int progFd, const std::string& inst
 // The 8-byte cookie on every action of vfsteer's flower rules: "vfst" and
 // a hash of the instance name.
 std::vector<uint8_t> ownerCookie(const std::string& instance);
+// An action of a NIC rule, with that cookie.
+netlink::tc::Action ownedAction(netlink::tc::ActionOp op, int32_t verdict, const std::vector<uint8_t>& cookie);
 
 std::string_view hookName(representors::DemuxHook hook);  // "cls_bpf" / "xdp"
 std::optional<representors::DemuxHook> parseHookName(std::string_view name);

@@ -149,6 +149,25 @@ void relayU32(std::vector<Change>& changes, const DesiredState& desired, const O
     extra.push_back({Op::kAdd, addPhase(want), want, std::nullopt});
   }
   changes.insert(changes.end(), extra.begin(), extra.end());
+
+  // When the last rule or link of a u32 priority goes, the kernel deletes
+  // the priority with its tables (u32_delete(): "last"). If making room
+  // removes every one, the tables the plan keeps are removed (gone
+  // already, which counts as done) and added again before the links.
+  std::map<std::string, size_t> knodes, leaving;
+  for (const auto& [key, object] : observed.owned)
+    if (isU32Rule(object) || key.kind == Kind::kU32Link) ++knodes[key.device];
+  for (const auto& c : changes)
+    if (c.op == Op::kRemove && c.phase == Phase::kMakeRoom && (isU32Rule(c.object) || c.key().kind == Kind::kU32Link))
+      ++leaving[c.key().device];
+  std::vector<Change> tables;
+  for (const auto& [key, object] : observed.owned) {
+    if (key.kind != Kind::kU32Table || !desired.objects.contains(key) || changed.contains(key)) continue;
+    if (!leaving.contains(key.device) || leaving[key.device] < knodes[key.device]) continue;
+    tables.push_back({Op::kRemove, Phase::kMakeRoom, object, std::nullopt});
+    tables.push_back({Op::kAdd, Phase::kPrepare, desired.objects.at(key), std::nullopt});
+  }
+  changes.insert(changes.end(), tables.begin(), tables.end());
 }
 
 }  // namespace

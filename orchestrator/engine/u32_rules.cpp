@@ -49,27 +49,19 @@ void addIpKeys(const EncodedMatch& e, tc::U32& u) {
   if (e.dstIp) u.keys.push_back({be32(e.dstIp->v4(), false), be32(e.dstIp->v4(), true), kDstIpWord, 0});
 }
 
-tc::Action action(tc::ActionOp op, int32_t verdict, const std::vector<uint8_t>& cookie) {
-  tc::Action a;
-  a.op = std::move(op);
-  a.verdict = verdict;
-  a.cookie = cookie;
-  return a;
-}
-
 // The chain's one NIC stage: ixgbe acts on the first action only.
 Result<tc::Action> actionFor(const Chain& chain, const demux::NicRule& rule, const U32Bindings& b) {
   if (rule.stageCount != 1 || rule.exit != demux::NicExit::kTerminal)
     return Error(ErrorCode::kInternal, "chain " + chain.name + ": a u32 NIC rule runs exactly one final stage");
   const Stage& s = chain.stages[0];
-  if (std::holds_alternative<DropStage>(s.op)) return action(tc::Gact{}, TC_ACT_SHOT, b.cookie);
+  if (std::holds_alternative<DropStage>(s.op)) return ownedAction(tc::Gact{}, TC_ACT_SHOT, b.cookie);
   if (auto* d = std::get_if<DeliverStage>(&s.op); d && d->to.kind == TargetKind::kVf) {
     auto it = b.vfIfindex.find(VfIndex{d->to.index});
     if (it == b.vfIfindex.end())
       return Error(ErrorCode::kNotFound, "chain " + chain.name + ": VF " + std::to_string(d->to.index) +
                                              " has no netdev on this host to redirect to (bind it to its "
                                              "driver, e.g. ixgbevf)");
-    return action(tc::Mirred{tc::Mirred::Op::kEgressRedirect, static_cast<uint32_t>(it->second.value)},
+    return ownedAction(tc::Mirred{tc::Mirred::Op::kEgressRedirect, static_cast<uint32_t>(it->second.value)},
                   TC_ACT_STOLEN, b.cookie);
   }
   return Error(ErrorCode::kInternal, "chain " + chain.name + ": stage " + s.describe() + " has no u32 action");

@@ -16,18 +16,22 @@ namespace {
 class FaultTest : public LabTest {
  protected:
   // Runs `target` with a fault at every write it makes, from `baseline`
-  // (a policy applied first, or nothing).
-  void everyFaultPoint(const std::optional<std::string>& baseline, const std::string& target) {
+  // (a policy applied first, or nothing); with `emulated`, under that
+  // profile with the NIC emulated.
+  void everyFaultPoint(const std::optional<std::string>& baseline, const std::string& target,
+                       const std::optional<std::string>& emulated = std::nullopt) {
     auto reset = [&] {
       ASSERT_EQ(vfsteerCli({"teardown", "--instance", labInstance()}).status, 0);
       if (baseline) {
-        auto r = vfsteerCli({"apply", "-f", *baseline});
+        std::vector<std::string> args = {"apply", "-f", *baseline};
+        if (emulated) args.insert(args.end(), {"--profile", *emulated, "--emulate-nic"});
+        auto r = vfsteerCli(args);
         ASSERT_EQ(r.status, 0) << r.err;
       }
     };
     reset();
     FaultPlan counting;
-    auto ok = applyThrough(target, counting);
+    auto ok = applyThrough(target, counting, emulated);
     ASSERT_TRUE(ok.ok()) << ok.failure->error.describe();
     const std::string after = labSnapshot();
     const int points = counting.count();
@@ -38,7 +42,7 @@ class FaultTest : public LabTest {
       reset();
       const std::string before = labSnapshot();
       FaultPlan plan(k);
-      auto r = applyThrough(target, plan);
+      auto r = applyThrough(target, plan, emulated);
       ASSERT_TRUE(plan.fired()) << "point " << k << " of " << points << " was not reached";
       const std::string now = labSnapshot();
       const std::string where = "fault point " + std::to_string(k) + " (" + plan.points()[k - 1] + ")";
@@ -79,6 +83,24 @@ TEST_F(FaultTest, PolicyChangeIsAllOrNothingAtEveryWrite) {
   - {name: out2, priority: 1, match: {from: {vf: 2}}, stages: [{deliver: uplink}]}
 )");
   everyFaultPoint(baseline, writeLabPolicy(kTarget));
+}
+
+// Engine u32 (profile ixgbe, emulated): a change that moves the address of
+// a table (its link is replaced, so its rules are removed and added again),
+// adds a table and a rule, and retires one, with the removals first. Every
+// rule and link goes, so the kernel drops the u32 priority with its tables
+// on the way; undoing puts them back. The chains are skip-sw, so a refused
+// rule fails the apply instead of moving its chain to the host.
+TEST_F(FaultTest, U32LayoutChangeIsAllOrNothingAtEveryWrite) {
+  const std::string baseline = writeLabPolicy(R"(  - {name: web, priority: 1, match: {dst_ip: 10.1.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}
+  - {name: tls, priority: 2, match: {dst_ip: 10.1.0.0/24, ip_proto: tcp, dst_port: 443}, stages: [{deliver: {vf: 1}}]}
+  - {name: old, priority: 3, match: {dst_ip: 10.3.0.0/24, ip_proto: udp, dst_port: 80}, stages: [{deliver: {vf: 3}}]}
+)");
+  const std::string target = writeLabPolicy(R"(  - {name: web, priority: 1, offload: skip-sw, match: {dst_ip: 10.2.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}
+  - {name: tls, priority: 2, offload: skip-sw, match: {dst_ip: 10.2.0.0/24, ip_proto: tcp, dst_port: 443}, stages: [{deliver: {vf: 1}}]}
+  - {name: dns, priority: 4, offload: skip-sw, match: {dst_ip: 10.1.1.0/24, ip_proto: udp, dst_port: 53}, stages: [{deliver: {vf: 2}}]}
+)");
+  everyFaultPoint(baseline, target, "ixgbe");
 }
 
 }  // namespace

@@ -131,9 +131,12 @@ std::string firstDifference(const std::string& got, const std::string& want) {
   }
 }
 
-engine::ApplyResult applyThrough(const std::string& policy, FaultPlan& plan) {
+engine::ApplyResult applyThrough(const std::string& policy, FaultPlan& plan,
+                                 const std::optional<std::string>& emulatedProfile) {
   engine::ApplyOptions opts;
   opts.policyFile = policy;
+  opts.profile = emulatedProfile;
+  opts.emulateNic = emulatedProfile.has_value();
   auto ports = makeFaultyPorts(plan);
   const auto cwd = std::filesystem::current_path();
   std::filesystem::current_path(VFSTEER_SOURCE_DIR);

@@ -52,7 +52,9 @@ std::string firstDifference(const std::string& got, const std::string& want);
 // `vfsteer apply -f POLICY` in this process, through ports that count (and,
 // as `plan` says, fail or die at) its kernel writes; from the repository
 // root, as the policies name examples/bpf/... relative to it.
-engine::ApplyResult applyThrough(const std::string& policy, FaultPlan& plan);
+// `profile`: as --profile, with the NIC emulated (--emulate-nic).
+engine::ApplyResult applyThrough(const std::string& policy, FaultPlan& plan,
+                                 const std::optional<std::string>& emulatedProfile = std::nullopt);
 
 class LabTest : public ::testing::Test {
  protected:

@@ -306,6 +306,8 @@ TEST(U32Reconcile, RemovalsMakeRoomFirstAndARelinkedTableGetsItsRulesAgain) {
 
   // web's address changes: the link of table 1 changes; tls, unchanged
   // itself, loses its hardware entry with the old link and is added again.
+  // With every rule and link gone the kernel drops the priority's tables,
+  // so table 1 is made again before its link.
   const std::string web2 = chain("web", 10, "dst_ip: 10.0.5.0/24, ip_proto: tcp, dst_port: 80", "{deliver: {vf: 0}}");
   const std::string tls2 = chain("tls", 20, "dst_ip: 10.0.5.0/24, ip_proto: tcp, dst_port: 443", "{deliver: {vf: 1}}");
   auto relink = engine::reconcile(desiredOf(web2 + tls2), model);
@@ -314,6 +316,8 @@ TEST(U32Reconcile, RemovalsMakeRoomFirstAndARelinkedTableGetsItsRulesAgain) {
                                     "make room: remove the NIC rule at tc priority 10000 on eth0",
                                     "make room: remove the NIC rule at tc priority 10000 on eth0",
                                     "make room: remove the u32 link 800:0:7fd into table 1: on eth0 (tc priority 10000, skip_sw)",
+                                    "make room: remove u32 table 1: on eth0 (tc priority 10000)",
+                                    "prepare: add u32 table 1: on eth0 (tc priority 10000)",
                                     "prepare: add the u32 link 800:0:7fd into table 1: on eth0 (tc priority 10000, skip_sw)",
                                     "NIC rules that end in the NIC: add the NIC rule of chain web on eth0 (tc priority 10000, skip_sw)",
                                     "NIC rules that end in the NIC: add the NIC rule of chain tls on eth0 (tc priority 10000, skip_sw)"}));
@@ -321,6 +325,16 @@ TEST(U32Reconcile, RemovalsMakeRoomFirstAndARelinkedTableGetsItsRulesAgain) {
   auto settled = engine::reconcile(desiredOf(web2 + tls2), model);
   ASSERT_TRUE(settled.ok());
   EXPECT_TRUE(settled->changes.empty()) << described(*settled).front();
+
+  // A third chain in a table of its own: the rules of table 1 stay, so
+  // nothing of table 1 is touched; removals still come before the adds.
+  const std::string dns = chain("dns", 30, "dst_ip: 10.0.7.0/24, ip_proto: udp, dst_port: 53", "drop");
+  auto grow = engine::reconcile(desiredOf(web2 + tls2 + dns), model);
+  ASSERT_TRUE(grow.ok());
+  EXPECT_EQ(described(*grow), (std::vector<std::string>{
+                                  "prepare: add u32 table 2: on eth0 (tc priority 10000)",
+                                  "prepare: add the u32 link 800:0:7fc into table 2: on eth0 (tc priority 10000, skip_sw)",
+                                  "NIC rules that end in the NIC: add the NIC rule of chain dns on eth0 (tc priority 10000, skip_sw)"}));
 
   // Teardown: rules, then the link, then the table.
   auto down = engine::reconcile(engine::DesiredState{}, model);
