@@ -284,6 +284,10 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
   Plan out;
   out.profile = profile.name;
   out.engine = profile.engine;
+  if (!profile.switchdev && policy.device.eswitchDeclared && policy.device.eswitch == EswitchMode::kSwitchdev)
+    out.errors.push_back({"", "profile " + profile.name + " has no switchdev mode (no representors); set device.eswitch: "
+                              "legacy, or choose the profile of a NIC that has one",
+                          policy.device.eswitchPos});
   for (const auto& chain : policy.chains) {
     ChainPlan cp = splitChain(chain, profile, effectiveMode(chain, options));
     if (auto it = options.refused.find(chain.name); it != options.refused.end() && cp.demuxInNic)

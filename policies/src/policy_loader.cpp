@@ -117,6 +117,7 @@ class PolicyReader {
       if (const auto& m = r_.oneOf(n, "device.eswitch", {"switchdev", "legacy"})) {
         dev.eswitch = *m == "legacy" ? EswitchMode::kLegacy : EswitchMode::kSwitchdev;
         dev.eswitchDeclared = true;
+        dev.eswitchPos = r_.pos(n);
       }
     }
     dev.profilePos = dev.pos;

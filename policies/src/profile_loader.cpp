@@ -197,7 +197,9 @@ class ProfileReader {
 
   void readProvisioning(const YamlNode& node, Profile& p) {
     const std::string path = "provisioning";
-    if (!r_.expectMap(node, path, {"order", "eswitch_change_with_vfs", "rate_api"})) return;
+    if (!r_.expectMap(node, path, {"order", "switchdev", "eswitch_change_with_vfs", "rate_api"})) return;
+    if (const auto& n = node["switchdev"])
+      if (const auto& v = r_.boolean(n, child(path, "switchdev"))) p.switchdev = *v;
     if (const auto& n = node["order"])
       if (const auto& v = r_.oneOf(n, child(path, "order"), {"vfs_first", "eswitch_first"}))
         p.provisionOrder =

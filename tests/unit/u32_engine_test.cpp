@@ -32,9 +32,11 @@ Profile ixgbe() {
   return *p;
 }
 
+// eswitch "": the policy leaves the mode as it is.
 Policy policyText(const std::string& chains, const std::string& eswitch = "legacy") {
-  auto p = policies::loadPolicyText(
-      "version: 1\ndevice: {pf: eth0, eswitch: " + eswitch + ", vfs: {count: 8}}\nchains:\n" + chains, "t.yaml");
+  const std::string mode = eswitch.empty() ? "" : "eswitch: " + eswitch + ", ";
+  auto p = policies::loadPolicyText("version: 1\ndevice: {pf: eth0, " + mode + "vfs: {count: 8}}\nchains:\n" + chains,
+                                    "t.yaml");
   EXPECT_TRUE(p.ok()) << p.error().describe();
   return *p;
 }
@@ -92,7 +94,7 @@ TEST(U32Plan, AChainOfAnotherMaskThanTheFirstRunsOnTheHostAndSaysWhich) {
       policyText(chain("web", 10, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80", "{deliver: {vf: 0}}") +
                  chain("one", 20, "dst_ip: 10.0.9.1/32, ip_proto: tcp, dst_port: 80", "drop") +
                  chain("same", 30, "dst_ip: 10.0.8.0/24, ip_proto: udp, dst_port: 53", "drop"),
-                 "switchdev");
+                 "");
   auto plan = demux::plan(policy, ixgbe());
   ASSERT_TRUE(plan.ok());
   const auto& one = planOf(*plan, "one");
@@ -111,7 +113,7 @@ TEST(U32Plan, WhatTheFlowDirectorCannotMatchIsSaidInItsWords) {
                  chain("icmp", 30, "dst_ip: 10.0.0.0/24, ip_proto: icmp", "drop") +
                  chain("mac", 40, "dst_mac: \"02:00:00:00:00:01\"", "drop") +
                  chain("v4only", 5, "ethertype: ipv4, ip_proto: tcp, dst_port: 82", "drop"),
-                 "switchdev");
+                 "");
   auto plan = demux::plan(policy, ixgbe());
   ASSERT_TRUE(plan.ok());
   EXPECT_NE(planOf(*plan, "v6").reason.find("an IPv6 match: profile ixgbe classifies IPv4 packets only"),
@@ -153,6 +155,16 @@ TEST(U32Plan, InLegacyModeTheHostCannotDeliverToAVf) {
                                          "key dst_ip6"),
             std::string::npos)
       << plan->errors[0].message;
+}
+
+TEST(U32Plan, ANicWithoutSwitchdevRefusesAPolicyThatAsksForIt) {
+  const Policy policy = policyText(chain("a", 10, "dst_ip: 10.0.0.1/32", "drop"), "switchdev");
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->errors.size(), 1u);
+  EXPECT_EQ(plan->errors[0].message, "profile ixgbe has no switchdev mode (no representors); set device.eswitch: "
+                                     "legacy, or choose the profile of a NIC that has one");
+  EXPECT_EQ(plan->errors[0].pos.str(), "t.yaml:2:29") << "at the value of device.eswitch";
 }
 
 TEST(U32Plan, ChainsWithoutAFieldDoNotBecomeCatchAllRules) {

@@ -45,6 +45,7 @@ struct Device {
   std::optional<std::string> netns;
   EswitchMode eswitch = EswitchMode::kSwitchdev;
   bool eswitchDeclared = false;              // absent: vfsteer leaves the mode as it is
+  SourcePos eswitchPos;
   std::string profile = "auto";              // "auto" or a profile name
   SourcePos profilePos;                      // where it was written (the device's position when absent)
   uint16_t vfCount = 0;

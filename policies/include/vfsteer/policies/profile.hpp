@@ -98,6 +98,8 @@ struct Profile {
 
   HostXdp hostXdp = HostXdp::kNone;  // the host datapath's XDP entry on representors
 
+  // The NIC has a switchdev mode (representors); ixgbe has not.
+  bool switchdev = true;
   ProvisionOrder provisionOrder = ProvisionOrder::kVfsFirst;
   bool eswitchChangeWithVfs = true;  // the mode can change while VFs exist
   RateApi rateApiLegacy = RateApi::kRtnetlink;
