@@ -96,9 +96,9 @@ Result<std::vector<tc::Action>> actionsFor(const Chain& chain, const demux::NicR
       out.push_back(ownedAction(tc::Vlan{tc::Vlan::Op::kPop, 0, std::nullopt, std::nullopt}, TC_ACT_PIPE, cookie));
     } else if (auto* push = std::get_if<VlanPushStage>(&s.op)) {
       out.push_back(ownedAction(tc::Vlan{tc::Vlan::Op::kPush, push->id,
-                                    static_cast<uint16_t>(push->proto == VlanProto::k8021AD ? ETH_P_8021AD : ETH_P_8021Q),
-                                    push->prio},
-                           TC_ACT_PIPE, cookie));
+                                         static_cast<uint16_t>(push->proto == VlanProto::k8021AD ? ETH_P_8021AD : ETH_P_8021Q),
+                                         push->prio},
+                                TC_ACT_PIPE, cookie));
     } else if (std::holds_alternative<TunnelDecapStage>(s.op)) {
       out.push_back(ownedAction(tc::TunnelKeyUnset{}, TC_ACT_PIPE, cookie));
     } else if (auto* q = std::get_if<QueueStage>(&s.op)) {
@@ -110,13 +110,13 @@ Result<std::vector<tc::Action>> actionsFor(const Chain& chain, const demux::NicR
     } else if (auto* mirror = std::get_if<MirrorStage>(&s.op)) {
       VFSTEER_ASSIGN_OR_RETURN(IfIndex ifindex, targetIfindex(mirror->to, b));
       out.push_back(ownedAction(tc::Mirred{tc::Mirred::Op::kEgressMirror, static_cast<uint32_t>(ifindex.value)},
-                           TC_ACT_PIPE, cookie));
+                                TC_ACT_PIPE, cookie));
     } else if (std::holds_alternative<DropStage>(s.op)) {
       out.push_back(ownedAction(tc::Gact{}, TC_ACT_SHOT, cookie));
     } else if (auto* d = std::get_if<DeliverStage>(&s.op)) {
       VFSTEER_ASSIGN_OR_RETURN(IfIndex ifindex, targetIfindex(d->to, b));
       out.push_back(ownedAction(tc::Mirred{tc::Mirred::Op::kEgressRedirect, static_cast<uint32_t>(ifindex.value)},
-                           TC_ACT_STOLEN, cookie));
+                                TC_ACT_STOLEN, cookie));
     } else {
       return Error(ErrorCode::kInternal, "stage " + s.describe() + " has no flower action");
     }

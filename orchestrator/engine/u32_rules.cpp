@@ -4,6 +4,8 @@
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
 
+#include <cstring>
+
 #include "engine/encoded_match.hpp"
 #include "vfsteer/demux/tc_layout.hpp"
 #include "vfsteer/demux/u32_layout.hpp"
@@ -62,7 +64,7 @@ Result<tc::Action> actionFor(const Chain& chain, const demux::NicRule& rule, con
                                              " has no netdev on this host to redirect to (bind it to its "
                                              "driver, e.g. ixgbevf)");
     return ownedAction(tc::Mirred{tc::Mirred::Op::kEgressRedirect, static_cast<uint32_t>(it->second.value)},
-                  TC_ACT_STOLEN, b.cookie);
+                       TC_ACT_STOLEN, b.cookie);
   }
   return Error(ErrorCode::kInternal, "chain " + chain.name + ": stage " + s.describe() + " has no u32 action");
 }
