@@ -254,7 +254,7 @@ std::vector<std::pair<size_t, uint32_t>> fitU32Layout(const Policy& policy, cons
   for (;;) {
     std::vector<U32Rule> rules;
     for (size_t i : order)
-      if (plans[i].demuxInNic) rules.push_back({&policy.chains[i].match, i});
+      if (plans[i].demuxInNic) rules.push_back({&policy.chains[i].match, i, policy.chains[i].priority});
     U32Layout layout = layoutU32(rules, profile.u32LinkTables);
     bool demoted = false;
     for (size_t k = 0; k < rules.size(); ++k) {

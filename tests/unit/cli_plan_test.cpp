@@ -185,10 +185,10 @@ TEST(CliPlan, TcOutputOfTheU32EngineIsTablesLinksThenRules) {
       "tc filter add dev eth0 ingress prio 10000 protocol ip handle 800:0:7fc u32 link 2: offset at 0 mask 0f00 "
       "shift 6 plus 0 eat skip_sw match u32 0x0a000100 0xffffff00 at 16 match u32 0x00110000 0x00ff0000 at 8\n"
       "# chain web\n"
-      "tc filter add dev eth0 ingress prio 10000 protocol ip handle 1:0:1 u32 ht 1: skip_sw match u32 0x00000050 "
+      "tc filter add dev eth0 ingress prio 10000 protocol ip handle 1:0:a u32 ht 1: skip_sw match u32 0x00000050 "
       "0x0000ffff at nexthdr+0 action mirred egress redirect dev VF0 cookie 7666737467b19724\n";
   EXPECT_EQ(r.out.substr(0, expected.size()), expected) << r.out;
-  EXPECT_NE(r.out.find("# chain dns\ntc filter add dev eth0 ingress prio 10000 protocol ip handle 2:0:3 u32 ht 2: "),
+  EXPECT_NE(r.out.find("# chain dns\ntc filter add dev eth0 ingress prio 10000 protocol ip handle 2:0:1e u32 ht 2: "),
             std::string::npos)
       << r.out;
   EXPECT_EQ(r.out.find("chain admin"), std::string::npos) << "it runs on the host";

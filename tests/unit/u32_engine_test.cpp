@@ -73,9 +73,9 @@ TEST(U32Plan, PortRulesOfOneAddressAndProtocolShareATableLinkedFromTheRoot) {
   EXPECT_EQ(policy.chains[plan->u32Links[0].chain].name, "web");
   EXPECT_EQ(plan->u32Links[1].table, 2u);
   EXPECT_EQ(plan->u32Links[1].node, demux::kU32LastNode - 1);
-  EXPECT_EQ(handleOf(policy, *plan, "web"), demux::u32NodeHandle(1, 1));
-  EXPECT_EQ(handleOf(policy, *plan, "tls"), demux::u32NodeHandle(1, 2));
-  EXPECT_EQ(handleOf(policy, *plan, "dns"), demux::u32NodeHandle(2, 3));
+  EXPECT_EQ(handleOf(policy, *plan, "web"), demux::u32NodeHandle(1, 10)) << "node = chain priority";
+  EXPECT_EQ(handleOf(policy, *plan, "tls"), demux::u32NodeHandle(1, 20));
+  EXPECT_EQ(handleOf(policy, *plan, "dns"), demux::u32NodeHandle(2, 30));
   for (const auto& r : plan->nicRules) EXPECT_EQ(r.tcPriority, demux::kU32Priority);
 }
 
@@ -85,8 +85,24 @@ TEST(U32Plan, AddressRulesGoInTheRootTable) {
   auto plan = demux::plan(policy, ixgbe());
   ASSERT_TRUE(plan.ok());
   EXPECT_TRUE(plan->u32Links.empty());
-  EXPECT_EQ(handleOf(policy, *plan, "a"), demux::u32NodeHandle(demux::kU32RootTable, 1));
-  EXPECT_EQ(handleOf(policy, *plan, "b"), demux::u32NodeHandle(demux::kU32RootTable, 2));
+  EXPECT_EQ(handleOf(policy, *plan, "a"), demux::u32NodeHandle(demux::kU32RootTable, 10));
+  EXPECT_EQ(handleOf(policy, *plan, "b"), demux::u32NodeHandle(demux::kU32RootTable, 20));
+}
+
+// A chain priority past the nodes below the links: every rule is numbered
+// in match order instead (a chain added then moves the rules after it).
+TEST(U32Plan, PrioritiesPastTheNodesBelowTheLinksNumberRulesInOrder) {
+  const Policy policy = policyText(chain("web", 10, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80", "drop") +
+                                   chain("late", 2045, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 81", "drop"));
+  auto plan = demux::plan(policy, ixgbe());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(handleOf(policy, *plan, "web"), demux::u32NodeHandle(1, 1));
+  EXPECT_EQ(handleOf(policy, *plan, "late"), demux::u32NodeHandle(1, 2));
+  const Policy fits = policyText(chain("web", 10, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80", "drop") +
+                                 chain("late", 2044, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 81", "drop"));
+  auto planFits = demux::plan(fits, ixgbe());
+  ASSERT_TRUE(planFits.ok());
+  EXPECT_EQ(handleOf(fits, *planFits, "late"), demux::u32NodeHandle(1, 2044)) << "one link below 2045";
 }
 
 TEST(U32Plan, AChainOfAnotherMaskThanTheFirstRunsOnTheHostAndSaysWhich) {
@@ -232,7 +248,7 @@ TEST(U32Filters, TheLayoutBecomesTablesLinksAndRulesWithTheChainsActions) {
   EXPECT_EQ(web.device, "eth0");
   EXPECT_EQ(web.filter.priority, demux::kU32Priority);
   EXPECT_EQ(web.filter.protocol, 0x0800);
-  EXPECT_EQ(web.filter.handle, 0x00100001u);
+  EXPECT_EQ(web.filter.handle, 0x0010000au);
   const auto& r = std::get<tc::U32>(web.filter.spec);
   EXPECT_EQ(r.table, 0x00100000u);
   ASSERT_EQ(r.keys.size(), 1u);

@@ -62,12 +62,14 @@ struct U32Layout {
 struct U32Rule {
   const policies::Match* match;  // must outlive the call
   size_t chain;                  // the policy chain it belongs to
+  uint32_t priority;             // the chain's priority (unique: u32 rules are all on the uplink side)
 };
 
 // Lays out one rule per chain, given in match order. `linkTables`: tables
 // the device takes (0: as many as node numbers allow). Links take the
-// highest node numbers (2045 down), rules the lowest, so that a rule keeps
-// its node while links come and go.
+// highest node numbers (2045 down). A rule's node is its chain's priority
+// when all fit below the links, so that chains added or removed move no
+// other rule; else rules are numbered 1, 2, ... in match order.
 U32Layout layoutU32(const std::vector<U32Rule>& rules, int linkTables);
 
 }  // namespace vfsteer::demux
