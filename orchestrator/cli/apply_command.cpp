@@ -54,7 +54,7 @@ void addApplyOptions(CLI::App* cmd, engine::ApplyOptions& options, std::optional
                 "Ask the NIC again for rules it refused before (by default a refusal is remembered "
                 "and the chain stays on the host)");
   cmd->add_flag("--emulate-nic", options.emulateNic,
-                "Run the NIC part in software (flower skip_hw, the demux program as cls_bpf skip_hw) "
+                "Run the NIC part in software (flower or u32 skip_hw, the demux program as cls_bpf skip_hw) "
                 "to try a NIC profile in the lab; never on production");
   cmd->add_option("--profile", options.profile,
                   "NIC profile; default: device.profile, where \"auto\" asks the PF's driver");

@@ -44,7 +44,7 @@ struct ApplyOptions {
   std::vector<std::string> skipHw;
   bool dryRun = false;
   bool retryRefused = false;  // ask the NIC again for rules it refused before
-  // Install the NIC part in software instead (flower skip_hw, the demux
+  // Install the NIC part in software instead (flower or u32 skip_hw, the demux
   // program as cls_bpf skip_hw): to try a NIC profile's split in the lab or
   // on a kernel without the NIC. Never meant for production.
   bool emulateNic = false;

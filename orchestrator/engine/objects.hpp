@@ -102,8 +102,9 @@ struct HostTables {
   std::vector<uint32_t> freshChainIds;
 };
 
-// A flower filter (engine u32: a u32 rule) with vfsteer's cookie on every action. `filter.ifindex`
-// is filled in when it is sent (a tunnel device may not exist before).
+// A flower filter (engine u32: a u32 rule) with vfsteer's cookie on every
+// action. `filter.ifindex` is filled in when it is sent (a tunnel device
+// may not exist before).
 struct NicRule {
   std::string device;
   std::string chain;  // the policy chain it belongs to
