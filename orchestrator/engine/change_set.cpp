@@ -12,6 +12,7 @@ namespace tc = netlink::tc;
 std::string_view name(Phase phase) {
   switch (phase) {
     case Phase::kMakeRoom: return "make room";
+    case Phase::kMakeRoomTables: return "make room (u32 tables)";
     case Phase::kPrepare: return "prepare";
     case Phase::kNicStandalone: return "NIC rules that end in the NIC";
     case Phase::kHostTables: return "host tables";
@@ -19,6 +20,7 @@ std::string_view name(Phase phase) {
     case Phase::kXdpEntries: return "XDP entries";
     case Phase::kNicToHost: return "NIC rules that hand over to the host";
     case Phase::kRetireNic: return "retire NIC rules";
+    case Phase::kRetireTables: return "retire u32 tables";
     case Phase::kRetireXdp: return "retire XDP entries";
     case Phase::kRetireEntries: return "retire host entries";
     case Phase::kRetireQdiscs: return "retire qdiscs";

@@ -21,6 +21,9 @@ enum class Phase : uint8_t {
   // protocol (tc binds a priority to one), an XDP entry in the other mode
   // (a port holds native or generic, not both).
   kMakeRoom,
+  // u32 tables whose rules and links made room: a table deleted takes what
+  // is left in it, so it goes only once every removal before it succeeded.
+  kMakeRoomTables,
   kPrepare,         // the datapath, bpf stage programs, tunnel devices, clsact qdiscs
   kNicStandalone,   // NIC rules that end in the NIC (deliver, drop): nothing of the host needed
   kHostTables,      // the host tables switch generation
@@ -28,6 +31,7 @@ enum class Phase : uint8_t {
   kXdpEntries,      // the XDP entry, after the tc entry it passes packets on to
   kNicToHost,       // NIC rules that hand over (goto chain, trap) and the demux program
   kRetireNic,       // NIC rules and demux programs the plan dropped: the host has taken over
+  kRetireTables,    // u32 tables the plan dropped, once their rules and links are gone
   kRetireXdp,       // XDP entries no longer wanted, before the tc entries behind them
   kRetireEntries,   // continuation and host entries no longer wanted
   kRetireQdiscs,    // clsact qdiscs vfsteer added that nothing is left on

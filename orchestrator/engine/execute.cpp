@@ -3,7 +3,10 @@
 #include <linux/netlink.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <map>
+#include <thread>
 
 #include "engine/flower_rules.hpp"
 #include "engine/requests.hpp"
@@ -205,7 +208,7 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
     if (c->op == Op::kAdd && c->key().kind == Kind::kClsact) clsact.insert(c->key().device);
   if (!clsact.empty()) VFSTEER_TRY(journal_.intend([&](Journal& j) { j.clsact.insert(clsact.begin(), clsact.end()); }));
 
-  VFSTEER_ASSIGN_OR_RETURN(auto outcomes, ports_.route.transact(std::move(messages)));
+  VFSTEER_ASSIGN_OR_RETURN(auto outcomes, transact(std::move(messages), sent));
   std::optional<Error> failed;
   for (size_t i = 0; i < sent.size(); ++i) {
     const Change& c = *sent[i];
@@ -247,8 +250,13 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
     markInHw(*nicFilterOf(model_.owned.at(c.key())), false);
     const auto* rule = std::get_if<NicRule>(&c.object);
     const std::string device = rule ? rule->device : c.key().device;
-    const std::string words = "the kernel accepted the " + std::string(rule ? "rule" : "u32 link") + " on " + device +
-                              " but reports it not_in_hw";
+    // cls_u32 offloads a knode with the request's flags, not the filter's
+    // (u32_replace_hw_knode(), 6.1 and 6.12): it keeps a skip_sw filter the
+    // driver refused, and hands the driver no extack for its reason.
+    std::string words = "the kernel accepted the " + std::string(rule ? "rule" : "u32 link") + " on " + device +
+                        " but reports it not_in_hw";
+    if (std::holds_alternative<tc::U32>(sentFilter->spec))
+      words += " (cls_u32 passes on no reason from the driver; ixgbe logs one to the kernel log)";
     if (!rule) {
       if (!failed) failed = Error(ErrorCode::kNotSupported, words);
       continue;
@@ -512,7 +520,9 @@ Status Executor::sendUndos(std::vector<Undo>& batch, std::vector<std::string>& l
     messages.push_back(std::move(**m));
     sent.push_back(&u);
   }
-  auto outcomes = ports_.route.transact(std::move(messages));
+  std::vector<const Change*> changes;
+  for (const auto* u : sent) changes.push_back(&*u->change);
+  auto outcomes = transact(std::move(messages), changes);
   if (!outcomes.ok()) {
     for (const auto* u : sent) leftovers.push_back(u->what + " (" + outcomes.error().describe() + ")");
   } else {
@@ -524,6 +534,31 @@ Status Executor::sendUndos(std::vector<Undo>& batch, std::vector<std::string>& l
   }
   batch.clear();
   return okStatus();
+}
+
+// A u32 table whose last link goes in the same batch is still in use for
+// a moment: the kernel drops a link's hold on its table in deferred work,
+// after an RCU grace period (cls_u32.c: u32_delete_key() queues the work
+// that runs __u32_destroy_key()), and until then refuses the table's
+// removal with EBUSY ("Can not delete in-use filter"). Such removals are
+// sent again, waiting a little longer each time (about 4 s in all).
+Result<std::vector<netlink::RequestOutcome>> Executor::transact(std::vector<netlink::Message> messages,
+                                                                const std::vector<const Change*>& changes) {
+  std::map<size_t, netlink::Message> tableRemovals;
+  for (size_t i = 0; i < changes.size(); ++i)
+    if (changes[i]->op == Op::kRemove && changes[i]->key().kind == Kind::kU32Table)
+      tableRemovals.emplace(i, messages[i]);
+  VFSTEER_ASSIGN_OR_RETURN(auto outcomes, ports_.route.transact(std::move(messages)));
+  for (auto& [i, message] : tableRemovals) {
+    for (int attempt = 0; attempt < 12; ++attempt) {
+      const Status& s = outcomes.at(i).status;
+      if (s.ok() || s.error().code() != ErrorCode::kRetryable) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 << attempt));
+      VFSTEER_ASSIGN_OR_RETURN(auto again, ports_.route.transact({message}));
+      outcomes.at(i) = std::move(again.at(0));
+    }
+  }
+  return outcomes;
 }
 
 std::vector<std::string> Executor::rollback() {

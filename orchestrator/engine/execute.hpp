@@ -91,6 +91,9 @@ class Executor {
   void record(const Change& change);
   void recordUndo(std::string what, std::function<Status()> fn);
   Status sendUndos(std::vector<Undo>& batch, std::vector<std::string>& leftovers);
+  // Sends a batch; `changes[i]` is what `messages[i]` asks for.
+  Result<std::vector<netlink::RequestOutcome>> transact(std::vector<netlink::Message> messages,
+                                                        const std::vector<const Change*>& changes);
 
   ExecutePorts ports_;
   std::string instance_;

@@ -82,8 +82,8 @@ Phase removePhase(Kind kind) {
   switch (kind) {
     case Kind::kNicRule:
     case Kind::kDemuxProgram:
-    case Kind::kU32Link:  // after the rules in its table (removals run in reverse key order)
-    case Kind::kU32Table: return Phase::kRetireNic;
+    case Kind::kU32Link: return Phase::kRetireNic;  // after the rules in its table (reverse key order)
+    case Kind::kU32Table: return Phase::kRetireTables;
     case Kind::kXdpEntry: return Phase::kRetireXdp;
     case Kind::kHostEntry:
     case Kind::kContinuation: return Phase::kRetireEntries;
@@ -164,7 +164,7 @@ void relayU32(std::vector<Change>& changes, const DesiredState& desired, const O
   for (const auto& [key, object] : observed.owned) {
     if (key.kind != Kind::kU32Table || !desired.objects.contains(key) || changed.contains(key)) continue;
     if (!leaving.contains(key.device) || leaving[key.device] < knodes[key.device]) continue;
-    tables.push_back({Op::kRemove, Phase::kMakeRoom, object, std::nullopt});
+    tables.push_back({Op::kRemove, Phase::kMakeRoomTables, object, std::nullopt});
     tables.push_back({Op::kAdd, Phase::kPrepare, desired.objects.at(key), std::nullopt});
   }
   changes.insert(changes.end(), tables.begin(), tables.end());

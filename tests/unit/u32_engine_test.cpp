@@ -344,7 +344,7 @@ TEST(U32Reconcile, RemovalsMakeRoomFirstAndARelinkedTableGetsItsRulesAgain) {
                                     "make room: remove the NIC rule at tc priority 10000 on eth0",
                                     "make room: remove the NIC rule at tc priority 10000 on eth0",
                                     "make room: remove the u32 link 800:0:7fd into table 1: on eth0 (tc priority 10000, skip_sw)",
-                                    "make room: remove u32 table 1: on eth0 (tc priority 10000)",
+                                    "make room (u32 tables): remove u32 table 1: on eth0 (tc priority 10000)",
                                     "prepare: add u32 table 1: on eth0 (tc priority 10000)",
                                     "prepare: add the u32 link 800:0:7fd into table 1: on eth0 (tc priority 10000, skip_sw)",
                                     "NIC rules that end in the NIC: add the NIC rule of chain web on eth0 (tc priority 10000, skip_sw)",
@@ -371,7 +371,7 @@ TEST(U32Reconcile, RemovalsMakeRoomFirstAndARelinkedTableGetsItsRulesAgain) {
                                   "retire NIC rules: remove the NIC rule at tc priority 10000 on eth0",
                                   "retire NIC rules: remove the NIC rule at tc priority 10000 on eth0",
                                   "retire NIC rules: remove the u32 link 800:0:7fd into table 1: on eth0 (tc priority 10000, skip_sw)",
-                                  "retire NIC rules: remove u32 table 1: on eth0 (tc priority 10000)",
+                                  "retire u32 tables: remove u32 table 1: on eth0 (tc priority 10000)",
                                   "retire qdiscs: remove the clsact vfsteer added on eth0"}));
 }
 
