@@ -106,6 +106,14 @@ std::vector<Netdevsim::ModelRule> Netdevsim::modelRules() const {
   return out;
 }
 
+std::vector<std::string> Netdevsim::fdirRules() const {
+  std::vector<std::string> out;
+  std::istringstream in(readSysfs(debugfs() + "/fdir_rules"));
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
 void Netdevsim::setModelCounters(const std::string& dev, uint32_t prio, uint64_t packets, uint64_t bytes) {
   writeSysfs(debugfs() + "/flower_rules",
              dev + " 0 " + std::to_string(prio) + " " + std::to_string(packets) + " " + std::to_string(bytes));

@@ -57,7 +57,8 @@ class Netdevsim {
   void hwTcOffload(bool on);
 
   // vfsteer's NIC model (tests/vm/nic-model/flower.c): "off", "mlx5",
-  // "ice" or "nfp"; its knobs by name ("budget", "fail_next", "max_prio").
+  // "ice", "nfp" or "ixgbe" (ixgbe.c); its knobs by name ("budget",
+  // "fail_next", "max_prio").
   void flowerModel(const std::string& model);
   void modelKnob(const std::string& knob, uint32_t value);
   struct ModelRule {
@@ -69,6 +70,11 @@ class Netdevsim {
   std::vector<ModelRule> modelRules() const;
   // Sets the counters tc stats reports for the rule at (dev, chain, prio).
   void setModelCounters(const std::string& dev, uint32_t prio, uint64_t packets, uint64_t bytes);
+  // The ixgbe model's flow director filters (tests/vm/nic-model/ixgbe.c), one
+  // line each, by location: "LOC FLOW/MASK SRC/MASK DST/MASK SPORT/MASK
+  // DPORT/MASK ACTION", e.g. "10 tcp4/7 0.0.0.0/0.0.0.0
+  // 10.0.0.0/255.255.255.0 0/0 80/65535 vf0".
+  std::vector<std::string> fdirRules() const;
   // vf → representor netdev, from devlink.
   std::map<int, std::string> representors() const;
   // The PF and its representors.

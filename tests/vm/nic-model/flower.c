@@ -7,7 +7,8 @@
  *
  * Per netdevsim device, in debugfs (netdevsim/netdevsimN/):
  *   flower_model      off (the kernel's own netdevsim: flower refused),
- *                     mlx5, ice or nfp. Changing it needs no rules held.
+ *                     mlx5, ice, nfp, or ixgbe (u32 offload, ixgbe.c; no
+ *                     flower). Changing it needs no rules held.
  *   flower_budget     rules the device holds at most (0: no limit);
  *                     past it a rule is refused with ENOSPC.
  *   flower_max_prio   highest tc priority accepted (the model sets its
@@ -39,7 +40,14 @@ static const char *const nsim_flower_model_names[] = {
 	[NSIM_FLOWER_MLX5] = "mlx5",
 	[NSIM_FLOWER_ICE] = "ice",
 	[NSIM_FLOWER_NFP] = "nfp",
+	[NSIM_FLOWER_IXGBE] = "ixgbe",
 };
+
+/* Models of drivers that offload flower (ixgbe offloads u32 only). */
+static bool nsim_flower_model_has_flower(enum nsim_flower_model model)
+{
+	return model != NSIM_FLOWER_OFF && model != NSIM_FLOWER_IXGBE;
+}
 
 struct nsim_flower_rule {
 	struct list_head list;
@@ -555,6 +563,11 @@ static int nsim_flower_replace(struct nsim_dev *nsim_dev, struct net_device *dev
 		r.n_proto = basic.key->n_proto;
 	}
 
+	/* ixgbe_setup_tc_block_cb(): TC_SETUP_CLSU32 only */
+	if (!nsim_flower_model_has_flower(nsim_dev->flower.model)) {
+		NSIM_EA(r.extack, "model: ixgbe offloads u32 filters only, not flower");
+		return -EOPNOTSUPP;
+	}
 	/* Every driver: rules only in switchdev mode, where representors
 	 * exist (mlx5 and ice bind their eswitch tc code to the
 	 * representors; nfp's flower app is switchdev only).
@@ -672,6 +685,11 @@ static int nsim_flower_setup(struct nsim_dev *nsim_dev, struct net_device *dev,
 bool nsim_flower_enabled(struct nsim_dev *nsim_dev)
 {
 	return READ_ONCE(nsim_dev->flower.model) != NSIM_FLOWER_OFF;
+}
+
+bool nsim_flower_is_ixgbe(struct nsim_dev *nsim_dev)
+{
+	return READ_ONCE(nsim_dev->flower.model) == NSIM_FLOWER_IXGBE;
 }
 
 /* The PF's and the VF representors' own block callback. */
@@ -840,7 +858,7 @@ static ssize_t nsim_flower_model_write(struct file *file, const char __user *dat
 		return -EINVAL;
 
 	mutex_lock(&fl->lock);
-	if (fl->n_rules) {
+	if (fl->n_rules || nsim_u32_busy(nsim_dev)) {
 		mutex_unlock(&fl->lock);
 		return -EBUSY;
 	}
@@ -850,9 +868,9 @@ static ssize_t nsim_flower_model_write(struct file *file, const char __user *dat
 	mutex_unlock(&fl->lock);
 
 	/* Outside the lock: registering replays the tunnel devices' blocks. */
-	if (old == NSIM_FLOWER_OFF && model != NSIM_FLOWER_OFF)
+	if (!nsim_flower_model_has_flower(old) && nsim_flower_model_has_flower(model))
 		flow_indr_dev_register(nsim_flower_indr_setup, nsim_dev);
-	else if (old != NSIM_FLOWER_OFF && model == NSIM_FLOWER_OFF)
+	else if (nsim_flower_model_has_flower(old) && !nsim_flower_model_has_flower(model))
 		flow_indr_dev_unregister(nsim_flower_indr_setup, nsim_dev, nsim_flower_indr_release);
 	return count;
 }
@@ -940,6 +958,9 @@ void nsim_flower_init(struct nsim_dev *nsim_dev)
 	debugfs_create_u32("flower_max_prio", 0600, nsim_dev->ddir, &fl->max_prio);
 	debugfs_create_u32("flower_max_chain", 0600, nsim_dev->ddir, &fl->max_chain);
 	debugfs_create_u32("flower_fail_next", 0600, nsim_dev->ddir, &fl->fail_next);
+	/* Without it the model refuses u32 offload (nsim_u32_setup_tc). */
+	if (nsim_u32_init(nsim_dev))
+		dev_warn(&nsim_dev->nsim_bus_dev->dev, "model: no memory for the u32 model\n");
 }
 
 /* After the ports are gone (their blocks unbound, their rules destroyed). */
@@ -948,8 +969,9 @@ void nsim_flower_exit(struct nsim_dev *nsim_dev)
 	struct nsim_flower *fl = &nsim_dev->flower;
 	struct nsim_flower_rule *rule, *tmp;
 
-	if (fl->model != NSIM_FLOWER_OFF)
+	if (nsim_flower_model_has_flower(fl->model))
 		flow_indr_dev_unregister(nsim_flower_indr_setup, nsim_dev, nsim_flower_indr_release);
+	nsim_u32_exit(nsim_dev);
 	mutex_lock(&fl->lock);
 	list_for_each_entry_safe(rule, tmp, &fl->rules, list)
 		nsim_flower_free(fl, rule);

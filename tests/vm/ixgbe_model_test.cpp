@@ -1,0 +1,257 @@
+// Engine u32 on the NIC model's ixgbe (tests/vm/nic-model/ixgbe.c): netdevsim
+// offloading tc u32 the way ixgbe maps it onto its flow director. Rules land
+// skip_sw and in_hw, and the model's flow director filters (location,
+// fields, the one shared mask, the action) say what the NIC would match.
+// ixgbe has no representors; the model's VF ports (netdevsim makes them in
+// switchdev mode only) stand for the VFs' own netdevs, and the policies
+// leave the eswitch alone.
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "generators.hpp"
+#include "netdevsim.hpp"
+
+namespace vfsteer::testing {
+namespace {
+
+using nlohmann::json;
+using Lines = std::vector<std::string>;
+
+class IxgbeModelTest : public VmTest {
+ protected:
+  void SetUp() override {
+    VmTest::SetUp();
+    if (IsSkipped()) return;
+    nsim().flowerModel("ixgbe");
+    nsim().setSwitchdev();
+    nsim().setNumVfs(4);
+    nsim().hwTcOffload(true);
+  }
+  std::string policy(const std::string& chains) {
+    return writeFile("version: 1\ndevice: {pf: " + nsim().pf() + ", vfs: {count: 4}}\nchains:\n" + chains);
+  }
+  CliResult apply(const std::string& file) { return runVfsteer({"apply", "-f", file, "--profile", "ixgbe"}); }
+  // The u32 filters on the PF, one line each: tc's view (tables, links and
+  // rules). Text, as tc 6.1's JSON for a link is not valid JSON.
+  Lines u32Filters() {
+    Lines out;
+    std::istringstream in(sh({"tc", "filter", "show", "dev", nsim().pf(), "ingress"}));
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("filter ", 0) == 0 && line.find(" u32 ") != std::string::npos) out.push_back(line);
+    return out;
+  }
+  // The rules and links (knodes; tables are not offloaded as filters):
+  // every one skip_sw and in_hw.
+  size_t expectRulesInHw() {
+    size_t knodes = 0;
+    for (const auto& f : u32Filters()) {
+      if (f.find(" key ht ") == std::string::npos) continue;
+      ++knodes;
+      EXPECT_NE(f.find(" skip_sw"), std::string::npos) << f;
+      EXPECT_NE(f.find(" in_hw"), std::string::npos) << f;
+    }
+    return knodes;
+  }
+  std::string snapshot() { return kernelSnapshot(nsim(), nsim().ports()); }
+};
+
+// What the flow director matches for "dst_ip DST/BITS, ip_proto PROTO
+// [, dst_port PORT]" (port 0: none): its filter line, by location.
+std::string fdirLine(int loc, const std::string& proto, const std::string& dst, int bits, int port,
+                     const std::string& action) {
+  const std::string mask = bits == 16 ? "255.255.0.0" : "255.255.255.0";
+  return std::to_string(loc) + " " + proto + "4/7 0.0.0.0/0.0.0.0 " + dst + "/" + mask + " 0/0 " +
+         (port ? std::to_string(port) + "/65535 " : "0/0 ") + action;
+}
+std::string dstPortRule(int loc, const std::string& proto, const std::string& dst, int port, const std::string& action) {
+  return fdirLine(loc, proto, dst, 24, port, action);
+}
+
+// Address and port rules of two protocols become flow director filters at
+// their chains' priorities, with the one mask they share; a chain of
+// another mask stays on the host and says why. Re-apply changes nothing;
+// teardown leaves the flow director empty.
+TEST_F(IxgbeModelTest, PolicyLandsAsFlowDirectorFiltersWithOneSharedMask) {
+  const auto file = policy(
+      "  - {name: web, priority: 10, offload: skip-sw, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: tls, priority: 20, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 443}, stages: [{deliver: {vf: 1}}]}\n"
+      "  - {name: dns, priority: 30, match: {dst_ip: 10.0.1.0/24, ip_proto: udp, dst_port: 53}, stages: [{deliver: {vf: 2}}]}\n"
+      "  - {name: ssh, priority: 40, match: {dst_ip: 10.0.3.0/24, ip_proto: tcp, dst_port: 22}, stages: [drop]}\n"
+      "  - {name: admin, priority: 50, match: {dst_ip: 10.0.2.0/24, ip_proto: tcp}, stages: [{deliver: {vf: 3}}]}\n");
+  auto r = apply(file);
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_EQ(nsim().fdirRules(), (Lines{dstPortRule(10, "tcp", "10.0.0.0", 80, "vf0"),
+                                       dstPortRule(20, "tcp", "10.0.0.0", 443, "vf1"),
+                                       dstPortRule(30, "udp", "10.0.1.0", 53, "vf2"),
+                                       dstPortRule(40, "tcp", "10.0.3.0", 22, "drop")}));
+  EXPECT_EQ(expectRulesInHw(), 4u + 3u) << "four rules and three links";
+  json rep = reportJson(nsim().pf());
+  for (const char* name : {"web", "tls", "dns", "ssh"}) EXPECT_EQ(reportChain(rep, name)["split"], 1) << name;
+  EXPECT_EQ(reportChain(rep, "admin")["split"], 0);
+  EXPECT_NE(reportChain(rep, "admin").dump().find("dst_ip /24, ip_proto, dst_port"), std::string::npos)
+      << "the reason names the mask the flow director keeps: " << reportChain(rep, "admin").dump();
+
+  const std::string before = snapshot();
+  auto again = apply(file);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
+  EXPECT_EQ(snapshot(), before);
+
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  EXPECT_TRUE(nsim().fdirRules().empty());
+  EXPECT_TRUE(u32Filters().empty());
+}
+
+// A policy change on a device holding rules: ixgbe replaces no linked rule
+// or link in place and refuses a location twice, so the relay (removals
+// first, a changed link's rules again) is what the driver takes.
+TEST_F(IxgbeModelTest, PolicyChangeRelaysRulesAndLinksTheWayTheDriverTakesThem) {
+  auto first = apply(policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: tls, priority: 20, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 443}, stages: [{deliver: {vf: 1}}]}\n"
+      "  - {name: dns, priority: 30, match: {dst_ip: 10.0.1.0/24, ip_proto: udp, dst_port: 53}, stages: [{deliver: {vf: 2}}]}\n"));
+  ASSERT_EQ(first.status, 0) << first.err << first.out;
+  // web moves to another port and VF, tls to another network (its link
+  // changes), dns goes, ntp comes.
+  auto second = apply(policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 8080}, stages: [{deliver: {vf: 3}}]}\n"
+      "  - {name: tls, priority: 20, match: {dst_ip: 10.0.5.0/24, ip_proto: tcp, dst_port: 443}, stages: [{deliver: {vf: 1}}]}\n"
+      "  - {name: ntp, priority: 35, match: {dst_ip: 10.0.1.0/24, ip_proto: udp, dst_port: 123}, stages: [drop]}\n"));
+  ASSERT_EQ(second.status, 0) << second.err << second.out;
+  EXPECT_EQ(second.out.find("refused"), std::string::npos) << second.out;
+  EXPECT_EQ(nsim().fdirRules(), (Lines{dstPortRule(10, "tcp", "10.0.0.0", 8080, "vf3"),
+                                       dstPortRule(20, "tcp", "10.0.5.0", 443, "vf1"),
+                                       dstPortRule(35, "udp", "10.0.1.0", 123, "drop")}));
+  EXPECT_EQ(expectRulesInHw(), 3u + 3u);
+}
+
+// The model's budget runs out in the middle of a strict apply: the filters
+// added before the refusal are taken back and the kernel holds what it
+// held. With offload auto, what fits stays in the NIC and the rest runs on
+// the host, with the refusal as its reason. (Removing the refused chain's
+// table right after its link met the kernel's deferred release of the
+// link's hold on it: the executor now retries that removal.)
+TEST_F(IxgbeModelTest, BudgetExhaustedMidApplyIsAllOrNothing) {
+  nsim().modelKnob("budget", 2);
+  const std::string chains =
+      "  - {name: a, priority: 10, @OFFLOAD match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: b, priority: 20, @OFFLOAD match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 81}, stages: [{deliver: {vf: 1}}]}\n"
+      "  - {name: c, priority: 30, @OFFLOAD match: {dst_ip: 10.0.1.0/24, ip_proto: udp, dst_port: 82}, stages: [{deliver: {vf: 2}}]}\n";
+  auto with = [&](const std::string& offload) {
+    std::string y = chains;
+    for (size_t at; (at = y.find("@OFFLOAD ")) != std::string::npos;) y.replace(at, 9, offload);
+    return policy(y);
+  };
+  const std::string before = snapshot();
+  auto strict = apply(with("offload: skip-sw, "));
+  EXPECT_EQ(strict.status, 3) << strict.out << strict.err;
+  // cls_u32 keeps a skip_sw rule the driver refused (not_in_hw) and gives
+  // the driver no extack: vfsteer reads in_hw and says so.
+  EXPECT_NE(strict.err.find("chain c is skip-sw and the NIC refused its rule: the kernel accepted the rule on " +
+                            nsim().pf() + " but reports it not_in_hw"),
+            std::string::npos)
+      << strict.err;
+  EXPECT_EQ(snapshot(), before) << "nothing changed";
+  EXPECT_TRUE(nsim().fdirRules().empty()) << "the filters that fitted were taken back";
+
+  auto fits = apply(with(""));
+  ASSERT_EQ(fits.status, 0) << fits.err << fits.out;
+  json rep = reportJson(nsim().pf());
+  EXPECT_EQ(reportChain(rep, "a")["split"], 1);
+  EXPECT_EQ(reportChain(rep, "b")["split"], 1);
+  EXPECT_EQ(reportChain(rep, "c")["split"], 0);
+  EXPECT_NE(reportChain(rep, "c").dump().find("reports it not_in_hw"), std::string::npos)
+      << reportChain(rep, "c").dump();
+  EXPECT_EQ(nsim().fdirRules().size(), 2u);
+}
+
+// Someone else's filters on the PF: a flower filter (skip_hw: ixgbe offloads
+// no flower) survives apply, re-apply and teardown; a u32 filter of theirs
+// makes apply refuse before it changes anything (ixgbe keeps one set of
+// tables and links for every u32 priority).
+TEST_F(IxgbeModelTest, ForeignFiltersSurviveAndForeignU32IsRefused) {
+  const std::string pf = nsim().pf();
+  sh({"tc", "qdisc", "add", "dev", pf, "clsact"});
+  sh({"tc", "filter", "add", "dev", pf, "ingress", "prio", "3", "protocol", "ip", "flower", "skip_hw", "dst_ip",
+      "192.0.2.1", "action", "drop"});
+  auto theirs = [&] { return sh({"tc", "filter", "show", "dev", pf, "ingress", "pref", "3"}); };
+  const std::string flower = theirs();
+  ASSERT_NE(flower, "");
+  const auto file = policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n");
+  ASSERT_EQ(apply(file).status, 0);
+  ASSERT_EQ(apply(file).status, 0);
+  EXPECT_EQ(theirs(), flower);
+  EXPECT_EQ(nsim().fdirRules().size(), 1u);
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", pf}).status, 0);
+  EXPECT_EQ(theirs(), flower);
+  EXPECT_TRUE(nsim().fdirRules().empty());
+
+  sh({"tc", "filter", "add", "dev", pf, "ingress", "prio", "100", "protocol", "ip", "u32", "skip_hw", "match", "ip",
+      "dst", "10.99.0.1/32", "action", "drop"});
+  const std::string before = snapshot();
+  auto r = apply(file);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find(pf + " holds u32 filters vfsteer does not own (tc ingress priority 100)"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(snapshot(), before);
+}
+
+// The golden rule for the ixgbe profile: over generated chains (addresses,
+// protocols, ports, masks that differ), every rule `plan` puts in the NIC is
+// one the model takes, and the model's flow director filter matches exactly
+// the chain's fields and acts as its stage says.
+TEST_F(IxgbeModelTest, EveryRuleThePlanMakesIsAFilterOfTheChainsFields) {
+  ::vfsteer::testing::Generator gen(20261202);
+  int checked = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::string yaml;
+    struct Want {
+      std::string name;
+      int priority = 0;
+      std::string proto, dst;
+      int bits = 24, port = 0;
+      std::string action;
+    };
+    std::vector<Want> wants;
+    for (int i = 0; i < 14; ++i) {
+      Want w;
+      w.name = "g" + std::to_string(i);
+      w.priority = i + 1;
+      w.proto = gen.chance(0.5) ? "tcp" : "udp";
+      // One chain in five has another mask (a /16, or no port): the first
+      // NIC chain's mask wins, the others stay on the host.
+      w.bits = gen.chance(0.1) ? 16 : 24;
+      w.dst = "10." + std::to_string(round) + "." + std::to_string(w.bits == 16 ? 0 : gen.pick(4)) + ".0";
+      w.port = gen.chance(0.1) ? 0 : 1000 + 20 * round + i;
+      w.action = gen.chance(0.2) ? "drop" : "vf" + std::to_string(gen.pick(4));
+      std::string match = "dst_ip: " + w.dst + "/" + std::to_string(w.bits) + ", ip_proto: " + w.proto;
+      if (w.port) match += ", dst_port: " + std::to_string(w.port);
+      const std::string stage = w.action == "drop" ? "drop" : "{deliver: {vf: " + w.action.substr(2) + "}}";
+      yaml += "  - {name: " + w.name + ", priority: " + std::to_string(w.priority) + ", match: {" + match +
+              "}, stages: [" + stage + "]}\n";
+      wants.push_back(w);
+    }
+    const auto file = policy(yaml);
+    auto r = apply(file);
+    ASSERT_EQ(r.status, 0) << yaml << r.err << r.out;
+    EXPECT_EQ(r.out.find("refused"), std::string::npos) << yaml << r.out;
+    json rep = reportJson(nsim().pf());
+    Lines expected;
+    for (const auto& w : wants)
+      if (reportChain(rep, w.name)["split"] == 1)
+        expected.push_back(fdirLine(w.priority, w.proto, w.dst, w.bits, w.port, w.action));
+    EXPECT_EQ(nsim().fdirRules(), expected) << yaml;
+    checked += static_cast<int>(expected.size());
+    expectRulesInHw();
+  }
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  EXPECT_TRUE(nsim().fdirRules().empty());
+  EXPECT_GT(checked, 15) << "the corpus must put rules in the NIC to check anything";
+}
+
+}  // namespace
+}  // namespace vfsteer::testing
