@@ -81,6 +81,7 @@ class Applier {
   std::unique_ptr<DevicePort> device_;
   std::unique_ptr<DatapathPort> datapath_;
   std::unique_ptr<ProgramPort> programs_;
+  std::unique_ptr<EthtoolPort> ethtool_;  // engine u32: the flow rules ethtool lists
   ObservedState model_;
   std::optional<Executor> executor_;
   std::optional<Lowered> lowered_;
@@ -166,6 +167,11 @@ std::optional<ApplyFailure> Applier::openPorts() {
   auto programs = factory_.programs(topology_->netns);
   if (!programs.ok()) return kernelFailure(programs.error());
   programs_ = std::move(*programs);
+  if (profile_->engine == policies::NicEngine::kU32) {
+    auto ethtool = factory_.ethtool(topology_->netns);
+    if (!ethtool.ok()) return kernelFailure(ethtool.error());
+    ethtool_ = std::move(*ethtool);
+  }
   auto pinDir = representors::Datapath::pinDir(result_.instance);
   if (!pinDir.ok()) return kernelFailure(pinDir.error());
   auto dp = factory_.datapath(*pinDir);
@@ -230,6 +236,9 @@ ObserveScope Applier::observeScope() const {
     scope.devices.insert(previous_->clsact.begin(), previous_->clsact.end());
   }
   scope.xdpFeatures = policy_->device.hostXdp && profile_->hostXdp == policies::HostXdp::kNative;
+  // ixgbe's u32 filters and ethtool's flow rules share the flow director's
+  // locations: reconcile keeps u32 rules off the ones others hold.
+  if (profile_->engine == policies::NicEngine::kU32) scope.flowRuleDevices.insert(topology_->pf);
   scope.records = recordsOf(previous_ ? &*previous_ : nullptr, &journal_->journal());
   return scope;
 }
@@ -384,7 +393,7 @@ ApplyResult Applier::run() {
   if (auto f = provision()) return failed(*f);
   if (result_.provisioningPending) return result_;  // dry run: the new representors are not there to plan for
 
-  ObservePorts observePorts{*route_, genl_.get(), *datapath_};
+  ObservePorts observePorts{*route_, genl_.get(), *datapath_, ethtool_.get()};
   auto observed = observe(observeScope(), observePorts);
   if (!observed.ok()) return failed(fail(observed.error(), FailureKind::kKernelRefused));
   model_ = std::move(*observed);

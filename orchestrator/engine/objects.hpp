@@ -217,6 +217,9 @@ struct ObservedState {
   // tables are shared by all its priorities on a device, and ixgbe offloads
   // only the first u32 priority (root table 800:).
   std::map<std::string, std::set<uint16_t>> foreignU32;
+  // Per device asked (engine u32's PF): the locations `ethtool -n` lists.
+  // On ixgbe they are the flow director's, tc u32's filters included.
+  std::map<std::string, std::set<uint32_t>> flowRuleLocations;
   std::set<std::string> foreignClsact;         // a clsact vfsteer did not add
   std::set<std::string> foreignTunnelDevices;  // named like vfsteer's, not made by it
   std::set<uint32_t> userProgramSlots;         // datapath slots that hold a program

@@ -257,6 +257,11 @@ Result<ObservedState> observe(const ObserveScope& scope, ObservePorts& ports) {
   }
 
   if (scope.xdpFeatures && ports.genl) VFSTEER_TRY(observeXdpFeatures(*ports.genl, out));
+  for (const auto& device : scope.flowRuleDevices) {
+    if (!ports.ethtool) return Error(ErrorCode::kInternal, "observe: no ethtool port to list flow rules with");
+    VFSTEER_ASSIGN_OR_RETURN(auto locations, ports.ethtool->flowRuleLocations(device));
+    out.flowRuleLocations[device].insert(locations.begin(), locations.end());
+  }
   return out;
 }
 

@@ -9,6 +9,8 @@
 //   - what carries no mark (clsact qdiscs, tunnel devices, an XDP-offloaded
 //     demux program, bpf stage programs) by vfsteer's records: the state of
 //     the last apply and the journal of an interrupted one.
+// For engine u32 it also lists the PF's ethtool flow rule locations, which
+// are not marked at all (reconcile tells vfsteer's from others').
 #pragma once
 
 #include <map>
@@ -45,6 +47,7 @@ struct ObserveScope {
   bool everyDevice = false;
   bool xdpFeatures = false;  // also ask the netdev family (native XDP)
   bool tables = true;        // read the active host tables (a report needs only counters)
+  std::set<std::string> flowRuleDevices;  // devices whose ethtool flow rules to list
   OwnershipRecords records;
 };
 
@@ -52,6 +55,7 @@ struct ObservePorts {
   NetlinkPort& route;
   NetlinkPort* genl = nullptr;  // for xdp-features; may be null
   DatapathPort& datapath;
+  EthtoolPort* ethtool = nullptr;  // for flowRuleDevices; may be null when there are none
 };
 
 Result<ObservedState> observe(const ObserveScope& scope, ObservePorts& ports);

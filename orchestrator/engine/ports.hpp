@@ -73,6 +73,15 @@ class DevicePort {
   virtual Status setNumVfs(const std::string& pf, uint16_t count) = 0;
 };
 
+// ethtool's view of a device (an ioctl, in the topology's namespace).
+class EthtoolPort {
+ public:
+  virtual ~EthtoolPort() = default;
+  // Locations of the device's RX flow rules (`ethtool -n`); none when its
+  // driver keeps no such rules.
+  virtual Result<std::vector<uint32_t>> flowRuleLocations(const std::string& device) = 0;
+};
+
 class PortFactory {
  public:
   virtual ~PortFactory() = default;
@@ -81,6 +90,7 @@ class PortFactory {
   virtual Result<std::unique_ptr<DatapathPort>> datapath(const std::string& pinDir) = 0;
   virtual std::unique_ptr<DevicePort> device() = 0;
   virtual Result<std::unique_ptr<ProgramPort>> programs(const std::string& netns) = 0;
+  virtual Result<std::unique_ptr<EthtoolPort>> ethtool(const std::string& netns) = 0;
 };
 
 std::unique_ptr<PortFactory> makeRealPorts();

@@ -1,12 +1,15 @@
 // The ports backed by the real kernel.
 #include <bpf/bpf.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <optional>
 
 #include "engine/ports.hpp"
+#include "vfsteer/netlink/ethtool_rxnfc.hpp"
 
 namespace vfsteer::engine {
 
@@ -157,6 +160,17 @@ class RealPrograms : public ProgramPort {
   std::optional<netlink::Netns> ns_;
 };
 
+class RealEthtool : public EthtoolPort {
+ public:
+  explicit RealEthtool(UniqueFd socket) : socket_(std::move(socket)) {}
+  Result<std::vector<uint32_t>> flowRuleLocations(const std::string& device) override {
+    return netlink::rxnfc::ruleLocations(socket_.get(), device);
+  }
+
+ private:
+  UniqueFd socket_;  // made in the namespace: ethtool's ioctls act in the socket's
+};
+
 class RealPorts : public PortFactory {
  public:
   Result<std::unique_ptr<NetlinkPort>> netlink(const std::string& netns, int protocol) override {
@@ -180,6 +194,21 @@ class RealPorts : public PortFactory {
       ns.emplace(std::move(n));
     }
     return std::unique_ptr<ProgramPort>(new RealPrograms(std::move(ns)));
+  }
+  Result<std::unique_ptr<EthtoolPort>> ethtool(const std::string& netns) override {
+    UniqueFd socket;
+    auto open = [&socket]() -> Status {
+      socket = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+      if (socket.get() < 0) return Error::fromErrno(errno, "open a socket for ethtool");
+      return okStatus();
+    };
+    if (netns.empty()) {
+      VFSTEER_TRY(open());
+    } else {
+      VFSTEER_ASSIGN_OR_RETURN(auto ns, netlink::Netns::byName(netns));
+      VFSTEER_TRY(ns.runInside(open));
+    }
+    return std::unique_ptr<EthtoolPort>(new RealEthtool(std::move(socket)));
   }
 };
 

@@ -197,10 +197,37 @@ Status checkForeignU32(const DesiredState& desired, const ObservedState& observe
   return okStatus();
 }
 
+// ixgbe writes a u32 rule at the flow director location of its node
+// number and replaces whatever held it (ixgbe_update_ethtool_fdir_entry()):
+// an operator's ethtool flow rule there would be lost. ethtool lists every
+// filter of the flow director; the locations of vfsteer's own u32 rules are
+// not someone else's.
+Status checkFlowRuleLocations(const DesiredState& desired, const ObservedState& observed) {
+  for (const auto& [device, listed] : observed.flowRuleLocations) {
+    std::set<uint32_t> ours;
+    for (const auto& [key, object] : observed.owned)
+      if (key.device == device && isU32Rule(object)) ours.insert(key.handle & 0xfffff);
+    for (const auto& [key, object] : desired.objects) {
+      if (key.device != device || !isU32Rule(object)) continue;
+      const uint32_t location = key.handle & 0xfffff;
+      if (!listed.contains(location) || ours.contains(location)) continue;
+      const auto& rule = std::get<NicRule>(object);
+      return Error(ErrorCode::kConflict,
+                   "flow director location " + std::to_string(location) + " on " + device +
+                       " holds a flow rule vfsteer does not own (ethtool -n " + device + " lists it); chain " +
+                       rule.chain + "'s u32 rule would replace it: move that rule (ethtool -N " + device +
+                       " delete " + std::to_string(location) + ", then add it at another loc) or give chain " +
+                       rule.chain + " another priority (a u32 rule's location is its chain's priority)");
+    }
+  }
+  return okStatus();
+}
+
 }  // namespace
 
 Result<ChangeSet> reconcile(const DesiredState& desired, const ObservedState& observed) {
   VFSTEER_TRY(checkForeignU32(desired, observed));
+  VFSTEER_TRY(checkFlowRuleLocations(desired, observed));
   ChangeSet out;
   auto& changes = out.changes;
   auto d = desired.objects.begin();

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/ports.hpp"
 #include "scratch_netns.hpp"
 #include "vfsteer/netlink/link.hpp"
 #include "vfsteer/netlink/netdev.hpp"
@@ -133,6 +134,23 @@ TEST(NetlinkNetns, SocketInAnotherNamespaceLeavesTheProcessWhereItWas) {
   EXPECT_EQ(info->name, "va");
   EXPECT_EQ(info->kind, "veth");
   EXPECT_EQ(info->ifindex, env->va);
+}
+
+// ethtool's flow rule list, asked in the device's namespace: a veth keeps
+// no flow rules (EOPNOTSUPP, an empty list); a name the namespace lacks is
+// named. (The VM tier lists rules on the NIC model's ixgbe.)
+TEST(NetlinkNetns, FlowRuleLocationsAreAskedInTheDevicesNamespace) {
+  VFSTEER_REQUIRE_ROOT();
+  ScratchNetns ns;
+  auto ethtool = engine::makeRealPorts()->ethtool(ns.name());
+  ASSERT_TRUE(ethtool.ok()) << ethtool.error().describe();
+  auto none = (*ethtool)->flowRuleLocations("va");
+  ASSERT_TRUE(none.ok()) << none.error().describe();
+  EXPECT_TRUE(none->empty());
+  auto missing = (*ethtool)->flowRuleLocations("vfst-nosuch0");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(missing.error().message().find("no interface named \"vfst-nosuch0\""), std::string::npos);
 }
 
 TEST(NetlinkNetns, ClsactU32MirredRoundTripThroughTheKernel) {

@@ -194,6 +194,10 @@ class FaultyPorts : public PortFactory {
     VFSTEER_ASSIGN_OR_RETURN(auto inner, real_->programs(netns));
     return std::unique_ptr<ProgramPort>(new FaultyPrograms(std::move(inner), plan_));
   }
+  // Reads only: never a fault point.
+  Result<std::unique_ptr<engine::EthtoolPort>> ethtool(const std::string& netns) override {
+    return real_->ethtool(netns);
+  }
 
  private:
   std::unique_ptr<PortFactory> real_;

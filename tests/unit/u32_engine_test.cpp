@@ -375,5 +375,29 @@ TEST(U32Reconcile, RemovalsMakeRoomFirstAndARelinkedTableGetsItsRulesAgain) {
                                   "retire qdiscs: remove the clsact vfsteer added on eth0"}));
 }
 
+// ethtool lists every filter of ixgbe's flow director, ours included. A
+// location someone else's flow rule holds is a conflict (ixgbe would write
+// over it); a location vfsteer's own u32 rule holds is not.
+TEST(U32Reconcile, ALocationAnotherFlowRuleHoldsIsAConflictAndOursIsNot) {
+  engine::ObservedState model;
+  model.flowRuleLocations["eth0"] = {7};
+  auto first = engine::reconcile(desiredOf(kWeb + kTls), model);
+  ASSERT_TRUE(first.ok()) << "locations 10 and 20 are free";
+  for (const auto& c : first->changes) engine::applyToModel(model, c);
+  model.flowRuleLocations["eth0"] = {7, 10, 20};  // as ethtool lists them after the apply
+  auto again = engine::reconcile(desiredOf(kWeb + kTls), model);
+  ASSERT_TRUE(again.ok()) << again.error().describe();
+  EXPECT_TRUE(again->changes.empty());
+
+  const std::string ntp = chain("ntp", 7, "dst_ip: 10.0.0.0/24, ip_proto: udp, dst_port: 123", "drop");
+  auto taken = engine::reconcile(desiredOf(kWeb + kTls + ntp), model);
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().code(), ErrorCode::kConflict);
+  EXPECT_NE(taken.error().message().find("flow director location 7 on eth0 holds a flow rule vfsteer does not own "
+                                         "(ethtool -n eth0 lists it); chain ntp's u32 rule would replace it"),
+            std::string::npos)
+      << taken.error().message();
+}
+
 }  // namespace
 }  // namespace vfsteer

@@ -200,6 +200,44 @@ TEST_F(IxgbeModelTest, ForeignFiltersSurviveAndForeignU32IsRefused) {
   EXPECT_EQ(snapshot(), before);
 }
 
+// An operator's ethtool flow rule shares the flow director with vfsteer's
+// u32 rules (ixgbe writes both into one list of locations): a chain whose
+// location (its priority) the operator's rule holds is a conflict with
+// nothing changed; elsewhere vfsteer's rules go beside it, and teardown
+// leaves it.
+TEST_F(IxgbeModelTest, AnOperatorsEthtoolFlowRuleKeepsItsLocation) {
+  const std::string pf = nsim().pf();
+  // dst-ip's "m" names the bits to ignore: the mask is vfsteer's /24 and
+  // port, the one mask the flow director takes.
+  sh({"ethtool", "-N", pf, "flow-type", "tcp4", "dst-ip", "10.9.9.0", "m", "0.0.0.255", "dst-port", "9", "action",
+      "-1", "loc", "10"});
+  const Lines theirs{fdirLine(10, "tcp", "10.9.9.0", 24, 9, "drop")};
+  ASSERT_EQ(nsim().fdirRules(), theirs);
+  const std::string before = snapshot();
+  auto clash = apply(policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"));
+  EXPECT_NE(clash.status, 0);
+  EXPECT_NE(clash.err.find("flow director location 10 on " + pf + " holds a flow rule vfsteer does not own"),
+            std::string::npos)
+      << clash.err;
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(nsim().fdirRules(), theirs);
+
+  const auto beside = policy(
+      "  - {name: web, priority: 20, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n");
+  auto ok = apply(beside);
+  ASSERT_EQ(ok.status, 0) << ok.err << ok.out;
+  EXPECT_EQ(nsim().fdirRules(), (Lines{theirs[0], dstPortRule(20, "tcp", "10.0.0.0", 80, "vf0")}));
+  auto again = apply(beside);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << "its own location is not someone else's: "
+                                                                     << again.out;
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", pf}).status, 0);
+  EXPECT_EQ(nsim().fdirRules(), theirs);
+  sh({"ethtool", "-N", pf, "delete", "10"});
+  EXPECT_TRUE(nsim().fdirRules().empty());
+}
+
 // The golden rule for the ixgbe profile: over generated chains (addresses,
 // protocols, ports, masks that differ), every rule `plan` puts in the NIC is
 // one the model takes, and the model's flow director filter matches exactly

@@ -6,20 +6,24 @@
  * flower_model value "ixgbe". The model keeps what ixgbe keeps: the tables
  * offered (adapter->tables), one jump per linked table (jump_tables), the
  * flow director's perfect filters by location (fdir_filter_list) and its
- * one input mask (fdir_mask). The shared knobs of flower.c apply:
+ * one input mask (fdir_mask). ethtool's flow rules (ETHTOOL_SRXCLSRLINS
+ * and friends, ixgbe_ethtool.c) write the same filters, as on ixgbe: each
+ * side sees and replaces the other's. The shared knobs of flower.c apply:
  * flower_budget bounds the perfect filters, flower_fail_next fails the
  * next writes of one.
  *
  * debugfs (netdevsim/netdevsimN/):
  *   fdir_rules   one line per perfect filter, as the hardware matches it:
  *                LOC FLOWTYPE/MASK SRC/MASK DST/MASK SPORT/MASK DPORT/MASK
- *                ACTION (drop or vfN); the masks are the shared one.
+ *                ACTION (drop, vfN or qN: a PF queue); the masks are the
+ *                shared one.
  *
  * ixgbe reports its refusals to dmesg (e_err) or not at all and gives tc
  * no extack; the model puts the dmesg words, or the check's function, in
  * the extack so that a test can tell refusals apart.
  */
 #include <linux/debugfs.h>
+#include <linux/ethtool.h>
 #include <linux/rtnetlink.h>
 #include <linux/seq_file.h>
 #include <net/pkt_cls.h>
@@ -51,11 +55,15 @@ struct nsim_fdir_fields {
 	__be16 src_port, dst_port;
 };
 
+/* ixgbe.h IXGBE_FDIR_DROP_QUEUE: a filter's action when it drops */
+#define NSIM_FDIR_DROP 127
+
 struct nsim_fdir_rule {
 	struct list_head list;		/* by location, as fdir_filter_list */
 	u32 loc;
 	struct nsim_fdir_fields input;
-	int vf;				/* -1: drop */
+	u64 action;			/* as ixgbe's input->action: NSIM_FDIR_DROP,
+					 * or a ring cookie (VF + 1 above bit 32) */
 };
 
 /* The fields a table's rules set, by key offset: ixgbe_model.h's
@@ -197,7 +205,7 @@ static void nsim_fdir_insert(struct nsim_u32 *u, struct nsim_fdir_rule *rule)
  * decides; a redirect must go to one of the PF's VFs (here: a VF port of
  * the same device, standing for the VF's netdev).
  */
-static int nsim_u32_action(struct nsim_dev *nsim_dev, struct tc_cls_u32_offload *cls, int *vf)
+static int nsim_u32_action(struct nsim_dev *nsim_dev, struct tc_cls_u32_offload *cls, u64 *action)
 {
 	struct netlink_ext_ack *extack = cls->common.extack;
 	const struct tc_action *a;
@@ -209,7 +217,7 @@ static int nsim_u32_action(struct nsim_dev *nsim_dev, struct tc_cls_u32_offload 
 	}
 	tcf_exts_for_each_action(i, a, cls->knode.exts) {
 		if (is_tcf_gact_shot(a)) {
-			*vf = -1;
+			*action = NSIM_FDIR_DROP;
 			return 0;
 		}
 		if (is_tcf_mirred_egress_redirect(a)) {
@@ -219,7 +227,9 @@ static int nsim_u32_action(struct nsim_dev *nsim_dev, struct tc_cls_u32_offload 
 			if (dev && nsim_netdev_is_port(dev)) {
 				ns = netdev_priv(dev);
 				if (ns->nsim_dev == nsim_dev && nsim_dev_port_is_vf(ns->nsim_dev_port)) {
-					*vf = ns->nsim_dev_port->port_index - NSIM_DEV_VF_PORT_INDEX_BASE;
+					u64 vf = ns->nsim_dev_port->port_index - NSIM_DEV_VF_PORT_INDEX_BASE;
+
+					*action = (vf + 1) << ETHTOOL_RX_FLOW_SPEC_RING_VF_OFF;
 					return 0;
 				}
 			}
@@ -282,6 +292,48 @@ static bool nsim_fdir_same_mask(const struct nsim_fdir_fields *a, const struct n
 	       a->src_port == b->src_port && a->dst_port == b->dst_port;
 }
 
+/* What u32 and ethtool share (ixgbe_configure_clsu32() and
+ * ixgbe_add_ethtool_fdir_entry()): the first filter sets the one mask
+ * (ixgbe_fdir_set_input_mask_82599(): no port mask without an L4 type),
+ * later ones must have it; the filter takes its location, replacing what
+ * was there.
+ */
+static int nsim_fdir_write(struct nsim_flower *fl, u32 loc, const struct nsim_fdir_fields *input,
+			   const struct nsim_fdir_fields *mask, u64 action, struct netlink_ext_ack *extack)
+{
+	struct nsim_u32 *u = fl->u32;
+	struct nsim_fdir_rule *rule;
+
+	if (list_empty(&u->rules)) {
+		if (!(mask->flow_type & NSIM_L4TYPE_MASK) && (mask->src_port || mask->dst_port)) {
+			NSIM_EA(extack, "model: ixgbe_fdir_set_input_mask_82599: Error on src/dst port mask");
+			return -EIO;
+		}
+		u->mask = *mask;
+		u->mask_set = true;
+	} else if (!nsim_fdir_same_mask(&u->mask, mask)) {
+		NSIM_EA(extack, "ixgbe: Only one mask supported per port");
+		return -EINVAL;
+	}
+	if (fl->fail_next) {
+		fl->fail_next--;
+		NSIM_EA(extack, "model: injected failure (flower_fail_next)");
+		return -EIO;
+	}
+	if (fl->budget && u->n_rules >= fl->budget && !nsim_fdir_find(u, loc)) {
+		NSIM_EA(extack, "model: no room for another rule (flower_budget)");
+		return -ENOSPC;
+	}
+	rule = kzalloc(sizeof(*rule), GFP_KERNEL);
+	if (!rule)
+		return -ENOMEM;
+	rule->loc = loc;
+	rule->input = *input;
+	rule->action = action;
+	nsim_fdir_insert(u, rule);
+	return 0;
+}
+
 /* ixgbe_configure_clsu32() */
 static int nsim_u32_configure(struct nsim_dev *nsim_dev, struct tc_cls_u32_offload *cls)
 {
@@ -292,8 +344,8 @@ static int nsim_u32_configure(struct nsim_dev *nsim_dev, struct tc_cls_u32_offlo
 	u32 uhtid = TC_U32_USERHTID(cls->knode.handle);
 	struct nsim_fdir_fields input = {}, mask = {};
 	enum nsim_u32_fields fields;
-	struct nsim_fdir_rule *rule;
-	int err, vf, i;
+	u64 action;
+	int err, i;
 
 	if (cls->common.protocol != htons(ETH_P_IP)) {
 		NSIM_EA(extack, "model: ixgbe_configure_clsu32: protocol ip only");
@@ -324,41 +376,14 @@ static int nsim_u32_configure(struct nsim_dev *nsim_dev, struct tc_cls_u32_offlo
 			}
 	}
 	nsim_u32_build_input(cls, fields, &input, &mask);
-	err = nsim_u32_action(nsim_dev, cls, &vf);
+	err = nsim_u32_action(nsim_dev, cls, &action);
 	if (err)
 		return err;
 
-	if (list_empty(&u->rules)) {
-		/* ixgbe_fdir_set_input_mask_82599(): no L4 type, no ports */
-		if (!(mask.flow_type & NSIM_L4TYPE_MASK) && (mask.src_port || mask.dst_port)) {
-			NSIM_EA(extack, "model: ixgbe_fdir_set_input_mask_82599: Error on src/dst port mask");
-			return -EIO;
-		}
-		u->mask = mask;
-		u->mask_set = true;
-	} else if (!nsim_fdir_same_mask(&u->mask, &mask)) {
-		NSIM_EA(extack, "model: ixgbe_configure_clsu32: the flow director's one mask differs (fdir_mask)");
-		return -EINVAL;
-	}
-	if (fl->fail_next) {
-		fl->fail_next--;
-		NSIM_EA(extack, "model: injected failure (flower_fail_next)");
-		return -EIO;
-	}
-	if (fl->budget && u->n_rules >= fl->budget && !nsim_fdir_find(u, loc)) {
-		NSIM_EA(extack, "model: no room for another rule (flower_budget)");
-		return -ENOSPC;
-	}
-	rule = kzalloc(sizeof(*rule), GFP_KERNEL);
-	if (!rule)
-		return -ENOMEM;
-	rule->loc = loc;
-	rule->input = input;
-	rule->vf = vf;
-	nsim_fdir_insert(u, rule);
-	if (uhtid != 0x800 && loc >= 1)
+	err = nsim_fdir_write(fl, loc, &input, &mask, action, extack);
+	if (!err && uhtid != 0x800 && loc >= 1)
 		set_bit(loc - 1, u->jump[uhtid]->child_loc_map);
-	return 0;
+	return err;
 }
 
 /* ixgbe_delete_clsu32(): deleting a link deletes its table's filters. */
@@ -473,6 +498,200 @@ bool nsim_u32_busy(struct nsim_dev *nsim_dev)
 	return false;
 }
 
+/* ------------------------------------- ethtool: flow director rules */
+
+/* The model's queues per port, and per VF pool (ixgbe: num_rx_queues,
+ * num_rx_queues_per_pool).
+ */
+#define NSIM_FDIR_RX_QUEUES 4
+#define NSIM_FDIR_QUEUES_PER_POOL 2
+
+static struct nsim_dev *nsim_fdir_dev(struct net_device *dev)
+{
+	struct netdevsim *ns = netdev_priv(dev);
+
+	if (!nsim_flower_is_ixgbe(ns->nsim_dev) || !ns->nsim_dev->flower.u32 ||
+	    !nsim_dev_port_is_pf(ns->nsim_dev_port))
+		return NULL;
+	return ns->nsim_dev;
+}
+
+/* ixgbe_flowspec_to_flow_type() */
+static bool nsim_fdir_flow_type(const struct ethtool_rx_flow_spec *fsp, u8 *flow_type)
+{
+	switch (fsp->flow_type & ~FLOW_EXT) {
+	case TCP_V4_FLOW:
+		*flow_type = NSIM_FLOW_TCPV4;
+		return true;
+	case UDP_V4_FLOW:
+		*flow_type = NSIM_FLOW_UDPV4;
+		return true;
+	case IP_USER_FLOW:
+		switch (fsp->h_u.usr_ip4_spec.proto) {
+		case IPPROTO_TCP:
+			*flow_type = NSIM_FLOW_TCPV4;
+			return true;
+		case IPPROTO_UDP:
+			*flow_type = NSIM_FLOW_UDPV4;
+			return true;
+		case 0:
+			if (!fsp->m_u.usr_ip4_spec.proto) {
+				*flow_type = NSIM_FLOW_IPV4;
+				return true;
+			}
+		}
+		return false;
+	}
+	/* SCTP too in ixgbe; the model keeps to the fields it has */
+	return false;
+}
+
+/* ixgbe_add_ethtool_fdir_entry() */
+static int nsim_fdir_add(struct nsim_dev *nsim_dev, struct ethtool_rx_flow_spec *fsp)
+{
+	struct nsim_fdir_fields input = {}, mask = {};
+	u64 action;
+
+	if (fsp->ring_cookie == RX_CLS_FLOW_DISC) {
+		action = NSIM_FDIR_DROP;
+	} else {
+		u32 ring = ethtool_get_flow_spec_ring(fsp->ring_cookie);
+		u8 vf = ethtool_get_flow_spec_ring_vf(fsp->ring_cookie);
+
+		if (!vf && ring >= NSIM_FDIR_RX_QUEUES)
+			return -EINVAL;
+		if (vf && (vf > nsim_dev_get_vfs(nsim_dev) || ring >= NSIM_FDIR_QUEUES_PER_POOL))
+			return -EINVAL;
+		action = fsp->ring_cookie;
+	}
+	if (fsp->location >= NSIM_U32_LOCATIONS)
+		return -EINVAL;	/* "Location out of range" */
+	if (!nsim_fdir_flow_type(fsp, &input.flow_type))
+		return -EINVAL;	/* "Unrecognized flow type" */
+	/* vm_pool, VLAN and flex bytes (FLOW_EXT) are not modelled */
+	if (fsp->flow_type & FLOW_EXT)
+		return -EOPNOTSUPP;
+	mask.flow_type = NSIM_L4TYPE_IPV6_MASK | NSIM_L4TYPE_MASK;
+	if (input.flow_type == NSIM_FLOW_IPV4)
+		mask.flow_type &= NSIM_L4TYPE_IPV6_MASK;
+	input.src_ip = fsp->h_u.tcp_ip4_spec.ip4src;
+	mask.src_ip = fsp->m_u.tcp_ip4_spec.ip4src;
+	input.dst_ip = fsp->h_u.tcp_ip4_spec.ip4dst;
+	mask.dst_ip = fsp->m_u.tcp_ip4_spec.ip4dst;
+	input.src_port = fsp->h_u.tcp_ip4_spec.psrc;
+	mask.src_port = fsp->m_u.tcp_ip4_spec.psrc;
+	input.dst_port = fsp->h_u.tcp_ip4_spec.pdst;
+	mask.dst_port = fsp->m_u.tcp_ip4_spec.pdst;
+	/* ixgbe answers every refusal here with EINVAL */
+	return nsim_fdir_write(&nsim_dev->flower, fsp->location, &input, &mask, action, NULL) ? -EINVAL : 0;
+}
+
+/* ixgbe_get_ethtool_fdir_entry() */
+static int nsim_fdir_get(struct nsim_u32 *u, struct ethtool_rx_flow_spec *fsp)
+{
+	struct nsim_fdir_rule *rule = nsim_fdir_find(u, fsp->location);
+	const struct nsim_fdir_fields *m = &u->mask;
+
+	if (!rule)
+		return -EINVAL;
+	switch (rule->input.flow_type) {
+	case NSIM_FLOW_TCPV4:
+		fsp->flow_type = TCP_V4_FLOW;
+		break;
+	case NSIM_FLOW_UDPV4:
+		fsp->flow_type = UDP_V4_FLOW;
+		break;
+	default:
+		fsp->flow_type = IP_USER_FLOW;
+		fsp->h_u.usr_ip4_spec.ip_ver = ETH_RX_NFC_IP4;
+		break;
+	}
+	fsp->h_u.tcp_ip4_spec.psrc = rule->input.src_port;
+	fsp->m_u.tcp_ip4_spec.psrc = m->src_port;
+	fsp->h_u.tcp_ip4_spec.pdst = rule->input.dst_port;
+	fsp->m_u.tcp_ip4_spec.pdst = m->dst_port;
+	fsp->h_u.tcp_ip4_spec.ip4src = rule->input.src_ip;
+	fsp->m_u.tcp_ip4_spec.ip4src = m->src_ip;
+	fsp->h_u.tcp_ip4_spec.ip4dst = rule->input.dst_ip;
+	fsp->m_u.tcp_ip4_spec.ip4dst = m->dst_ip;
+	fsp->ring_cookie = rule->action == NSIM_FDIR_DROP ? RX_CLS_FLOW_DISC : rule->action;
+	return 0;
+}
+
+/* ixgbe_get_rxnfc(): the flow director's filters, u32's and ethtool's
+ * alike, by location.
+ */
+int nsim_fdir_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd, u32 *rule_locs)
+{
+	struct nsim_dev *nsim_dev = nsim_fdir_dev(dev);
+	struct nsim_flower *fl;
+	struct nsim_fdir_rule *rule;
+	int err = 0, n = 0;
+
+	if (!nsim_dev)
+		return -EOPNOTSUPP;
+	fl = &nsim_dev->flower;
+	mutex_lock(&fl->lock);
+	switch (cmd->cmd) {
+	case ETHTOOL_GRXRINGS:
+		cmd->data = NSIM_FDIR_RX_QUEUES;
+		break;
+	case ETHTOOL_GRXCLSRLCNT:
+		cmd->rule_cnt = fl->u32->n_rules;
+		break;
+	case ETHTOOL_GRXCLSRULE:
+		cmd->data = NSIM_U32_LOCATIONS;
+		err = nsim_fdir_get(fl->u32, &cmd->fs);
+		break;
+	case ETHTOOL_GRXCLSRLALL:
+		cmd->data = NSIM_U32_LOCATIONS;
+		list_for_each_entry(rule, &fl->u32->rules, list) {
+			if (n == cmd->rule_cnt) {
+				err = -EMSGSIZE;
+				break;
+			}
+			rule_locs[n++] = rule->loc;
+		}
+		if (!err)
+			cmd->rule_cnt = n;
+		break;
+	default:
+		err = -EOPNOTSUPP;
+	}
+	mutex_unlock(&fl->lock);
+	return err;
+}
+
+/* ixgbe_set_rxnfc(): insert and delete */
+int nsim_fdir_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd)
+{
+	struct nsim_dev *nsim_dev = nsim_fdir_dev(dev);
+	struct nsim_fdir_rule *rule;
+	struct nsim_flower *fl;
+	int err;
+
+	if (!nsim_dev)
+		return -EOPNOTSUPP;
+	fl = &nsim_dev->flower;
+	mutex_lock(&fl->lock);
+	switch (cmd->cmd) {
+	case ETHTOOL_SRXCLSRLINS:
+		err = nsim_fdir_add(nsim_dev, &cmd->fs);
+		break;
+	case ETHTOOL_SRXCLSRLDEL:
+		/* ixgbe_del_ethtool_fdir_entry(): whatever holds the location */
+		rule = nsim_fdir_find(fl->u32, cmd->fs.location);
+		if (rule)
+			nsim_fdir_free(fl->u32, rule);
+		err = rule ? 0 : -EINVAL;
+		break;
+	default:
+		err = -EOPNOTSUPP;
+	}
+	mutex_unlock(&fl->lock);
+	return err;
+}
+
 /* ------------------------------------------------------------- debugfs */
 
 static const char *nsim_fdir_flow_name(u8 flow_type)
@@ -503,10 +722,12 @@ static int nsim_fdir_rules_show(struct seq_file *file, void *data)
 			   nsim_fdir_flow_name(in->flow_type), m->flow_type, &in->src_ip, &m->src_ip,
 			   &in->dst_ip, &m->dst_ip, ntohs(in->src_port), ntohs(m->src_port),
 			   ntohs(in->dst_port), ntohs(m->dst_port));
-		if (rule->vf < 0)
+		if (rule->action == NSIM_FDIR_DROP)
 			seq_puts(file, "drop\n");
+		else if (ethtool_get_flow_spec_ring_vf(rule->action))
+			seq_printf(file, "vf%u\n", (unsigned int)ethtool_get_flow_spec_ring_vf(rule->action) - 1);
 		else
-			seq_printf(file, "vf%d\n", rule->vf);
+			seq_printf(file, "q%u\n", (unsigned int)ethtool_get_flow_spec_ring(rule->action));
 	}
 	mutex_unlock(&fl->lock);
 	return 0;
