@@ -27,7 +27,84 @@ Error failure(int err, const std::string& ifname, const char* what) {
   return Error::fromErrno(err, std::string("ask ethtool for ") + what + " of " + ifname);
 }
 
+template <class T>
+std::vector<uint8_t> bytesOf(const T& value) {
+  std::vector<uint8_t> out(sizeof value);
+  std::memcpy(out.data(), &value, sizeof value);
+  return out;
+}
+
 }  // namespace
+
+std::vector<uint8_t> encodeInsert(const FlowRule& rule) {
+  ethtool_rxnfc nfc;
+  std::memset(&nfc, 0, sizeof nfc);  // padding too: the bytes are compared with ethtool's
+  nfc.cmd = ETHTOOL_SRXCLSRLINS;
+  ethtool_rx_flow_spec& fs = nfc.fs;
+  if (rule.type == FlowRule::Type::kIp4) {
+    fs.flow_type = IP_USER_FLOW;
+    fs.h_u.usr_ip4_spec = {rule.srcIp, rule.dstIp, 0, 0, ETH_RX_NFC_IP4, rule.proto};
+    fs.m_u.usr_ip4_spec = {rule.srcIpMask, rule.dstIpMask, 0, 0, 0, rule.protoMask};
+  } else {
+    fs.flow_type = rule.type == FlowRule::Type::kTcp4 ? TCP_V4_FLOW : UDP_V4_FLOW;
+    fs.h_u.tcp_ip4_spec = {rule.srcIp, rule.dstIp, rule.srcPort, rule.dstPort, 0};
+    fs.m_u.tcp_ip4_spec = {rule.srcIpMask, rule.dstIpMask, rule.srcPortMask, rule.dstPortMask, 0};
+  }
+  if (rule.drop)
+    fs.ring_cookie = RX_CLS_FLOW_DISC;
+  else  // the VF field holds the VF's number plus one; 0 is the PF
+    fs.ring_cookie = uint64_t{rule.queue} | (rule.vf ? uint64_t{*rule.vf + 1u} << ETHTOOL_RX_FLOW_SPEC_RING_VF_OFF : 0);
+  fs.location = rule.location;
+  return bytesOf(nfc);
+}
+
+std::vector<uint8_t> encodeDelete(uint32_t location) {
+  ethtool_rxnfc nfc;
+  std::memset(&nfc, 0, sizeof nfc);
+  nfc.cmd = ETHTOOL_SRXCLSRLDEL;
+  nfc.fs.location = location;
+  return bytesOf(nfc);
+}
+
+Result<FlowRule> decodeRule(const std::vector<uint8_t>& rxnfc) {
+  ethtool_rxnfc nfc;
+  if (rxnfc.size() < sizeof nfc)
+    return Error(ErrorCode::kInternal, "an ethtool flow rule of " + std::to_string(rxnfc.size()) + " bytes, not " +
+                                           std::to_string(sizeof nfc));
+  std::memcpy(&nfc, rxnfc.data(), sizeof nfc);
+  const ethtool_rx_flow_spec& fs = nfc.fs;
+  FlowRule r;
+  switch (fs.flow_type & ~(FLOW_EXT | FLOW_MAC_EXT | FLOW_RSS)) {
+    case TCP_V4_FLOW:
+    case UDP_V4_FLOW: {
+      r.type = (fs.flow_type & ~(FLOW_EXT | FLOW_MAC_EXT | FLOW_RSS)) == TCP_V4_FLOW ? FlowRule::Type::kTcp4
+                                                                                    : FlowRule::Type::kUdp4;
+      const auto& h = fs.h_u.tcp_ip4_spec;
+      const auto& m = fs.m_u.tcp_ip4_spec;
+      r.srcIp = h.ip4src, r.srcIpMask = m.ip4src, r.dstIp = h.ip4dst, r.dstIpMask = m.ip4dst;
+      r.srcPort = h.psrc, r.srcPortMask = m.psrc, r.dstPort = h.pdst, r.dstPortMask = m.pdst;
+      break;
+    }
+    case IP_USER_FLOW: {
+      const auto& h = fs.h_u.usr_ip4_spec;
+      const auto& m = fs.m_u.usr_ip4_spec;
+      r.srcIp = h.ip4src, r.srcIpMask = m.ip4src, r.dstIp = h.ip4dst, r.dstIpMask = m.ip4dst;
+      r.proto = h.proto, r.protoMask = m.proto;
+      break;
+    }
+    default:
+      return Error(ErrorCode::kNotSupported, "ethtool flow type " + std::to_string(fs.flow_type) +
+                                                 " (vfsteer reads tcp4, udp4 and ip4 rules)");
+  }
+  if (fs.ring_cookie == RX_CLS_FLOW_DISC) {
+    r.drop = true;
+  } else {
+    r.queue = static_cast<uint32_t>(ethtool_get_flow_spec_ring(fs.ring_cookie));
+    if (const uint64_t vf = ethtool_get_flow_spec_ring_vf(fs.ring_cookie)) r.vf = static_cast<uint16_t>(vf - 1);
+  }
+  r.location = fs.location;
+  return r;
+}
 
 Result<std::vector<uint32_t>> ruleLocations(int fd, const std::string& ifname) {
   ethtool_rxnfc count{};

@@ -10,7 +10,8 @@ Each fixture records the command line, the ifindexes and ids the command
 saw, and either the request iproute2 sent (kind "encode": vfsteer's encoder
 must produce the same bytes) or the kernel's replies (kind "decode": vfsteer's
 decoder must read them). Sequence numbers and port ids are zeroed in
-requests.
+requests. ethtool's flow rule requests (kind "encode_rxnfc") are the
+struct ethtool_rxnfc it passes to the ioctl.
 """
 import json
 import os
@@ -143,6 +144,35 @@ DECODE = [
      "devlink dev eswitch show {dl}", "devlink", {"devlink"}),
 ]
 
+# ethtool's flow rule requests (an ioctl, struct ethtool_rxnfc), captured on
+# the veth, which refuses them: the request is what vfsteer must send alike.
+ETHTOOL = [
+    ("rxnfc_tcp4_dst_prefix_port_queue",
+     "ethtool -N va flow-type tcp4 dst-ip 10.0.0.0 m 0.0.0.255 dst-port 80 action 0 loc 10"),
+    ("rxnfc_udp4_ports_vf_queue",
+     "ethtool -N va flow-type udp4 src-ip 10.1.2.3 src-port 53 dst-port 5353 m 0xff vf 0 queue 1 loc 2045"),
+    ("rxnfc_ip4_proto_drop",
+     "ethtool -N va flow-type ip4 src-ip 192.168.0.0 m 0.0.255.255 l4proto 17 action -1 loc 3"),
+    ("rxnfc_delete", "ethtool -N va delete 10"),
+]
+ETHTOOL_SRXCLSRLDEL, ETHTOOL_SRXCLSRLINS = 0x31, 0x32
+RXNFC_LOCATION = 176  # offsetof(struct ethtool_rxnfc, fs.location) on x86_64
+
+
+def rxnfc_normalized(cmd, data):
+    """What the kernel reads of ethtool's request; the rest (ethtool leaves
+    stack bytes there) zeroed: for an insert, the outer flow_type and data
+    words and the tail padding; for a delete, all but cmd and fs.location."""
+    out = bytearray(len(data))
+    if cmd == ETHTOOL_SRXCLSRLDEL:
+        out[0:4] = data[0:4]
+        out[RXNFC_LOCATION:RXNFC_LOCATION + 4] = data[RXNFC_LOCATION:RXNFC_LOCATION + 4]
+    else:
+        out[:] = data
+        out[4:16] = bytes(12)
+        out[-4:] = bytes(4)
+    return bytes(out)
+
 
 def sh(cmd, check=True):
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
@@ -166,7 +196,7 @@ def capture(cmd, shim):
     records = []
     if os.path.exists(path):
         for line in open(path):
-            d, proto, hx = line.split()
+            d, proto, hx = line.split()  # proto: the ethtool command for "I"
             records.append((d, int(proto), bytes.fromhex(hx)))
         os.unlink(path)
     return records, r
@@ -367,6 +397,21 @@ def main():
             written.append(name)
         finally:
             cleanup("devlink" in needs)
+
+    for name, cmd in ETHTOOL:
+        fresh_namespace(False)
+        try:
+            records, _ = capture(cmd, shim)
+            sent = [(c, data) for d, c, data in records if d == "I"]
+            if len(sent) != 1:
+                raise RuntimeError(f"{name}: {cmd}: {len(sent)} flow rule requests, not one")
+            c, data = sent[0]
+            fixture = {"kind": "encode_rxnfc", "command": cmd, "request": rxnfc_normalized(c, data).hex()}
+            with open(os.path.join(OUT, name + ".json"), "w") as f:
+                json.dump(fixture, f, indent=1, sort_keys=True)
+            written.append(name)
+        finally:
+            cleanup(False)
 
     print(f"wrote {len(written)} fixtures to {OUT}")
     if skipped:

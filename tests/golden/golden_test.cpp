@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vfsteer/netlink/devlink.hpp"
+#include "vfsteer/netlink/ethtool_rxnfc.hpp"
 #include "vfsteer/netlink/link.hpp"
 #include "vfsteer/netlink/tc.hpp"
 
@@ -437,14 +438,79 @@ TEST_P(EncodesLikeIproute2, SameBytes) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, EncodesLikeIproute2, ::testing::ValuesIn(encodeFixtureNames()),
                          [](const auto& p) { return p.param; });
 
+// ethtool's flow rule requests (struct ethtool_rxnfc through SIOCETHTOOL),
+// by the rule each `ethtool -N` line of capture.py states.
+using rxnfc::FlowRule;
+const std::map<std::string, FlowRule>& rxnfcRules() {
+  static const std::map<std::string, FlowRule> rules = [] {
+    std::map<std::string, FlowRule> r;
+    FlowRule tcp;  // tcp4 dst-ip 10.0.0.0 m 0.0.0.255 dst-port 80 action 0 loc 10
+    tcp.type = FlowRule::Type::kTcp4;
+    tcp.dstIp = htonl(0x0a000000), tcp.dstIpMask = htonl(0xffffff00);
+    tcp.dstPort = htons(80), tcp.dstPortMask = 0xffff;
+    tcp.location = 10;
+    r["rxnfc_tcp4_dst_prefix_port_queue"] = tcp;
+    FlowRule udp;  // udp4 src-ip 10.1.2.3 src-port 53 dst-port 5353 m 0xff vf 0 queue 1 loc 2045
+    udp.type = FlowRule::Type::kUdp4;
+    udp.srcIp = htonl(0x0a010203), udp.srcIpMask = 0xffffffff;
+    udp.srcPort = htons(53), udp.srcPortMask = 0xffff, udp.dstPort = htons(5353), udp.dstPortMask = htons(0xff00);
+    udp.vf = 0, udp.queue = 1, udp.location = 2045;
+    r["rxnfc_udp4_ports_vf_queue"] = udp;
+    FlowRule ip;  // ip4 src-ip 192.168.0.0 m 0.0.255.255 l4proto 17 action -1 loc 3
+    ip.srcIp = htonl(0xc0a80000), ip.srcIpMask = htonl(0xffff0000);
+    ip.proto = 17, ip.protoMask = 0xff, ip.drop = true, ip.location = 3;
+    r["rxnfc_ip4_proto_drop"] = ip;
+    return r;
+  }();
+  return rules;
+}
+
+std::vector<std::string> rxnfcFixtureNames() {
+  std::vector<std::string> out{"rxnfc_delete"};
+  for (const auto& [name, rule] : rxnfcRules()) out.push_back(name);
+  return out;
+}
+
+class EncodesLikeEthtool : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EncodesLikeEthtool, SameBytes) {
+  const std::string name = GetParam();
+  ASSERT_TRUE(present(name)) << name << ".json is missing: run tests/golden/regenerate";
+  Fixture fx = load(name);
+  const auto ours = name == "rxnfc_delete" ? rxnfc::encodeDelete(10) : rxnfc::encodeInsert(rxnfcRules().at(name));
+  EXPECT_EQ(hexOf(ours), hexOf(fx.request())) << fx.doc["command"].get<std::string>();
+  if (name == "rxnfc_delete") return;
+  // What ethtool sent reads back as the rule (a GRXCLSRULE answer has the
+  // same layout).
+  auto decoded = rxnfc::decodeRule(fx.request());
+  ASSERT_TRUE(decoded.ok()) << decoded.error().describe();
+  EXPECT_EQ(*decoded, rxnfcRules().at(name));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, EncodesLikeEthtool, ::testing::ValuesIn(rxnfcFixtureNames()),
+                         [](const auto& p) { return p.param; });
+
+TEST(Rxnfc, OtherFlowTypesAndShortAnswersAreErrors) {
+  auto bytes = rxnfc::encodeInsert(FlowRule{});
+  bytes[16] = 0x05;  // fs.flow_type: TCP_V6_FLOW
+  auto v6 = rxnfc::decodeRule(bytes);
+  ASSERT_FALSE(v6.ok());
+  EXPECT_NE(v6.error().message().find("ethtool flow type 5"), std::string::npos) << v6.error().message();
+  EXPECT_FALSE(rxnfc::decodeRule(std::vector<uint8_t>(bytes.begin(), bytes.begin() + 100)).ok());
+}
+
 TEST(GoldenFixtures, EveryCapturedRequestHasABuilderAndThereAreEnough) {
   size_t encode = 0;
+  const auto rxnfcNames = rxnfcFixtureNames();
   for (const auto& entry : fs::directory_iterator(kFixtures)) {
     json doc = json::parse(std::ifstream(entry.path()));
+    const std::string name = entry.path().stem().string();
+    if (doc["kind"] == "encode_rxnfc") {
+      EXPECT_NE(std::find(rxnfcNames.begin(), rxnfcNames.end(), name), rxnfcNames.end()) << name << " has no rule";
+    }
     if (doc["kind"] != "encode") continue;
     ++encode;
-    EXPECT_TRUE(builders().contains(entry.path().stem().string()))
-        << entry.path().filename() << " has no builder";
+    EXPECT_TRUE(builders().contains(name)) << entry.path().filename() << " has no builder";
   }
   EXPECT_GE(encode, 20u);
 }

@@ -5,9 +5,17 @@
  * Each record appended to $NLCAPTURE_FILE is one line:
  *   <S|R> <netlink protocol> <hex bytes of one datagram>
  * S = sent by the program, R = received from the kernel.
- * Only AF_NETLINK sockets are recorded. */
+ * Only AF_NETLINK sockets are recorded, and ethtool's flow rule requests
+ * (ioctl SIOCETHTOOL, struct ethtool_rxnfc), as
+ *   I <ethtool command> <hex bytes of the struct as the program passed it>
+ * recorded before the kernel sees it (a veth refuses them: the request is
+ * what matters). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,4 +96,29 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr
 
 ssize_t recv(int fd, void *buf, size_t len, int flags) {
   return recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+int ioctl(int fd, unsigned long request, ...) {
+  static int (*real)(int, unsigned long, ...);
+  if (!real) real = dlsym(RTLD_NEXT, "ioctl");
+  va_list ap;
+  va_start(ap, request);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  if (request == SIOCETHTOOL && arg) {
+    const struct ifreq *ifr = arg;
+    const struct ethtool_rxnfc *nfc = (const void *)ifr->ifr_data;
+    if (nfc && (nfc->cmd == ETHTOOL_SRXCLSRLINS || nfc->cmd == ETHTOOL_SRXCLSRLDEL)) {
+      const char *path = getenv("NLCAPTURE_FILE");
+      FILE *f = path ? fopen(path, "a") : NULL;
+      if (f) {
+        fprintf(f, "I %u ", nfc->cmd);
+        const unsigned char *p = (const void *)nfc;
+        for (size_t i = 0; i < sizeof *nfc; ++i) fprintf(f, "%02x", p[i]);
+        fputc('\n', f);
+        fclose(f);
+      }
+    }
+  }
+  return real(fd, request, arg);
 }
