@@ -7,6 +7,9 @@
 // leave the eswitch alone.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -289,6 +292,76 @@ TEST_F(IxgbeModelTest, EveryRuleThePlanMakesIsAFilterOfTheChainsFields) {
   ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
   EXPECT_TRUE(nsim().fdirRules().empty());
   EXPECT_GT(checked, 15) << "the corpus must put rules in the NIC to check anything";
+}
+
+// The converse of the one above: a profile that claims every protocol and
+// any mask (engine u32, the driver's nine tables) puts each chain of a
+// corpus in the NIC, and the model takes or refuses each rule. The model
+// must take exactly the chains the ixgbe profile plans in the NIC: one it
+// takes that the profile keeps on the host is a claim the profile misses;
+// one it refuses that the profile plans is a claim the driver does not
+// back. (Chains moved only to keep priority order are not compared.)
+TEST_F(IxgbeModelTest, TheModelTakesExactlyWhatTheProfilePlans) {
+  const std::string anything =
+      "name: anything\nhardware:\n  engine: u32\n  match: [src_ip4, dst_ip4, ip_proto, src_port, dst_port]\n"
+      "  stages: [drop, deliver]\n  targets: [vf]\n  ip_versions: [4]\n  u32_link_tables: 9\n"
+      "  miss_to_software: false\n  trap_to_host: false\n  vf_side_rules: false\n"
+      "provisioning:\n  switchdev: false\n";
+  const std::string dir = std::filesystem::path(writeFile(anything)).parent_path() / "anything-u32";
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir + "/anything.yaml") << anything; }
+  ::vfsteer::testing::Generator gen(20261204);
+  int taken = 0, refused = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::string yaml;
+    for (int i = 0; i < 12; ++i) {
+      const char* protos[] = {"tcp", "udp", "sctp", "icmp"};
+      const std::string proto = protos[gen.pick(4)];
+      // One in seven a /23: another mask than the first chain's (mostly).
+      const bool wide = gen.chance(0.15);
+      std::string match = "dst_ip: 10." + std::to_string(round) + "." + std::to_string(wide ? 0 : gen.pick(3)) +
+                          ".0/" + (wide ? "23" : "24") + ", ip_proto: " + proto;
+      if (proto != "icmp" && gen.chance(0.85)) match += ", dst_port: " + std::to_string(2000 + 20 * round + i);
+      const std::string stage = gen.chance(0.2) ? "drop" : "{deliver: {vf: " + std::to_string(gen.pick(4)) + "}}";
+      yaml += "  - {name: g" + std::to_string(i) + ", priority: " + std::to_string(i + 1) + ", match: {" + match +
+              "}, stages: [" + stage + "]}\n";
+    }
+    const auto file = policy(yaml);
+    auto planOf = [&](const std::vector<std::string>& extra) {
+      std::vector<std::string> args = {"plan", "-f", file, "-o", "json"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      auto r = runVfsteer(args);
+      EXPECT_EQ(r.status, 0) << r.err;
+      return json::parse(r.out, nullptr, false);
+    };
+    const json planned = planOf({"--profile", "ixgbe"});
+    const json whole = planOf({"--profile", "anything", "--profiles-dir", dir});
+    auto r = runVfsteer({"apply", "-f", file, "--profile", "anything", "--profiles-dir", dir});
+    ASSERT_EQ(r.status, 0) << yaml << r.err << r.out;
+    const json rep = reportJson(nsim().pf());
+    for (const auto& w : whole["chains"]) {
+      if (!w["demux_in_nic"].get<bool>()) continue;
+      const std::string name = w["name"];
+      const json* p = nullptr;
+      for (const auto& c : planned["chains"])
+        if (c["name"] == name) p = &c;
+      ASSERT_NE(p, nullptr) << name;
+      const json& held = reportChain(rep, name);
+      const std::string order = "to keep priority order";
+      if ((*p)["reason"].get<std::string>().find(order) != std::string::npos ||
+          held.dump().find(order) != std::string::npos)
+        continue;
+      const bool modelTakes = held["split"] == w["split"];
+      EXPECT_EQ(modelTakes, (*p)["split"] == w["split"])
+          << "chain " << name << ": the model " << (modelTakes ? "takes" : "refuses") << " it; the ixgbe profile plans split "
+          << (*p)["split"] << " (" << (*p)["reason"] << ")\nthe model: " << held.dump() << "\n" << yaml;
+      (modelTakes ? taken : refused) += 1;
+    }
+    ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  }
+  EXPECT_GT(taken, 5) << "the corpus must hold chains the model takes";
+  EXPECT_GT(refused, 2) << "the corpus must hold chains the model refuses";
+  std::printf("profile ixgbe: the model took %d chains and refused %d, as the profile plans\n", taken, refused);
 }
 
 }  // namespace
