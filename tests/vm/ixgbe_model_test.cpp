@@ -169,6 +169,17 @@ TEST_F(IxgbeModelTest, BudgetExhaustedMidApplyIsAllOrNothing) {
   EXPECT_NE(reportChain(rep, "c").dump().find("reports it not_in_hw"), std::string::npos)
       << reportChain(rep, "c").dump();
   EXPECT_EQ(nsim().fdirRules().size(), 2u);
+
+  // enforce skip-sw: a chain the NIC runs is taken; the one the full NIC
+  // refused fails the command, and nothing changes.
+  auto held = runVfsteer({"enforce", "skip-sw", "--chain", "a", "--instance", nsim().pf()});
+  EXPECT_EQ(held.status, 0) << held.out << held.err;
+  const std::string now = snapshot();
+  auto full = runVfsteer({"enforce", "skip-sw", "--chain", "c", "--instance", nsim().pf()});
+  EXPECT_NE(full.status, 0) << full.out << full.err;
+  EXPECT_NE(full.err.find("chain c"), std::string::npos) << full.err;
+  EXPECT_EQ(snapshot(), now);
+  EXPECT_EQ(nsim().fdirRules().size(), 2u);
 }
 
 // Someone else's filters on the PF: a flower filter (skip_hw: ixgbe offloads
