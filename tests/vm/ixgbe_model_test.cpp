@@ -338,34 +338,23 @@ TEST_F(IxgbeModelTest, TheModelTakesExactlyWhatTheProfilePlans) {
               "}, stages: [" + stage + "]}\n";
     }
     const auto file = policy(yaml);
-    auto planOf = [&](const std::vector<std::string>& extra) {
-      std::vector<std::string> args = {"plan", "-f", file, "-o", "json"};
-      args.insert(args.end(), extra.begin(), extra.end());
-      auto r = runVfsteer(args);
-      EXPECT_EQ(r.status, 0) << r.err;
-      return json::parse(r.out, nullptr, false);
-    };
-    const json planned = planOf({"--profile", "ixgbe"});
-    const json whole = planOf({"--profile", "anything", "--profiles-dir", dir});
+    const json planned = planJson(file, {"--profile", "ixgbe"});
+    const json whole = planJson(file, {"--profile", "anything", "--profiles-dir", dir});
     auto r = runVfsteer({"apply", "-f", file, "--profile", "anything", "--profiles-dir", dir});
     ASSERT_EQ(r.status, 0) << yaml << r.err << r.out;
     const json rep = reportJson(nsim().pf());
     for (const auto& w : whole["chains"]) {
       if (!w["demux_in_nic"].get<bool>()) continue;
       const std::string name = w["name"];
-      const json* p = nullptr;
-      for (const auto& c : planned["chains"])
-        if (c["name"] == name) p = &c;
-      ASSERT_NE(p, nullptr) << name;
+      const json& p = reportChain(planned, name);
       const json& held = reportChain(rep, name);
       const std::string order = "to keep priority order";
-      if ((*p)["reason"].get<std::string>().find(order) != std::string::npos ||
-          held.dump().find(order) != std::string::npos)
+      if (p.value("reason", "").find(order) != std::string::npos || held.dump().find(order) != std::string::npos)
         continue;
       const bool modelTakes = held["split"] == w["split"];
-      EXPECT_EQ(modelTakes, (*p)["split"] == w["split"])
+      EXPECT_EQ(modelTakes, p["split"] == w["split"])
           << "chain " << name << ": the model " << (modelTakes ? "takes" : "refuses") << " it; the ixgbe profile plans split "
-          << (*p)["split"] << " (" << (*p)["reason"] << ")\nthe model: " << held.dump() << "\n" << yaml;
+          << p["split"] << " (" << p["reason"] << ")\nthe model: " << held.dump() << "\n" << yaml;
       (modelTakes ? taken : refused) += 1;
     }
     ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);

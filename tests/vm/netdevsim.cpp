@@ -141,6 +141,14 @@ json reportJson(const std::string& instance) {
   return r.status == 0 ? json::parse(r.out) : json::object();
 }
 
+json planJson(const std::string& file, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"plan", "-f", file, "-o", "json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = runVfsteer(argv);
+  EXPECT_EQ(r.status, 0) << r.err;
+  return r.status == 0 ? json::parse(r.out) : json::object();
+}
+
 const json& reportChain(const json& report, const std::string& name) {
   for (const auto& c : report["chains"])
     if (c["name"] == name) return c;

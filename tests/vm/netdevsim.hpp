@@ -28,7 +28,9 @@ bool haveNetdevsim();
 
 // `vfsteer report -o json` of an instance ({} and a test failure when it fails).
 nlohmann::json reportJson(const std::string& instance);
-// A report's chain by name ({} and a test failure when it has none).
+// `vfsteer plan -f FILE -o json ARGS...` ({} and a test failure when it fails).
+nlohmann::json planJson(const std::string& file, const std::vector<std::string>& args);
+// A report's (or a plan's) chain by name ({} and a test failure when it has none).
 const nlohmann::json& reportChain(const nlohmann::json& report, const std::string& name);
 
 #define VFSTEER_REQUIRE_VM()                                                                \

@@ -443,15 +443,8 @@ TEST_P(ProfileCrossCheck, TheModelTakesExactlyWhatTheProfilePlans) {
   for (int i = 0; i < 3; ++i) {
     const std::string yaml = nicChainsYaml(gen, 16, 3000 + 100 * i, true);
     const auto file = policy(yaml);
-    auto planOf = [&](const std::vector<std::string>& extra) {
-      std::vector<std::string> args = {"plan", "-f", file, "-o", "json"};
-      args.insert(args.end(), extra.begin(), extra.end());
-      auto r = runVfsteer(args);
-      EXPECT_EQ(r.status, 0) << r.err;
-      return json::parse(r.out, nullptr, false);
-    };
-    const json planned = planOf({"--profile", profile});
-    const json whole = planOf({"--profile", "anything", "--profiles-dir", dir});
+    const json planned = planJson(file, {"--profile", profile});
+    const json whole = planJson(file, {"--profile", "anything", "--profiles-dir", dir});
     auto r = runVfsteer({"apply", "-f", file, "--profile", "anything", "--profiles-dir", dir});
     ASSERT_EQ(r.status, 0) << yaml << r.err << r.out;
     const json rep = report();
