@@ -499,7 +499,9 @@ Status Executor::runDevice(const std::vector<DeviceChange>& changes, ProvisionPo
   for (const auto& change : changes) {
     const std::string what = describe(change);
     VFSTEER_TRY(applyDeviceChange(change, ports));
-    recordUndo(what, [change, &ports] { return applyDeviceChange(change, ports, /*undo=*/true); });
+    // The ports by value: the caller's ProvisionPorts is gone by the time
+    // a later step fails and the undo runs (the ports it names live on).
+    recordUndo(what, [change, ports]() mutable { return applyDeviceChange(change, ports, /*undo=*/true); });
     deviceDone_.push_back(what);
   }
   return okStatus();
