@@ -217,7 +217,8 @@ Status checkFlowRuleLocations(const DesiredState& desired, const ObservedState& 
                        " holds a flow rule vfsteer does not own (ethtool -n " + device + " lists it); chain " +
                        rule.chain + "'s u32 rule would replace it: move that rule (ethtool -N " + device +
                        " delete " + std::to_string(location) + ", then add it at another loc) or give chain " +
-                       rule.chain + " another priority (a u32 rule's location is its chain's priority)");
+                       rule.chain + " another priority (a u32 rule's location follows its chain's priority: "
+                       "docs/legacy-engines.md)");
     }
   }
   return okStatus();

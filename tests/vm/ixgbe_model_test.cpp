@@ -38,7 +38,7 @@ class IxgbeModelTest : public VmTest {
   }
   CliResult apply(const std::string& file) { return runVfsteer({"apply", "-f", file, "--profile", "ixgbe"}); }
   // The u32 filters on the PF, one line each: tc's view (tables, links and
-  // rules). Text, as tc 6.1's JSON for a link is not valid JSON.
+  // rules). Text: iproute2 6.1's JSON for a link is not valid JSON.
   Lines u32Filters() {
     Lines out;
     std::istringstream in(sh({"tc", "filter", "show", "dev", nsim().pf(), "ingress"}));

@@ -78,10 +78,12 @@ struct nsim_u32_jump {
 	DECLARE_BITMAP(child_loc_map, NSIM_U32_MAX_HW_ENTRIES);
 };
 
+/* ixgbe's state: u32's tables and jumps, and the flow director's filters,
+ * which u32 and ethtool both write.
+ */
 struct nsim_u32 {
 	unsigned long tables;		/* hnodes offered: bit uhtid - 1 */
 	struct nsim_u32_jump *jump[NSIM_U32_MAX_LINK_HANDLE];
-	bool mask_set;
 	struct nsim_fdir_fields mask;	/* fdir_mask: one for every filter */
 	struct list_head rules;
 	unsigned int n_rules;
@@ -310,7 +312,6 @@ static int nsim_fdir_write(struct nsim_flower *fl, u32 loc, const struct nsim_fd
 			return -EIO;
 		}
 		u->mask = *mask;
-		u->mask_set = true;
 	} else if (!nsim_fdir_same_mask(&u->mask, mask)) {
 		NSIM_EA(extack, "ixgbe: Only one mask supported per port");
 		return -EINVAL;
