@@ -136,11 +136,42 @@ class ProfileReader {
     // u32 keys sit at IPv4 header offsets (u32_layout.hpp).
     if (p.engine == NicEngine::kU32 && (p.ipVersions.size() != 1 || !p.ipVersions.contains(4)))
       r_.error(node, path, "engine u32 matches IPv4 headers only; state ip_versions: [4]");
+    if (p.engine == NicEngine::kU32) checkU32Claims(node, path, p);
     if (p.engine != NicEngine::kNone && p.matchKeys.empty())
       r_.error(node, path, "a hardware engine needs at least one match key");
   }
 
   // Conditions name claims of this profile (read after the claims).
+  // Engine u32 builds its filters from IPv4 addresses, the protocol and
+  // ports, with one final drop or redirect to a VF (u32_layout.hpp,
+  // u32_rules.cpp): a claim beyond that would put chains in the NIC whose
+  // other fields no filter would check.
+  void checkU32Claims(const YamlNode& node, const std::string& path, const Profile& p) {
+    static const std::set<MatchKey> kKeys{MatchKey::kSrcIp4, MatchKey::kDstIp4, MatchKey::kIpProto, MatchKey::kSrcPort,
+                                          MatchKey::kDstPort};
+    for (MatchKey k : p.matchKeys)
+      if (!kKeys.contains(k))
+        r_.error(node["match"], child(path, "match"),
+                 "engine u32 cannot match " + std::string(name(k)) +
+                     " (its filters read IPv4 addresses, the protocol and ports)");
+    for (StageKind s : p.stages)
+      if (s != StageKind::kDrop && s != StageKind::kDeliver)
+        r_.error(node["stages"], child(path, "stages"),
+                 "engine u32 cannot run " + std::string(name(s)) + " (its filters drop or redirect to a VF)");
+    for (TargetKind t : p.targets)
+      if (t != TargetKind::kVf)
+        r_.error(node["targets"], child(path, "targets"),
+                 "engine u32 cannot deliver to " + std::string(name(t)) + " (it redirects to VFs)");
+    if (!p.tunnels.empty()) r_.error(node["tunnels"], child(path, "tunnels"), "engine u32 cannot match tunnels");
+    if (p.missToSoftware)
+      r_.error(node["miss_to_software"], child(path, "miss_to_software"), "engine u32 cannot hand a packet on to the host");
+    if (p.trapToHost)
+      r_.error(node["trap_to_host"], child(path, "trap_to_host"), "engine u32 cannot hand a packet on to the host");
+    if (p.vfSideRules)
+      r_.error(node["vf_side_rules"], child(path, "vf_side_rules"),
+               "engine u32 cannot put rules on VF traffic (legacy mode has no representors)");
+  }
+
   void readConditions(const YamlNode& node, const std::string& path, Profile& p) {
     if (!node.IsMap()) {
       r_.error(node, path, "expected a map of claim: condition");

@@ -183,8 +183,23 @@ Profile Generator::profile() {
   Profile p;
   p.name = "random";
   int e = pick(10);
-  p.engine = e == 0 ? NicEngine::kNone : (e <= 6 ? NicEngine::kFlower : NicEngine::kBpf);
+  p.engine = e == 0 ? NicEngine::kNone : (e <= 5 ? NicEngine::kFlower : e <= 7 ? NicEngine::kBpf : NicEngine::kU32);
   if (p.engine == NicEngine::kNone) return p;
+  if (p.engine == NicEngine::kU32) {
+    // What a u32 filter can check (the loader refuses more), with the flow
+    // director's conditions drawn at random.
+    for (MatchKey k : {MatchKey::kSrcIp4, MatchKey::kDstIp4, MatchKey::kIpProto, MatchKey::kSrcPort, MatchKey::kDstPort})
+      if (chance(0.85)) p.matchKeys.insert(k);
+    if (p.matchKeys.empty()) p.matchKeys.insert(MatchKey::kDstIp4);
+    for (StageKind k : {StageKind::kDrop, StageKind::kDeliver})
+      if (chance(0.8)) p.stages.insert(k);
+    p.targets = {TargetKind::kVf};
+    p.ipVersions = {4};
+    p.sharedMask = chance(0.5);
+    p.u32LinkTables = chance(0.5) ? 1 + pick(3) : 9;
+    p.ruleBudget = chance(0.3) ? 1 + pick(6) : 0;
+    return p;
+  }
   for (MatchKey k : kAllMatchKeys)
     if (chance(0.8)) p.matchKeys.insert(k);
   for (StageKind k : kAllStageKinds)

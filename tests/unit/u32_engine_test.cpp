@@ -191,6 +191,28 @@ TEST(U32Plan, ChainsWithoutAFieldDoNotBecomeCatchAllRules) {
   EXPECT_NE(planOf(*plan, "all").reason.find("needs an IPv4 address or a protocol"), std::string::npos);
 }
 
+// A u32 filter checks IPv4 addresses, the protocol and ports and then drops
+// or redirects to a VF: a profile claiming more would put chains in the NIC
+// whose other fields no filter checks. Each claim is refused where it is.
+TEST(U32Profile, ClaimsBeyondWhatAU32FilterChecksAreRefusedWhereTheyAre) {
+  auto bad = policies::loadProfileText("name: x\nhardware:\n  engine: u32\n  ip_versions: [4]\n"
+                                       "  match: [dst_ip4, vlan, src_mac]\n  stages: [deliver, police]\n"
+                                       "  targets: [vf, uplink]\n  miss_to_software: true\n",
+                                       "x.yaml");
+  ASSERT_FALSE(bad.ok());
+  const std::string m = bad.error().message();
+  for (const char* words : {"x.yaml:5:", "engine u32 cannot match vlan", "engine u32 cannot match src_mac",
+                            "x.yaml:6:", "engine u32 cannot run police", "x.yaml:7:",
+                            "engine u32 cannot deliver to uplink", "x.yaml:8:",
+                            "engine u32 cannot hand a packet on to the host"})
+    EXPECT_NE(m.find(words), std::string::npos) << words << " in:\n" << m;
+  EXPECT_TRUE(policies::loadProfileText("name: x\nhardware:\n  engine: u32\n  ip_versions: [4]\n"
+                                        "  match: [dst_ip4, ip_proto, dst_port]\n  stages: [deliver, drop]\n"
+                                        "  targets: [vf]\n",
+                                        "x.yaml")
+                  .ok());
+}
+
 TEST(U32Profile, EngineU32MustSayItIsIpv4Only) {
   auto bad = policies::loadProfileText("name: x\nhardware:\n  engine: u32\n  match: [dst_ip4]\n", "x.yaml");
   ASSERT_FALSE(bad.ok());
