@@ -141,7 +141,6 @@ class ProfileReader {
       r_.error(node, path, "a hardware engine needs at least one match key");
   }
 
-  // Conditions name claims of this profile (read after the claims).
   // Engine u32 builds its filters from IPv4 addresses, the protocol and
   // ports, with one final drop or redirect to a VF (u32_layout.hpp,
   // u32_rules.cpp): a claim beyond that would put chains in the NIC whose
@@ -172,6 +171,7 @@ class ProfileReader {
                "engine u32 cannot put rules on VF traffic (legacy mode has no representors)");
   }
 
+  // Conditions name claims of this profile (read after the claims).
   void readConditions(const YamlNode& node, const std::string& path, Profile& p) {
     if (!node.IsMap()) {
       r_.error(node, path, "expected a map of claim: condition");
