@@ -538,12 +538,13 @@ Status Executor::sendUndos(std::vector<Undo>& batch, std::vector<std::string>& l
   return okStatus();
 }
 
-// A u32 table whose last link goes in the same batch is still in use for
-// a moment: the kernel drops a link's hold on its table in deferred work,
-// after an RCU grace period (cls_u32.c: u32_delete_key() queues the work
-// that runs __u32_destroy_key()), and until then refuses the table's
-// removal with EBUSY ("Can not delete in-use filter"). Such removals are
-// sent again, waiting a little longer each time (about 4 s in all).
+// A u32 table whose last link went just before (in the batch before: tables
+// are removed in phases of their own) is still in use for a moment: the
+// kernel drops a link's hold on its table in deferred work, after an RCU
+// grace period (cls_u32.c: u32_delete_key() queues the work that runs
+// __u32_destroy_key()), and until then refuses the table's removal with
+// EBUSY ("Can not delete in-use filter"). Such removals are sent again,
+// waiting a little longer each time (about 4 s in all).
 Result<std::vector<netlink::RequestOutcome>> Executor::transact(std::vector<netlink::Message> messages,
                                                                 const std::vector<const Change*>& changes) {
   std::map<size_t, netlink::Message> tableRemovals;

@@ -146,10 +146,8 @@ class ProfileReader {
   // u32_rules.cpp): a claim beyond that would put chains in the NIC whose
   // other fields no filter would check.
   void checkU32Claims(const YamlNode& node, const std::string& path, const Profile& p) {
-    static const std::set<MatchKey> kKeys{MatchKey::kSrcIp4, MatchKey::kDstIp4, MatchKey::kIpProto, MatchKey::kSrcPort,
-                                          MatchKey::kDstPort};
     for (MatchKey k : p.matchKeys)
-      if (!kKeys.contains(k))
+      if (std::find(kU32MatchKeys.begin(), kU32MatchKeys.end(), k) == kU32MatchKeys.end())
         r_.error(node["match"], child(path, "match"),
                  "engine u32 cannot match " + std::string(name(k)) +
                      " (its filters read IPv4 addresses, the protocol and ports)");

@@ -188,7 +188,7 @@ Profile Generator::profile() {
   if (p.engine == NicEngine::kU32) {
     // What a u32 filter can check (the loader refuses more), with the flow
     // director's conditions drawn at random.
-    for (MatchKey k : {MatchKey::kSrcIp4, MatchKey::kDstIp4, MatchKey::kIpProto, MatchKey::kSrcPort, MatchKey::kDstPort})
+    for (MatchKey k : kU32MatchKeys)
       if (chance(0.85)) p.matchKeys.insert(k);
     if (p.matchKeys.empty()) p.matchKeys.insert(MatchKey::kDstIp4);
     for (StageKind k : {StageKind::kDrop, StageKind::kDeliver})

@@ -3,6 +3,7 @@
 // probe of the live device may narrow it (never widen it).
 #pragma once
 
+#include <array>
 #include <map>
 #include <optional>
 #include <set>
@@ -13,6 +14,11 @@
 #include "vfsteer/policies/vocabulary.hpp"
 
 namespace vfsteer::policies {
+
+// What an engine u32 filter checks (u32_layout.hpp): a u32 profile claims
+// no other match key.
+inline constexpr std::array kU32MatchKeys = {MatchKey::kSrcIp4, MatchKey::kDstIp4, MatchKey::kIpProto,
+                                             MatchKey::kSrcPort, MatchKey::kDstPort};
 
 // How hardware rules are expressed to the kernel.
 enum class NicEngine {
