@@ -29,7 +29,7 @@ SplitReport splitReport(const policies::Policy& policy, const Plan& plan) {
   // Rules and host entries are listed per side in match order; each names
   // its chain by index.
   for (const auto& n : plan.nicRules)
-    r.chains[n.chain].nicRules.push_back({n.tcPriority, n.tcHandle, n.l3, policy.chains[n.chain].match.tcProtocol(n.l3),
+    r.chains[n.chain].nicRules.push_back({n.tcPriority, n.tcHandle, n.location, n.l3, policy.chains[n.chain].match.tcProtocol(n.l3),
                                           n.stageCount, n.exit, n.gotoTcChain, {}});
   for (const auto& h : plan.hostRules) r.chains[h.chain].host = SplitReport::HostView{h.entry, h.startStage, h.tcChain};
   return r;

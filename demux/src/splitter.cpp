@@ -272,6 +272,35 @@ std::vector<std::pair<size_t, uint32_t>> fitU32Layout(const Policy& policy, cons
   }
 }
 
+// Engine ntuple: a location for every NIC chain (ntuple_layout.hpp); a
+// chain that gets none moves to the host, and so do the chains that must
+// then follow it, until every one left has a location.
+std::map<size_t, uint32_t> fitNtupleLayout(const Policy& policy, const Profile& profile,
+                                           const std::vector<size_t>& order, std::vector<ChainPlan>& plans) {
+  for (;;) {
+    std::vector<size_t> chains;
+    std::vector<NtupleRule> rules;
+    for (size_t i : order)
+      if (plans[i].demuxInNic) {
+        chains.push_back(i);
+        rules.push_back({&policy.chains[i].match, policy.chains[i].priority});
+      }
+    NtupleLayout layout = layoutNtuple(rules, static_cast<uint32_t>(profile.flowRuleLocations));
+    bool demoted = false;
+    for (size_t k = 0; k < rules.size(); ++k) {
+      if (layout.whyNot[k].empty()) continue;
+      demoteToHost(plans[chains[k]], "profile " + profile.name + ": " + layout.whyNot[k]);
+      demoted = true;
+    }
+    if (!demoted) {
+      std::map<size_t, uint32_t> out;
+      for (size_t k = 0; k < chains.size(); ++k) out[chains[k]] = layout.locations[k];
+      return out;
+    }
+    keepPriorityOrder(policy, order, plans);
+  }
+}
+
 }  // namespace
 
 Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOptions& options) {
@@ -329,6 +358,8 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
   if (profile.engine == NicEngine::kU32)
     for (const auto& [chain, handle] : fitU32Layout(policy, profile, order, out.chains, out.u32Links))
       u32Handle[chain] = handle;
+  std::map<size_t, uint32_t> location;
+  if (profile.engine == NicEngine::kNtuple) location = fitNtupleLayout(policy, profile, order, out.chains);
 
   for (size_t i = 0; i < policy.chains.size(); ++i) {
     const Chain& chain = policy.chains[i];
@@ -355,6 +386,9 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
         if (profile.engine == NicEngine::kU32) {
           r.tcPriority = kU32Priority;
           r.tcHandle = u32Handle.at(i);
+        } else if (profile.engine == NicEngine::kNtuple) {
+          r.tcPriority = 0;  // not a tc filter
+          r.location = location.at(i);
         } else if (profile.tcPriorities > 0) {
           r.tcPriority = packed.at({i, l3});
           r.tcHandle = packedHandle(chain.priority, l3);

@@ -5,9 +5,12 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 
 namespace vfsteer::netlink::rxnfc {
@@ -104,6 +107,71 @@ Result<FlowRule> decodeRule(const std::vector<uint8_t>& rxnfc) {
   }
   r.location = fs.location;
   return r;
+}
+
+namespace {
+
+std::string ip(uint32_t networkOrder) {
+  char out[INET_ADDRSTRLEN];
+  ::inet_ntop(AF_INET, &networkOrder, out, sizeof out);
+  return out;
+}
+
+}  // namespace
+
+std::string ethtoolArgs(const FlowRule& r) {
+  std::string out = r.type == FlowRule::Type::kTcp4 ? "flow-type tcp4" : r.type == FlowRule::Type::kUdp4 ? "flow-type udp4" : "flow-type ip4";
+  auto field = [&out](const char* name, const std::string& value, const std::string& ignored) {
+    out += std::string(" ") + name + " " + value;
+    if (!ignored.empty()) out += " m " + ignored;
+  };
+  if (r.srcIpMask) field("src-ip", ip(r.srcIp), r.srcIpMask == 0xffffffff ? "" : ip(~r.srcIpMask));
+  if (r.dstIpMask) field("dst-ip", ip(r.dstIp), r.dstIpMask == 0xffffffff ? "" : ip(~r.dstIpMask));
+  auto port = [&field](const char* name, uint16_t value, uint16_t mask) {
+    if (!mask) return;
+    char ignored[8];
+    std::snprintf(ignored, sizeof ignored, "0x%x", static_cast<uint16_t>(~ntohs(mask)));
+    field(name, std::to_string(ntohs(value)), mask == 0xffff ? "" : ignored);
+  };
+  port("src-port", r.srcPort, r.srcPortMask);
+  port("dst-port", r.dstPort, r.dstPortMask);
+  if (r.type == FlowRule::Type::kIp4 && r.protoMask) field("l4proto", std::to_string(r.proto), "");
+  if (r.drop)
+    out += " action -1";
+  else if (r.vf)
+    out += " vf " + std::to_string(*r.vf) + " queue " + std::to_string(r.queue);
+  else
+    out += " action " + std::to_string(r.queue);
+  return out + " loc " + std::to_string(r.location);
+}
+
+Result<std::optional<FlowRule>> readRule(int fd, const std::string& ifname, uint32_t location) {
+  ethtool_rxnfc nfc{};
+  nfc.cmd = ETHTOOL_GRXCLSRULE;
+  nfc.fs.location = location;
+  if (int err = ask(fd, ifname, &nfc)) {
+    if (err == ENOENT) return std::optional<FlowRule>();
+    return failure(err, ifname, ("the flow rule at location " + std::to_string(location)).c_str());
+  }
+  VFSTEER_ASSIGN_OR_RETURN(FlowRule rule, decodeRule(bytesOf(nfc)));
+  return std::optional<FlowRule>(rule);
+}
+
+Status insertRule(int fd, const std::string& ifname, const FlowRule& rule) {
+  std::vector<uint8_t> request = encodeInsert(rule);
+  if (int err = ask(fd, ifname, request.data()))
+    return Error::fromErrno(err, "insert flow rule \"" + ethtoolArgs(rule) + "\" on " + ifname);
+  return okStatus();
+}
+
+Status deleteRule(int fd, const std::string& ifname, uint32_t location) {
+  std::vector<uint8_t> request = encodeDelete(location);
+  if (int err = ask(fd, ifname, request.data())) {
+    const std::string what = "delete the flow rule at location " + std::to_string(location) + " of " + ifname;
+    if (err == ENOENT) return Error(ErrorCode::kNotFound, what + ": no rule there");
+    return Error::fromErrno(err, what);
+  }
+  return okStatus();
 }
 
 Result<std::vector<uint32_t>> ruleLocations(int fd, const std::string& ifname) {

@@ -9,6 +9,7 @@
 #include "cli/tc_commands.hpp"
 #include "engine/apply.hpp"
 #include "engine/flower_rules.hpp"
+#include "engine/ntuple_rules.hpp"
 #include "engine/u32_rules.hpp"
 #include "engine/instances.hpp"
 #include "engine/profiles.hpp"
@@ -97,6 +98,17 @@ void writeTcCommands(std::ostream& out, const policies::Policy& policy, const de
                      const std::vector<std::string>& chains) {
   if (profile.engine == policies::NicEngine::kU32) {
     writeU32Commands(out, policy, plan, topology, chains);
+    return;
+  }
+  if (profile.engine == policies::NicEngine::kNtuple) {
+    auto rules = engine::buildFlowRules(policy, plan, policy.device.pf);
+    if (!rules.ok()) {
+      out << "# " << rules.error().describe() << "\n";
+      return;
+    }
+    for (const auto& r : *rules)
+      if (chains.empty() || std::find(chains.begin(), chains.end(), r.chain) != chains.end())
+        out << "# chain " << r.chain << "\nethtool -N " << r.device << " " << netlink::rxnfc::ethtoolArgs(r.rule) << "\n";
     return;
   }
   if (profile.engine != policies::NicEngine::kFlower) {

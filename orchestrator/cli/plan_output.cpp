@@ -121,10 +121,12 @@ nlohmann::ordered_json reportJson(const engine::LiveReport& r) {
     for (size_t i = 0; i < c["nic_rules"].size() && i < statuses.size(); ++i) {
       auto& rule = c["nic_rules"][i];
       const auto& s = statuses[i];
-      rule["via"] = s.viaProgram ? "demux program" : "flower";
+      const bool flowRule = r.split.engine == policies::NicEngine::kNtuple;
+      rule["via"] = s.viaProgram ? "demux program" : flowRule ? "ethtool flow rule" : "flower";
       rule["present"] = s.present;
       rule["in_hw"] = s.inHw;
-      if (!s.viaProgram && s.present) {
+      if (flowRule && s.present) rule["ethtool"] = s.flowRule;
+      if (!s.viaProgram && !flowRule && s.present) {
         rule["in_hw_count"] = s.inHwCount;
         rule["counted"] = r.nicCounters;
         if (r.nicCounters) {

@@ -45,6 +45,13 @@ void printNic(const engine::LiveReport& r) {
     for (size_t i = 0; i < c.nicRules.size() && i < statuses.size(); ++i) {
       const auto& s = statuses[i];
       if (s.viaProgram) continue;
+      if (r.split.engine == policies::NicEngine::kNtuple) {
+        line("chain " + c.name + ": flow rule on " + c.nicRules[i].device + " (location " +
+             std::to_string(c.nicRules[i].location) + "): " +
+             (s.present ? "in the NIC: " + s.flowRule + ", not counted (the NIC reports no counters per rule)"
+                        : "MISSING"));
+        continue;
+      }
       const bool u32 = r.split.engine == policies::NicEngine::kU32;  // u32 reports no in_hw count
       std::string state = !s.present ? "MISSING"
                           : s.inHw   ? (u32 ? std::string("in_hw") : "in_hw (count " + std::to_string(s.inHwCount) + ")")

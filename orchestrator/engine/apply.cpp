@@ -59,6 +59,12 @@ class Applier {
   // Undoes what this run did and says why it failed.
   ApplyFailure fail(const Error& e, FailureKind kind);
   ApplyResult failed(ApplyFailure f);
+  // The flow director's rules are read (u32, ntuple), written (ntuple), or
+  // were written by an earlier apply and may have to go.
+  bool usesFlowRules() const {
+    return profile_->engine == policies::NicEngine::kU32 || profile_->engine == policies::NicEngine::kNtuple ||
+           (previous_ && !previous_->flowRules.empty()) || !journal_->journal().flowRules.empty();
+  }
   bool cleared(const std::string& chain) const {
     return std::find(opts_.clearSkipSw.begin(), opts_.clearSkipSw.end(), chain) != opts_.clearSkipSw.end();
   }
@@ -81,7 +87,7 @@ class Applier {
   std::unique_ptr<DevicePort> device_;
   std::unique_ptr<DatapathPort> datapath_;
   std::unique_ptr<ProgramPort> programs_;
-  std::unique_ptr<EthtoolPort> ethtool_;  // engine u32: the flow rules ethtool lists
+  std::unique_ptr<EthtoolPort> ethtool_;  // engines u32 and ntuple: ethtool's flow rules
   ObservedState model_;
   std::optional<Executor> executor_;
   std::optional<Lowered> lowered_;
@@ -167,7 +173,7 @@ std::optional<ApplyFailure> Applier::openPorts() {
   auto programs = factory_.programs(topology_->netns);
   if (!programs.ok()) return kernelFailure(programs.error());
   programs_ = std::move(*programs);
-  if (profile_->engine == policies::NicEngine::kU32) {
+  if (usesFlowRules()) {
     auto ethtool = factory_.ethtool(topology_->netns);
     if (!ethtool.ok()) return kernelFailure(ethtool.error());
     ethtool_ = std::move(*ethtool);
@@ -177,7 +183,7 @@ std::optional<ApplyFailure> Applier::openPorts() {
   auto dp = factory_.datapath(*pinDir);
   if (!dp.ok()) return kernelFailure(dp.error());
   datapath_ = std::move(*dp);
-  executor_.emplace(ExecutePorts{*route_, *datapath_, *programs_}, result_.instance, model_, *journal_);
+  executor_.emplace(ExecutePorts{*route_, *datapath_, *programs_, ethtool_.get()}, result_.instance, model_, *journal_);
   return std::nullopt;
 }
 
@@ -237,8 +243,9 @@ ObserveScope Applier::observeScope() const {
   }
   scope.xdpFeatures = policy_->device.hostXdp && profile_->hostXdp == policies::HostXdp::kNative;
   // ixgbe's u32 filters and ethtool's flow rules share the flow director's
-  // locations: reconcile keeps u32 rules off the ones others hold.
-  if (profile_->engine == policies::NicEngine::kU32) scope.flowRuleDevices.insert(topology_->pf);
+  // locations: reconcile keeps vfsteer's rules off the ones others hold.
+  if (profile_->engine == policies::NicEngine::kU32 || profile_->engine == policies::NicEngine::kNtuple)
+    scope.flowRuleDevices.insert(topology_->pf);
   scope.records = recordsOf(previous_ ? &*previous_ : nullptr, &journal_->journal());
   return scope;
 }
@@ -318,6 +325,9 @@ InstanceState Applier::nextState() const {
         next.demuxProgram = record;
         break;
       }
+      case Kind::kFlowRule:
+        if (model_.owned.contains(key)) next.flowRules[key.device].insert(key.index);
+        break;
       case Kind::kHostEntry: next.hostEntries.push_back(key.device); break;
       case Kind::kXdpEntry: next.xdpEntries.push_back(std::get<XdpEntry>(object)); break;
       default: break;
@@ -353,6 +363,7 @@ bool sameRecords(const InstanceState& a, const InstanceState& b) {
   return a.instance == b.instance && a.netns == b.netns && a.pf == b.pf && a.policyFile == b.policyFile &&
          a.profile == b.profile && a.chainIds == b.chainIds && a.programs == b.programs && a.devices == b.devices &&
          a.clsact == b.clsact && a.tunnelDevices == b.tunnelDevices && demux(a.demuxProgram) == demux(b.demuxProgram) &&
+         a.flowRules == b.flowRules &&
          a.hostEntries == b.hostEntries && xdp(a.xdpEntries) == xdp(b.xdpEntries) && a.nicEmulated == b.nicEmulated &&
          a.nicCounters == b.nicCounters && a.refused == b.refused && a.skipSw == b.skipSw && a.splitFingerprint == b.splitFingerprint;
 }

@@ -81,6 +81,12 @@ struct Describe {
     return verb(op, "add", "replace", "") + " the NIC rule of chain " + r.chain + " on " + r.device + " (" +
            placement(r.filter) + ")";
   }
+  std::string operator()(const FlowRule& r) const {
+    const std::string loc = std::to_string(r.rule.location);
+    if (op == Op::kRemove) return "delete the flow rule at location " + loc + " on " + r.device;
+    return verb(op, "insert", "replace", "") + " the flow rule of chain " + r.chain + " on " + r.device +
+           " (ethtool -N " + r.device + " " + netlink::rxnfc::ethtoolArgs(r.rule) + ")";
+  }
   std::string operator()(const DemuxProgram& d) const {
     const std::string where = std::string(hookName(d.hook)) + " on " + d.device;
     if (op == Op::kRemove) return "remove the NIC demux program (" + where + ")";

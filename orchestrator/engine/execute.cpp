@@ -60,6 +60,7 @@ auto* nicFilterOf(O& o) {
 
 std::vector<std::string> chainsOf(const Change& c) {
   if (const auto* r = std::get_if<NicRule>(&c.object)) return {r->chain};
+  if (const auto* r = std::get_if<FlowRule>(&c.object)) return {r->chain};
   if (const auto* d = std::get_if<DemuxProgram>(&c.object)) return d->chains;
   return {};
 }
@@ -67,6 +68,7 @@ std::vector<std::string> chainsOf(const Change& c) {
 bool refusable(const Change& c) {
   if (c.op == Op::kRemove) return false;
   if (const auto* r = std::get_if<NicRule>(&c.object)) return !r->skipSw;
+  if (const auto* r = std::get_if<FlowRule>(&c.object)) return !r->skipSw;
   if (const auto* d = std::get_if<DemuxProgram>(&c.object)) return d->skipSwChain.empty();
   return false;
 }
@@ -440,6 +442,48 @@ Status Executor::runDemuxProgram(const Change& c, std::vector<Refusal>& refusals
   return okStatus();
 }
 
+// An ethtool flow rule: one ioctl, no batch, and no words from the driver
+// (ixgbe and i40e log theirs in the kernel log). An insert replaces the rule
+// at its location, so a replace is one write and its undo another.
+Status Executor::runFlowRule(const Change& c, std::vector<Refusal>& refusals) {
+  const auto& r = std::get<FlowRule>(c.object);
+  if (!ports_.ethtool) return Error(ErrorCode::kInternal, "no ethtool port to " + c.describe());
+  EthtoolPort& ethtool = *ports_.ethtool;
+  const std::string device = r.device;
+  if (c.op == Op::kRemove) {
+    Status s = ethtool.deleteFlowRule(device, r.rule.location);
+    if (!s.ok() && s.error().code() != ErrorCode::kNotFound) return withContext(s.error(), c.describe());
+    if (s.ok())
+      recordUndo(c.describe(), [&ethtool, device, held = r.rule] { return ethtool.insertFlowRule(device, held); });
+    record(c);
+    return okStatus();
+  }
+  // The location is vfsteer's from before the write: if the apply dies
+  // right after, the next run finds the rule as its own.
+  VFSTEER_TRY(journal_.intend([&](Journal& j) { j.flowRules[device].insert(r.rule.location); }));
+  if (Status s = ethtool.insertFlowRule(device, r.rule); !s.ok()) {
+    const Error& e = s.error();
+    const std::string words = refusalWords(e) + "; the driver logs its reason in the kernel log";
+    if (refusable(c)) {
+      refusals.push_back({{r.chain}, words, "the NIC refused its flow rule: " + words});
+      return okStatus();
+    }
+    Error failed = withContext(e, c.describe());
+    return failed.addContext("chain " + r.chain + " is skip-sw and the NIC refused its flow rule");
+  }
+  if (c.op == Op::kReplace)
+    recordUndo(c.describe(), [&ethtool, device, was = std::get<FlowRule>(*c.was).rule] {
+      return ethtool.insertFlowRule(device, was);
+    });
+  else
+    recordUndo(c.describe(), [&ethtool, device, location = r.rule.location] {
+      Status s = ethtool.deleteFlowRule(device, location);
+      return s.ok() || s.error().code() == ErrorCode::kNotFound ? okStatus() : s;
+    });
+  record(c);
+  return okStatus();
+}
+
 Status Executor::runSingle(const Change& c, std::vector<Refusal>& refusals) {
   DatapathPort& dp = ports_.datapath;
   switch (c.key().kind) {
@@ -468,6 +512,7 @@ Status Executor::runSingle(const Change& c, std::vector<Refusal>& refusals) {
     case Kind::kTunnelDevice: return runTunnelDevice(c);
     case Kind::kHostTables: return runHostTables(c);
     case Kind::kDemuxProgram: return runDemuxProgram(c, refusals);
+    case Kind::kFlowRule: return runFlowRule(c, refusals);
     default: return Error(ErrorCode::kInternal, "no way to run " + c.describe());
   }
 }

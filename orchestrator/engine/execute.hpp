@@ -4,7 +4,8 @@
 // change that succeeds leaves its undo in a log, so that `rollback` puts
 // the kernel back as it was, newest first, until `commit`.
 //
-// NIC changes the kernel refuses (a flower rule, the demux program) are
+// NIC changes the kernel refuses (a flower rule, an ethtool flow rule, the
+// demux program) are
 // refusals, not failures, unless their chain is skip-sw: `run` stops after
 // the phase they happened in and returns them, so that apply can move those
 // chains to the host and reconcile again from where the kernel is now. A
@@ -28,6 +29,7 @@ struct ExecutePorts {
   NetlinkPort& route;
   DatapathPort& datapath;
   ProgramPort& programs;
+  EthtoolPort* ethtool = nullptr;  // engine ntuple's flow rules; null when there are none
 };
 
 // NIC changes the kernel would not take: their chains go to the host.
@@ -83,6 +85,7 @@ class Executor {
   Status runSingle(const Change& change, std::vector<Refusal>& refusals);
   Status runHostTables(const Change& change);
   Status runDemuxProgram(const Change& change, std::vector<Refusal>& refusals);
+  Status runFlowRule(const Change& change, std::vector<Refusal>& refusals);
   Status runTunnelDevice(const Change& change);
   // The request for a netlink change; nothing when there is nothing to send
   // (a removal from a device that is gone).

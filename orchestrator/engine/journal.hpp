@@ -1,8 +1,8 @@
 // The journal of one apply: before creating something that carries no mark
 // of its owner (a clsact qdisc, a tunnel device, an offloaded demux
-// program), the apply writes it down, so that if it dies the next run
-// still knows the object is vfsteer's. An apply that completes, or undoes
-// everything, leaves the journal as it found it.
+// program, an ethtool flow rule), the apply writes it down, so that if it
+// dies the next run still knows the object is vfsteer's. An apply that
+// completes, or undoes everything, leaves the journal as it found it.
 #pragma once
 
 #include <functional>

@@ -2,6 +2,7 @@
 
 #include "engine/demux_rules.hpp"
 #include "engine/flower_rules.hpp"
+#include "engine/ntuple_rules.hpp"
 #include "engine/u32_rules.hpp"
 #include "vfsteer/netlink/netdev.hpp"
 
@@ -124,6 +125,17 @@ Status lowerU32(const LowerInputs& in, DesiredState& out) {
   return okStatus();
 }
 
+Status lowerNtuple(const LowerInputs& in, DesiredState& out) {
+  if (in.plan.nicRules.empty()) return okStatus();
+  if (in.emulateNic)
+    return Error(ErrorCode::kNotSupported, "profile " + in.profile.name +
+                                               "'s engine ntuple writes ethtool flow rules, which only a NIC runs: "
+                                               "--emulate-nic has nothing to emulate them with; leave it out");
+  VFSTEER_ASSIGN_OR_RETURN(auto rules, buildFlowRules(in.policy, in.plan, in.topology.pf));
+  for (auto& r : rules) out.add(std::move(r));
+  return okStatus();
+}
+
 Status lowerDemuxProgram(const LowerInputs& in, DesiredState& out) {
   VFSTEER_ASSIGN_OR_RETURN(auto rules, buildDemuxRules(in.policy, in.plan));
   if (rules.empty()) return okStatus();
@@ -154,6 +166,7 @@ Result<Lowered> lower(const LowerInputs& in) {
   if (in.profile.engine == policies::NicEngine::kFlower) VFSTEER_TRY(lowerFlower(in, out.host, out.desired));
   if (in.profile.engine == policies::NicEngine::kBpf) VFSTEER_TRY(lowerDemuxProgram(in, out.desired));
   if (in.profile.engine == policies::NicEngine::kU32) VFSTEER_TRY(lowerU32(in, out.desired));
+  if (in.profile.engine == policies::NicEngine::kNtuple) VFSTEER_TRY(lowerNtuple(in, out.desired));
 
   // What only lowering knows, into the split report: the device of each
   // NIC rule, the host hook of each chain.
@@ -170,6 +183,9 @@ Result<Lowered> lower(const LowerInputs& in) {
         for (auto& view : chain->nicRules)
           if (view.tcPriority == rule->filter.priority && view.tcHandle == rule->filter.handle)
             view.device = rule->device;
+    } else if (const auto* r = std::get_if<FlowRule>(&object)) {
+      if (auto* chain = chainNamed(r->chain))
+        for (auto& view : chain->nicRules) view.device = r->device;
     } else if (const auto* d = std::get_if<DemuxProgram>(&object)) {
       for (const auto& name : d->chains)
         if (auto* chain = chainNamed(name))

@@ -21,6 +21,7 @@ std::string_view name(Kind kind) {
     case Kind::kU32Link: return "u32 link";
     case Kind::kHostTables: return "host tables";
     case Kind::kNicRule: return "NIC rule";
+    case Kind::kFlowRule: return "flow rule";
     case Kind::kDemuxProgram: return "NIC demux program";
     case Kind::kHostEntry: return "host entry";
     case Kind::kContinuation: return "continuation entry";
@@ -48,6 +49,7 @@ std::string Key::str() const {
       s += " (tc priority " + std::to_string(index) + ", handle 0x" + h + ")";
       break;
     }
+    case Kind::kFlowRule: s += " (location " + std::to_string(index) + ")"; break;
     case Kind::kContinuation: s += " (tc chain " + std::to_string(index) + ")"; break;
     case Kind::kUserProgram: s += " (slot " + std::to_string(index) + ")"; break;
     case Kind::kDemuxProgram: s += std::string(" (") + std::string(hookName(static_cast<representors::DemuxHook>(index))) + ")"; break;
@@ -67,6 +69,7 @@ struct KeyOf {
   Key operator()(const U32Link& l) const { return filterKey(Kind::kU32Link, l.device, l.filter); }
   Key operator()(const HostTables&) const { return {Kind::kHostTables}; }
   Key operator()(const NicRule& r) const { return filterKey(Kind::kNicRule, r.device, r.filter); }
+  Key operator()(const FlowRule& r) const { return {Kind::kFlowRule, r.device, r.rule.location}; }
   static Key filterKey(Kind kind, const std::string& device, const tc::Filter& f) {
     Key k{kind, device, f.priority, f.protocol};
     k.handle = f.handle;

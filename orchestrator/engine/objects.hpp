@@ -20,6 +20,7 @@
 
 #include "vfsteer/common/strong_types.hpp"
 #include "vfsteer/demux/plan.hpp"
+#include "vfsteer/netlink/ethtool_rxnfc.hpp"
 #include "vfsteer/netlink/link.hpp"
 #include "vfsteer/netlink/tc.hpp"
 #include "vfsteer/policies/profile.hpp"
@@ -38,6 +39,7 @@ enum class Kind : uint8_t {
   kU32Link,       // engine u32: a link from the root table into one (before the rules)
   kHostTables,    // the host datapath's active table generation
   kNicRule,       // a flower filter the NIC runs (skip_sw; skip_hw when emulated)
+  kFlowRule,      // engine ntuple: an ethtool flow rule at a location of the PF
   kDemuxProgram,  // the NIC demux as one offloaded BPF program
   kHostEntry,     // the host datapath's cls_bpf on a port's tc ingress
   kContinuation,  // vfs_continue in the tc chain a NIC rule hands a chain over in
@@ -51,7 +53,7 @@ struct Key {
       : kind(k), device(std::move(dev)), index(i), protocol(proto) {}
   Kind kind = Kind::kDatapath;
   std::string device;       // interface name; empty for the datapath, its tables and programs
-  uint32_t index = 0;       // kNicRule, kU32*: tc priority; kContinuation: tc chain; kUserProgram: slot
+  uint32_t index = 0;       // kNicRule, kU32*: tc priority; kFlowRule: location; kContinuation: tc chain; kUserProgram: slot
   uint16_t protocol = 0;    // kNicRule, kU32*: tc protocol (host order)
   uint32_t handle = 0;      // kNicRule: flower handle (rules may share a priority) or u32 handle; kU32*: u32 handle
   auto operator<=>(const Key&) const = default;
@@ -114,6 +116,15 @@ struct NicRule {
   netlink::tc::Filter filter;
 };
 
+// Engine ntuple (ntuple_rules.hpp): an ethtool flow rule. It carries no
+// mark; vfsteer's are the locations its records hold (observe).
+struct FlowRule {
+  std::string device;
+  std::string chain;    // desired only: the policy chain it belongs to
+  bool skipSw = false;  // desired only: a refusal fails the apply
+  netlink::rxnfc::FlowRule rule;
+};
+
 struct DemuxProgram {
   representors::DemuxHook hook = representors::DemuxHook::kTc;
   std::string device;
@@ -151,7 +162,7 @@ struct XdpEntry {
 };
 
 using Object = std::variant<Datapath, UserProgram, TunnelDevice, Clsact, U32Table, U32Link, HostTables, NicRule,
-                            DemuxProgram, HostEntry, Continuation, XdpEntry>;
+                            FlowRule, DemuxProgram, HostEntry, Continuation, XdpEntry>;
 
 Key keyOf(const Object& object);
 Kind kindOf(const Object& object);
@@ -217,8 +228,9 @@ struct ObservedState {
   // tables are shared by all its priorities on a device, and ixgbe offloads
   // only the first u32 priority (root table 800:).
   std::map<std::string, std::set<uint16_t>> foreignU32;
-  // Per device asked (engine u32's PF): the locations `ethtool -n` lists.
-  // On ixgbe they are the flow director's, tc u32's filters included.
+  // Per device asked (engine u32's and ntuple's PF): the locations
+  // `ethtool -n` lists, vfsteer's included. On ixgbe they are the flow
+  // director's, tc u32's filters included.
   std::map<std::string, std::set<uint32_t>> flowRuleLocations;
   std::set<std::string> foreignClsact;         // a clsact vfsteer did not add
   std::set<std::string> foreignTunnelDevices;  // named like vfsteer's, not made by it

@@ -23,11 +23,14 @@ OwnershipRecords recordsOf(const InstanceState* state, const Journal* journal) {
     r.tunnelDevices = state->tunnelDevices;
     if (state->demuxProgram) r.demuxPrograms.push_back(*state->demuxProgram);
     for (const auto& p : state->programs) r.userPrograms[p.slot] = p;
+    r.flowRules = state->flowRules;
   }
   if (journal) {
     r.clsact.insert(journal->clsact.begin(), journal->clsact.end());
     r.tunnelDevices.insert(journal->tunnelDevices.begin(), journal->tunnelDevices.end());
     r.demuxPrograms.insert(r.demuxPrograms.end(), journal->demuxPrograms.begin(), journal->demuxPrograms.end());
+    for (const auto& [device, locations] : journal->flowRules)
+      r.flowRules[device].insert(locations.begin(), locations.end());
   }
   return r;
 }
@@ -176,6 +179,36 @@ Status observeXdpFeatures(NetlinkPort& genl, ObservedState& out) {
   return okStatus();
 }
 
+// ethtool's flow rules: the locations listed per device, and vfsteer's
+// rules at the locations its records hold. A rule there that vfsteer cannot
+// read back (a flow type it never writes) is someone else's now.
+Status observeFlowRules(const ObserveScope& scope, EthtoolPort* ethtool, ObservedState& out) {
+  std::set<std::string> devices = scope.flowRuleDevices;
+  for (const auto& [device, locations] : scope.records.flowRules)
+    if (!locations.empty()) devices.insert(device);
+  for (const auto& device : devices) {
+    if (!out.ifindex.contains(device)) continue;  // gone, with its rules
+    if (!ethtool) return Error(ErrorCode::kInternal, "observe: no ethtool port to read flow rules with");
+    VFSTEER_ASSIGN_OR_RETURN(auto listed, ethtool->flowRuleLocations(device));
+    auto& held = out.flowRuleLocations[device];
+    held.insert(listed.begin(), listed.end());
+    auto recorded = scope.records.flowRules.find(device);
+    if (recorded == scope.records.flowRules.end()) continue;
+    for (uint32_t location : recorded->second) {
+      if (!held.contains(location)) continue;
+      auto rule = ethtool->flowRule(device, location);
+      if (!rule.ok() && rule.error().code() == ErrorCode::kNotSupported) continue;
+      if (!rule.ok()) return rule.error();
+      if (!*rule) continue;
+      FlowRule r;
+      r.device = device;
+      r.rule = **rule;
+      out.owned.insert_or_assign(keyOf(r), r);
+    }
+  }
+  return okStatus();
+}
+
 }  // namespace
 
 Result<ObservedState> observe(const ObserveScope& scope, ObservePorts& ports) {
@@ -257,11 +290,7 @@ Result<ObservedState> observe(const ObserveScope& scope, ObservePorts& ports) {
   }
 
   if (scope.xdpFeatures && ports.genl) VFSTEER_TRY(observeXdpFeatures(*ports.genl, out));
-  for (const auto& device : scope.flowRuleDevices) {
-    if (!ports.ethtool) return Error(ErrorCode::kInternal, "observe: no ethtool port to list flow rules with");
-    VFSTEER_ASSIGN_OR_RETURN(auto locations, ports.ethtool->flowRuleLocations(device));
-    out.flowRuleLocations[device].insert(locations.begin(), locations.end());
-  }
+  VFSTEER_TRY(observeFlowRules(scope, ports.ethtool, out));
   return out;
 }
 

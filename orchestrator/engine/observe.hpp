@@ -33,6 +33,7 @@ struct OwnershipRecords {
   // only mark; the fingerprint says which rules it carries.
   std::vector<DemuxProgram> demuxPrograms;
   std::map<uint32_t, UserProgram> userPrograms;  // by slot
+  std::map<std::string, std::set<uint32_t>> flowRules;  // device → locations of its flow rules
 };
 
 // The records of the last apply's state and an interrupted apply's journal
@@ -47,7 +48,8 @@ struct ObserveScope {
   bool everyDevice = false;
   bool xdpFeatures = false;  // also ask the netdev family (native XDP)
   bool tables = true;        // read the active host tables (a report needs only counters)
-  std::set<std::string> flowRuleDevices;  // devices whose ethtool flow rules to list
+  // Devices whose ethtool flow rules to list (with those records name).
+  std::set<std::string> flowRuleDevices;
   OwnershipRecords records;
 };
 
@@ -55,7 +57,7 @@ struct ObservePorts {
   NetlinkPort& route;
   NetlinkPort* genl = nullptr;  // for xdp-features; may be null
   DatapathPort& datapath;
-  EthtoolPort* ethtool = nullptr;  // for flowRuleDevices; may be null when there are none
+  EthtoolPort* ethtool = nullptr;  // for flow rules; may be null when there are none to read
 };
 
 Result<ObservedState> observe(const ObserveScope& scope, ObservePorts& ports);

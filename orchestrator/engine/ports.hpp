@@ -4,11 +4,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "vfsteer/common/result.hpp"
 #include "vfsteer/common/unique_fd.hpp"
+#include "vfsteer/netlink/ethtool_rxnfc.hpp"
 #include "vfsteer/netlink/message.hpp"
 #include "vfsteer/netlink/socket.hpp"
 #include "vfsteer/representors/bpf_demux.hpp"
@@ -80,6 +82,12 @@ class EthtoolPort {
   // Locations of the device's RX flow rules (`ethtool -n`); none when its
   // driver keeps no such rules.
   virtual Result<std::vector<uint32_t>> flowRuleLocations(const std::string& device) = 0;
+  // The rule at `location`; nothing when none is there.
+  virtual Result<std::optional<netlink::rxnfc::FlowRule>> flowRule(const std::string& device, uint32_t location) = 0;
+  // Writes `rule` at its location, replacing the one there (ixgbe, i40e).
+  virtual Status insertFlowRule(const std::string& device, const netlink::rxnfc::FlowRule& rule) = 0;
+  // A rule not there is kNotFound.
+  virtual Status deleteFlowRule(const std::string& device, uint32_t location) = 0;
 };
 
 class PortFactory {

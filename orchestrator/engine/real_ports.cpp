@@ -166,6 +166,15 @@ class RealEthtool : public EthtoolPort {
   Result<std::vector<uint32_t>> flowRuleLocations(const std::string& device) override {
     return netlink::rxnfc::ruleLocations(socket_.get(), device);
   }
+  Result<std::optional<netlink::rxnfc::FlowRule>> flowRule(const std::string& device, uint32_t location) override {
+    return netlink::rxnfc::readRule(socket_.get(), device, location);
+  }
+  Status insertFlowRule(const std::string& device, const netlink::rxnfc::FlowRule& rule) override {
+    return netlink::rxnfc::insertRule(socket_.get(), device, rule);
+  }
+  Status deleteFlowRule(const std::string& device, uint32_t location) override {
+    return netlink::rxnfc::deleteRule(socket_.get(), device, location);
+  }
 
  private:
   UniqueFd socket_;  // made in the namespace: ethtool's ioctls act in the socket's

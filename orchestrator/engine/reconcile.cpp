@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/flower_rules.hpp"
+#include "engine/ntuple_rules.hpp"
 #include "engine/u32_rules.hpp"
 #include "vfsteer/demux/tc_layout.hpp"
 
@@ -35,6 +36,9 @@ struct Same {
                                                                      : sameNicFilter(r.filter, held);
     return same && inHwIfMeant(r.filter, held);
   }
+  // An ethtool rule is in the NIC or nowhere; the driver reads back what
+  // it holds (ixgbe: the values, and the masks of its one shared mask).
+  bool operator()(const FlowRule& r) const { return r.rule == was<FlowRule>().rule; }
   // Accepted is not enough: a rule for the NIC must be in hardware.
   static bool inHwIfMeant(const tc::Filter& want, const tc::Filter& held) { return !meantForNic(want) || held.inHw(); }
   bool operator()(const DemuxProgram& d) const {
@@ -70,6 +74,7 @@ Phase addPhase(const Object& o) {
       // A rule that hands the packet to the host needs the host's entry (a
       // goto chain's continuation, the classifier a trap relies on) first.
       return std::get<NicRule>(o).exit == demux::NicExit::kTerminal ? Phase::kNicStandalone : Phase::kNicToHost;
+    case Kind::kFlowRule: return Phase::kNicStandalone;  // drop or a VF: ends in the NIC
     case Kind::kDemuxProgram: return Phase::kNicToHost;
     case Kind::kHostEntry:
     case Kind::kContinuation: return Phase::kHostEntries;
@@ -81,6 +86,7 @@ Phase addPhase(const Object& o) {
 Phase removePhase(Kind kind) {
   switch (kind) {
     case Kind::kNicRule:
+    case Kind::kFlowRule:
     case Kind::kDemuxProgram:
     case Kind::kU32Link: return Phase::kRetireNic;  // after the rules in its table (reverse key order)
     case Kind::kU32Table: return Phase::kRetireTables;
@@ -170,6 +176,46 @@ void relayU32(std::vector<Change>& changes, const DesiredState& desired, const O
   changes.insert(changes.end(), tables.begin(), tables.end());
 }
 
+// A flow director keeps one mask for all its rules and refuses a rule of
+// another while any is left (ixgbe: "Only one mask supported per port"),
+// so replacing rules one by one cannot change it. When the plan's mask
+// differs from the one vfsteer's rules on a device hold, all of them are
+// removed first (kMakeRoom), then the new ones added: for that moment the
+// chains miss the NIC. Otherwise a rule is replaced in place (an insert at
+// a location replaces the rule there).
+void relayFlowRules(std::vector<Change>& changes, const DesiredState& desired, const ObservedState& observed) {
+  std::map<std::string, std::set<FlowRuleMask>> heldMasks, wantedMasks;
+  for (const auto& [key, object] : observed.owned)
+    if (const auto* r = std::get_if<FlowRule>(&object)) heldMasks[key.device].insert(maskOf(r->rule));
+  for (const auto& [key, object] : desired.objects)
+    if (const auto* r = std::get_if<FlowRule>(&object)) wantedMasks[key.device].insert(maskOf(r->rule));
+  std::set<std::string> remask;
+  for (const auto& [device, wanted] : wantedMasks)
+    if (heldMasks.contains(device) && heldMasks[device] != wanted) remask.insert(device);
+  if (remask.empty()) return;
+  std::set<Key> changed;
+  std::vector<Change> extra;
+  for (auto& c : changes) {
+    const Key key = c.key();
+    if (key.kind != Kind::kFlowRule || !remask.contains(key.device)) continue;
+    changed.insert(key);
+    if (c.op == Op::kRemove) {
+      c.phase = Phase::kMakeRoom;
+    } else if (c.op == Op::kReplace) {
+      extra.push_back({Op::kRemove, Phase::kMakeRoom, *c.was, std::nullopt});
+      c = Change{Op::kAdd, c.phase, c.object, std::nullopt};
+    }
+  }
+  // The unchanged ones go and come back too: they hold the old mask.
+  for (const auto& [key, object] : observed.owned) {
+    if (key.kind != Kind::kFlowRule || !remask.contains(key.device) || changed.contains(key)) continue;
+    extra.push_back({Op::kRemove, Phase::kMakeRoom, object, std::nullopt});
+    const Object& want = desired.objects.at(key);  // unchanged, so desired
+    extra.push_back({Op::kAdd, addPhase(want), want, std::nullopt});
+  }
+  changes.insert(changes.end(), extra.begin(), extra.end());
+}
+
 }  // namespace
 
 bool sameObject(const Object& desired, const Object& observed, const ObservedState& facts) {
@@ -197,28 +243,38 @@ Status checkForeignU32(const DesiredState& desired, const ObservedState& observe
   return okStatus();
 }
 
+// The location a u32 rule (its node number) or an ethtool flow rule takes
+// in the flow director; nothing for other objects.
+std::optional<uint32_t> flowDirectorLocation(const Key& key, const Object& object) {
+  if (key.kind == Kind::kFlowRule) return key.index;
+  if (isU32Rule(object)) return key.handle & 0xfffff;
+  return std::nullopt;
+}
+
 // ixgbe writes a u32 rule at the flow director location of its node
-// number and replaces whatever held it (ixgbe_update_ethtool_fdir_entry()):
-// an operator's ethtool flow rule there would be lost. ethtool lists every
-// filter of the flow director; the locations of vfsteer's own u32 rules are
-// not someone else's.
+// number and replaces whatever held it (ixgbe_update_ethtool_fdir_entry()),
+// and so does an ethtool insert at its location: an operator's ethtool flow
+// rule there would be lost. ethtool lists every rule of the flow director;
+// the locations of vfsteer's own rules are not someone else's.
 Status checkFlowRuleLocations(const DesiredState& desired, const ObservedState& observed) {
   for (const auto& [device, listed] : observed.flowRuleLocations) {
     std::set<uint32_t> ours;
     for (const auto& [key, object] : observed.owned)
-      if (key.device == device && isU32Rule(object)) ours.insert(key.handle & 0xfffff);
+      if (key.device == device)
+        if (auto location = flowDirectorLocation(key, object)) ours.insert(*location);
     for (const auto& [key, object] : desired.objects) {
-      if (key.device != device || !isU32Rule(object)) continue;
-      const uint32_t location = key.handle & 0xfffff;
-      if (!listed.contains(location) || ours.contains(location)) continue;
-      const auto& rule = std::get<NicRule>(object);
+      if (key.device != device) continue;
+      const auto location = flowDirectorLocation(key, object);
+      if (!location || !listed.contains(*location) || ours.contains(*location)) continue;
+      const bool u32 = key.kind != Kind::kFlowRule;
+      const std::string chain = u32 ? std::get<NicRule>(object).chain : std::get<FlowRule>(object).chain;
+      const std::string loc = std::to_string(*location);
       return Error(ErrorCode::kConflict,
-                   "flow director location " + std::to_string(location) + " on " + device +
+                   "flow director location " + loc + " on " + device +
                        " holds a flow rule vfsteer does not own (ethtool -n " + device + " lists it); chain " +
-                       rule.chain + "'s u32 rule would replace it: move that rule (ethtool -N " + device +
-                       " delete " + std::to_string(location) + ", then add it at another loc) or give chain " +
-                       rule.chain + " another priority (a u32 rule's location follows its chain's priority: "
-                       "docs/legacy-engines.md)");
+                       chain + "'s " + (u32 ? "u32 rule" : "flow rule") + " would replace it: move that rule (ethtool -N " +
+                       device + " delete " + loc + ", then add it at another loc) or give chain " + chain +
+                       " another priority (a rule's location follows its chain's priority: docs/legacy-engines.md)");
     }
   }
   return okStatus();
@@ -297,6 +353,7 @@ Result<ChangeSet> reconcile(const DesiredState& desired, const ObservedState& ob
   }
   changes.insert(changes.end(), split.begin(), split.end());
   relayU32(changes, desired, observed);
+  relayFlowRules(changes, desired, observed);
   // Keys are unique per phase, except an XDP entry changing mode or a NIC
   // rule changing its mask (a removal in kMakeRoom, an add later): the sort
   // keeps that order.

@@ -23,7 +23,11 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
   scope.devices = state.devices;
   scope.tables = false;  // the report reads counters, not the tables
   scope.records = recordsOf(&state, nullptr);
-  ObservePorts observePorts{*route, nullptr, *dp};
+  std::unique_ptr<EthtoolPort> ethtool;
+  if (!scope.records.flowRules.empty()) {
+    VFSTEER_ASSIGN_OR_RETURN(ethtool, ports.ethtool(state.netns));
+  }
+  ObservePorts observePorts{*route, nullptr, *dp, ethtool.get()};
   VFSTEER_ASSIGN_OR_RETURN(ObservedState kernel, observe(scope, observePorts));
   auto owned = [&](const Key& key) -> const Object* {
     auto it = kernel.owned.find(key);
@@ -75,6 +79,15 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
       if (viaProgram) {
         s.present = r.demuxProgram->attached;
         s.inHw = r.demuxProgram->inHw;
+        statuses.push_back(s);
+        continue;
+      }
+      if (split.engine == policies::NicEngine::kNtuple) {
+        // An ethtool rule is in the NIC or nowhere.
+        if (const auto* o = owned(Key{Kind::kFlowRule, view.device, view.location})) {
+          s.present = s.inHw = true;
+          s.flowRule = netlink::rxnfc::ethtoolArgs(std::get<FlowRule>(*o).rule);
+        }
         statuses.push_back(s);
         continue;
       }

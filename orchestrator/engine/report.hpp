@@ -57,6 +57,7 @@ struct LiveReport {
     bool inHw = false;
     uint32_t inHwCount = 0;
     uint64_t packets = 0, bytes = 0;  // the flower rule's first action; see nicCounters
+    std::string flowRule;  // engine ntuple: the rule the NIC holds, as `ethtool -N` takes it
   };
   bool nicCounters = true;  // false: the NIC reports none, and the zeros above mean nothing
   std::map<std::string, std::vector<NicRuleStatus>> nicRules;

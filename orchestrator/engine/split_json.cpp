@@ -61,7 +61,7 @@ ordered matchFieldsJson(const std::vector<policies::MatchField>& fields) {
   return out;
 }
 
-ordered chainJson(const SplitReport::Chain& c) {
+ordered chainJson(const SplitReport::Chain& c, policies::NicEngine engine) {
   ordered jc;
   jc["name"] = c.name;
   jc["priority"] = c.priority;
@@ -93,6 +93,7 @@ ordered chainJson(const SplitReport::Chain& c) {
             {"tc_protocol", netlink::tc::protocolName(n.tcProtocol)},
             {"stages", n.stages},
             {"exit", nameIn(kExitNames, n.exit)}};
+    if (engine == policies::NicEngine::kNtuple) jr["location"] = n.location;
     if (n.exit == demux::NicExit::kGotoChain) jr["goto_tc_chain"] = n.gotoTcChain;
     if (!n.device.empty()) jr["device"] = n.device;
     jc["nic_rules"].push_back(jr);
@@ -125,7 +126,7 @@ ordered headJson(const SplitReport& r) {
 ordered toJson(const SplitReport& r) {
   ordered doc = headJson(r);
   doc["chains"] = ordered::array();
-  for (const auto& c : r.chains) doc["chains"].push_back(chainJson(c));
+  for (const auto& c : r.chains) doc["chains"].push_back(chainJson(c, r.engine));
   return doc;
 }
 
@@ -133,7 +134,7 @@ void writeJson(std::ostream& out, const SplitReport& r) {
   std::string head = headJson(r).dump();
   head.pop_back();  // the closing brace: the chains go in before it
   out << head << ",\"chains\":[";
-  for (size_t i = 0; i < r.chains.size(); ++i) out << (i ? "," : "") << chainJson(r.chains[i]).dump();
+  for (size_t i = 0; i < r.chains.size(); ++i) out << (i ? "," : "") << chainJson(r.chains[i], r.engine).dump();
   out << "]}\n";
 }
 
@@ -213,7 +214,8 @@ Result<SplitReport> splitReportFromJson(const json& doc) {
     r.profile = doc.at("profile");
     r.engine = parseBy<policies::NicEngine>(doc.at("engine"),
                                             std::array{policies::NicEngine::kNone, policies::NicEngine::kFlower,
-                                                       policies::NicEngine::kBpf, policies::NicEngine::kU32},
+                                                       policies::NicEngine::kBpf, policies::NicEngine::kU32,
+                                                       policies::NicEngine::kNtuple},
                                             [](auto v) { return policies::name(v); });
     for (const auto& e : doc.at("errors")) {
       demux::Diagnostic d;
@@ -263,6 +265,7 @@ Result<SplitReport> splitReportFromJson(const json& doc) {
         SplitReport::NicRuleView n;
         n.tcPriority = jr.at("tc_priority");
         n.tcHandle = jr.value("tc_handle", demux::kSoleRuleHandle);
+        n.location = jr.value("location", 0u);
         n.l3 = parseIn(kL3Names, jr.at("protocol").get<std::string>());
         const std::string protocol = jr.value("tc_protocol", std::string("all"));
         const auto known = netlink::tc::protocolByName(protocol);

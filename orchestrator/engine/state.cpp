@@ -120,6 +120,7 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
     s.clsact = doc.value("clsact", std::set<std::string>{});
     s.tunnelDevices = doc.value("tunnel_devices", std::set<std::string>{});
     if (doc.contains("demux_program")) s.demuxProgram = demuxOf(doc.at("demux_program"));
+    s.flowRules = doc.value("flow_rules", std::map<std::string, std::set<uint32_t>>{});
     s.hostEntries = doc.value("host_entries", std::vector<std::string>{});
     for (const auto& x : doc.value("xdp_entries", json::array()))
       s.xdpEntries.push_back({x.at("device"), modeOf(x.at("mode")), 0});
@@ -146,6 +147,7 @@ Status StateStore::save(const InstanceState& s) const {
     doc["programs"].push_back({{"slot", p.slot}, {"object", p.object}, {"program", p.program},
                                {"fingerprint", p.fingerprint}});
   if (s.demuxProgram) doc["demux_program"] = demuxJson(*s.demuxProgram);
+  if (!s.flowRules.empty()) doc["flow_rules"] = s.flowRules;
   doc["xdp_entries"] = json::array();
   for (const auto& x : s.xdpEntries) doc["xdp_entries"].push_back({{"device", x.device}, {"mode", modeName(x.mode)}});
   VFSTEER_TRY(writeAtomically(d + "/state.json", doc.dump(1) + "\n"));
@@ -192,6 +194,7 @@ Result<std::optional<Journal>> StateStore::loadJournal(const std::string& instan
     j.clsact = doc.value("clsact", std::set<std::string>{});
     j.tunnelDevices = doc.value("tunnel_devices", std::set<std::string>{});
     for (const auto& p : doc.value("demux_programs", json::array())) j.demuxPrograms.push_back(demuxOf(p));
+    j.flowRules = doc.value("flow_rules", std::map<std::string, std::set<uint32_t>>{});
   } catch (const json::exception& e) {
     return Error(ErrorCode::kInternal, path + " is damaged (" + e.what() + "); \"vfsteer teardown\" removes it");
   }
@@ -203,6 +206,7 @@ Status StateStore::saveJournal(const std::string& instance, const Journal& j) co
   json doc{{"pid", j.pid}, {"policy", j.policyFile}, {"tunnel_devices", j.tunnelDevices}, {"clsact", j.clsact}};
   doc["demux_programs"] = json::array();
   for (const auto& p : j.demuxPrograms) doc["demux_programs"].push_back(demuxJson(p));
+  if (!j.flowRules.empty()) doc["flow_rules"] = j.flowRules;
   return writeAtomically(d + "/journal.json", doc.dump(1) + "\n");
 }
 

@@ -1,7 +1,7 @@
 // What vfsteer remembers about an instance between runs. The kernel holds
 // the truth about what is installed; the state holds what the kernel cannot
 // say: which objects without a mark vfsteer made (clsact qdiscs, tunnel
-// devices, an offloaded demux program), stable ids (chain counters, program
+// devices, an offloaded demux program, ethtool flow rules), stable ids (chain counters, program
 // slots), the policy and how it was split.
 #pragma once
 
@@ -31,6 +31,9 @@ struct InstanceState {
   std::set<std::string> clsact;              // devices whose clsact vfsteer added
   std::set<std::string> tunnelDevices;       // created by vfsteer
   std::optional<DemuxProgram> demuxProgram;  // hook, device, program id, fingerprint, chains
+  // Engine ntuple: device → locations of the flow rules vfsteer wrote
+  // (an ethtool rule carries no mark of its owner).
+  std::map<std::string, std::set<uint32_t>> flowRules;
   std::vector<std::string> hostEntries;      // ports with the host datapath's tc entry
   std::vector<XdpEntry> xdpEntries;          // ports with its XDP entry, and the mode
   bool nicEmulated = false;  // the NIC part runs in software (apply --emulate-nic)
@@ -53,7 +56,8 @@ struct Journal {
   std::set<std::string> clsact;           // clsact qdiscs it added
   std::set<std::string> tunnelDevices;    // tunnel devices it created or is retiring
   std::vector<DemuxProgram> demuxPrograms;  // demux programs it attached
-  bool empty() const { return clsact.empty() && tunnelDevices.empty() && demuxPrograms.empty(); }
+  std::map<std::string, std::set<uint32_t>> flowRules;  // flow rule locations it wrote
+  bool empty() const { return clsact.empty() && tunnelDevices.empty() && demuxPrograms.empty() && flowRules.empty(); }
 };
 
 // Held while an instance is being changed; released on destruction, which

@@ -39,10 +39,15 @@ Result<TeardownResult> teardown(const InstanceRef& ref, PortFactory& ports, cons
     scope.instance = ref.instance;
     scope.everyDevice = true;
     scope.records = recordsOf(state ? &*state : nullptr, journal ? &*journal : nullptr);
-    ObservePorts observePorts{*route, nullptr, *dp};
+    // ethtool's flow rules are vfsteer's by record only.
+    std::unique_ptr<EthtoolPort> ethtool;
+    if (!scope.records.flowRules.empty()) {
+      VFSTEER_ASSIGN_OR_RETURN(ethtool, ports.ethtool(ref.netns));
+    }
+    ObservePorts observePorts{*route, nullptr, *dp, ethtool.get()};
     VFSTEER_ASSIGN_OR_RETURN(ObservedState model, observe(scope, observePorts));
     VFSTEER_ASSIGN_OR_RETURN(ChangeSet changes, reconcile(DesiredState{}, model));
-    Executor executor(ExecutePorts{*route, *dp, *programs}, ref.instance, model, keeper);
+    Executor executor(ExecutePorts{*route, *dp, *programs, ethtool.get()}, ref.instance, model, keeper);
     VFSTEER_ASSIGN_OR_RETURN(auto refusals, executor.run(changes));
     (void)refusals;  // removals are never refused
     executor.commit();

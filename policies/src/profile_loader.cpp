@@ -80,14 +80,15 @@ class ProfileReader {
                       {"engine", "match", "stages", "targets", "vf_side_targets", "tunnels", "vlan_depth",
                        "l4_port_protocols", "tunnel_needs_outer_dst", "conditions", "miss_to_software",
                        "trap_to_host", "vf_side_rules", "rule_budget", "tc_priorities", "rule_counters", "ip_versions",
-                       "ip_protocols", "shared_mask", "u32_link_tables"}))
+                       "ip_protocols", "shared_mask", "u32_link_tables", "flow_rule_locations"}))
       return;
     if (r_.require(node, "engine", path)) {
-      if (const auto& e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf", "u32"}))
-        p.engine = *e == "flower" ? NicEngine::kFlower
-                   : *e == "bpf"  ? NicEngine::kBpf
-                   : *e == "u32"  ? NicEngine::kU32
-                                  : NicEngine::kNone;
+      if (const auto& e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf", "u32", "ntuple"}))
+        p.engine = *e == "flower"   ? NicEngine::kFlower
+                   : *e == "bpf"    ? NicEngine::kBpf
+                   : *e == "u32"    ? NicEngine::kU32
+                   : *e == "ntuple" ? NicEngine::kNtuple
+                                    : NicEngine::kNone;
     }
     if (const auto& n = node["match"])
       readWordSet(r_, n, child(path, "match"), p.matchKeys, parseMatchKey, kAllMatchKeys);
@@ -130,43 +131,53 @@ class ProfileReader {
       if (p.engine != NicEngine::kU32)
         r_.error(n, child(path, "u32_link_tables"), "u32_link_tables needs engine u32");
     }
+    if (const auto& n = node["flow_rule_locations"]) {
+      if (const auto& v = r_.unsignedInt(n, child(path, "flow_rule_locations"), 1, 1u << 20))
+        p.flowRuleLocations = static_cast<int>(*v);
+      if (p.engine != NicEngine::kNtuple)
+        r_.error(n, child(path, "flow_rule_locations"), "flow_rule_locations needs engine ntuple");
+    }
     if (const auto& n = node["conditions"]) readConditions(n, child(path, "conditions"), p);
     if (p.engine == NicEngine::kNone && (!p.stages.empty() || !p.matchKeys.empty()))
       r_.error(node, path, "engine none cannot claim match keys or stages");
-    // u32 keys sit at IPv4 header offsets (u32_layout.hpp).
-    if (p.engine == NicEngine::kU32 && (p.ipVersions.size() != 1 || !p.ipVersions.contains(4)))
-      r_.error(node, path, "engine u32 matches IPv4 headers only; state ip_versions: [4]");
-    if (p.engine == NicEngine::kU32) checkU32Claims(node, path, p);
+    // u32 keys sit at IPv4 header offsets (u32_layout.hpp); vfsteer's
+    // ntuple rules are ethtool's IPv4 flow types.
+    if (p.engine == NicEngine::kU32 || p.engine == NicEngine::kNtuple) {
+      const std::string engine(name(p.engine));
+      if (p.ipVersions.size() != 1 || !p.ipVersions.contains(4))
+        r_.error(node, path, "engine " + engine + " matches IPv4 headers only; state ip_versions: [4]");
+      checkFilterClaims(node, path, p, engine);
+    }
     if (p.engine != NicEngine::kNone && p.matchKeys.empty())
       r_.error(node, path, "a hardware engine needs at least one match key");
   }
 
-  // Engine u32 builds its filters from IPv4 addresses, the protocol and
-  // ports, with one final drop or redirect to a VF (u32_layout.hpp,
-  // u32_rules.cpp): a claim beyond that would put chains in the NIC whose
-  // other fields no filter would check.
-  void checkU32Claims(const YamlNode& node, const std::string& path, const Profile& p) {
+  // Engines u32 and ntuple build their rules from IPv4 addresses, the
+  // protocol and ports, with one final drop or steer to a VF
+  // (u32_rules.cpp, ntuple_rules.cpp): a claim beyond that would put chains
+  // in the NIC whose other fields no rule would check.
+  void checkFilterClaims(const YamlNode& node, const std::string& path, const Profile& p, const std::string& engine) {
     for (MatchKey k : p.matchKeys)
       if (std::find(kU32MatchKeys.begin(), kU32MatchKeys.end(), k) == kU32MatchKeys.end())
         r_.error(node["match"], child(path, "match"),
-                 "engine u32 cannot match " + std::string(name(k)) +
-                     " (its filters read IPv4 addresses, the protocol and ports)");
+                 "engine " + engine + " cannot match " + std::string(name(k)) +
+                     " (its rules read IPv4 addresses, the protocol and ports)");
     for (StageKind s : p.stages)
       if (s != StageKind::kDrop && s != StageKind::kDeliver)
         r_.error(node["stages"], child(path, "stages"),
-                 "engine u32 cannot run " + std::string(name(s)) + " (its filters drop or redirect to a VF)");
+                 "engine " + engine + " cannot run " + std::string(name(s)) + " (its rules drop or steer to a VF)");
     for (TargetKind t : p.targets)
       if (t != TargetKind::kVf)
         r_.error(node["targets"], child(path, "targets"),
-                 "engine u32 cannot deliver to " + std::string(name(t)) + " (it redirects to VFs)");
-    if (!p.tunnels.empty()) r_.error(node["tunnels"], child(path, "tunnels"), "engine u32 cannot match tunnels");
+                 "engine " + engine + " cannot deliver to " + std::string(name(t)) + " (it steers to VFs)");
+    if (!p.tunnels.empty()) r_.error(node["tunnels"], child(path, "tunnels"), "engine " + engine + " cannot match tunnels");
     if (p.missToSoftware)
-      r_.error(node["miss_to_software"], child(path, "miss_to_software"), "engine u32 cannot hand a packet on to the host");
+      r_.error(node["miss_to_software"], child(path, "miss_to_software"), "engine " + engine + " cannot hand a packet on to the host");
     if (p.trapToHost)
-      r_.error(node["trap_to_host"], child(path, "trap_to_host"), "engine u32 cannot hand a packet on to the host");
+      r_.error(node["trap_to_host"], child(path, "trap_to_host"), "engine " + engine + " cannot hand a packet on to the host");
     if (p.vfSideRules)
       r_.error(node["vf_side_rules"], child(path, "vf_side_rules"),
-               "engine u32 cannot put rules on VF traffic (legacy mode has no representors)");
+               "engine " + engine + " cannot put rules on VF traffic (legacy mode has no representors)");
   }
 
   // Conditions name claims of this profile (read after the claims).

@@ -138,6 +138,7 @@ std::string_view name(NicEngine engine) {
     case NicEngine::kFlower: return "flower";
     case NicEngine::kBpf: return "bpf";
     case NicEngine::kU32: return "u32";
+    case NicEngine::kNtuple: return "ntuple";
   }
   return "?";
 }

@@ -178,6 +178,29 @@ class FaultyPrograms : public ProgramPort {
   FaultPlan& plan_;
 };
 
+class FaultyEthtool : public EthtoolPort {
+ public:
+  FaultyEthtool(std::unique_ptr<EthtoolPort> inner, FaultPlan& plan) : inner_(std::move(inner)), plan_(plan) {}
+  Result<std::vector<uint32_t>> flowRuleLocations(const std::string& device) override {
+    return inner_->flowRuleLocations(device);
+  }
+  Result<std::optional<netlink::rxnfc::FlowRule>> flowRule(const std::string& device, uint32_t location) override {
+    return inner_->flowRule(device, location);
+  }
+  Status insertFlowRule(const std::string& device, const netlink::rxnfc::FlowRule& rule) override {
+    VFSTEER_TRY(plan_.point("ethtool insert flow rule at " + std::to_string(rule.location)));
+    return inner_->insertFlowRule(device, rule);
+  }
+  Status deleteFlowRule(const std::string& device, uint32_t location) override {
+    VFSTEER_TRY(plan_.point("ethtool delete flow rule at " + std::to_string(location)));
+    return inner_->deleteFlowRule(device, location);
+  }
+
+ private:
+  std::unique_ptr<EthtoolPort> inner_;
+  FaultPlan& plan_;
+};
+
 class FaultyPorts : public PortFactory {
  public:
   explicit FaultyPorts(FaultPlan& plan) : real_(makeRealPorts()), plan_(plan) {}
@@ -194,9 +217,9 @@ class FaultyPorts : public PortFactory {
     VFSTEER_ASSIGN_OR_RETURN(auto inner, real_->programs(netns));
     return std::unique_ptr<ProgramPort>(new FaultyPrograms(std::move(inner), plan_));
   }
-  // Reads only: never a fault point.
   Result<std::unique_ptr<engine::EthtoolPort>> ethtool(const std::string& netns) override {
-    return real_->ethtool(netns);
+    VFSTEER_ASSIGN_OR_RETURN(auto inner, real_->ethtool(netns));
+    return std::unique_ptr<EthtoolPort>(new FaultyEthtool(std::move(inner), plan_));
   }
 
  private:

@@ -1,6 +1,6 @@
 // Ports that count what vfsteer asks of the kernel and fail on demand: every kernel write vfsteer makes (each netlink
 // request of a batch that changes something, a datapath map write or program
-// load, a sysfs write, a demux program load) is a numbered fault point; the
+// load, a sysfs write, a demux program load, an ethtool flow rule write) is a numbered fault point; the
 // chosen one fails as the kernel would, with EIO, before anything is sent.
 // Reads never fail.
 #pragma once

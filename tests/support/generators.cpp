@@ -183,11 +183,15 @@ Profile Generator::profile() {
   Profile p;
   p.name = "random";
   int e = pick(10);
-  p.engine = e == 0 ? NicEngine::kNone : (e <= 5 ? NicEngine::kFlower : e <= 7 ? NicEngine::kBpf : NicEngine::kU32);
+  p.engine = e == 0   ? NicEngine::kNone
+             : e <= 5 ? NicEngine::kFlower
+             : e <= 7 ? NicEngine::kBpf
+             : e == 8 ? NicEngine::kU32
+                      : NicEngine::kNtuple;
   if (p.engine == NicEngine::kNone) return p;
-  if (p.engine == NicEngine::kU32) {
-    // What a u32 filter can check (the loader refuses more), with the flow
-    // director's conditions drawn at random.
+  if (p.engine == NicEngine::kU32 || p.engine == NicEngine::kNtuple) {
+    // What a u32 filter or a flow rule can check (the loader refuses
+    // more), with the flow director's conditions drawn at random.
     for (MatchKey k : kU32MatchKeys)
       if (chance(0.85)) p.matchKeys.insert(k);
     if (p.matchKeys.empty()) p.matchKeys.insert(MatchKey::kDstIp4);
@@ -196,7 +200,8 @@ Profile Generator::profile() {
     p.targets = {TargetKind::kVf};
     p.ipVersions = {4};
     p.sharedMask = chance(0.5);
-    p.u32LinkTables = chance(0.5) ? 1 + pick(3) : 9;
+    if (p.engine == NicEngine::kU32) p.u32LinkTables = chance(0.5) ? 1 + pick(3) : 9;
+    if (p.engine == NicEngine::kNtuple) p.flowRuleLocations = chance(0.5) ? 1 + pick(4) : 2046;
     p.ruleBudget = chance(0.3) ? 1 + pick(6) : 0;
     return p;
   }

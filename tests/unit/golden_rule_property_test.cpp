@@ -24,7 +24,9 @@ TEST(GoldenRule, SplitExecutionEqualsWholeChainExecution) {
   testing::Generator gen(20261122);
   const auto shipped = shippedProfiles();
   int cases = 0, nicHandled = 0, plansWithErrors = 0, continued = 0, trapped = 0;
-  int u32Cases = 0, u32Handled = 0;  // under engine u32 profiles; through its NIC rules
+  // Under engine u32 and ntuple profiles (the flow director's); through
+  // their NIC rules.
+  int filterCases = 0, filterHandled = 0;
   for (int i = 0; i < kPolicies; ++i) {
     const std::string yaml = gen.policyYaml(6, 3);
     auto policy = policies::loadPolicyText(yaml, "generated.yaml");
@@ -54,10 +56,12 @@ TEST(GoldenRule, SplitExecutionEqualsWholeChainExecution) {
       const Outcome whole = runWhole(*policy, packet, env);
       const Outcome split = runSplit(*policy, *plan, profile, packet, env);
       ++cases;
-      u32Cases += profile.engine == policies::NicEngine::kU32;
+      const bool filterEngine =
+          profile.engine == policies::NicEngine::kU32 || profile.engine == policies::NicEngine::kNtuple;
+      filterCases += filterEngine;
       if (split.chain && plan->chains[*split.chain].demuxInNic) {
         ++nicHandled;
-        u32Handled += profile.engine == policies::NicEngine::kU32;
+        filterHandled += filterEngine;
       }
       ASSERT_TRUE(split.violation.empty()) << split.violation << "\n" << yaml;
       ASSERT_EQ(split, whole) << "policy:\n"
@@ -67,15 +71,15 @@ TEST(GoldenRule, SplitExecutionEqualsWholeChainExecution) {
     }
   }
   std::printf("golden rule: %d cases (%d through a NIC rule), %d continue and %d trap chains, "
-              "%d plans refused; engine u32: %d cases, %d through its rules\n",
-              cases, nicHandled, continued, trapped, plansWithErrors, u32Cases, u32Handled);
+              "%d plans refused; engines u32 and ntuple: %d cases, %d through their rules\n",
+              cases, nicHandled, continued, trapped, plansWithErrors, filterCases, filterHandled);
   EXPECT_GE(cases, 10000);
   // The generator must exercise the interesting paths, not only the host.
   EXPECT_GT(nicHandled, cases / 10);
-  // Random policies seldom fit a u32 filter (IPv4 fields and one final
-  // stage only); the VM tier's cross-checks cover u32 layouts in depth.
-  EXPECT_GT(u32Cases, 500);
-  EXPECT_GT(u32Handled, 5);
+  // Random policies seldom fit a flow director rule (IPv4 fields and one
+  // final stage only); the VM tier's cross-checks cover its layouts in depth.
+  EXPECT_GT(filterCases, 500);
+  EXPECT_GT(filterHandled, 5);
   EXPECT_GT(continued, 100);
   EXPECT_GT(trapped, 100);
 }

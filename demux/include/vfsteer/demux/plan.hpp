@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "vfsteer/policies/policy.hpp"
+#include "vfsteer/demux/ntuple_layout.hpp"
 #include "vfsteer/demux/u32_layout.hpp"
 #include "vfsteer/policies/profile.hpp"
 
@@ -76,6 +77,7 @@ struct NicRule {
   // The flower handle: rules that share a tc priority (a profile priority
   // range) differ by it. Engine u32: the rule's u32 handle (u32_layout.hpp).
   uint32_t tcHandle = kSoleRuleHandle;
+  uint32_t location = 0;  // engine ntuple: the flow rule's location (ntuple_layout.hpp)
   size_t stageCount = 0;  // stages [0, stageCount) are this rule's actions
   NicExit exit = NicExit::kTerminal;
   uint32_t gotoTcChain = 0;  // for kGotoChain

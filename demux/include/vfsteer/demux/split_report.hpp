@@ -24,6 +24,7 @@ struct SplitReport {
   struct NicRuleView {
     uint16_t tcPriority = 0;
     uint32_t tcHandle = kSoleRuleHandle;
+    uint32_t location = 0;  // engine ntuple: the flow rule's location
     policies::IpVersion l3 = policies::IpVersion::kNone;
     uint16_t tcProtocol = 0x0003;  // what tc shows as the rule's protocol
     size_t stages = 0;

@@ -39,6 +39,20 @@ std::vector<uint8_t> encodeDelete(uint32_t location);
 // error naming the type.
 Result<FlowRule> decodeRule(const std::vector<uint8_t>& rxnfc);
 
+// The rule as `ethtool -N DEV` takes it: "flow-type tcp4 dst-ip 10.0.0.0 m
+// 0.0.0.255 dst-port 80 action -1 loc 5" (ethtool's masks name the bits
+// to ignore; fields not matched are left out).
+std::string ethtoolArgs(const FlowRule& rule);
+
+// The rule at `location` of `ifname` (ETHTOOL_GRXCLSRULE): nothing when
+// no rule is there (ENOENT).
+Result<std::optional<FlowRule>> readRule(int fd, const std::string& ifname, uint32_t location);
+// ETHTOOL_SRXCLSRLINS: drivers write a rule at its location, replacing the
+// one there (ixgbe, i40e). ETHTOOL_SRXCLSRLDEL: a rule not there is
+// kNotFound. Errors carry the driver's errno: ethtool's ioctl has no words.
+Status insertRule(int fd, const std::string& ifname, const FlowRule& rule);
+Status deleteRule(int fd, const std::string& ifname, uint32_t location);
+
 // The locations of the flow rules the driver of `ifname` reports
 // (ETHTOOL_GRXCLSRLCNT, then ETHTOOL_GRXCLSRLALL), asked through `fd`: a
 // socket of the network namespace the device is in. Empty when the driver

@@ -15,8 +15,8 @@
 
 namespace vfsteer::policies {
 
-// What an engine u32 filter checks (u32_layout.hpp): a u32 profile claims
-// no other match key.
+// What an engine u32 filter (u32_layout.hpp) or ntuple flow rule
+// (ntuple_layout.hpp) checks: such a profile claims no other match key.
 inline constexpr std::array kU32MatchKeys = {MatchKey::kSrcIp4, MatchKey::kDstIp4, MatchKey::kIpProto,
                                              MatchKey::kSrcPort, MatchKey::kDstPort};
 
@@ -26,6 +26,7 @@ enum class NicEngine {
   kFlower,  // tc flower filters with skip_sw
   kBpf,     // one offloaded BPF program (cls_bpf skip_sw or XDP offload)
   kU32,     // tc u32 filters with skip_sw on the PF (ixgbe's flow director)
+  kNtuple,  // ethtool flow rules (RXNFC) on the PF, at locations vfsteer owns
 };
 std::string_view name(NicEngine engine);
 
@@ -75,6 +76,9 @@ struct Profile {
   // u32: hash tables a rule may link to (ixgbe: 9, IXGBE_MAX_LINK_HANDLE
   // - 1); each distinct IP match of port rules takes one. 0 = not stated.
   int u32LinkTables = 0;
+  // ntuple: flow rule locations 0..flowRuleLocations-1 (ixgbe: 2046,
+  // (1024 << fdir_pballoc) - 2 with the default buffer). 0 = not stated.
+  int flowRuleLocations = 0;
   // Tunnel matches need the outer destination IP, exactly (nfp).
   bool tunnelNeedsOuterDst = false;
   // What a claim needs that vfsteer cannot see (hardware generation,
