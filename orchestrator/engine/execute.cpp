@@ -2,6 +2,7 @@
 
 #include <linux/netlink.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -143,6 +144,17 @@ std::string refusalWords(const Error& e) {
   if (!e.kernelText().empty()) return e.kernelText();
   if (e.errnum() != 0) return std::string(std::strerror(e.errnum())) + " (the kernel gave no message)";
   return e.describe();
+}
+
+// Deletes the flow rule at `location`; one that is not there is gone
+// already. ixgbe answers a delete of an empty location with EINVAL, not
+// ENOENT: the list says whether it is there.
+Status deleteFlowRule(EthtoolPort& ethtool, const std::string& device, uint32_t location) {
+  Status s = ethtool.deleteFlowRule(device, location);
+  if (s.ok() || s.error().code() == ErrorCode::kNotFound) return okStatus();
+  auto listed = ethtool.flowRuleLocations(device);
+  if (listed.ok() && std::find(listed->begin(), listed->end(), location) == listed->end()) return okStatus();
+  return s;
 }
 
 }  // namespace
@@ -451,10 +463,9 @@ Status Executor::runFlowRule(const Change& c, std::vector<Refusal>& refusals) {
   EthtoolPort& ethtool = *ports_.ethtool;
   const std::string device = r.device;
   if (c.op == Op::kRemove) {
-    Status s = ethtool.deleteFlowRule(device, r.rule.location);
-    if (!s.ok() && s.error().code() != ErrorCode::kNotFound) return withContext(s.error(), c.describe());
-    if (s.ok())
-      recordUndo(c.describe(), [&ethtool, device, held = r.rule] { return ethtool.insertFlowRule(device, held); });
+    Status s = deleteFlowRule(ethtool, device, r.rule.location);
+    if (!s.ok()) return withContext(s.error(), c.describe());
+    recordUndo(c.describe(), [&ethtool, device, held = r.rule] { return ethtool.insertFlowRule(device, held); });
     record(c);
     return okStatus();
   }
@@ -463,7 +474,11 @@ Status Executor::runFlowRule(const Change& c, std::vector<Refusal>& refusals) {
   VFSTEER_TRY(journal_.intend([&](Journal& j) { j.flowRules[device].insert(r.rule.location); }));
   if (Status s = ethtool.insertFlowRule(device, r.rule); !s.ok()) {
     const Error& e = s.error();
-    const std::string words = refusalWords(e) + "; the driver logs its reason in the kernel log";
+    // ixgbe and i40e take flow rules only with ntuple filtering on.
+    const std::string words =
+        std::string(std::strerror(e.errnum())) +
+        (e.errnum() == EOPNOTSUPP ? " (is ntuple filtering on? ethtool -K " + device + " ntuple on)"
+                                  : " (ethtool carries no message; the driver logs its reason in the kernel log)");
     if (refusable(c)) {
       refusals.push_back({{r.chain}, words, "the NIC refused its flow rule: " + words});
       return okStatus();
@@ -477,8 +492,7 @@ Status Executor::runFlowRule(const Change& c, std::vector<Refusal>& refusals) {
     });
   else
     recordUndo(c.describe(), [&ethtool, device, location = r.rule.location] {
-      Status s = ethtool.deleteFlowRule(device, location);
-      return s.ok() || s.error().code() == ErrorCode::kNotFound ? okStatus() : s;
+      return deleteFlowRule(ethtool, device, location);
     });
   record(c);
   return okStatus();

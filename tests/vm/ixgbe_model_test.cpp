@@ -6,6 +6,9 @@
 // switchdev mode only) stand for the VFs' own netdevs, and the policies
 // leave the eswitch alone.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/apply.hpp"
+#include "faulty_ports.hpp"
 #include "generators.hpp"
 #include "netdevsim.hpp"
 
@@ -362,6 +367,293 @@ TEST_F(IxgbeModelTest, TheModelTakesExactlyWhatTheProfilePlans) {
   EXPECT_GT(taken, 5) << "the corpus must hold chains the model takes";
   EXPECT_GT(refused, 2) << "the corpus must hold chains the model refuses";
   std::printf("profile ixgbe: the model took %d chains and refused %d, as the profile plans\n", taken, refused);
+}
+
+// ---- engine ntuple (profile ixgbe-ntuple): the same flow director through
+// ethtool's flow rules, at locations vfsteer records ----------------------
+
+class IxgbeNtupleTest : public IxgbeModelTest {
+ protected:
+  CliResult apply(const std::string& file) { return runVfsteer({"apply", "-f", file, "--profile", "ixgbe-ntuple"}); }
+  // The kernel as tc and devlink see it, plus the flow director's filters:
+  // ethtool rules are in neither.
+  std::string snapshot() {
+    std::string s = IxgbeModelTest::snapshot();
+    for (const auto& line : nsim().fdirRules()) s += line + "\n";
+    return s;
+  }
+  // The locations `ethtool -n` lists ("Filter: N" lines).
+  std::vector<int> ethtoolLocations() {
+    std::vector<int> out;
+    std::istringstream in(sh({"ethtool", "-n", nsim().pf()}));
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("Filter: ", 0) == 0) out.push_back(std::stoi(line.substr(8)));
+    return out;
+  }
+};
+
+// Chains become ethtool flow rules at their priorities, which `ethtool -n`
+// lists and the flow director matches with one shared mask; no tc filter
+// does it. Re-apply changes nothing; a port and VF change is one write in
+// place; a new mask takes every rule out first (the driver refuses a
+// second mask); teardown empties the flow director.
+TEST_F(IxgbeNtupleTest, PolicyLandsAsEthtoolFlowRulesAndFollowsChanges) {
+  const std::string first =
+      "  - {name: web, priority: 10, offload: skip-sw, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: dns, priority: 30, match: {dst_ip: 10.0.1.0/24, ip_proto: udp, dst_port: 53}, stages: [{deliver: {vf: 2}}]}\n"
+      "  - {name: ssh, priority: 40, match: {dst_ip: 10.0.3.0/24, ip_proto: tcp, dst_port: 22}, stages: [drop]}\n"
+      "  - {name: admin, priority: 50, match: {dst_ip: 10.0.2.0/24, ip_proto: tcp}, stages: [{deliver: {vf: 3}}]}\n";
+  const auto file = policy(first);
+  auto r = apply(file);
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_EQ(nsim().fdirRules(), (Lines{dstPortRule(10, "tcp", "10.0.0.0", 80, "vf0"),
+                                       dstPortRule(30, "udp", "10.0.1.0", 53, "vf2"),
+                                       dstPortRule(40, "tcp", "10.0.3.0", 22, "drop")}));
+  EXPECT_EQ(ethtoolLocations(), (std::vector<int>{10, 30, 40}));
+  EXPECT_TRUE(u32Filters().empty()) << "no tc filter carries the rules";
+  json rep = reportJson(nsim().pf());
+  EXPECT_EQ(reportChain(rep, "admin")["split"], 0) << "another mask: on the host";
+  const json& web = reportChain(rep, "web");
+  EXPECT_EQ(web["nic_rules"][0]["location"], 10) << web.dump();
+  EXPECT_EQ(web["nic_rules"][0]["via"], "ethtool flow rule");
+  EXPECT_EQ(web["nic_rules"][0]["ethtool"], "flow-type tcp4 dst-ip 10.0.0.0 m 0.0.0.255 dst-port 80 vf 0 queue 0 loc 10");
+  auto table = runVfsteer({"report", "--instance", nsim().pf()});
+  EXPECT_NE(table.out.find("chain ssh: flow rule on " + nsim().pf() + " (location 40): in the NIC: flow-type tcp4"),
+            std::string::npos)
+      << table.out;
+
+  const std::string before = snapshot();
+  auto again = apply(file);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
+  EXPECT_EQ(snapshot(), before);
+
+  // ssh's port and action change in place; dns goes.
+  auto changed = apply(policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: ssh, priority: 40, match: {dst_ip: 10.0.3.0/24, ip_proto: tcp, dst_port: 2222}, stages: [{deliver: {vf: 1}}]}\n"));
+  ASSERT_EQ(changed.status, 0) << changed.err << changed.out;
+  EXPECT_EQ(nsim().fdirRules(), (Lines{dstPortRule(10, "tcp", "10.0.0.0", 80, "vf0"),
+                                       dstPortRule(40, "tcp", "10.0.3.0", 2222, "vf1")}));
+  // A /16 everywhere: the flow director's one mask changes.
+  auto wider = apply(policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.0/16, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: ssh, priority: 40, match: {dst_ip: 10.1.0.0/16, ip_proto: tcp, dst_port: 2222}, stages: [{deliver: {vf: 1}}]}\n"));
+  ASSERT_EQ(wider.status, 0) << wider.err << wider.out;
+  EXPECT_EQ(wider.out.find("refused"), std::string::npos) << wider.out;
+  EXPECT_EQ(nsim().fdirRules(), (Lines{fdirLine(10, "tcp", "10.0.0.0", 16, 80, "vf0"),
+                                       fdirLine(40, "tcp", "10.1.0.0", 16, 2222, "vf1")}));
+
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  EXPECT_TRUE(nsim().fdirRules().empty());
+  EXPECT_TRUE(ethtoolLocations().empty());
+}
+
+// The budget runs out mid-apply: under skip-sw the rules written before the
+// refusal are deleted again and nothing changed; with offload auto the
+// refused chain runs on the host and the report says the NIC refused it.
+// `enforce skip-sw` then takes a chain the NIC holds and refuses the other.
+TEST_F(IxgbeNtupleTest, BudgetExhaustedMidApplyIsAllOrNothing) {
+  nsim().modelKnob("budget", 2);
+  const std::string chains =
+      "  - {name: a, priority: 10, @OFFLOAD match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: b, priority: 20, @OFFLOAD match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 81}, stages: [{deliver: {vf: 1}}]}\n"
+      "  - {name: c, priority: 30, @OFFLOAD match: {dst_ip: 10.0.1.0/24, ip_proto: udp, dst_port: 82}, stages: [{deliver: {vf: 2}}]}\n";
+  auto with = [&](const std::string& offload) {
+    std::string y = chains;
+    for (size_t at; (at = y.find("@OFFLOAD ")) != std::string::npos;) y.replace(at, 9, offload);
+    return policy(y);
+  };
+  const std::string before = snapshot();
+  auto strict = apply(with("offload: skip-sw, "));
+  EXPECT_EQ(strict.status, 3) << strict.out << strict.err;
+  EXPECT_NE(strict.err.find("chain c is skip-sw and the NIC refused its flow rule"), std::string::npos) << strict.err;
+  EXPECT_NE(strict.err.find("Invalid argument"), std::string::npos) << "the driver's errno: " << strict.err;
+  EXPECT_EQ(snapshot(), before) << "nothing changed";
+  EXPECT_TRUE(nsim().fdirRules().empty());
+
+  auto fits = apply(with(""));
+  ASSERT_EQ(fits.status, 0) << fits.err << fits.out;
+  json rep = reportJson(nsim().pf());
+  EXPECT_EQ(reportChain(rep, "a")["split"], 1);
+  EXPECT_EQ(reportChain(rep, "b")["split"], 1);
+  EXPECT_EQ(reportChain(rep, "c")["split"], 0);
+  EXPECT_NE(reportChain(rep, "c").dump().find("the NIC refused its flow rule"), std::string::npos)
+      << reportChain(rep, "c").dump();
+  EXPECT_EQ(ethtoolLocations(), (std::vector<int>{10, 20}));
+
+  auto held = runVfsteer({"enforce", "skip-sw", "--chain", "a", "--instance", nsim().pf()});
+  EXPECT_EQ(held.status, 0) << held.out << held.err;
+  const std::string now = snapshot();
+  auto full = runVfsteer({"enforce", "skip-sw", "--chain", "c", "--instance", nsim().pf()});
+  EXPECT_NE(full.status, 0) << full.out << full.err;
+  EXPECT_NE(full.err.find("chain c"), std::string::npos) << full.err;
+  EXPECT_EQ(snapshot(), now);
+}
+
+// An operator's ethtool rule is never vfsteer's: a chain whose location it
+// holds is a conflict with nothing changed; beside it vfsteer's rules go in,
+// re-apply changes nothing, and teardown leaves it. A u32 filter of someone
+// else's on the PF is no conflict for engine ntuple (no tc filters).
+TEST_F(IxgbeNtupleTest, AnOperatorsRuleKeepsItsLocationThroughApplyAndTeardown) {
+  const std::string pf = nsim().pf();
+  sh({"ethtool", "-N", pf, "flow-type", "tcp4", "dst-ip", "10.9.9.0", "m", "0.0.0.255", "dst-port", "9", "action",
+      "-1", "loc", "10"});
+  const Lines theirs{fdirLine(10, "tcp", "10.9.9.0", 24, 9, "drop")};
+  ASSERT_EQ(nsim().fdirRules(), theirs);
+  const std::string before = snapshot();
+  auto clash = apply(policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"));
+  EXPECT_NE(clash.status, 0);
+  EXPECT_NE(clash.err.find("flow director location 10 on " + pf + " holds a flow rule vfsteer does not own"),
+            std::string::npos)
+      << clash.err;
+  EXPECT_NE(clash.err.find("chain web's flow rule would replace it"), std::string::npos) << clash.err;
+  EXPECT_EQ(snapshot(), before);
+
+  const auto beside = policy(
+      "  - {name: web, priority: 20, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n");
+  auto ok = apply(beside);
+  ASSERT_EQ(ok.status, 0) << ok.err << ok.out;
+  EXPECT_EQ(nsim().fdirRules(), (Lines{theirs[0], dstPortRule(20, "tcp", "10.0.0.0", 80, "vf0")}));
+  auto again = apply(beside);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", pf}).status, 0);
+  EXPECT_EQ(nsim().fdirRules(), theirs);
+  sh({"ethtool", "-N", pf, "delete", "10"});
+}
+
+// The golden rule for the ixgbe-ntuple profile, as for ixgbe above: every
+// rule `plan` puts in the NIC is taken, and the flow director's filters are
+// exactly the NIC chains' fields and actions.
+TEST_F(IxgbeNtupleTest, EveryRuleThePlanMakesIsAFilterOfTheChainsFields) {
+  ::vfsteer::testing::Generator gen(20261203);
+  int checked = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::string yaml;
+    std::vector<std::pair<std::string, std::string>> lineOf;  // chain → its filter line
+    for (int i = 0; i < 14; ++i) {
+      const std::string name = "g" + std::to_string(i);
+      const std::string proto = gen.chance(0.5) ? "tcp" : "udp";
+      const int bits = gen.chance(0.1) ? 16 : 24;
+      const std::string dst = "10." + std::to_string(round) + "." + std::to_string(bits == 16 ? 0 : gen.pick(4)) + ".0";
+      const int port = gen.chance(0.1) ? 0 : 1000 + 20 * round + i;
+      const std::string action = gen.chance(0.2) ? "drop" : "vf" + std::to_string(gen.pick(4));
+      std::string match = "dst_ip: " + dst + "/" + std::to_string(bits) + ", ip_proto: " + proto;
+      if (port) match += ", dst_port: " + std::to_string(port);
+      const std::string stage = action == "drop" ? "drop" : "{deliver: {vf: " + action.substr(2) + "}}";
+      yaml += "  - {name: " + name + ", priority: " + std::to_string(100 + i) + ", match: {" + match + "}, stages: [" +
+              stage + "]}\n";
+      lineOf.push_back({name, fdirLine(100 + i, proto, dst, bits, port, action)});
+    }
+    auto r = apply(policy(yaml));
+    ASSERT_EQ(r.status, 0) << yaml << r.err << r.out;
+    EXPECT_EQ(r.out.find("refused"), std::string::npos) << yaml << r.out;
+    json rep = reportJson(nsim().pf());
+    Lines expected;
+    for (const auto& [name, line] : lineOf)
+      if (reportChain(rep, name)["split"] == 1) expected.push_back(line);
+    EXPECT_EQ(nsim().fdirRules(), expected) << yaml;
+    checked += static_cast<int>(expected.size());
+  }
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  EXPECT_TRUE(nsim().fdirRules().empty());
+  EXPECT_GT(checked, 15);
+}
+
+// All or nothing at every write: a policy change on a device holding
+// rules (a new mask: every rule deleted, then inserted again; one chain
+// added, one retired) is run once per kernel write it makes, that write
+// failing each time. Every failed apply leaves the flow director and the
+// kernel exactly as they were.
+TEST_F(IxgbeNtupleTest, AChangeIsUndoneCompletelyAtEveryWrite) {
+  const auto first = policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: dns, priority: 20, match: {dst_ip: 10.0.1.0/24, ip_proto: udp, dst_port: 53}, stages: [drop]}\n");
+  const auto second = policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.0/16, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 1}}]}\n"
+      "  - {name: ntp, priority: 30, match: {dst_ip: 10.1.0.0/16, ip_proto: udp, dst_port: 123}, stages: [drop]}\n");
+  auto applyWith = [&](FaultPlan& plan) {
+    engine::ApplyOptions opts;
+    opts.policyFile = second;
+    opts.profile = "ixgbe-ntuple";
+    opts.skipSw = {"all"};  // a refused insert fails the apply instead of moving its chain
+    auto ports = makeFaultyPorts(plan);
+    return engine::apply(opts, *ports);
+  };
+  auto reset = [&] {
+    runVfsteer({"teardown", "--instance", nsim().pf()});
+    ASSERT_EQ(apply(first).status, 0);
+  };
+  reset();
+  FaultPlan counting;
+  auto ok = applyWith(counting);
+  ASSERT_TRUE(ok.ok()) << ok.failure->error.describe();
+  EXPECT_EQ(nsim().fdirRules(), (Lines{fdirLine(10, "tcp", "10.0.0.0", 16, 80, "vf1"),
+                                       fdirLine(30, "udp", "10.1.0.0", 16, 123, "drop")}));
+  const int points = counting.count();
+  int ethtoolWrites = 0;
+  for (const auto& p : counting.points()) ethtoolWrites += p.rfind("ethtool ", 0) == 0;
+  EXPECT_EQ(ethtoolWrites, 4) << "two deletes (the old mask), two inserts";
+  for (int k = 1; k <= points; ++k) {
+    reset();
+    const std::string before = snapshot();
+    FaultPlan plan(k);
+    auto r = applyWith(plan);
+    const std::string where = "fault point " + std::to_string(k) + " (" + plan.points()[k - 1] + ")";
+    ASSERT_FALSE(r.ok()) << where << ": the apply succeeded";
+    EXPECT_NE(r.failure->error.describe().find("injected fault"), std::string::npos) << where;
+    EXPECT_TRUE(r.failure->leftovers.empty()) << where << ": " << r.failure->leftovers.front();
+    EXPECT_EQ(snapshot(), before) << where;
+  }
+  std::printf("ixgbe-ntuple: %d fault points, each undone completely\n", points);
+}
+
+// An apply killed just before each of its ethtool writes: the journal has
+// recorded the location before the write, so the next apply finds the
+// rules as vfsteer's and converges, and teardown leaves nothing behind.
+TEST_F(IxgbeNtupleTest, AnApplyKilledAtAnEthtoolWriteConvergesAndTearsDown) {
+  const auto file = policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: dns, priority: 20, match: {dst_ip: 10.0.1.0/24, ip_proto: udp, dst_port: 53}, stages: [drop]}\n");
+  auto killedAt = [&](int k) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      FaultPlan plan(k, FaultPlan::Action::kKill);
+      engine::ApplyOptions opts;
+      opts.policyFile = file;
+      opts.profile = "ixgbe-ntuple";
+      auto ports = makeFaultyPorts(plan);
+      ::_exit(engine::apply(opts, *ports).ok() ? 0 : 3);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  };
+  FaultPlan counting;
+  {
+    engine::ApplyOptions opts;
+    opts.policyFile = file;
+    opts.profile = "ixgbe-ntuple";
+    auto ports = makeFaultyPorts(counting);
+    ASSERT_TRUE(engine::apply(opts, *ports).ok());
+  }
+  const Lines full = nsim().fdirRules();
+  ASSERT_EQ(full.size(), 2u);
+  int tried = 0;
+  for (int k = 1; k <= counting.count(); ++k) {
+    if (counting.points()[k - 1].rfind("ethtool ", 0) != 0) continue;
+    ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+    ASSERT_TRUE(killedAt(k)) << "point " << k;
+    ++tried;
+    auto again = apply(file);
+    ASSERT_EQ(again.status, 0) << counting.points()[k - 1] << ": " << again.err;
+    EXPECT_EQ(nsim().fdirRules(), full) << counting.points()[k - 1];
+    ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+    EXPECT_TRUE(nsim().fdirRules().empty()) << counting.points()[k - 1] << ": teardown left a rule behind";
+  }
+  EXPECT_EQ(tried, 2);
 }
 
 }  // namespace
