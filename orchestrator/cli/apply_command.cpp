@@ -55,7 +55,8 @@ void addApplyOptions(CLI::App* cmd, engine::ApplyOptions& options, std::optional
                 "and the chain stays on the host)");
   cmd->add_flag("--emulate-nic", options.emulateNic,
                 "Run the NIC part in software (flower or u32 skip_hw, the demux program as cls_bpf skip_hw) "
-                "to try a NIC profile in the lab; never on production");
+                "to try a NIC profile in the lab; never on production. Not for engine ntuple: ethtool's flow rules "
+                "have no software twin");
   cmd->add_option("--profile", options.profile,
                   "NIC profile; default: device.profile, where \"auto\" asks the PF's driver");
   cmd->add_option("--profiles-dir", options.profileDir, "Directory of profile files");

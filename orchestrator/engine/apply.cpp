@@ -110,6 +110,14 @@ std::optional<ApplyFailure> Applier::loadInputs() {
   auto profile = resolveProfile(*policy_, opts_.profile, profileDir(opts_.profileDir), topology_->driver);
   if (!profile.ok()) return ApplyFailure{FailureKind::kBadInput, profile.error(), false, {}};
   profile_ = std::move(*profile);
+  if (opts_.emulateNic && profile_->engine == policies::NicEngine::kNtuple)
+    return ApplyFailure{FailureKind::kBadInput,
+                        Error(ErrorCode::kNotSupported,
+                              "profile " + profile_->name +
+                                  " writes ethtool flow rules (engine ntuple), which only a NIC runs: --emulate-nic "
+                                  "has nothing to emulate them with; leave it out, or try profile ixgbe (u32)"),
+                        false,
+                        {}};
   auto placement = placementOptions(opts_.skipSw, opts_.skipHw);
   if (!placement.ok()) return ApplyFailure{FailureKind::kBadInput, placement.error(), false, {}};
   placement_ = std::move(*placement);

@@ -127,10 +127,9 @@ Status lowerU32(const LowerInputs& in, DesiredState& out) {
 
 Status lowerNtuple(const LowerInputs& in, DesiredState& out) {
   if (in.plan.nicRules.empty()) return okStatus();
-  if (in.emulateNic)
-    return Error(ErrorCode::kNotSupported, "profile " + in.profile.name +
-                                               "'s engine ntuple writes ethtool flow rules, which only a NIC runs: "
-                                               "--emulate-nic has nothing to emulate them with; leave it out");
+  // apply refuses --emulate-nic for it first (loadInputs): nothing runs an
+  // ethtool flow rule in software.
+  if (in.emulateNic) return Error(ErrorCode::kInternal, "engine ntuple cannot be emulated");
   VFSTEER_ASSIGN_OR_RETURN(auto rules, buildFlowRules(in.policy, in.plan, in.topology.pf));
   for (auto& r : rules) out.add(std::move(r));
   return okStatus();

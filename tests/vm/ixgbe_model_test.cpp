@@ -64,6 +64,8 @@ class IxgbeModelTest : public VmTest {
     return knodes;
   }
   std::string snapshot() { return kernelSnapshot(nsim(), nsim().ports()); }
+  void modelTakesExactlyWhatTheProfilePlans(const std::string& profile, const std::string& engine,
+                                            const std::vector<std::string>& protos);
 };
 
 // What the flow director matches for "dst_ip DST/BITS, ip_proto PROTO
@@ -311,19 +313,21 @@ TEST_F(IxgbeModelTest, EveryRuleThePlanMakesIsAFilterOfTheChainsFields) {
 }
 
 // The converse of the one above: a profile that claims every protocol and
-// any mask (engine u32, the driver's nine tables) puts each chain of a
-// corpus in the NIC, and the model takes or refuses each rule. The model
-// must take exactly the chains the ixgbe profile plans in the NIC: one it
-// takes that the profile keeps on the host is a claim the profile misses;
-// one it refuses that the profile plans is a claim the driver does not
-// back. (Chains moved only to keep priority order are not compared.)
-TEST_F(IxgbeModelTest, TheModelTakesExactlyWhatTheProfilePlans) {
+// any mask (the engine's own limits only) puts each chain of a corpus in
+// the NIC, and the model takes or refuses each rule. The model must take
+// exactly the chains the real profile plans in the NIC: one it takes that
+// the profile keeps on the host is a claim the profile misses; one it
+// refuses that the profile plans is a claim the driver does not back.
+// (Chains moved only to keep priority order are not compared.)
+void IxgbeModelTest::modelTakesExactlyWhatTheProfilePlans(const std::string& profile, const std::string& engine,
+                                                          const std::vector<std::string>& protos) {
   const std::string anything =
-      "name: anything\nhardware:\n  engine: u32\n  match: [src_ip4, dst_ip4, ip_proto, src_port, dst_port]\n"
-      "  stages: [drop, deliver]\n  targets: [vf]\n  ip_versions: [4]\n  u32_link_tables: 9\n"
+      "name: anything\nhardware:\n  engine: " + engine + "\n  match: [src_ip4, dst_ip4, ip_proto, src_port, dst_port]\n"
+      "  stages: [drop, deliver]\n  targets: [vf]\n  ip_versions: [4]\n" +
+      (engine == "u32" ? "  u32_link_tables: 9\n" : "  flow_rule_locations: 2046\n") +
       "  miss_to_software: false\n  trap_to_host: false\n  vf_side_rules: false\n"
       "provisioning:\n  switchdev: false\n";
-  const std::string dir = std::filesystem::path(writeFile(anything)).parent_path() / "anything-u32";
+  const std::string dir = std::filesystem::path(writeFile(anything)).parent_path() / ("anything-" + engine);
   std::filesystem::create_directories(dir);
   { std::ofstream(dir + "/anything.yaml") << anything; }
   ::vfsteer::testing::Generator gen(20261204);
@@ -331,8 +335,7 @@ TEST_F(IxgbeModelTest, TheModelTakesExactlyWhatTheProfilePlans) {
   for (int round = 0; round < 3; ++round) {
     std::string yaml;
     for (int i = 0; i < 12; ++i) {
-      const char* protos[] = {"tcp", "udp", "sctp", "icmp"};
-      const std::string proto = protos[gen.pick(4)];
+      const std::string proto = protos[gen.pick(static_cast<int>(protos.size()))];
       // One in seven a /23: another mask than the first chain's (mostly).
       const bool wide = gen.chance(0.15);
       std::string match = "dst_ip: 10." + std::to_string(round) + "." + std::to_string(wide ? 0 : gen.pick(3)) +
@@ -343,7 +346,7 @@ TEST_F(IxgbeModelTest, TheModelTakesExactlyWhatTheProfilePlans) {
               "}, stages: [" + stage + "]}\n";
     }
     const auto file = policy(yaml);
-    const json planned = planJson(file, {"--profile", "ixgbe"});
+    const json planned = planJson(file, {"--profile", profile});
     const json whole = planJson(file, {"--profile", "anything", "--profiles-dir", dir});
     auto r = runVfsteer({"apply", "-f", file, "--profile", "anything", "--profiles-dir", dir});
     ASSERT_EQ(r.status, 0) << yaml << r.err << r.out;
@@ -358,15 +361,20 @@ TEST_F(IxgbeModelTest, TheModelTakesExactlyWhatTheProfilePlans) {
         continue;
       const bool modelTakes = held["split"] == w["split"];
       EXPECT_EQ(modelTakes, p["split"] == w["split"])
-          << "chain " << name << ": the model " << (modelTakes ? "takes" : "refuses") << " it; the ixgbe profile plans split "
-          << p["split"] << " (" << p["reason"] << ")\nthe model: " << held.dump() << "\n" << yaml;
+          << "chain " << name << ": the model " << (modelTakes ? "takes" : "refuses") << " it; profile " << profile
+          << " plans split " << p["split"] << " (" << p["reason"] << ")\nthe model: " << held.dump() << "\n" << yaml;
       (modelTakes ? taken : refused) += 1;
     }
     ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
   }
   EXPECT_GT(taken, 5) << "the corpus must hold chains the model takes";
   EXPECT_GT(refused, 2) << "the corpus must hold chains the model refuses";
-  std::printf("profile ixgbe: the model took %d chains and refused %d, as the profile plans\n", taken, refused);
+  std::printf("profile %s: the model took %d chains and refused %d, as the profile plans\n", profile.c_str(), taken,
+              refused);
+}
+
+TEST_F(IxgbeModelTest, TheModelTakesExactlyWhatTheProfilePlans) {
+  modelTakesExactlyWhatTheProfilePlans("ixgbe", "u32", {"tcp", "udp", "sctp", "icmp"});
 }
 
 // ---- engine ntuple (profile ixgbe-ntuple): the same flow director through
@@ -426,6 +434,11 @@ TEST_F(IxgbeNtupleTest, PolicyLandsAsEthtoolFlowRulesAndFollowsChanges) {
   auto again = apply(file);
   ASSERT_EQ(again.status, 0) << again.err;
   EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
+  EXPECT_EQ(snapshot(), before);
+  // Nothing runs an ethtool rule in software: refused, nothing changed.
+  auto emulated = runVfsteer({"apply", "-f", file, "--profile", "ixgbe-ntuple", "--emulate-nic"});
+  EXPECT_NE(emulated.status, 0);
+  EXPECT_NE(emulated.err.find("--emulate-nic has nothing to emulate them with"), std::string::npos) << emulated.err;
   EXPECT_EQ(snapshot(), before);
 
   // ssh's port and action change in place; dns goes.
@@ -522,6 +535,12 @@ TEST_F(IxgbeNtupleTest, AnOperatorsRuleKeepsItsLocationThroughApplyAndTeardown) 
   ASSERT_EQ(runVfsteer({"teardown", "--instance", pf}).status, 0);
   EXPECT_EQ(nsim().fdirRules(), theirs);
   sh({"ethtool", "-N", pf, "delete", "10"});
+}
+
+// The converse, for ethtool rules (protocols vfsteer can write as one:
+// TCP, UDP, and ICMP as an ip4 rule with l4proto 1, which ixgbe refuses).
+TEST_F(IxgbeNtupleTest, TheModelTakesExactlyWhatTheProfilePlans) {
+  modelTakesExactlyWhatTheProfilePlans("ixgbe-ntuple", "ntuple", {"tcp", "udp", "icmp"});
 }
 
 // The golden rule for the ixgbe-ntuple profile, as for ixgbe above: every
