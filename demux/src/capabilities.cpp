@@ -65,6 +65,15 @@ std::optional<std::string> whyMatchNotInNic(const Profile& profile, const Match&
     return "ip_proto " + std::string(ipProtocolName(*match.ipProto).value_or(std::to_string(*match.ipProto))) +
            ": " + profileName(profile) + " matches the protocols " + which + " only";
   }
+  if (profile.ruleNeedsProtocol && !match.ipProto && !match.tunnel)
+    return "no ip_proto: " + profileName(profile) +
+           " steers by flow type (TCP, UDP, ...): a rule without a protocol would take only packets of other "
+           "protocols; name the chain's protocol to keep it in the NIC";
+  if (profile.wholeFields)
+    for (const auto& [key, prefix] : {std::pair{"src_ip", &match.srcIp}, std::pair{"dst_ip", &match.dstIp}})
+      if (*prefix && (*prefix)->length != (*prefix)->width())
+        return std::string(key) + " " + (*prefix)->str() + ": " + profileName(profile) +
+               " matches each field whole (an address as /32 or /128, no prefixes)";
   // A rule per IP version the chain's packets may have: all must fit.
   if (!match.tunnel && !profile.ipVersions.empty()) {
     const bool v4 = match.ipVersion == IpVersion::kV4 || match.ipVersion == IpVersion::kAny;

@@ -223,24 +223,30 @@ std::optional<std::string> whyHostCannotRun(const Policy& policy, const Chain& c
   return std::nullopt;
 }
 
-// A flow director keeps one mask for all rules (profile shared_mask): the
-// first chain in the NIC (in match order) sets it, and chains that would
-// need another run on the host.
+// A flow director keeps one mask for all rules (profile shared_mask), or
+// one per IP protocol (mask_per_protocol): the first chain in the NIC (in
+// match order) sets it, and chains that would need another run on the
+// host.
 void keepOneMask(const Policy& policy, const Profile& profile, const std::vector<size_t>& order,
                  std::vector<ChainPlan>& plans) {
-  std::optional<std::pair<MatchMask, size_t>> first;
+  std::map<std::optional<uint8_t>, std::pair<MatchMask, size_t>> first;  // by protocol, or all under nullopt
   for (size_t i : order) {
     ChainPlan& cp = plans[i];
     if (!cp.demuxInNic) continue;
-    const MatchMask mask = matchMask(policy.chains[i].match);
-    if (!first) {
-      first = {mask, i};
-    } else if (mask != first->first) {
-      const ChainPlan& setter = plans[first->second];
-      demoteToHost(cp, "profile " + profile.name + " holds one match mask for all hardware rules (" +
-                           first->first.str() + ", set by chain " + setter.name + "), and this chain matches " +
-                           mask.str());
+    const Match& match = policy.chains[i].match;
+    const MatchMask mask = matchMask(match);
+    const std::optional<uint8_t> group = profile.maskPerProtocol ? match.ipProto : std::nullopt;
+    auto [it, fresh] = first.try_emplace(group, mask, i);
+    if (fresh || mask == it->second.first) continue;
+    const ChainPlan& setter = plans[it->second.second];
+    std::string scope = "one match mask for all hardware rules (";
+    if (profile.maskPerProtocol) {
+      const auto known = group ? ipProtocolName(*group) : std::nullopt;
+      const std::string protocol = !group ? "no protocol" : known ? std::string(*known) : std::to_string(*group);
+      scope = "one match mask for the hardware rules of each protocol (for " + protocol + ": ";
     }
+    demoteToHost(cp, "profile " + profile.name + " holds " + scope + it->second.first.str() + ", set by chain " +
+                         setter.name + "), and this chain matches " + mask.str());
   }
 }
 
@@ -349,7 +355,7 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
     }
   }
   keepPriorityOrder(policy, order, out.chains);
-  if (profile.sharedMask) {
+  if (profile.sharedMask || profile.maskPerProtocol) {
     keepOneMask(policy, profile, order, out.chains);
     keepPriorityOrder(policy, order, out.chains);
   }

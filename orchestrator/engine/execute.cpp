@@ -474,11 +474,14 @@ Status Executor::runFlowRule(const Change& c, std::vector<Refusal>& refusals) {
   VFSTEER_TRY(journal_.intend([&](Journal& j) { j.flowRules[device].insert(r.rule.location); }));
   if (Status s = ethtool.insertFlowRule(device, r.rule); !s.ok()) {
     const Error& e = s.error();
-    // ixgbe and i40e take flow rules only with ntuple filtering on.
+    // ixgbe and i40e take flow rules only with ntuple filtering on; i40e
+    // also answers EOPNOTSUPP for a mask it cannot make.
     const std::string words =
         std::string(std::strerror(e.errnum())) +
-        (e.errnum() == EOPNOTSUPP ? " (is ntuple filtering on? ethtool -K " + device + " ntuple on)"
-                                  : " (ethtool carries no message; the driver logs its reason in the kernel log)");
+        (e.errnum() == EOPNOTSUPP
+             ? " (ntuple filtering off, ethtool -K " + device + " ntuple on, or a match the driver cannot make; "
+               "the kernel log says which)"
+             : " (ethtool carries no message; the driver logs its reason in the kernel log)");
     if (refusable(c)) {
       refusals.push_back({{r.chain}, words, "the NIC refused its flow rule: " + words});
       return okStatus();

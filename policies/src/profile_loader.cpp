@@ -80,7 +80,8 @@ class ProfileReader {
                       {"engine", "match", "stages", "targets", "vf_side_targets", "tunnels", "vlan_depth",
                        "l4_port_protocols", "tunnel_needs_outer_dst", "conditions", "miss_to_software",
                        "trap_to_host", "vf_side_rules", "rule_budget", "tc_priorities", "rule_counters", "ip_versions",
-                       "ip_protocols", "shared_mask", "u32_link_tables", "flow_rule_locations"}))
+                       "ip_protocols", "shared_mask", "mask_per_protocol", "whole_fields", "rule_needs_protocol",
+                       "u32_link_tables", "flow_rule_locations"}))
       return;
     if (r_.require(node, "engine", path)) {
       if (const auto& e = r_.oneOf(node["engine"], child(path, "engine"), {"none", "flower", "bpf", "u32", "ntuple"}))
@@ -125,6 +126,15 @@ class ProfileReader {
     if (const auto& n = node["ip_protocols"]) readProtocols(n, child(path, "ip_protocols"), p.ipProtocols);
     if (const auto& n = node["shared_mask"])
       if (const auto& v = r_.boolean(n, child(path, "shared_mask"))) p.sharedMask = *v;
+    if (const auto& n = node["mask_per_protocol"]) {
+      if (const auto& v = r_.boolean(n, child(path, "mask_per_protocol"))) p.maskPerProtocol = *v;
+      if (p.sharedMask && p.maskPerProtocol)
+        r_.error(n, child(path, "mask_per_protocol"), "shared_mask and mask_per_protocol contradict: choose one");
+    }
+    if (const auto& n = node["whole_fields"])
+      if (const auto& v = r_.boolean(n, child(path, "whole_fields"))) p.wholeFields = *v;
+    if (const auto& n = node["rule_needs_protocol"])
+      if (const auto& v = r_.boolean(n, child(path, "rule_needs_protocol"))) p.ruleNeedsProtocol = *v;
     if (const auto& n = node["u32_link_tables"]) {
       if (const auto& v = r_.unsignedInt(n, child(path, "u32_link_tables"), 1, 4095))
         p.u32LinkTables = static_cast<int>(*v);

@@ -201,7 +201,14 @@ Profile Generator::profile() {
     p.ipVersions = {4};
     p.sharedMask = chance(0.5);
     if (p.engine == NicEngine::kU32) p.u32LinkTables = chance(0.5) ? 1 + pick(3) : 9;
-    if (p.engine == NicEngine::kNtuple) p.flowRuleLocations = chance(0.5) ? 1 + pick(4) : 2046;
+    if (p.engine == NicEngine::kNtuple) {
+      p.flowRuleLocations = chance(0.5) ? 1 + pick(4) : 2046;
+      // i40e's kind of flow director: whole fields, a mask per protocol,
+      // no rule without a protocol.
+      p.maskPerProtocol = !p.sharedMask && chance(0.5);
+      p.wholeFields = chance(0.4);
+      p.ruleNeedsProtocol = chance(0.4);
+    }
     p.ruleBudget = chance(0.3) ? 1 + pick(6) : 0;
     return p;
   }

@@ -125,6 +125,47 @@ TEST(NtupleProfile, ClaimsAreBoundedLikeU32s) {
   EXPECT_NE(misplaced.error().message().find("flow_rule_locations needs engine ntuple"), std::string::npos);
 }
 
+// i40e: whole fields, a rule names its protocol, one input set per flow
+// type (i40e_check_fdir_input_set()).
+Profile i40e() {
+  auto p = policies::loadProfileFile(std::string(VFSTEER_SOURCE_DIR) + "/profiles/i40e.yaml");
+  EXPECT_TRUE(p.ok()) << p.error().describe();
+  return *p;
+}
+
+TEST(NtuplePlan, I40eTakesWholeFieldsOneMaskPerProtocolAndNoRuleWithoutAProtocol) {
+  const Policy policy = policyText(
+      chain("web", 10, "dst_ip: 10.0.0.1/32, ip_proto: tcp, dst_port: 80", "{deliver: {vf: 0}}") +
+      chain("dns", 20, "src_ip: 10.0.1.1, ip_proto: udp", "drop") +  // another mask, another protocol: its own
+      chain("tls", 30, "dst_ip: 10.0.0.2/32, ip_proto: tcp, dst_port: 443", "{deliver: {vf: 1}}") +
+      chain("ssh", 40, "ethertype: ipv4, ip_proto: tcp, dst_port: 22", "drop") +  // tcp's mask is web's
+      chain("net", 50, "dst_ip: 10.0.2.0/24, ip_proto: tcp, dst_port: 80", "drop") +
+      chain("any", 60, "dst_ip: 10.0.3.1/32", "drop"));
+  auto plan = demux::plan(policy, i40e());
+  ASSERT_TRUE(plan.ok());
+  for (const char* name : {"web", "dns", "tls"}) EXPECT_TRUE(planOf(*plan, name).demuxInNic) << name;
+  EXPECT_FALSE(planOf(*plan, "ssh").demuxInNic);
+  EXPECT_NE(planOf(*plan, "ssh").reason.find(
+                "profile i40e holds one match mask for the hardware rules of each protocol (for tcp: dst_ip /32, "
+                "ip_proto, dst_port, set by chain web), and this chain matches ip_proto, dst_port"),
+            std::string::npos)
+      << planOf(*plan, "ssh").reason;
+  EXPECT_NE(planOf(*plan, "net").reason.find("dst_ip 10.0.2.0/24: profile i40e matches each field whole"),
+            std::string::npos)
+      << planOf(*plan, "net").reason;
+  EXPECT_NE(planOf(*plan, "any").reason.find("no ip_proto: profile i40e steers by flow type"), std::string::npos)
+      << planOf(*plan, "any").reason;
+}
+
+TEST(NtupleProfile, OneMaskForAllOrOnePerProtocolNotBoth) {
+  auto both = policies::loadProfileText("name: x\nhardware:\n  engine: ntuple\n  ip_versions: [4]\n  match: [dst_ip4]\n"
+                                        "  shared_mask: true\n  mask_per_protocol: true\n",
+                                        "x.yaml");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.error().message().find("x.yaml:7:"), std::string::npos) << both.error().message();
+  EXPECT_NE(both.error().message().find("shared_mask and mask_per_protocol contradict"), std::string::npos);
+}
+
 // ---- the rules --------------------------------------------------------------
 
 std::vector<engine::FlowRule> rulesFor(const Policy& policy) {

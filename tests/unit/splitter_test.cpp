@@ -54,9 +54,9 @@ TEST(Profiles, AllShippedProfilesLoadAndMapDrivers) {
   EXPECT_TRUE(all->broken.empty()) << all->broken.front().error.describe();
   std::vector<std::string> names;
   for (const auto& p : all->profiles) names.push_back(p.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"ice", "ixgbe-ntuple", "ixgbe", "mlx5", "netdevsim", "nfp", "veth"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"i40e", "ice", "ixgbe-ntuple", "ixgbe", "mlx5", "netdevsim", "nfp", "veth"}));
   for (auto [driver, profile] : {std::pair{"mlx5_core", "mlx5"}, std::pair{"ice", "ice"}, std::pair{"ixgbe", "ixgbe"},
-                                 std::pair{"nfp", "nfp"}, std::pair{"netdevsim", "netdevsim"},
+                                 std::pair{"i40e", "i40e"}, std::pair{"nfp", "nfp"}, std::pair{"netdevsim", "netdevsim"},
                                  std::pair{"veth", "veth"}}) {
     auto p = policies::selectProfile(*all, "auto", driver);
     ASSERT_TRUE(p.ok()) << driver;

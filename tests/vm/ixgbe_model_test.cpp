@@ -30,10 +30,12 @@ using Lines = std::vector<std::string>;
 
 class IxgbeModelTest : public VmTest {
  protected:
+  // The NIC model's driver (flower_model).
+  virtual const char* model() const { return "ixgbe"; }
   void SetUp() override {
     VmTest::SetUp();
     if (IsSkipped()) return;
-    nsim().flowerModel("ixgbe");
+    nsim().flowerModel(model());
     nsim().setSwitchdev();
     nsim().setNumVfs(4);
     nsim().hwTcOffload(true);
@@ -64,8 +66,14 @@ class IxgbeModelTest : public VmTest {
     return knodes;
   }
   std::string snapshot() { return kernelSnapshot(nsim(), nsim().ports()); }
+  // A corpus of generated chains: their protocols, and the prefix length
+  // most addresses have and the one some have instead (another mask).
+  struct Corpus {
+    std::vector<std::string> protos;
+    int bits = 24, otherBits = 23;
+  };
   void modelTakesExactlyWhatTheProfilePlans(const std::string& profile, const std::string& engine,
-                                            const std::vector<std::string>& protos);
+                                            const Corpus& corpus);
 };
 
 // What the flow director matches for "dst_ip DST/BITS, ip_proto PROTO
@@ -320,7 +328,8 @@ TEST_F(IxgbeModelTest, EveryRuleThePlanMakesIsAFilterOfTheChainsFields) {
 // refuses that the profile plans is a claim the driver does not back.
 // (Chains moved only to keep priority order are not compared.)
 void IxgbeModelTest::modelTakesExactlyWhatTheProfilePlans(const std::string& profile, const std::string& engine,
-                                                          const std::vector<std::string>& protos) {
+                                                          const Corpus& corpus) {
+  const auto& protos = corpus.protos;
   const std::string anything =
       "name: anything\nhardware:\n  engine: " + engine + "\n  match: [src_ip4, dst_ip4, ip_proto, src_port, dst_port]\n"
       "  stages: [drop, deliver]\n  targets: [vf]\n  ip_versions: [4]\n" +
@@ -336,10 +345,12 @@ void IxgbeModelTest::modelTakesExactlyWhatTheProfilePlans(const std::string& pro
     std::string yaml;
     for (int i = 0; i < 12; ++i) {
       const std::string proto = protos[gen.pick(static_cast<int>(protos.size()))];
-      // One in seven a /23: another mask than the first chain's (mostly).
-      const bool wide = gen.chance(0.15);
-      std::string match = "dst_ip: 10." + std::to_string(round) + "." + std::to_string(wide ? 0 : gen.pick(3)) +
-                          ".0/" + (wide ? "23" : "24") + ", ip_proto: " + proto;
+      // One in seven of the other prefix length: another mask than the
+      // first chain's (mostly).
+      const int bits = gen.chance(0.15) ? corpus.otherBits : corpus.bits;
+      const int host = bits == 32 ? 1 + i : 0;
+      std::string match = "dst_ip: 10." + std::to_string(round) + "." + std::to_string(bits < 24 ? 0 : gen.pick(3)) +
+                          "." + std::to_string(host) + "/" + std::to_string(bits) + ", ip_proto: " + proto;
       if (proto != "icmp" && gen.chance(0.85)) match += ", dst_port: " + std::to_string(2000 + 20 * round + i);
       const std::string stage = gen.chance(0.2) ? "drop" : "{deliver: {vf: " + std::to_string(gen.pick(4)) + "}}";
       yaml += "  - {name: g" + std::to_string(i) + ", priority: " + std::to_string(i + 1) + ", match: {" + match +
@@ -374,7 +385,7 @@ void IxgbeModelTest::modelTakesExactlyWhatTheProfilePlans(const std::string& pro
 }
 
 TEST_F(IxgbeModelTest, TheModelTakesExactlyWhatTheProfilePlans) {
-  modelTakesExactlyWhatTheProfilePlans("ixgbe", "u32", {"tcp", "udp", "sctp", "icmp"});
+  modelTakesExactlyWhatTheProfilePlans("ixgbe", "u32", {{"tcp", "udp", "sctp", "icmp"}});
 }
 
 // ---- engine ntuple (profile ixgbe-ntuple): the same flow director through
@@ -540,7 +551,7 @@ TEST_F(IxgbeNtupleTest, AnOperatorsRuleKeepsItsLocationThroughApplyAndTeardown) 
 // The converse, for ethtool rules (protocols vfsteer can write as one:
 // TCP, UDP, and ICMP as an ip4 rule with l4proto 1, which ixgbe refuses).
 TEST_F(IxgbeNtupleTest, TheModelTakesExactlyWhatTheProfilePlans) {
-  modelTakesExactlyWhatTheProfilePlans("ixgbe-ntuple", "ntuple", {"tcp", "udp", "icmp"});
+  modelTakesExactlyWhatTheProfilePlans("ixgbe-ntuple", "ntuple", {{"tcp", "udp", "icmp"}});
 }
 
 // The golden rule for the ixgbe-ntuple profile, as for ixgbe above: every
@@ -673,6 +684,178 @@ TEST_F(IxgbeNtupleTest, AnApplyKilledAtAnEthtoolWriteConvergesAndTearsDown) {
     EXPECT_TRUE(nsim().fdirRules().empty()) << counting.points()[k - 1] << ": teardown left a rule behind";
   }
   EXPECT_EQ(tried, 2);
+}
+
+// ---- profile i40e: engine ntuple on the NIC model's i40e
+// (tests/vm/nic-model/i40e.c): whole fields, one input set per flow type,
+// no two filters with the same match -------------------------------------
+
+class I40eModelTest : public IxgbeModelTest {
+ protected:
+  const char* model() const override { return "i40e"; }
+  CliResult apply(const std::string& file) { return runVfsteer({"apply", "-f", file, "--profile", "i40e"}); }
+  std::string snapshot() {
+    std::string s = IxgbeModelTest::snapshot();
+    for (const auto& line : nsim().i40eRules()) s += line + "\n";
+    return s;
+  }
+};
+
+// What the i40e model matches for a filter (its flow type's input set).
+std::string i40eLine(int loc, const std::string& proto, const std::string& src, const std::string& dst, int sport,
+                     int dport, const std::string& action) {
+  auto field = [](const std::string& ip) { return ip.empty() ? "0.0.0.0/0.0.0.0" : ip + "/255.255.255.255"; };
+  auto port = [](int p) { return p ? std::to_string(p) + "/65535" : "0/0"; };
+  return std::to_string(loc) + " " + proto + "4 " + field(src) + " " + field(dst) + " " + port(sport) + " " +
+         port(dport) + " " + action;
+}
+
+// Chains of two protocols with their own masks land as filters, each
+// protocol's masks the flow type's input set; a prefix, a second tcp mask
+// and a chain without a protocol stay on the host with the reason.
+// Re-apply changes nothing; teardown empties the flow director.
+TEST_F(I40eModelTest, PolicyLandsWithOneInputSetPerFlowType) {
+  const auto file = policy(
+      "  - {name: web, priority: 10, offload: skip-sw, match: {dst_ip: 10.0.0.1/32, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: dns, priority: 20, match: {src_ip: 10.0.1.1, ip_proto: udp}, stages: [drop]}\n"
+      "  - {name: tls, priority: 30, match: {dst_ip: 10.0.0.2/32, ip_proto: tcp, dst_port: 443}, stages: [{deliver: {vf: 3}}]}\n"
+      "  - {name: ssh, priority: 40, match: {ethertype: ipv4, ip_proto: tcp, dst_port: 22}, stages: [drop]}\n"
+      "  - {name: net, priority: 50, match: {dst_ip: 10.0.2.0/24, ip_proto: tcp, dst_port: 80}, stages: [drop]}\n");
+  auto r = apply(file);
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_EQ(nsim().i40eRules(), (Lines{i40eLine(10, "tcp", "", "10.0.0.1", 0, 80, "vf0"),
+                                       i40eLine(20, "udp", "10.0.1.1", "", 0, 0, "drop"),
+                                       i40eLine(30, "tcp", "", "10.0.0.2", 0, 443, "vf3")}));
+  json rep = reportJson(nsim().pf());
+  EXPECT_EQ(reportChain(rep, "ssh")["split"], 0);
+  EXPECT_EQ(reportChain(rep, "net")["split"], 0);
+  EXPECT_NE(reportChain(rep, "net").dump().find("matches each field whole"), std::string::npos);
+  EXPECT_EQ(reportChain(rep, "web")["nic_rules"][0]["ethtool"],
+            "flow-type tcp4 dst-ip 10.0.0.1 dst-port 80 vf 0 queue 0 loc 10");
+
+  const std::string before = snapshot();
+  auto again = apply(file);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.out.find("nothing to change"), std::string::npos) << again.out;
+  EXPECT_EQ(snapshot(), before);
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  EXPECT_TRUE(nsim().i40eRules().empty());
+}
+
+// tcp's input set changes (i40e takes that only while no tcp filter is
+// left: the relay takes them all out first), and a chain whose match
+// equals an earlier one's is refused by the driver
+// (i40e_disallow_matching_filters()) and runs on the host, where the
+// earlier chain shadows it anyway.
+TEST_F(I40eModelTest, AnInputSetChangeGoesThroughAnEmptyFlowTypeAndAnIdenticalMatchIsRefused) {
+  auto first = apply(policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.1/32, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: tls, priority: 20, match: {dst_ip: 10.0.0.2/32, ip_proto: tcp, dst_port: 443}, stages: [{deliver: {vf: 1}}]}\n"));
+  ASSERT_EQ(first.status, 0) << first.err << first.out;
+  auto second = apply(policy(
+      "  - {name: web, priority: 10, match: {ethertype: ipv4, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: tls, priority: 20, match: {ethertype: ipv4, ip_proto: tcp, dst_port: 443}, stages: [{deliver: {vf: 1}}]}\n"
+      "  - {name: again, priority: 30, match: {ethertype: ipv4, ip_proto: tcp, dst_port: 443}, stages: [drop]}\n"));
+  ASSERT_EQ(second.status, 0) << second.err << second.out;
+  EXPECT_EQ(nsim().i40eRules(), (Lines{i40eLine(10, "tcp", "", "", 0, 80, "vf0"),
+                                       i40eLine(20, "tcp", "", "", 0, 443, "vf1")}));
+  json rep = reportJson(nsim().pf());
+  EXPECT_EQ(reportChain(rep, "again")["split"], 0);
+  EXPECT_NE(reportChain(rep, "again").dump().find("the NIC refused its flow rule: Invalid argument"),
+            std::string::npos)
+      << reportChain(rep, "again").dump();
+}
+
+// The budget runs out mid-apply: all or nothing under skip-sw, the rest to
+// the host otherwise.
+TEST_F(I40eModelTest, BudgetExhaustedMidApplyIsAllOrNothing) {
+  nsim().modelKnob("budget", 2);
+  const std::string chains =
+      "  - {name: a, priority: 10, @OFFLOAD match: {dst_ip: 10.0.0.1/32, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: b, priority: 20, @OFFLOAD match: {dst_ip: 10.0.0.2/32, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 1}}]}\n"
+      "  - {name: c, priority: 30, @OFFLOAD match: {dst_ip: 10.0.0.3/32, ip_proto: udp, dst_port: 53}, stages: [{deliver: {vf: 2}}]}\n";
+  auto with = [&](const std::string& offload) {
+    std::string y = chains;
+    for (size_t at; (at = y.find("@OFFLOAD ")) != std::string::npos;) y.replace(at, 9, offload);
+    return policy(y);
+  };
+  const std::string before = snapshot();
+  auto strict = apply(with("offload: skip-sw, "));
+  EXPECT_EQ(strict.status, 3) << strict.out << strict.err;
+  EXPECT_NE(strict.err.find("chain c is skip-sw and the NIC refused its flow rule"), std::string::npos) << strict.err;
+  EXPECT_NE(strict.err.find("No space left on device"), std::string::npos) << strict.err;
+  EXPECT_EQ(snapshot(), before);
+  auto fits = apply(with(""));
+  ASSERT_EQ(fits.status, 0) << fits.err << fits.out;
+  json rep = reportJson(nsim().pf());
+  EXPECT_EQ(reportChain(rep, "c")["split"], 0);
+  EXPECT_EQ(nsim().i40eRules().size(), 2u);
+}
+
+// An operator's tcp4 filter sets tcp's input set (destination port only):
+// vfsteer's tcp chain of another mask is refused by the driver and runs on
+// the host, its udp chain goes in, and the operator's filter survives
+// apply and teardown.
+TEST_F(I40eModelTest, AnOperatorsFilterKeepsItsInputSetAndItsLocation) {
+  const std::string pf = nsim().pf();
+  sh({"ethtool", "-N", pf, "flow-type", "tcp4", "dst-port", "9", "action", "-1", "loc", "100"});
+  const Lines theirs{i40eLine(100, "tcp", "", "", 0, 9, "drop")};
+  ASSERT_EQ(nsim().i40eRules(), theirs);
+  auto r = apply(policy(
+      "  - {name: web, priority: 10, match: {dst_ip: 10.0.0.1/32, ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n"
+      "  - {name: dns, priority: 20, match: {dst_ip: 10.0.0.1/32, ip_proto: udp, dst_port: 53}, stages: [drop]}\n"));
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  json rep = reportJson(pf);
+  EXPECT_EQ(reportChain(rep, "web")["split"], 0);
+  EXPECT_NE(reportChain(rep, "web").dump().find("Operation not supported"), std::string::npos)
+      << reportChain(rep, "web").dump();
+  EXPECT_EQ(nsim().i40eRules(), (Lines{i40eLine(20, "udp", "", "10.0.0.1", 0, 53, "drop"), theirs[0]}));
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", pf}).status, 0);
+  EXPECT_EQ(nsim().i40eRules(), theirs);
+  sh({"ethtool", "-N", pf, "delete", "100"});
+}
+
+// The profile cross-check both ways: every filter `plan` puts in the NIC is
+// taken and equal to its chain; and with a profile claiming any mask and
+// protocol, the model takes exactly the chains the i40e profile plans.
+TEST_F(I40eModelTest, EveryRuleThePlanMakesIsAFilterOfTheChainsFields) {
+  ::vfsteer::testing::Generator gen(20261205);
+  int checked = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::string yaml;
+    std::vector<std::pair<std::string, std::string>> lineOf;
+    for (int i = 0; i < 14; ++i) {
+      const std::string name = "g" + std::to_string(i);
+      const std::string proto = gen.chance(0.5) ? "tcp" : "udp";
+      const bool prefix = gen.chance(0.1);
+      const std::string dst = "10." + std::to_string(round) + "." + std::to_string(gen.pick(4)) + "." +
+                              std::to_string(prefix ? 0 : 1 + i);
+      const int port = gen.chance(0.15) ? 0 : 1000 + 20 * round + i;
+      const std::string action = gen.chance(0.2) ? "drop" : "vf" + std::to_string(gen.pick(4));
+      std::string match = "dst_ip: " + dst + (prefix ? "/24" : "/32") + ", ip_proto: " + proto;
+      if (port) match += ", dst_port: " + std::to_string(port);
+      const std::string stage = action == "drop" ? "drop" : "{deliver: {vf: " + action.substr(2) + "}}";
+      yaml += "  - {name: " + name + ", priority: " + std::to_string(100 + i) + ", match: {" + match + "}, stages: [" +
+              stage + "]}\n";
+      lineOf.push_back({name, i40eLine(100 + i, proto, "", dst, 0, port, action)});
+    }
+    auto r = apply(policy(yaml));
+    ASSERT_EQ(r.status, 0) << yaml << r.err << r.out;
+    EXPECT_EQ(r.out.find("refused"), std::string::npos) << yaml << r.out;
+    json rep = reportJson(nsim().pf());
+    Lines expected;
+    for (const auto& [name, line] : lineOf)
+      if (reportChain(rep, name)["split"] == 1) expected.push_back(line);
+    EXPECT_EQ(nsim().i40eRules(), expected) << yaml;
+    checked += static_cast<int>(expected.size());
+  }
+  ASSERT_EQ(runVfsteer({"teardown", "--instance", nsim().pf()}).status, 0);
+  EXPECT_TRUE(nsim().i40eRules().empty());
+  EXPECT_GT(checked, 15);
+}
+
+TEST_F(I40eModelTest, TheModelTakesExactlyWhatTheProfilePlans) {
+  modelTakesExactlyWhatTheProfilePlans("i40e", "ntuple", {{"tcp", "udp", "icmp"}, 32, 24});
 }
 
 }  // namespace

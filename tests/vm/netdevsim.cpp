@@ -106,13 +106,16 @@ std::vector<Netdevsim::ModelRule> Netdevsim::modelRules() const {
   return out;
 }
 
-std::vector<std::string> Netdevsim::fdirRules() const {
+std::vector<std::string> Netdevsim::debugfsLines(const std::string& file) const {
   std::vector<std::string> out;
-  std::istringstream in(readSysfs(debugfs() + "/fdir_rules"));
+  std::istringstream in(readSysfs(debugfs() + "/" + file));
   for (std::string line; std::getline(in, line);)
     if (!line.empty()) out.push_back(line);
   return out;
 }
+
+std::vector<std::string> Netdevsim::fdirRules() const { return debugfsLines("fdir_rules"); }
+std::vector<std::string> Netdevsim::i40eRules() const { return debugfsLines("i40e_fdir_rules"); }
 
 void Netdevsim::setModelCounters(const std::string& dev, uint32_t prio, uint64_t packets, uint64_t bytes) {
   writeSysfs(debugfs() + "/flower_rules",

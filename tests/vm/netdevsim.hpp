@@ -77,12 +77,18 @@ class Netdevsim {
   // DPORT/MASK ACTION", e.g. "10 tcp4/7 0.0.0.0/0.0.0.0
   // 10.0.0.0/255.255.255.0 0/0 80/65535 vf0".
   std::vector<std::string> fdirRules() const;
+  // The i40e model's filters (tests/vm/nic-model/i40e.c), by location:
+  // "LOC FLOW SRC/MASK DST/MASK SPORT/MASK DPORT/MASK ACTION", the masks
+  // its flow type's input set, e.g. "10 tcp4 0.0.0.0/0.0.0.0
+  // 10.0.0.1/255.255.255.255 0/0 80/65535 vf0".
+  std::vector<std::string> i40eRules() const;
   // vf → representor netdev, from devlink.
   std::map<int, std::string> representors() const;
   // The PF and its representors.
   std::vector<std::string> ports() const;
 
  private:
+  std::vector<std::string> debugfsLines(const std::string& file) const;  // non-empty lines of a debugfs file
   int id_;
   std::string pf_;
 };

@@ -41,12 +41,15 @@ static const char *const nsim_flower_model_names[] = {
 	[NSIM_FLOWER_ICE] = "ice",
 	[NSIM_FLOWER_NFP] = "nfp",
 	[NSIM_FLOWER_IXGBE] = "ixgbe",
+	[NSIM_FLOWER_I40E] = "i40e",
 };
 
-/* Models of drivers that offload flower (ixgbe offloads u32 only). */
+/* Models of drivers that offload flower (ixgbe offloads u32 only; the
+ * i40e model takes ethtool flow rules only).
+ */
 static bool nsim_flower_model_has_flower(enum nsim_flower_model model)
 {
-	return model != NSIM_FLOWER_OFF && model != NSIM_FLOWER_IXGBE;
+	return model != NSIM_FLOWER_OFF && model != NSIM_FLOWER_IXGBE && model != NSIM_FLOWER_I40E;
 }
 
 struct nsim_flower_rule {
@@ -692,6 +695,27 @@ bool nsim_flower_is_ixgbe(struct nsim_dev *nsim_dev)
 	return READ_ONCE(nsim_dev->flower.model) == NSIM_FLOWER_IXGBE;
 }
 
+/* ethtool's RX flow rule ops of the PF: the model's driver answers them
+ * (ixgbe.c, i40e.c); the others keep none.
+ */
+int nsim_model_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd, u32 *rule_locs)
+{
+	struct netdevsim *ns = netdev_priv(dev);
+
+	if (READ_ONCE(ns->nsim_dev->flower.model) == NSIM_FLOWER_I40E)
+		return nsim_i40e_get_rxnfc(dev, cmd, rule_locs);
+	return nsim_fdir_get_rxnfc(dev, cmd, rule_locs);
+}
+
+int nsim_model_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd)
+{
+	struct netdevsim *ns = netdev_priv(dev);
+
+	if (READ_ONCE(ns->nsim_dev->flower.model) == NSIM_FLOWER_I40E)
+		return nsim_i40e_set_rxnfc(dev, cmd);
+	return nsim_fdir_set_rxnfc(dev, cmd);
+}
+
 /* The PF's and the VF representors' own block callback. */
 int nsim_flower_setup_tc(struct netdevsim *ns, struct flow_cls_offload *f)
 {
@@ -858,7 +882,7 @@ static ssize_t nsim_flower_model_write(struct file *file, const char __user *dat
 		return -EINVAL;
 
 	mutex_lock(&fl->lock);
-	if (fl->n_rules || nsim_u32_busy(nsim_dev)) {
+	if (fl->n_rules || nsim_u32_busy(nsim_dev) || nsim_i40e_busy(nsim_dev)) {
 		mutex_unlock(&fl->lock);
 		return -EBUSY;
 	}
@@ -961,6 +985,8 @@ void nsim_flower_init(struct nsim_dev *nsim_dev)
 	/* Without it the model refuses u32 offload (nsim_u32_setup_tc). */
 	if (nsim_u32_init(nsim_dev))
 		dev_warn(&nsim_dev->nsim_bus_dev->dev, "model: no memory for the u32 model\n");
+	if (nsim_i40e_init(nsim_dev))
+		dev_warn(&nsim_dev->nsim_bus_dev->dev, "model: no memory for the i40e model\n");
 }
 
 /* After the ports are gone (their blocks unbound, their rules destroyed). */
@@ -972,6 +998,7 @@ void nsim_flower_exit(struct nsim_dev *nsim_dev)
 	if (nsim_flower_model_has_flower(fl->model))
 		flow_indr_dev_unregister(nsim_flower_indr_setup, nsim_dev, nsim_flower_indr_release);
 	nsim_u32_exit(nsim_dev);
+	nsim_i40e_exit(nsim_dev);
 	mutex_lock(&fl->lock);
 	list_for_each_entry_safe(rule, tmp, &fl->rules, list)
 		nsim_flower_free(fl, rule);

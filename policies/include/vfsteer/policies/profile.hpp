@@ -73,6 +73,15 @@ struct Profile {
   // flow director keeps one input mask for all its perfect filters (ixgbe
   // refuses a rule of another mask).
   bool sharedMask = false;
+  // One mask per IP protocol instead (i40e: one input set per flow type,
+  // TCP4, UDP4, ...).
+  bool maskPerProtocol = false;
+  // Each field is matched whole or not at all: an address as /32, no
+  // prefixes (i40e_check_fdir_input_set()).
+  bool wholeFields = false;
+  // Every hardware rule names its IP protocol (i40e: a rule without one is
+  // of flow type "IPv4 other" and takes no TCP, UDP or SCTP packet).
+  bool ruleNeedsProtocol = false;
   // u32: hash tables a rule may link to (ixgbe: 9, IXGBE_MAX_LINK_HANDLE
   // - 1); each distinct IP match of port rules takes one. 0 = not stated.
   int u32LinkTables = 0;
