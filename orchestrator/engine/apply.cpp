@@ -334,7 +334,8 @@ InstanceState Applier::nextState() const {
         break;
       }
       case Kind::kFlowRule:
-        if (model_.owned.contains(key)) next.flowRules[key.device].insert(key.index);
+        if (auto it = model_.owned.find(key); it != model_.owned.end())
+          next.flowRules[key.device][key.index] = {netlink::rxnfc::ethtoolArgs(std::get<FlowRule>(it->second).rule)};
         break;
       case Kind::kHostEntry: next.hostEntries.push_back(key.device); break;
       case Kind::kXdpEntry: next.xdpEntries.push_back(std::get<XdpEntry>(object)); break;

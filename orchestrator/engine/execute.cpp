@@ -469,9 +469,10 @@ Status Executor::runFlowRule(const Change& c, std::vector<Refusal>& refusals) {
     record(c);
     return okStatus();
   }
-  // The location is vfsteer's from before the write: if the apply dies
-  // right after, the next run finds the rule as its own.
-  VFSTEER_TRY(journal_.intend([&](Journal& j) { j.flowRules[device].insert(r.rule.location); }));
+  // The rule is vfsteer's from before the write: if the apply dies right
+  // after, the next run finds it as its own.
+  VFSTEER_TRY(journal_.intend(
+      [&](Journal& j) { j.flowRules[device][r.rule.location].insert(netlink::rxnfc::ethtoolArgs(r.rule)); }));
   if (Status s = ethtool.insertFlowRule(device, r.rule); !s.ok()) {
     const Error& e = s.error();
     // ixgbe and i40e take flow rules only with ntuple filtering on; i40e

@@ -5,12 +5,12 @@
 // the kernel back as it was, newest first, until `commit`.
 //
 // NIC changes the kernel refuses (a flower rule, an ethtool flow rule, the
-// demux program) are
-// refusals, not failures, unless their chain is skip-sw: `run` stops after
-// the phase they happened in and returns them, so that apply can move those
-// chains to the host and reconcile again from where the kernel is now. A
-// skip_sw rule the kernel accepts but does not report in hardware (read
-// from its echo, NLM_F_ECHO) is refused the same way.
+// demux program) are refusals, not failures, unless their chain is
+// skip-sw: `run` stops after the phase they happened in and returns them,
+// so that apply can move those chains to the host and reconcile again from
+// where the kernel is now. A skip_sw rule the kernel accepts but does not
+// report in hardware (read from its echo, NLM_F_ECHO) is refused the same
+// way.
 #pragma once
 
 #include <functional>

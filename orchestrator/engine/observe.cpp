@@ -30,7 +30,7 @@ OwnershipRecords recordsOf(const InstanceState* state, const Journal* journal) {
     r.tunnelDevices.insert(journal->tunnelDevices.begin(), journal->tunnelDevices.end());
     r.demuxPrograms.insert(r.demuxPrograms.end(), journal->demuxPrograms.begin(), journal->demuxPrograms.end());
     for (const auto& [device, locations] : journal->flowRules)
-      r.flowRules[device].insert(locations.begin(), locations.end());
+      for (const auto& [location, rules] : locations) r.flowRules[device][location].insert(rules.begin(), rules.end());
   }
   return r;
 }
@@ -180,8 +180,9 @@ Status observeXdpFeatures(NetlinkPort& genl, ObservedState& out) {
 }
 
 // ethtool's flow rules: the locations listed per device, and vfsteer's
-// rules at the locations its records hold. A rule there that vfsteer cannot
-// read back (a flow type it never writes) is someone else's now.
+// rules at the locations its records hold. A rule there that is not one
+// recorded there (someone wrote over it), or that vfsteer cannot read (a
+// flow type it never writes), is someone else's now.
 Status observeFlowRules(const ObserveScope& scope, EthtoolPort* ethtool, ObservedState& out) {
   std::set<std::string> devices = scope.flowRuleDevices;
   for (const auto& [device, locations] : scope.records.flowRules)
@@ -194,12 +195,12 @@ Status observeFlowRules(const ObserveScope& scope, EthtoolPort* ethtool, Observe
     held.insert(listed.begin(), listed.end());
     auto recorded = scope.records.flowRules.find(device);
     if (recorded == scope.records.flowRules.end()) continue;
-    for (uint32_t location : recorded->second) {
+    for (const auto& [location, rules] : recorded->second) {
       if (!held.contains(location)) continue;
       auto rule = ethtool->flowRule(device, location);
       if (!rule.ok() && rule.error().code() == ErrorCode::kNotSupported) continue;
       if (!rule.ok()) return rule.error();
-      if (!*rule) continue;
+      if (!*rule || !rules.contains(netlink::rxnfc::ethtoolArgs(**rule))) continue;
       FlowRule r;
       r.device = device;
       r.rule = **rule;

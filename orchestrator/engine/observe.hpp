@@ -33,7 +33,7 @@ struct OwnershipRecords {
   // only mark; the fingerprint says which rules it carries.
   std::vector<DemuxProgram> demuxPrograms;
   std::map<uint32_t, UserProgram> userPrograms;  // by slot
-  std::map<std::string, std::set<uint32_t>> flowRules;  // device → locations of its flow rules
+  FlowRuleRecords flowRules;  // the flow rules it wrote, by device and location
 };
 
 // The records of the last apply's state and an interrupted apply's journal

@@ -177,8 +177,9 @@ void relayU32(std::vector<Change>& changes, const DesiredState& desired, const O
 }
 
 // A flow director keeps one mask for all its rules and refuses a rule of
-// another while any is left (ixgbe: "Only one mask supported per port"),
-// so replacing rules one by one cannot change it. When the plan's mask
+// another while any is left (ixgbe: "Only one mask supported per port";
+// i40e: one input set per flow type, changed only while no rule of that
+// type is left), so replacing rules one by one cannot change it. When the plan's mask
 // differs from the one vfsteer's rules on a device hold, all of them are
 // removed first (kMakeRoom), then the new ones added: for that moment the
 // chains miss the NIC. Otherwise a rule is replaced in place (an insert at

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -56,6 +57,27 @@ DemuxProgram demuxOf(const json& p) {
   d.fingerprint = p.at("fingerprint");
   d.chains = p.at("chains").get<std::vector<std::string>>();
   return d;
+}
+
+// {"eth0": {"10": ["flow-type tcp4 ... loc 10"]}}: JSON keys are strings.
+json flowRulesJson(const FlowRuleRecords& records) {
+  json out = json::object();
+  for (const auto& [device, locations] : records)
+    for (const auto& [location, rules] : locations) out[device][std::to_string(location)] = rules;
+  return out;
+}
+
+FlowRuleRecords flowRulesOf(const json& j) {
+  FlowRuleRecords out;
+  for (const auto& [device, locations] : j.items())
+    for (const auto& [key, rules] : locations.items()) {
+      uint32_t location = 0;
+      const auto [end, err] = std::from_chars(key.data(), key.data() + key.size(), location);
+      if (err != std::errc() || end != key.data() + key.size())
+        throw json::other_error::create(501, "flow rule location \"" + key + "\" is not a number", nullptr);
+      out[device][location] = rules.get<std::set<std::string>>();
+    }
+  return out;
 }
 
 std::string modeName(policies::HostXdp mode) { return std::string(policies::name(mode)); }
@@ -120,7 +142,7 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
     s.clsact = doc.value("clsact", std::set<std::string>{});
     s.tunnelDevices = doc.value("tunnel_devices", std::set<std::string>{});
     if (doc.contains("demux_program")) s.demuxProgram = demuxOf(doc.at("demux_program"));
-    s.flowRules = doc.value("flow_rules", std::map<std::string, std::set<uint32_t>>{});
+    s.flowRules = flowRulesOf(doc.value("flow_rules", json::object()));
     s.hostEntries = doc.value("host_entries", std::vector<std::string>{});
     for (const auto& x : doc.value("xdp_entries", json::array()))
       s.xdpEntries.push_back({x.at("device"), modeOf(x.at("mode")), 0});
@@ -147,7 +169,7 @@ Status StateStore::save(const InstanceState& s) const {
     doc["programs"].push_back({{"slot", p.slot}, {"object", p.object}, {"program", p.program},
                                {"fingerprint", p.fingerprint}});
   if (s.demuxProgram) doc["demux_program"] = demuxJson(*s.demuxProgram);
-  if (!s.flowRules.empty()) doc["flow_rules"] = s.flowRules;
+  if (!s.flowRules.empty()) doc["flow_rules"] = flowRulesJson(s.flowRules);
   doc["xdp_entries"] = json::array();
   for (const auto& x : s.xdpEntries) doc["xdp_entries"].push_back({{"device", x.device}, {"mode", modeName(x.mode)}});
   VFSTEER_TRY(writeAtomically(d + "/state.json", doc.dump(1) + "\n"));
@@ -194,7 +216,7 @@ Result<std::optional<Journal>> StateStore::loadJournal(const std::string& instan
     j.clsact = doc.value("clsact", std::set<std::string>{});
     j.tunnelDevices = doc.value("tunnel_devices", std::set<std::string>{});
     for (const auto& p : doc.value("demux_programs", json::array())) j.demuxPrograms.push_back(demuxOf(p));
-    j.flowRules = doc.value("flow_rules", std::map<std::string, std::set<uint32_t>>{});
+    j.flowRules = flowRulesOf(doc.value("flow_rules", json::object()));
   } catch (const json::exception& e) {
     return Error(ErrorCode::kInternal, path + " is damaged (" + e.what() + "); \"vfsteer teardown\" removes it");
   }
@@ -206,7 +228,7 @@ Status StateStore::saveJournal(const std::string& instance, const Journal& j) co
   json doc{{"pid", j.pid}, {"policy", j.policyFile}, {"tunnel_devices", j.tunnelDevices}, {"clsact", j.clsact}};
   doc["demux_programs"] = json::array();
   for (const auto& p : j.demuxPrograms) doc["demux_programs"].push_back(demuxJson(p));
-  if (!j.flowRules.empty()) doc["flow_rules"] = j.flowRules;
+  if (!j.flowRules.empty()) doc["flow_rules"] = flowRulesJson(j.flowRules);
   return writeAtomically(d + "/journal.json", doc.dump(1) + "\n");
 }
 

@@ -19,6 +19,12 @@
 
 namespace vfsteer::engine {
 
+// Engine ntuple: device → location → the flow rules, as `ethtool -N` takes
+// them, that vfsteer wrote (or, in a journal, was about to write) there. An
+// ethtool rule carries no mark of its owner: the rule found at a location is
+// vfsteer's only if it is one recorded there.
+using FlowRuleRecords = std::map<std::string, std::map<uint32_t, std::set<std::string>>>;
+
 struct InstanceState {
   std::string instance;
   std::string netns;  // where the PF and representors live ("" = the default namespace)
@@ -31,9 +37,7 @@ struct InstanceState {
   std::set<std::string> clsact;              // devices whose clsact vfsteer added
   std::set<std::string> tunnelDevices;       // created by vfsteer
   std::optional<DemuxProgram> demuxProgram;  // hook, device, program id, fingerprint, chains
-  // Engine ntuple: device → locations of the flow rules vfsteer wrote
-  // (an ethtool rule carries no mark of its owner).
-  std::map<std::string, std::set<uint32_t>> flowRules;
+  FlowRuleRecords flowRules;  // engine ntuple: the rules it wrote, by device and location
   std::vector<std::string> hostEntries;      // ports with the host datapath's tc entry
   std::vector<XdpEntry> xdpEntries;          // ports with its XDP entry, and the mode
   bool nicEmulated = false;  // the NIC part runs in software (apply --emulate-nic)
@@ -56,7 +60,7 @@ struct Journal {
   std::set<std::string> clsact;           // clsact qdiscs it added
   std::set<std::string> tunnelDevices;    // tunnel devices it created or is retiring
   std::vector<DemuxProgram> demuxPrograms;  // demux programs it attached
-  std::map<std::string, std::set<uint32_t>> flowRules;  // flow rule locations it wrote
+  FlowRuleRecords flowRules;  // flow rules it was about to write
   bool empty() const { return clsact.empty() && tunnelDevices.empty() && demuxPrograms.empty() && flowRules.empty(); }
 };
 

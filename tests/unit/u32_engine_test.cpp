@@ -13,6 +13,7 @@
 #include "engine/change_set.hpp"
 #include "engine/reconcile.hpp"
 #include "engine/u32_rules.hpp"
+#include "legacy_policy.hpp"
 #include "vfsteer/demux/splitter.hpp"
 #include "vfsteer/demux/tc_layout.hpp"
 #include "vfsteer/demux/u32_layout.hpp"
@@ -25,34 +26,11 @@ namespace tc = netlink::tc;
 using demux::Handover;
 using policies::Policy;
 using policies::Profile;
+using testing::chain;
+using testing::planOf;
+using testing::policyText;
 
-Profile ixgbe() {
-  auto p = policies::loadProfileFile(std::string(VFSTEER_SOURCE_DIR) + "/profiles/ixgbe.yaml");
-  EXPECT_TRUE(p.ok()) << p.error().describe();
-  return *p;
-}
-
-// eswitch "": the policy leaves the mode as it is.
-Policy policyText(const std::string& chains, const std::string& eswitch = "legacy") {
-  const std::string mode = eswitch.empty() ? "" : "eswitch: " + eswitch + ", ";
-  auto p = policies::loadPolicyText("version: 1\ndevice: {pf: eth0, " + mode + "vfs: {count: 8}}\nchains:\n" + chains,
-                                    "t.yaml");
-  EXPECT_TRUE(p.ok()) << p.error().describe();
-  return *p;
-}
-
-std::string chain(const std::string& name, int prio, const std::string& match, const std::string& stages) {
-  return "  - {name: " + name + ", priority: " + std::to_string(prio) + ", match: {" + match + "}, stages: [" +
-         stages + "]}\n";
-}
-
-const demux::ChainPlan& planOf(const demux::Plan& plan, const std::string& name) {
-  for (const auto& c : plan.chains)
-    if (c.name == name) return c;
-  ADD_FAILURE() << "no chain " << name;
-  static demux::ChainPlan none;
-  return none;
-}
+Profile ixgbe() { return testing::shippedProfile("ixgbe"); }
 
 uint32_t handleOf(const Policy& policy, const demux::Plan& plan, const std::string& name) {
   for (const auto& r : plan.nicRules)
