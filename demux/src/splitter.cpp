@@ -250,6 +250,31 @@ void keepOneMask(const Policy& policy, const Profile& profile, const std::vector
   }
 }
 
+// A flow director's filters have no order between them, and two with the
+// same match are one filter to the hardware (ixgbe keys its perfect
+// filters by their fields' hash; i40e refuses the second,
+// i40e_disallow_matching_filters()). Of chains with the same match, the
+// first in match order keeps the NIC; the others, which it shadows, run on
+// the host, where no packet of that match reaches them.
+void keepOneRulePerMatch(const Policy& policy, const std::vector<size_t>& order, std::vector<ChainPlan>& plans) {
+  // The loader refuses a prefix with host bits set: equal text, equal prefix.
+  auto prefix = [](const std::optional<IpPrefix>& p) { return p ? p->str() : std::string("-"); };
+  std::map<std::string, size_t> first;  // the fields' values → the chain that holds them
+  for (size_t i : order) {
+    ChainPlan& cp = plans[i];
+    if (!cp.demuxInNic) continue;
+    const Match& m = policy.chains[i].match;
+    const std::string values = prefix(m.srcIp) + " " + prefix(m.dstIp) + " " +
+                               (m.ipProto ? std::to_string(*m.ipProto) : "-") + " " +
+                               (m.srcPort ? std::to_string(*m.srcPort) : "-") + " " +
+                               (m.dstPort ? std::to_string(*m.dstPort) : "-");
+    auto [it, fresh] = first.try_emplace(values, i);
+    if (fresh) continue;
+    demoteToHost(cp, "chain " + plans[it->second].name + " matches the same packets first, and a flow director "
+                     "holds one filter per match (no order between filters)");
+  }
+}
+
 // Engine u32: which chains fit the tables and node numbers of the device,
 // and the layout of those that do. Chains that do not fit move to the host,
 // and so do the chains that must then follow them; each round moves at
@@ -357,6 +382,7 @@ Result<Plan> plan(const Policy& policy, const Profile& profile, const PlanOption
   keepPriorityOrder(policy, order, out.chains);
   if (profile.sharedMask || profile.maskPerProtocol) {
     keepOneMask(policy, profile, order, out.chains);
+    keepOneRulePerMatch(policy, order, out.chains);
     keepPriorityOrder(policy, order, out.chains);
   }
   const auto packed = fitPriorityRange(policy, profile, order, out.chains);

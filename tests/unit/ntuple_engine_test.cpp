@@ -90,6 +90,24 @@ TEST(NtuplePlan, AFullDeviceSendsTheRestToTheHostWithTheReason) {
       << planOf(*plan, "c2").reason;
 }
 
+// A flow director has no order between its filters and one filter per
+// match: of two chains with the same match, the second, shadowed anyway,
+// runs on the host.
+TEST(NtuplePlan, AChainWithAnEarlierChainsMatchRunsOnTheHost) {
+  const Policy policy = policyText(chain("web", 10, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80", "{deliver: {vf: 0}}") +
+                                   chain("same", 20, "dst_ip: 10.0.0.0/24, ip_proto: tcp, dst_port: 80", "drop") +
+                                   chain("other", 30, "dst_ip: 10.0.1.0/24, ip_proto: tcp, dst_port: 80", "drop"));
+  for (const Profile& profile : {ixgbeNtuple(), testing::shippedProfile("ixgbe")}) {
+    auto plan = demux::plan(policy, profile);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_TRUE(planOf(*plan, "web").demuxInNic) << profile.name;
+    EXPECT_TRUE(planOf(*plan, "other").demuxInNic) << profile.name;
+    EXPECT_FALSE(planOf(*plan, "same").demuxInNic) << profile.name;
+    EXPECT_NE(planOf(*plan, "same").reason.find("chain web matches the same packets first"), std::string::npos)
+        << planOf(*plan, "same").reason;
+  }
+}
+
 TEST(NtupleProfile, ClaimsAreBoundedLikeU32s) {
   auto bad = policies::loadProfileText("name: x\nhardware:\n  engine: ntuple\n  ip_versions: [4]\n"
                                        "  match: [dst_ip4, vlan]\n  stages: [deliver, mirror]\n",

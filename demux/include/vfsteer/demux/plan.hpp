@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "vfsteer/policies/policy.hpp"
 #include "vfsteer/demux/ntuple_layout.hpp"
 #include "vfsteer/demux/u32_layout.hpp"
+#include "vfsteer/policies/policy.hpp"
 #include "vfsteer/policies/profile.hpp"
 
 namespace vfsteer::demux {
