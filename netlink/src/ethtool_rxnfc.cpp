@@ -2,10 +2,9 @@
 
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
-
-#include <arpa/inet.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -120,7 +119,9 @@ std::string ip(uint32_t networkOrder) {
 }  // namespace
 
 std::string ethtoolArgs(const FlowRule& r) {
-  std::string out = r.type == FlowRule::Type::kTcp4 ? "flow-type tcp4" : r.type == FlowRule::Type::kUdp4 ? "flow-type udp4" : "flow-type ip4";
+  std::string out = r.type == FlowRule::Type::kTcp4   ? "flow-type tcp4"
+                    : r.type == FlowRule::Type::kUdp4 ? "flow-type udp4"
+                                                      : "flow-type ip4";
   auto field = [&out](const char* name, const std::string& value, const std::string& ignored) {
     out += std::string(" ") + name + " " + value;
     if (!ignored.empty()) out += " m " + ignored;
