@@ -59,11 +59,15 @@ class Applier {
   // Undoes what this run did and says why it failed.
   ApplyFailure fail(const Error& e, FailureKind kind);
   ApplyResult failed(ApplyFailure f);
-  // The flow director's rules are read (u32, ntuple), written (ntuple), or
-  // were written by an earlier apply and may have to go.
+  // A flow director engine: its rules share locations with ethtool's.
+  bool flowDirectorEngine() const {
+    return profile_->engine == policies::NicEngine::kU32 || profile_->engine == policies::NicEngine::kNtuple;
+  }
+  // ethtool's flow rules are read (u32, ntuple), written (ntuple), or were
+  // written by an earlier apply and may have to go.
   bool usesFlowRules() const {
-    return profile_->engine == policies::NicEngine::kU32 || profile_->engine == policies::NicEngine::kNtuple ||
-           (previous_ && !previous_->flowRules.empty()) || !journal_->journal().flowRules.empty();
+    return flowDirectorEngine() || (previous_ && !previous_->flowRules.empty()) ||
+           !journal_->journal().flowRules.empty();
   }
   bool cleared(const std::string& chain) const {
     return std::find(opts_.clearSkipSw.begin(), opts_.clearSkipSw.end(), chain) != opts_.clearSkipSw.end();
@@ -252,8 +256,7 @@ ObserveScope Applier::observeScope() const {
   scope.xdpFeatures = policy_->device.hostXdp && profile_->hostXdp == policies::HostXdp::kNative;
   // ixgbe's u32 filters and ethtool's flow rules share the flow director's
   // locations: reconcile keeps vfsteer's rules off the ones others hold.
-  if (profile_->engine == policies::NicEngine::kU32 || profile_->engine == policies::NicEngine::kNtuple)
-    scope.flowRuleDevices.insert(topology_->pf);
+  if (flowDirectorEngine()) scope.flowRuleDevices.insert(topology_->pf);
   scope.records = recordsOf(previous_ ? &*previous_ : nullptr, &journal_->journal());
   return scope;
 }

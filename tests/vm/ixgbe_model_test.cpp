@@ -1,10 +1,11 @@
-// Engine u32 on the NIC model's ixgbe (tests/vm/nic-model/ixgbe.c): netdevsim
-// offloading tc u32 the way ixgbe maps it onto its flow director. Rules land
-// skip_sw and in_hw, and the model's flow director filters (location,
-// fields, the one shared mask, the action) say what the NIC would match.
-// ixgbe has no representors; the model's VF ports (netdevsim makes them in
-// switchdev mode only) stand for the VFs' own netdevs, and the policies
-// leave the eswitch alone.
+// The legacy engines on the NIC model: engine u32 (profile ixgbe) and
+// ethtool flow rules (profile ixgbe-ntuple) on its ixgbe
+// (tests/vm/nic-model/ixgbe.c), and ethtool flow rules (profile i40e) on its
+// i40e (i40e.c). u32 rules land skip_sw and in_hw; the model's flow director
+// filters (location, fields, the mask, the action) say what the NIC would
+// match. These NICs have no representors; the model's VF ports (netdevsim
+// makes them in switchdev mode only) stand for the VFs' own netdevs, and
+// the policies leave the eswitch alone.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
