@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <ranges>
 #include <thread>
 
 #include "engine/flower_rules.hpp"
@@ -247,11 +248,11 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
     }
     undos_.push_back({c.describe(), inverse(c), {}});
     record(c);
-    if (c.op == Op::kRemove && (c.key().kind == Kind::kNicRule || c.key().kind == Kind::kU32Link))
+    const tc::Filter* sentFilter = nicFilterOf(c.object);
+    if (c.op == Op::kRemove && sentFilter && std::holds_alternative<tc::U32>(sentFilter->spec))
       noteU32Emptied(c.key().device);
     // A rule for the NIC that the kernel kept must be in hardware: its
     // echo says.
-    const tc::Filter* sentFilter = nicFilterOf(c.object);
     if (!sentFilter || c.op == Op::kRemove || !meantForNic(*sentFilter)) continue;
     bool inHw = false;
     for (const auto& reply : outcome.replies) {
@@ -288,15 +289,21 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
 
 // When the last rule or link of a u32 priority goes, the kernel deletes the
 // priority with its tables (u32_delete(): "last"). The model forgets them,
-// and the undo puts them back before the link and rule undos run.
+// and the undo puts them back before the link and rule undos run. Only the
+// device's u32 kinds are looked at: a teardown removes every rule, and a
+// walk over the whole model per rule made it quadratic.
 void Executor::noteU32Emptied(const std::string& device) {
+  auto onDevice = [&](Kind kind) {
+    auto first = model_.owned.lower_bound(Key{kind, device});
+    auto last = first;
+    while (last != model_.owned.end() && last->first.kind == kind && last->first.device == device) ++last;
+    return std::ranges::subrange(first, last);
+  };
+  if (!onDevice(Kind::kU32Link).empty()) return;
+  for (const auto& [key, object] : onDevice(Kind::kNicRule))
+    if (std::holds_alternative<tc::U32>(std::get<NicRule>(object).filter.spec)) return;
   std::vector<Key> tables;
-  for (const auto& [key, object] : model_.owned) {
-    if (key.device != device) continue;
-    if (key.kind == Kind::kU32Link) return;
-    if (const auto* r = std::get_if<NicRule>(&object); r && std::holds_alternative<tc::U32>(r->filter.spec)) return;
-    if (key.kind == Kind::kU32Table) tables.push_back(key);
-  }
+  for (const auto& [key, object] : onDevice(Kind::kU32Table)) tables.push_back(key);
   for (const Key& key : tables) {
     Change gone{Op::kRemove, Phase::kMakeRoom, model_.owned.at(key), std::nullopt};
     undos_.push_back({gone.describe() + " (with the last u32 filter)", inverse(gone), {}});
