@@ -81,7 +81,7 @@ class FilterSorter {
   // cookie; tables (ids below 800:, which are u32's own roots) and links
   // into them have no actions to carry one and are vfsteer's by priority
   // and shape. The root table of the priority is u32's, not vfsteer's.
-  bool claimU32(const tc::Filter& f, const tc::U32& u) {
+  bool claimU32(tc::Filter& f, const tc::U32& u) {
     if (f.chain.value_or(0) != 0 || f.priority != demux::kU32Priority || f.protocol != ETH_P_IP) return false;
     const uint32_t table = f.handle >> 20;
     if (u.divisor) {
@@ -101,13 +101,15 @@ class FilterSorter {
     if (u.actions.empty() || u.actions.front().cookie != cookie_) return false;
     NicRule r;
     r.device = device_;
-    r.filter = f;
-    out_.owned.insert_or_assign(keyOf(r), r);
+    r.filter = std::move(f);
+    const Key key = keyOf(r);
+    out_.owned.insert_or_assign(key, std::move(r));
     return true;
   }
 
-  // Records `f` as vfsteer's object when it carries one of vfsteer's marks.
-  bool claim(const tc::Filter& f) {
+  // Records `f` as vfsteer's object when it carries one of vfsteer's marks
+  // (and may move it into the record then).
+  bool claim(tc::Filter& f) {
     const uint32_t chain = f.chain.value_or(0);
     if (const auto* b = std::get_if<tc::Bpf>(&f.spec)) {
       if (f.priority == demux::kHostPriority && f.handle == kHostFilterHandle &&
@@ -148,8 +150,9 @@ class FilterSorter {
       if (fl->actions.empty() || fl->actions.front().cookie != cookie_) return false;
       NicRule r;
       r.device = device_;
-      r.filter = f;
-      out_.owned.insert_or_assign(keyOf(r), r);
+      r.filter = std::move(f);  // claimed: the caller reads it no more
+      const Key key = keyOf(r);
+      out_.owned.insert_or_assign(key, std::move(r));
       return true;
     }
     return false;
