@@ -1,5 +1,6 @@
 #include "engine/split_json.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <ostream>
@@ -7,6 +8,7 @@
 #include <utility>
 #include <variant>
 
+#include "engine/json_writer.hpp"
 #include "vfsteer/netlink/tc.hpp"
 
 namespace vfsteer::engine {
@@ -54,88 +56,107 @@ E parseIn(const std::array<std::pair<E, const char*>, N>& table, const std::stri
 
 namespace {
 
-ordered matchFieldsJson(const std::vector<policies::MatchField>& fields) {
-  ordered out = ordered::object();
-  for (const auto& f : fields)
-    std::visit([&](const auto& v) { out[f.key] = v; }, f.value);
-  return out;
+void writeMatchFields(JsonWriter& w, const std::vector<policies::MatchField>& fields) {
+  // A key given twice keeps its last value, as a JSON object would.
+  std::vector<const policies::MatchField*> last;
+  for (const auto& f : fields) {
+    auto same = std::find_if(last.begin(), last.end(), [&](const auto* l) { return l->key == f.key; });
+    if (same != last.end()) *same = &f;
+    else last.push_back(&f);
+  }
+  w.beginObject();
+  for (const auto* f : last) {
+    w.key(f->key);
+    std::visit([&](const auto& v) { w.value(v); }, f->value);
+  }
+  w.endObject();
 }
 
-ordered chainJson(const SplitReport::Chain& c, policies::NicEngine engine) {
-  ordered jc;
-  jc["name"] = c.name;
-  jc["priority"] = c.priority;
-  jc["from"] = c.from;
-  jc["offload"] = std::string(policies::name(c.mode));
-  jc["match"] = c.match;
-  jc["match_fields"] = matchFieldsJson(c.matchFields);
-  jc["demux_in_nic"] = c.demuxInNic;
-  jc["split"] = c.split;
-  jc["handover"] = std::string(demux::name(c.handover));
-  jc["reason"] = c.reason;
-  jc["conditions"] = c.conditions;
-  if (!c.hostHook.empty()) jc["host_hook"] = c.hostHook;
-  if (!c.hostHookReason.empty()) jc["host_hook_reason"] = c.hostHookReason;
-  jc["stages"] = ordered::array();
+void writeChain(JsonWriter& w, const SplitReport::Chain& c, policies::NicEngine engine) {
+  w.beginObject();
+  w.key("name").value(c.name);
+  w.key("priority").value(c.priority);
+  w.key("from").value(c.from);
+  w.key("offload").value(policies::name(c.mode));
+  w.key("match").value(c.match);
+  w.key("match_fields");
+  writeMatchFields(w, c.matchFields);
+  w.key("demux_in_nic").value(c.demuxInNic);
+  w.key("split").value(c.split);
+  w.key("handover").value(demux::name(c.handover));
+  w.key("reason").value(c.reason);
+  w.key("conditions").value(c.conditions);
+  if (!c.hostHook.empty()) w.key("host_hook").value(c.hostHook);
+  if (!c.hostHookReason.empty()) w.key("host_hook_reason").value(c.hostHookReason);
+  w.key("stages").beginArray();
   for (size_t s = 0; s < c.stages.size(); ++s) {
     const auto& st = c.stages[s];
-    jc["stages"].push_back(ordered{{"index", s},
-                            {"stage", std::string(policies::name(st.kind))},
-                            {"description", st.description},
-                            {"runs_in", std::string(demux::name(st.where))},
-                            {"reason", st.reason}});
+    w.beginObject();
+    w.key("index").value(s);
+    w.key("stage").value(policies::name(st.kind));
+    w.key("description").value(st.description);
+    w.key("runs_in").value(demux::name(st.where));
+    w.key("reason").value(st.reason);
+    w.endObject();
   }
-  jc["nic_rules"] = ordered::array();
+  w.endArray();
+  w.key("nic_rules").beginArray();
   for (const auto& n : c.nicRules) {
-    ordered jr{{"tc_priority", n.tcPriority},
-            {"tc_handle", n.tcHandle},
-            {"protocol", nameIn(kL3Names, n.l3)},
-            {"tc_protocol", netlink::tc::protocolName(n.tcProtocol)},
-            {"stages", n.stages},
-            {"exit", nameIn(kExitNames, n.exit)}};
-    if (engine == policies::NicEngine::kNtuple) jr["location"] = n.location;
-    if (n.exit == demux::NicExit::kGotoChain) jr["goto_tc_chain"] = n.gotoTcChain;
-    if (!n.device.empty()) jr["device"] = n.device;
-    jc["nic_rules"].push_back(jr);
+    w.beginObject();
+    w.key("tc_priority").value(n.tcPriority);
+    w.key("tc_handle").value(n.tcHandle);
+    w.key("protocol").value(nameIn(kL3Names, n.l3));
+    w.key("tc_protocol").value(netlink::tc::protocolName(n.tcProtocol));
+    w.key("stages").value(n.stages);
+    w.key("exit").value(nameIn(kExitNames, n.exit));
+    if (engine == policies::NicEngine::kNtuple) w.key("location").value(n.location);
+    if (n.exit == demux::NicExit::kGotoChain) w.key("goto_tc_chain").value(n.gotoTcChain);
+    if (!n.device.empty()) w.key("device").value(n.device);
+    w.endObject();
   }
-  jc["host"] = nullptr;
+  w.endArray();
+  w.key("host");
   if (c.host) {
-    ordered jh{{"entry", nameIn(kEntryNames, c.host->entry)}, {"start_stage", c.host->startStage}};
-    if (c.host->entry == demux::HostEntry::kContinuation) jh["tc_chain"] = c.host->tcChain;
-    jc["host"] = jh;
+    w.beginObject();
+    w.key("entry").value(nameIn(kEntryNames, c.host->entry));
+    w.key("start_stage").value(c.host->startStage);
+    if (c.host->entry == demux::HostEntry::kContinuation) w.key("tc_chain").value(c.host->tcChain);
+    w.endObject();
+  } else {
+    w.null();
   }
-  return jc;
-}
-
-// Everything but the chains.
-ordered headJson(const SplitReport& r) {
-  ordered doc;
-  doc["vfsteer_plan"] = kPlanJsonVersion;
-  doc["policy"] = r.policy;
-  doc["profile"] = r.profile;
-  doc["engine"] = std::string(policies::name(r.engine));
-  doc["ok"] = r.ok();
-  doc["errors"] = ordered::array();
-  for (const auto& e : r.errors)
-    doc["errors"].push_back(ordered{{"chain", e.chain}, {"message", e.message}, {"position", e.pos.str()}});
-  return doc;
+  w.endObject();
 }
 
 }  // namespace
 
-ordered toJson(const SplitReport& r) {
-  ordered doc = headJson(r);
-  doc["chains"] = ordered::array();
-  for (const auto& c : r.chains) doc["chains"].push_back(chainJson(c, r.engine));
-  return doc;
+void writeJson(std::string& out, const SplitReport& r) {
+  JsonWriter w(out);
+  w.beginObject();
+  w.key("vfsteer_plan").value(kPlanJsonVersion);
+  w.key("policy").value(r.policy);
+  w.key("profile").value(r.profile);
+  w.key("engine").value(policies::name(r.engine));
+  w.key("ok").value(r.ok());
+  w.key("errors").beginArray();
+  for (const auto& e : r.errors) {
+    w.beginObject();
+    w.key("chain").value(e.chain);
+    w.key("message").value(e.message);
+    w.key("position").value(e.pos.str());
+    w.endObject();
+  }
+  w.endArray();
+  w.key("chains").beginArray();
+  for (const auto& c : r.chains) writeChain(w, c, r.engine);
+  w.endArray();
+  w.endObject();
 }
 
-void writeJson(std::ostream& out, const SplitReport& r) {
-  std::string head = headJson(r).dump();
-  head.pop_back();  // the closing brace: the chains go in before it
-  out << head << ",\"chains\":[";
-  for (size_t i = 0; i < r.chains.size(); ++i) out << (i ? "," : "") << chainJson(r.chains[i], r.engine).dump();
-  out << "]}\n";
+ordered toJson(const SplitReport& r) {
+  std::string text;
+  writeJson(text, r);
+  return ordered::parse(text);
 }
 
 std::string fingerprint(const SplitReport& r) {

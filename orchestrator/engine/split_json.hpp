@@ -3,8 +3,8 @@
 // two directions round-trip.
 #pragma once
 
-#include <iosfwd>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "vfsteer/common/result.hpp"
 #include "vfsteer/demux/split_report.hpp"
@@ -14,10 +14,12 @@ namespace vfsteer::engine {
 // Format version of the plan JSON document; bump on any incompatible change.
 inline constexpr int kPlanJsonVersion = 1;
 
-// In the order docs/plan-json.md shows (the identity fields first).
+// The document as compact JSON text, appended to `out`, in the order
+// docs/plan-json.md shows (the identity fields first). Written directly, not
+// built as a tree: a state keeps one per apply of thousands of chains.
+void writeJson(std::string& out, const demux::SplitReport& report);
+// The same document as a tree (parsed from writeJson's text: one definition).
 nlohmann::ordered_json toJson(const demux::SplitReport& report);
-// The same document, compact, written chain by chain (never whole in memory).
-void writeJson(std::ostream& out, const demux::SplitReport& report);
 // A fingerprint of everything a split report says (cheaper than its JSON).
 std::string fingerprint(const demux::SplitReport& report);
 Result<demux::SplitReport> splitReportFromJson(const nlohmann::json& doc);

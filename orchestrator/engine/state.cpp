@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "engine/split_json.hpp"
@@ -197,9 +196,10 @@ Result<demux::SplitReport> StateStore::loadSplit(const InstanceState& state) con
 Status StateStore::saveSplit(const std::string& instance, const std::string& fingerprint,
                              const demux::SplitReport& split) const {
   VFSTEER_ASSIGN_OR_RETURN(auto d, makeDir(instance));
-  std::ostringstream text;
+  std::string text;
   writeJson(text, split);
-  return writeAtomically(d + "/split-" + fingerprint + ".json", text.str());
+  text += '\n';
+  return writeAtomically(d + "/split-" + fingerprint + ".json", text);
 }
 
 Result<std::optional<Journal>> StateStore::loadJournal(const std::string& instance) const {

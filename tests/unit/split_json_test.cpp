@@ -1,12 +1,12 @@
 // The split report as JSON: what an apply records and `plan -o json`
-// prints reads back as the same report, streamed or not, and its
-// fingerprint tells reports apart.
+// prints reads back as the same report, its text is what nlohmann writes
+// for the same document, and its fingerprint tells reports apart.
 #include <gtest/gtest.h>
 
 #include <map>
-#include <sstream>
 
 #include "engine/flower_rules.hpp"
+#include "engine/json_writer.hpp"
 #include "engine/split_json.hpp"
 #include "generators.hpp"
 #include "vfsteer/demux/split_report.hpp"
@@ -16,7 +16,7 @@
 namespace vfsteer::engine {
 namespace {
 
-TEST(SplitJson, RoundTripsStreamedOrNotAndTheFingerprintTellsReportsApart) {
+TEST(SplitJson, RoundTripsAsNlohmannWouldWriteItAndTheFingerprintTellsReportsApart) {
   int reports = 0;
   for (uint64_t seed = 1; seed <= 200; ++seed) {
     testing::Generator g(seed);
@@ -27,15 +27,16 @@ TEST(SplitJson, RoundTripsStreamedOrNotAndTheFingerprintTellsReportsApart) {
     demux::SplitReport split = demux::splitReport(*policy, *plan);
     if (!split.chains.empty()) {
       split.chains[0].hostHook = "tc";
-      split.chains[0].hostHookReason = "why";
+      // Quotes, a backslash, controls and UTF-8: the escaped path.
+      split.chains[0].hostHookReason = "why \"not\" \\ xdp:\n\tm\u00e9tadonn\u00e9es \x01";
       if (!split.chains[0].nicRules.empty()) split.chains[0].nicRules[0].device = "uplink0";
     }
     auto back = splitReportFromJson(toJson(split));
     ASSERT_TRUE(back.ok()) << back.error().describe();
     EXPECT_EQ(*back, split) << "seed " << seed;
-    std::ostringstream streamed;
-    writeJson(streamed, split);
-    EXPECT_EQ(nlohmann::json::parse(streamed.str()), toJson(split)) << "seed " << seed;
+    std::string text;
+    writeJson(text, split);
+    EXPECT_EQ(text, nlohmann::ordered_json::parse(text).dump()) << "seed " << seed;
     EXPECT_EQ(fingerprint(*back), fingerprint(split));
     if (!split.chains.empty()) {
       demux::SplitReport other = split;
@@ -45,6 +46,35 @@ TEST(SplitJson, RoundTripsStreamedOrNotAndTheFingerprintTellsReportsApart) {
     ++reports;
   }
   EXPECT_GT(reports, 100);
+}
+
+TEST(JsonWriter, WritesWhatNlohmannDumpsForTheSameDocument) {
+  std::string text;
+  JsonWriter w(text);
+  w.beginObject();
+  w.key("empty object").beginObject().endObject();
+  w.key("empty list").beginArray().endArray();
+  w.key("numbers").beginArray().value(0).value(uint64_t{18446744073709551615ULL}).value(-7).endArray();
+  w.key("flags").beginArray().value(true).value(false).null().endArray();
+  w.key("strings").value(std::vector<std::string>{"", "plain", "a \"quote\"", "tab\there", "\xc3\xa9t\xc3\xa9"});
+  w.key("nested").beginArray().beginObject().key("k").beginArray().beginArray().endArray().endArray().endObject().endArray();
+  w.endObject();
+  const auto expected = nlohmann::ordered_json{
+      {"empty object", nlohmann::ordered_json::object()},
+      {"empty list", nlohmann::ordered_json::array()},
+      {"numbers", {0, 18446744073709551615ULL, -7}},
+      {"flags", {true, false, nullptr}},
+      {"strings", {"", "plain", "a \"quote\"", "tab\there", "\xc3\xa9t\xc3\xa9"}},
+      {"nested", {{{"k", {nlohmann::ordered_json::array()}}}}}};
+  EXPECT_EQ(text, expected.dump());
+}
+
+// A string that is not UTF-8 is refused as nlohmann refuses it, not
+// written into a document no JSON reader takes.
+TEST(JsonWriter, RefusesTextThatIsNotUtf8) {
+  std::string text;
+  JsonWriter w(text);
+  EXPECT_THROW(w.value(std::string("\xff\xfe")), nlohmann::json::type_error);
 }
 
 // The report's tc protocol of each NIC rule is the protocol the flower
