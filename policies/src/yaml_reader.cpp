@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <set>
 #include <sstream>
 
 namespace vfsteer::policies::detail {
@@ -113,24 +112,27 @@ bool YamlReader::expectMap(const YamlNode& node, std::string_view path,
                           "}, found " + typeName(node));
     return false;
   }
-  std::vector<std::string_view> candidates(allowed);
-  std::set<std::string> seen;
+  // Maps here have a handful of keys: scanning the ones before is cheaper
+  // than a set, and this runs for every map of every chain.
+  const auto& entries = node.entries();
   bool ok = true;
-  for (const auto& [keyNode, value] : node.entries()) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const YamlNode& keyNode = entries[i].first;
     if (!keyNode.IsScalar()) {
       error(keyNode, path, "keys must be plain words");
       ok = false;
       continue;
     }
     const std::string& key = keyNode.Scalar();
-    if (!seen.insert(key).second) {
+    auto sameKey = [&](const auto& e) { return e.first.IsScalar() && e.first.Scalar() == key; };
+    if (std::any_of(entries.begin(), entries.begin() + static_cast<ptrdiff_t>(i), sameKey)) {
       error(keyNode, child(path, key), "duplicate key; each key may appear once");
       ok = false;
       continue;
     }
-    if (std::find(candidates.begin(), candidates.end(), key) == candidates.end()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::string msg = "unknown key " + names::quoted(key);
-      if (auto s = suggest(key, candidates)) msg += "; did you mean \"" + *s + "\"?";
+      if (auto s = suggest(key, std::vector<std::string_view>(allowed))) msg += "; did you mean \"" + *s + "\"?";
       msg += " (allowed here: " + joinChoices(allowed) + ")";
       error(keyNode, path, msg);
       ok = false;
