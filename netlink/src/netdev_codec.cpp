@@ -11,10 +11,13 @@ namespace {
 constexpr uint8_t kCmdDevGet = 1;
 constexpr uint16_t kAttrIfindex = 1;
 constexpr uint16_t kAttrXdpFeatures = 3;
+constexpr uint16_t kAttrXdpRxMetadataFeatures = 5;
 constexpr uint8_t kVersion = 1;
 
-constexpr AttrSpec kDevSpecs[] = {{kAttrIfindex, "NETDEV_A_DEV_IFINDEX", AttrType::kU32},
-                                  {kAttrXdpFeatures, "NETDEV_A_DEV_XDP_FEATURES", AttrType::kU64}};
+constexpr AttrSpec kDevSpecs[] = {
+    {kAttrIfindex, "NETDEV_A_DEV_IFINDEX", AttrType::kU32},
+    {kAttrXdpFeatures, "NETDEV_A_DEV_XDP_FEATURES", AttrType::kU64},
+    {kAttrXdpRxMetadataFeatures, "NETDEV_A_DEV_XDP_RX_METADATA_FEATURES", AttrType::kU64}};
 constexpr AttrPolicy kDevPolicy{"netdev", kDevSpecs};
 
 }  // namespace
@@ -30,7 +33,9 @@ Result<Device> decodeDevice(const RawMessage& raw) {
   auto ifindex = t.get(kAttrIfindex);
   auto features = t.get(kAttrXdpFeatures);
   if (!ifindex || !features) return Error(ErrorCode::kInternal, "netdev reply without ifindex or xdp-features");
-  return Device{static_cast<int>(ifindex->u32()), features->u64()};
+  Device d{static_cast<int>(ifindex->u32()), features->u64(), std::nullopt};
+  if (auto rxMetadata = t.get(kAttrXdpRxMetadataFeatures)) d.xdpRxMetadata = rxMetadata->u64();
+  return d;
 }
 
 }  // namespace vfsteer::netlink::netdev
