@@ -280,9 +280,11 @@ class ProfileReader {
   }
 
   void readMetadata(const YamlNode& node, Profile& p) {
-    if (!r_.expectMap(node, "metadata", {"rx_hash", "vlan_tag", "checksum"})) return;
+    if (!r_.expectMap(node, "metadata", {"rx_hash", "rx_timestamp", "vlan_tag", "checksum"})) return;
     if (const auto& n = node["rx_hash"])
       if (const auto& v = r_.boolean(n, "metadata.rx_hash")) p.rxHash = *v;
+    if (const auto& n = node["rx_timestamp"])
+      if (const auto& v = r_.boolean(n, "metadata.rx_timestamp")) p.rxTimestamp = *v;
     if (const auto& n = node["vlan_tag"])
       if (const auto& v = r_.boolean(n, "metadata.vlan_tag")) p.rxVlanTag = *v;
     if (const auto& n = node["checksum"])

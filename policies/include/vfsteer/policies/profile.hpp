@@ -124,9 +124,13 @@ struct Profile {
   RateApi rateApiLegacy = RateApi::kRtnetlink;
   RateApi rateApiSwitchdev = RateApi::kRtnetlink;
 
-  // Packet metadata the NIC reports to the host (described, not guessed).
+  // Packet metadata the driver hands to XDP programs through the XDP RX
+  // metadata kfuncs (its xdp_metadata_ops), on the PF's own netdev. What
+  // the kernel really offers is probed (`vfsteer metadata show`).
   bool rxHash = false;
+  bool rxTimestamp = false;
   bool rxVlanTag = false;
+  // No kfunc reads the checksum status (Linux 6.12): described, never probed.
   bool rxChecksum = false;
 
   std::string file;  // where it was loaded from

@@ -1,0 +1,122 @@
+#include "engine/rx_metadata.hpp"
+
+#include <cerrno>
+#include <map>
+
+#include "engine/requests.hpp"
+
+namespace vfsteer::engine {
+
+namespace netdev = netlink::netdev;
+
+std::string_view name(RxField f) {
+  switch (f) {
+    case RxField::kHash: return "rx_hash";
+    case RxField::kTimestamp: return "rx_timestamp";
+    case RxField::kVlanTag: return "vlan_tag";
+  }
+  return "?";
+}
+
+std::string_view kfuncOf(RxField f) {
+  switch (f) {
+    case RxField::kHash: return "bpf_xdp_metadata_rx_hash";
+    case RxField::kTimestamp: return "bpf_xdp_metadata_rx_timestamp";
+    case RxField::kVlanTag: return "bpf_xdp_metadata_rx_vlan_tag";
+  }
+  return "?";
+}
+
+std::string_view name(Supply s) {
+  switch (s) {
+    case Supply::kYes: return "yes";
+    case Supply::kNo: return "no";
+    case Supply::kUnknown: return "unknown";
+  }
+  return "?";
+}
+
+namespace {
+
+uint64_t bitOf(RxField f) {
+  switch (f) {
+    case RxField::kHash: return netdev::kRxMetadataHash;
+    case RxField::kTimestamp: return netdev::kRxMetadataTimestamp;
+    case RxField::kVlanTag: return netdev::kRxMetadataVlanTag;
+  }
+  return 0;
+}
+
+bool claimOf(const policies::Profile& p, RxField f) {
+  switch (f) {
+    case RxField::kHash: return p.rxHash;
+    case RxField::kTimestamp: return p.rxTimestamp;
+    case RxField::kVlanTag: return p.rxVlanTag;
+  }
+  return false;
+}
+
+FieldSupply supplyOf(RxField f, const std::string& port, const NetdevDevices& devices, const netdev::Device* dev) {
+  const std::string kfunc(kfuncOf(f));
+  if (!devices)
+    return {f, Supply::kNo,
+            "this kernel has no netdev netlink family, so no XDP RX metadata kfuncs either (Linux 6.3+)"};
+  if (!dev) return {f, Supply::kUnknown, "the netdev family does not list " + port};
+  if (!dev->xdpRxMetadata)
+    return {f, Supply::kUnknown,
+            "this kernel does not report which metadata kfuncs a driver implements (Linux 6.8+ does)"};
+  if (*dev->xdpRxMetadata & bitOf(f)) return {f, Supply::kYes, "the driver implements " + kfunc};
+  return {f, Supply::kNo, "the driver does not implement " + kfunc + " (it returns -EOPNOTSUPP)"};
+}
+
+}  // namespace
+
+std::vector<PortRxMetadata> rxMetadataOf(const representors::Topology& t, const NetdevDevices& devices) {
+  std::map<int, const netdev::Device*> byIfindex;
+  if (devices)
+    for (const auto& d : *devices) byIfindex[d.ifindex] = &d;
+  std::vector<PortRxMetadata> out;
+  auto add = [&](const std::string& port, std::string role, bool uplink, int ifindex) {
+    PortRxMetadata m{port, std::move(role), uplink, ifindex, {}};
+    auto it = byIfindex.find(ifindex);
+    const netdev::Device* dev = it == byIfindex.end() ? nullptr : it->second;
+    for (RxField f : kRxFields) m.fields.push_back(supplyOf(f, port, devices, dev));
+    out.push_back(std::move(m));
+  };
+  add(t.pf, "uplink", true, t.pfIfindex);
+  for (const auto& r : t.reps) add(r.ifname, "vf " + std::to_string(r.vf) + " representor", false, r.ifindex);
+  return out;
+}
+
+Result<NetdevDevices> readNetdevDevices(NetlinkPort& genl) {
+  auto family = requestOne(genl, netlink::encodeGetFamily(netdev::kFamilyName));
+  if (!family.ok() && family.error().errnum() == ENOENT) return NetdevDevices{};  // before Linux 6.3
+  if (!family.ok()) return family.error();
+  if (family->empty()) return Error(ErrorCode::kInternal, "the family request for netdev had no reply");
+  VFSTEER_ASSIGN_OR_RETURN(uint16_t id, netlink::decodeFamilyId(family->front()));
+  VFSTEER_ASSIGN_OR_RETURN(auto raws, genl.dump(netdev::encodeDumpDevices(id)));
+  std::vector<netdev::Device> devices;
+  for (const auto& raw : raws) {
+    VFSTEER_ASSIGN_OR_RETURN(auto dev, netdev::decodeDevice(raw));
+    devices.push_back(dev);
+  }
+  return NetdevDevices{std::move(devices)};
+}
+
+std::vector<RxDisagreement> rxDisagreements(const std::vector<PortRxMetadata>& ports, const policies::Profile& profile) {
+  std::vector<RxDisagreement> out;
+  for (const auto& port : ports) {
+    if (!port.uplink) continue;
+    for (const auto& f : port.fields) {
+      const bool claimed = claimOf(profile, f.field);
+      if (f.supply == Supply::kUnknown || claimed == (f.supply == Supply::kYes)) continue;
+      const std::string field(name(f.field));
+      std::string message = "profile " + profile.name + (claimed ? " claims" : " does not claim") + " metadata." +
+                            field + ", but on " + port.port + " " + f.reason;
+      out.push_back({port.port, f.field, claimed, f.supply, std::move(message)});
+    }
+  }
+  return out;
+}
+
+}  // namespace vfsteer::engine
