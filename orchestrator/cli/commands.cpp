@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <iostream>
 
+#include "engine/instances.hpp"
+#include "vfsteer/policies/loader.hpp"
+
 namespace vfsteer::cli {
 
 void addCommands(CLI::App& app, int& exitCode) {
@@ -13,6 +16,7 @@ void addCommands(CLI::App& app, int& exitCode) {
   addReportCommand(app, exitCode);
   addTeardownCommand(app, exitCode);
   addRunCommand(app, exitCode);
+  addMetadataCommand(app, exitCode);
   addLabCommand(app, exitCode);
 }
 
@@ -37,6 +41,32 @@ void addChainOption(CLI::App* cmd, std::vector<std::string>& chains) {
   cmd->add_option("--chain", chains, "Show only CHAIN (repeat or separate with commas)")
       ->delimiter(',')
       ->type_name("CHAIN");
+}
+
+void addDeviceOptions(CLI::App* cmd, DeviceArgs& args) {
+  cmd->add_option("--pf", args.pf, "PF netdev name");
+  cmd->add_option("--netns", args.netns,
+                  "The PF's network namespace (read from its topology file; default: the policy's "
+                  "device.netns)");
+  cmd->add_option("-f,--file", args.policyFile, "Use the PF this policy names")->check(CLI::ExistingFile);
+  cmd->add_option("--topology", args.topology, "Topology file instead of the kernel's view")
+      ->check(CLI::ExistingFile);
+}
+
+Result<representors::Topology> discoverNamedDevice(const DeviceArgs& args) {
+  policies::Device device;
+  if (args.pf) {
+    device.pf = *args.pf;
+  } else if (args.policyFile) {
+    VFSTEER_ASSIGN_OR_RETURN(auto policy, policies::loadPolicyFile(*args.policyFile));
+    device = policy.device;
+  } else {
+    return Error(ErrorCode::kInvalidInput, "name the device: --pf NAME or -f POLICY");
+  }
+  if (args.netns) device.netns = args.netns;
+  representors::DiscoverOptions opts;
+  opts.topologyFile = args.topology;
+  return engine::discoverDevice(device, opts);
 }
 
 void printError(const std::string& text) { std::fprintf(stderr, "vfsteer: %s\n", text.c_str()); }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/apply.hpp"
+#include "vfsteer/representors/topology.hpp"
 #include "vfsteer/common/result.hpp"
 
 namespace vfsteer::cli {
@@ -32,6 +33,7 @@ void addLabCommand(CLI::App& app, int& exitCode);
 void addDiscoverCommand(CLI::App& app, int& exitCode);
 void addEnforceCommand(CLI::App& app, int& exitCode);
 void addRunCommand(CLI::App& app, int& exitCode);
+void addMetadataCommand(CLI::App& app, int& exitCode);
 
 // The options apply and run share: -f, --profile, --profiles-dir, --skip-sw,
 // --skip-hw, --emulate-nic, --retry-refused and --topology (into `topology`).
@@ -43,6 +45,18 @@ inline constexpr int kDefaultLockWaitSeconds = 30;
 void addLockWaitOption(CLI::App* cmd, int& seconds);
 // --chain NAME[,NAME]: show only these chains (plan, report; keepChains).
 void addChainOption(CLI::App* cmd, std::vector<std::string>& chains);
+
+// The device a read-only command names: --pf (with --netns) or the PF of
+// -f POLICY, with --topology instead of the kernel's view.
+struct DeviceArgs {
+  std::optional<std::string> pf;
+  std::optional<std::string> netns;
+  std::optional<std::string> policyFile;
+  std::optional<std::string> topology;
+};
+void addDeviceOptions(CLI::App* cmd, DeviceArgs& args);
+// Discovers that device; the error says what to give instead.
+Result<representors::Topology> discoverNamedDevice(const DeviceArgs& args);
 
 // Prints an error for the operator: "vfsteer: <text>" on stderr.
 void printError(const std::string& text);

@@ -3,8 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "engine/instances.hpp"
+#include "cli/rx_metadata_output.hpp"
 #include "engine/profiles.hpp"
+#include "engine/rx_metadata.hpp"
 #include "vfsteer/policies/loader.hpp"
 #include "vfsteer/representors/topology.hpp"
 
@@ -13,33 +14,22 @@ namespace vfsteer::cli {
 namespace {
 
 struct DiscoverArgs {
-  std::optional<std::string> pf;
-  std::optional<std::string> netns;
-  std::optional<std::string> policyFile;
-  std::optional<std::string> topology;
+  DeviceArgs device;
   std::optional<std::string> profileDir;
   std::string output = "table";
 };
 
+// The XDP RX metadata of the ports, or why it could not be read (discover
+// shows what it can and does not fail for this).
+Result<std::vector<engine::PortRxMetadata>> rxMetadata(const representors::Topology& t) {
+  auto ports = engine::makeRealPorts();
+  VFSTEER_ASSIGN_OR_RETURN(auto genl, ports->netlink(t.netns, NETLINK_GENERIC));
+  VFSTEER_ASSIGN_OR_RETURN(auto devices, engine::readNetdevDevices(*genl));
+  return engine::rxMetadataOf(t, devices);
+}
+
 int runDiscover(const DiscoverArgs& args) {
-  policies::Device device;
-  if (args.pf) {
-    device.pf = *args.pf;
-  } else if (args.policyFile) {
-    auto policy = policies::loadPolicyFile(*args.policyFile);
-    if (!policy.ok()) {
-      printError(policy.error().message());
-      return kExitBadInput;
-    }
-    device = policy->device;
-  } else {
-    printError("name the device: --pf NAME or -f POLICY");
-    return kExitBadInput;
-  }
-  if (args.netns) device.netns = args.netns;
-  representors::DiscoverOptions opts;
-  opts.topologyFile = args.topology;
-  auto t = engine::discoverDevice(device, opts);
+  auto t = discoverNamedDevice(args.device);
   if (!t.ok()) {
     printError(t.error().describe());
     return kExitBadInput;
@@ -72,6 +62,9 @@ int runDiscover(const DiscoverArgs& args) {
                                    {"pf_number", r.pfNumber},
                                    {"phys_port_name", r.physPortName},
                                    {"switch_id", r.switchId}});
+  auto metadata = rxMetadata(*t);
+  if (metadata.ok()) doc["xdp_rx_metadata"] = rxMetadataJson(*metadata);
+  else doc["xdp_rx_metadata"] = {{"error", metadata.error().describe()}};
   if (args.output == "json") {
     std::cout << doc.dump(2) << "\n";
     return kExitOk;
@@ -89,6 +82,9 @@ int runDiscover(const DiscoverArgs& args) {
               << (r.physPortName.empty() ? "" : ", port " + r.physPortName)
               << (r.devlinkPort ? ", devlink port " + std::to_string(r.devlinkPort) : "")
               << (r.switchId.empty() ? "" : ", switch " + r.switchId) << "\n";
+  std::cout << "  XDP RX metadata (vfsteer metadata show compares it with the profile):\n";
+  if (metadata.ok()) printRxMetadata(std::cout, *metadata, "    ");
+  else std::cout << "    unknown: " << metadata.error().describe() << "\n";
   return kExitOk;
 }
 
@@ -98,14 +94,9 @@ void addDiscoverCommand(CLI::App& app, int& exitCode) {
   auto args = std::make_shared<DiscoverArgs>();
   CLI::App* cmd = app.add_subcommand(
       "discover", "Show the PF, its VFs and their representors as vfsteer finds them (devlink ports "
-                  "and sysfs, or a topology file), the driver and the profile it maps to.");
-  cmd->add_option("--pf", args->pf, "PF netdev name");
-  cmd->add_option("--netns", args->netns,
-                  "The PF's network namespace (read from its topology file; default: the policy's "
-                  "device.netns)");
-  cmd->add_option("-f,--file", args->policyFile, "Use the PF this policy names")->check(CLI::ExistingFile);
-  cmd->add_option("--topology", args->topology, "Topology file instead of the kernel's view")
-      ->check(CLI::ExistingFile);
+                  "and sysfs, or a topology file), the driver, the profile it maps to and the XDP RX "
+                  "metadata each port supplies.");
+  addDeviceOptions(cmd, args->device);
   cmd->add_option("--profiles-dir", args->profileDir, "Directory of profile files");
   cmd->add_option("-o,--output", args->output, "Output format")
       ->check(CLI::IsMember({"table", "json"}))

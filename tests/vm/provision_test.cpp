@@ -2,6 +2,9 @@
 // kernel reports through vfsteer's decoders and through ip(8) and devlink(8).
 #include <gtest/gtest.h>
 
+#include <sys/utsname.h>
+
+#include <cstdio>
 #include <filesystem>
 
 #include "netdevsim.hpp"
@@ -44,6 +47,33 @@ TEST_F(VmTest, DiscoverFindsRepresentorsThroughDevlinkNotNames) {
     EXPECT_EQ(ours.substr(0, theirs.size()), theirs);
     EXPECT_EQ(rep["switch_id"], d["switch_id"]) << "one eswitch: the PF's switch id";
   }
+}
+
+// netdevsim implements no XDP RX metadata kfunc: metadata show says so for
+// every port, with the kernel's reason (6.1 has no netdev family; 6.12
+// reports xdp-rx-metadata-features), and the netdevsim profile agrees.
+TEST_F(VmTest, MetadataShowSaysNetdevsimSuppliesNothingAndWhy) {
+  nsim().setNumVfs(2);
+  nsim().setSwitchdev();
+  auto r = runVfsteer({"metadata", "show", "--pf", nsim().pf(), "-o", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  json d = json::parse(r.out);
+  EXPECT_EQ(d["profile"], "netdevsim");
+  utsname u{};
+  ASSERT_EQ(uname(&u), 0);
+  int major = 0, minor = 0;
+  ASSERT_EQ(std::sscanf(u.release, "%d.%d", &major, &minor), 2);
+  const bool reports = major > 6 || (major == 6 && minor >= 8);
+  ASSERT_EQ(d["ports"].size(), 3u) << "the PF and two representors";
+  for (const auto& p : d["ports"])
+    for (const auto& [field, f] : p["fields"].items()) {
+      EXPECT_EQ(f["supplied"], "no") << p["port"] << " " << field;
+      const std::string reason = f["reason"];
+      EXPECT_NE(reason.find(reports ? "the driver does not implement bpf_xdp_metadata_" : "no netdev netlink family"),
+                std::string::npos)
+          << u.release << ": " << reason;
+    }
+  EXPECT_TRUE(d["disagreements"].empty()) << d["disagreements"].dump();
 }
 
 TEST_F(VmTest, ProvisionsVfsInSwitchdevModeWithDevlinkRates) {
