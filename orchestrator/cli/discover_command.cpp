@@ -63,8 +63,8 @@ int runDiscover(const DiscoverArgs& args) {
                                    {"phys_port_name", r.physPortName},
                                    {"switch_id", r.switchId}});
   auto metadata = rxMetadata(*t);
-  if (metadata.ok()) doc["xdp_rx_metadata"] = rxMetadataJson(*metadata);
-  else doc["xdp_rx_metadata"] = {{"error", metadata.error().describe()}};
+  doc["xdp_rx_metadata"] = metadata.ok() ? rxMetadataJson(*metadata) : nlohmann::ordered_json::array();
+  if (!metadata.ok()) doc["xdp_rx_metadata_error"] = metadata.error().describe();
   if (args.output == "json") {
     std::cout << doc.dump(2) << "\n";
     return kExitOk;

@@ -1,6 +1,7 @@
 #include "engine/rx_metadata.hpp"
 
 #include <cerrno>
+#include <iterator>
 #include <map>
 
 #include "engine/requests.hpp"
@@ -9,23 +10,29 @@ namespace vfsteer::engine {
 
 namespace netdev = netlink::netdev;
 
-std::string_view name(RxField f) {
-  switch (f) {
-    case RxField::kHash: return "rx_hash";
-    case RxField::kTimestamp: return "rx_timestamp";
-    case RxField::kVlanTag: return "vlan_tag";
-  }
-  return "?";
-}
+namespace {
 
-std::string_view kfuncOf(RxField f) {
-  switch (f) {
-    case RxField::kHash: return "bpf_xdp_metadata_rx_hash";
-    case RxField::kTimestamp: return "bpf_xdp_metadata_rx_timestamp";
-    case RxField::kVlanTag: return "bpf_xdp_metadata_rx_vlan_tag";
-  }
-  return "?";
-}
+// One row per field, in kRxFields order: its words, its kfunc, its bit in
+// xdp-rx-metadata-features and the profile claim about it.
+struct RxFieldFacts {
+  std::string_view name;
+  std::string_view kfunc;
+  uint64_t bit;
+  bool policies::Profile::*claim;
+};
+constexpr RxFieldFacts kFacts[] = {
+    {"rx_hash", "bpf_xdp_metadata_rx_hash", netdev::kRxMetadataHash, &policies::Profile::rxHash},
+    {"rx_timestamp", "bpf_xdp_metadata_rx_timestamp", netdev::kRxMetadataTimestamp, &policies::Profile::rxTimestamp},
+    {"vlan_tag", "bpf_xdp_metadata_rx_vlan_tag", netdev::kRxMetadataVlanTag, &policies::Profile::rxVlanTag},
+};
+static_assert(std::size(kFacts) == kRxFields.size());
+
+const RxFieldFacts& facts(RxField f) { return kFacts[static_cast<size_t>(f)]; }
+
+}  // namespace
+
+std::string_view name(RxField f) { return facts(f).name; }
+std::string_view kfuncOf(RxField f) { return facts(f).kfunc; }
 
 std::string_view name(Supply s) {
   switch (s) {
@@ -38,24 +45,6 @@ std::string_view name(Supply s) {
 
 namespace {
 
-uint64_t bitOf(RxField f) {
-  switch (f) {
-    case RxField::kHash: return netdev::kRxMetadataHash;
-    case RxField::kTimestamp: return netdev::kRxMetadataTimestamp;
-    case RxField::kVlanTag: return netdev::kRxMetadataVlanTag;
-  }
-  return 0;
-}
-
-bool claimOf(const policies::Profile& p, RxField f) {
-  switch (f) {
-    case RxField::kHash: return p.rxHash;
-    case RxField::kTimestamp: return p.rxTimestamp;
-    case RxField::kVlanTag: return p.rxVlanTag;
-  }
-  return false;
-}
-
 FieldSupply supplyOf(RxField f, const std::string& port, const NetdevDevices& devices, const netdev::Device* dev) {
   const std::string kfunc(kfuncOf(f));
   if (!devices)
@@ -65,7 +54,7 @@ FieldSupply supplyOf(RxField f, const std::string& port, const NetdevDevices& de
   if (!dev->xdpRxMetadata)
     return {f, Supply::kUnknown,
             "this kernel does not report which metadata kfuncs a driver implements (Linux 6.8+ does)"};
-  if (*dev->xdpRxMetadata & bitOf(f)) return {f, Supply::kYes, "the driver implements " + kfunc};
+  if (*dev->xdpRxMetadata & facts(f).bit) return {f, Supply::kYes, "the driver implements " + kfunc};
   return {f, Supply::kNo, "the driver does not implement " + kfunc + " (it returns -EOPNOTSUPP)"};
 }
 
@@ -108,7 +97,7 @@ std::vector<RxDisagreement> rxDisagreements(const std::vector<PortRxMetadata>& p
   for (const auto& port : ports) {
     if (!port.uplink) continue;
     for (const auto& f : port.fields) {
-      const bool claimed = claimOf(profile, f.field);
+      const bool claimed = profile.*facts(f.field).claim;
       if (f.supply == Supply::kUnknown || claimed == (f.supply == Supply::kYes)) continue;
       const std::string field(name(f.field));
       std::string message = "profile " + profile.name + (claimed ? " claims" : " does not claim") + " metadata." +

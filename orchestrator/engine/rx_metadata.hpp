@@ -23,6 +23,7 @@
 
 namespace vfsteer::engine {
 
+// In this order: the values index rx_metadata.cpp's table of facts.
 enum class RxField { kHash, kTimestamp, kVlanTag };
 inline constexpr std::array kRxFields = {RxField::kHash, RxField::kTimestamp, RxField::kVlanTag};
 // The profile's key for the field: "rx_hash", "rx_timestamp", "vlan_tag".
