@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_runner.hpp"
 #include "vfsteer/netlink/socket.hpp"
 #include "vfsteer/netlink/tc.hpp"
@@ -121,6 +123,7 @@ int main(int argc, char** argv) {
   std::printf("u32 filter insert on veth, best of %d runs (same kernel, same run)\n", kRepetitions);
   std::printf("%8s  %16s  %16s  %8s\n", "rules", "vfsteer rules/s", "tc -batch rules/s", "ratio");
   bool failed = false;
+  nlohmann::json rows = nlohmann::json::array();
   for (int n : sizes) {
     double best[2] = {1e9, 1e9};
     for (int rep = 0; rep < kRepetitions; ++rep) {
@@ -137,7 +140,13 @@ int main(int argc, char** argv) {
     }
     if (failed) break;
     std::printf("%8d  %16.0f  %16.0f  %7.2fx\n", n, n / best[0], n / best[1], best[1] / best[0]);
+    rows.push_back({{"rules", n},
+                    {"vfsteer_rules_per_s", n / best[0]},
+                    {"tc_batch_rules_per_s", n / best[1]},
+                    {"vfsteer_vs_tc_batch", best[1] / best[0]}});
   }
   testing::runProgram({"/usr/sbin/ip", "netns", "del", kNs});
-  return failed ? 1 : 0;
+  if (failed) return 1;
+  std::printf("%s\n", nlohmann::json{{"u32_insert", rows}}.dump().c_str());
+  return 0;
 }
