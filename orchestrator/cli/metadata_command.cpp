@@ -33,7 +33,7 @@ int runShow(const MetadataArgs& args) {
   }
   auto profile = policies::selectProfile(*profiles, args.profile, t->driver);
   if (!profile.ok()) {
-    printError(profile.error().describe() + "; name one with --profile");
+    printError(profile.error().describe());
     return kExitBadInput;
   }
   auto ports = engine::makeRealPorts();

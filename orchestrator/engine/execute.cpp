@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstring>
 #include <map>
-#include <ranges>
 #include <thread>
 
 #include "engine/flower_rules.hpp"
@@ -293,17 +292,24 @@ Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector
 // device's u32 kinds are looked at: a teardown removes every rule, and a
 // walk over the whole model per rule made it quadratic.
 void Executor::noteU32Emptied(const std::string& device) {
-  auto onDevice = [&](Kind kind) {
-    auto first = model_.owned.lower_bound(Key{kind, device});
-    auto last = first;
-    while (last != model_.owned.end() && last->first.kind == kind && last->first.device == device) ++last;
-    return std::ranges::subrange(first, last);
+  // Whether `pred` holds for any object of this kind on the device (keys
+  // sort by kind, then device).
+  auto anyOnDevice = [&](Kind kind, auto pred) {
+    for (auto it = model_.owned.lower_bound(Key{kind, device});
+         it != model_.owned.end() && it->first.kind == kind && it->first.device == device; ++it)
+      if (pred(*it)) return true;
+    return false;
   };
-  if (!onDevice(Kind::kU32Link).empty()) return;
-  for (const auto& [key, object] : onDevice(Kind::kNicRule))
-    if (std::holds_alternative<tc::U32>(std::get<NicRule>(object).filter.spec)) return;
+  if (anyOnDevice(Kind::kU32Link, [](const auto&) { return true; })) return;
+  if (anyOnDevice(Kind::kNicRule, [](const auto& entry) {
+        return std::holds_alternative<tc::U32>(std::get<NicRule>(entry.second).filter.spec);
+      }))
+    return;
   std::vector<Key> tables;
-  for (const auto& [key, object] : onDevice(Kind::kU32Table)) tables.push_back(key);
+  anyOnDevice(Kind::kU32Table, [&](const auto& entry) {
+    tables.push_back(entry.first);
+    return false;
+  });
   for (const Key& key : tables) {
     Change gone{Op::kRemove, Phase::kMakeRoom, model_.owned.at(key), std::nullopt};
     undos_.push_back({gone.describe() + " (with the last u32 filter)", inverse(gone), {}});
