@@ -167,14 +167,11 @@ class FilterSorter {
 };
 
 Status observeXdpFeatures(NetlinkPort& genl, ObservedState& out) {
-  auto family = requestOne(genl, netlink::encodeGetFamily(netlink::netdev::kFamilyName));
-  if (!family.ok() || family->empty()) return okStatus();  // before Linux 6.3: features unknown
-  VFSTEER_ASSIGN_OR_RETURN(uint16_t id, netlink::decodeFamilyId(family->front()));
-  VFSTEER_ASSIGN_OR_RETURN(auto devices, genl.dump(netlink::netdev::encodeDumpDevices(id)));
+  VFSTEER_ASSIGN_OR_RETURN(auto devices, readNetdevDevices(genl));
+  if (!devices) return okStatus();  // before Linux 6.3: features unknown
   std::map<IfIndex, std::string> byIndex;
   for (const auto& [name, ifindex] : out.ifindex) byIndex[ifindex] = name;
-  for (const auto& raw : devices) {
-    VFSTEER_ASSIGN_OR_RETURN(auto dev, netlink::netdev::decodeDevice(raw));
+  for (const auto& dev : *devices) {
     auto name = byIndex.find(IfIndex{dev.ifindex});
     if (name == byIndex.end()) continue;
     if (auto it = out.xdp.find(name->second); it != out.xdp.end()) it->second.features = dev.xdpFeatures;

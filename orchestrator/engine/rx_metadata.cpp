@@ -1,10 +1,7 @@
 #include "engine/rx_metadata.hpp"
 
-#include <cerrno>
 #include <iterator>
 #include <map>
-
-#include "engine/requests.hpp"
 
 namespace vfsteer::engine {
 
@@ -75,21 +72,6 @@ std::vector<PortRxMetadata> rxMetadataOf(const representors::Topology& t, const 
   add(t.pf, "uplink", true, t.pfIfindex);
   for (const auto& r : t.reps) add(r.ifname, "vf " + std::to_string(r.vf) + " representor", false, r.ifindex);
   return out;
-}
-
-Result<NetdevDevices> readNetdevDevices(NetlinkPort& genl) {
-  auto family = requestOne(genl, netlink::encodeGetFamily(netdev::kFamilyName));
-  if (!family.ok() && family.error().errnum() == ENOENT) return NetdevDevices{};  // before Linux 6.3
-  if (!family.ok()) return family.error();
-  if (family->empty()) return Error(ErrorCode::kInternal, "the family request for netdev had no reply");
-  VFSTEER_ASSIGN_OR_RETURN(uint16_t id, netlink::decodeFamilyId(family->front()));
-  VFSTEER_ASSIGN_OR_RETURN(auto raws, genl.dump(netdev::encodeDumpDevices(id)));
-  std::vector<netdev::Device> devices;
-  for (const auto& raw : raws) {
-    VFSTEER_ASSIGN_OR_RETURN(auto dev, netdev::decodeDevice(raw));
-    devices.push_back(dev);
-  }
-  return NetdevDevices{std::move(devices)};
 }
 
 std::vector<RxDisagreement> rxDisagreements(const std::vector<PortRxMetadata>& ports, const policies::Profile& profile) {

@@ -11,13 +11,11 @@
 #pragma once
 
 #include <array>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "engine/ports.hpp"
-#include "vfsteer/netlink/netdev.hpp"
+#include "engine/requests.hpp"
 #include "vfsteer/policies/profile.hpp"
 #include "vfsteer/representors/topology.hpp"
 
@@ -48,14 +46,9 @@ struct PortRxMetadata {
   std::vector<FieldSupply> fields;  // in kRxFields order
 };
 
-// The netdev family's view of the devices; nullopt when the kernel has no
-// such family (before Linux 6.3, which has no metadata kfuncs either).
-using NetdevDevices = std::optional<std::vector<netlink::netdev::Device>>;
-
-// Pure: what each port of `t` supplies according to `devices`.
+// Pure: what each port of `t` supplies according to `devices`
+// (readNetdevDevices() in the topology's namespace).
 std::vector<PortRxMetadata> rxMetadataOf(const representors::Topology& t, const NetdevDevices& devices);
-// Reads the netdev family in the topology's namespace through `genl`.
-Result<NetdevDevices> readNetdevDevices(NetlinkPort& genl);
 
 // A field the profile claims for the PF's netdev that the kernel says it
 // does not supply, or the converse. The claims describe the PF's own

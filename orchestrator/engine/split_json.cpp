@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <ostream>
 #include <type_traits>
 #include <utility>
 #include <variant>
