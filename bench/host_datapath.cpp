@@ -7,12 +7,18 @@
 // classifier does). Then the trombone with real frames: the XDP entry run
 // with BPF_F_TEST_XDP_LIVE_FRAMES, so every frame really is redirected out
 // of a veth, against the minimal XDP program redirecting to the same veth:
-// frames per second on one core. Ends with one JSON line of every figure.
+// frames per second on one core. Last, what the XDP entry's handover
+// saves tc: real frames arrive on a veth whose tc ingress runs the tc
+// entry, once without and once with the XDP entry in front (which then
+// passes each frame on with its classification in XDP metadata); the
+// kernel's own per-program run time (bpf_stats) gives the tc entry's ns per
+// frame in both. Ends with one JSON line of every figure.
 // Run as root:
 //   build/bench/host_datapath_bench [rules...]     (default: 1 1000 100000)
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 #include <unistd.h>
 
@@ -20,6 +26,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -88,8 +95,9 @@ bool fillFloor(int mapFd, int rules) {
 }
 
 // `rules` rules matching frames that arrive on `ingress`, whose one chain
-// redirects them out of `target`.
-HostTables tablesWith(int rules, uint32_t ingress = kIfindex, uint32_t target = kIfindex) {
+// redirects them out of `target` (or drops them, for target 0); in XDP
+// unless `tcOnly`.
+HostTables tablesWith(int rules, uint32_t ingress = kIfindex, uint32_t target = kIfindex, bool tcOnly = false) {
   HostTables t;
   vfs_tuple tuple{};
   tuple.mask.ifindex = 0xffffffff;
@@ -102,8 +110,8 @@ HostTables tablesWith(int rules, uint32_t ingress = kIfindex, uint32_t target = 
   vfs_chain c{};
   c.id = 0;
   c.nstages = 1;
-  c.flags = VFS_CHAIN_XDP;
-  c.stages[0].kind = VFS_ST_REDIRECT;
+  c.flags = tcOnly ? 0 : VFS_CHAIN_XDP;
+  c.stages[0].kind = target == 0 ? VFS_ST_DROP : VFS_ST_REDIRECT;
   c.stages[0].u32 = target;
   t.chains.push_back(c);
   for (int i = 0; i < rules; ++i) {
@@ -190,14 +198,6 @@ bpf_object* minimalRedirectingTo(uint32_t target) {
   return obj;
 }
 
-// The trombone on real frames: a veth pair in a namespace of its own, frames
-// "arriving" on va and redirected back out of it (vb has GRO on, so va
-// takes XDP frames: veth_xdp_xmit needs NAPI on the peer).
-struct LiveFigures {
-  double vfsteerMpps = -1, minimalMpps = -1;
-  uint64_t arrived = 0;  // frames vb received: the redirects really sent them
-};
-
 // vb's received-packet counter, as ip(8) reports it.
 uint64_t rxPackets(const std::string& ns, const std::string& dev) {
   auto r = testing::runProgram({"/usr/sbin/ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev});
@@ -205,8 +205,12 @@ uint64_t rxPackets(const std::string& ns, const std::string& dev) {
   if (doc.is_discarded() || !doc.is_array() || doc.empty()) return 0;
   return doc[0]["stats64"]["rx"]["packets"].get<uint64_t>();
 }
-LiveFigures measureLive(Datapath& dp, uint32_t& gen) {
-  LiveFigures out;
+
+// A veth pair va/vb in a namespace of its own (vb has GRO on, so va takes
+// XDP frames: veth_xdp_xmit needs NAPI on the peer); runs `inside` in it
+// with va's and vb's ifindex, then reports how many frames vb received and
+// deletes the namespace.
+uint64_t withVethPair(const std::function<Status(uint32_t va, uint32_t vb)>& inside) {
   const std::string ns = "vfsb-" + std::to_string(getpid());
   auto ip = [&](std::vector<std::string> args) {
     args.insert(args.begin(), "/usr/sbin/ip");
@@ -215,18 +219,42 @@ LiveFigures measureLive(Datapath& dp, uint32_t& gen) {
   if (!ip({"netns", "add", ns}) || !ip({"-n", ns, "link", "add", "va", "type", "veth", "peer", "name", "vb"}) ||
       !ip({"-n", ns, "link", "set", "va", "up"}) || !ip({"-n", ns, "link", "set", "vb", "up"}) ||
       testing::runProgram({"/usr/sbin/ip", "netns", "exec", ns, "ethtool", "-K", "vb", "gro", "on"}).status != 0) {
-    std::fprintf(stderr, "cannot set up the live-frames veth pair\n");
+    std::fprintf(stderr, "cannot set up the veth pair\n");
     ip({"netns", "del", ns});
-    return out;
+    return 0;
   }
   auto netns = netlink::Netns::byName(ns);
   Status ran = netns.ok() ? netns->runInside([&]() -> Status {
     const auto va = static_cast<uint32_t>(if_nametoindex("va"));
-    if (va == 0) return Error::fromErrno(errno, "find va");
-    gen ^= 1;
-    VFSTEER_TRY(dp.writeGeneration(gen, tablesWith(1, va, va)));
-    VFSTEER_TRY(dp.activate(gen));
-    (void)dp.clearGeneration(gen ^ 1);
+    const auto vb = static_cast<uint32_t>(if_nametoindex("vb"));
+    if (va == 0 || vb == 0) return Error::fromErrno(errno, "find va and vb");
+    return inside(va, vb);
+  }) : netns.error();
+  if (!ran.ok()) std::fprintf(stderr, "%s\n", ran.error().describe().c_str());
+  const uint64_t arrived = ran.ok() ? rxPackets(ns, "vb") : 0;
+  ip({"netns", "del", ns});
+  return arrived;
+}
+
+Status useTables(Datapath& dp, uint32_t& gen, const HostTables& tables) {
+  gen ^= 1;
+  VFSTEER_TRY(dp.writeGeneration(gen, tables));
+  VFSTEER_TRY(dp.activate(gen));
+  (void)dp.clearGeneration(gen ^ 1);
+  return okStatus();
+}
+
+// The trombone on real frames: frames "arriving" on va and redirected back
+// out of it.
+struct LiveFigures {
+  double vfsteerMpps = -1, minimalMpps = -1;
+  uint64_t arrived = 0;  // frames vb received: the redirects really sent them
+};
+
+LiveFigures measureLive(Datapath& dp, uint32_t& gen) {
+  LiveFigures out;
+  out.arrived = withVethPair([&](uint32_t va, uint32_t) -> Status {
+    VFSTEER_TRY(useTables(dp, gen, tablesWith(1, va, va)));
     bpf_object* minimal = minimalRedirectingTo(va);
     if (!minimal) return Error(ErrorCode::kInternal, "cannot load the minimal program redirecting to va");
     const auto frame = frameFor(0);
@@ -234,10 +262,76 @@ LiveFigures measureLive(Datapath& dp, uint32_t& gen) {
     out.minimalMpps = liveMpps(bpf_program__fd(bpf_object__find_program_by_name(minimal, "minimal_xdp")), va, frame);
     bpf_object__close(minimal);
     return okStatus();
-  }) : netns.error();
-  if (!ran.ok()) std::fprintf(stderr, "live frames: %s\n", ran.error().describe().c_str());
-  out.arrived = rxPackets(ns, "vb");
-  ip({"netns", "del", ns});
+  });
+  return out;
+}
+
+// The kernel's run count and run time of a program (bpf_stats).
+struct RunStats {
+  uint64_t count = 0, ns = 0;
+};
+Result<RunStats> runStats(int progFd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(progFd, &info, &len) != 0) return Error::fromErrno(errno, "read program info");
+  return RunStats{info.run_cnt, info.run_time_ns};
+}
+
+// What the XDP entry's handover saves tc: the tc entry's ns per frame for
+// frames of a chain that runs in tc, without the XDP entry (tc parses and
+// classifies) and with it (tc takes XDP's verdict), plus the XDP entry's
+// own ns per frame.
+struct HandoverFigures {
+  double tcAloneNs = -1, tcAfterXdpNs = -1, xdpNs = -1;
+  uint64_t handedOver = 0;  // the datapath's count of frames tc took from XDP
+};
+constexpr int kHandoverFrames = 1000000;
+
+HandoverFigures measureHandover(Datapath& dp, uint32_t& gen) {
+  HandoverFigures out;
+  withVethPair([&](uint32_t va, uint32_t vb) -> Status {
+    VFSTEER_TRY(useTables(dp, gen, tablesWith(1, vb, 0, /*tcOnly=*/true)));
+    bpf_object* minimal = minimalRedirectingTo(va);
+    if (!minimal) return Error(ErrorCode::kInternal, "cannot load the minimal program redirecting to va");
+    const int sender = bpf_program__fd(bpf_object__find_program_by_name(minimal, "minimal_xdp"));
+    // ns per run of `prog` over one batch of live frames sent to vb.
+    auto nsPerRun = [&](int prog, double& figure) -> Status {
+      VFSTEER_ASSIGN_OR_RETURN(RunStats before, runStats(prog));
+      const auto frame = frameFor(0);
+      xdp_md xdp{};
+      xdp.ingress_ifindex = va;
+      xdp.data_end = static_cast<uint32_t>(frame.size());
+      LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = static_cast<uint32_t>(frame.size()),
+                  .ctx_in = &xdp, .ctx_size_in = sizeof xdp, .repeat = kHandoverFrames,
+                  .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = kLiveBatch);
+      if (bpf_prog_test_run_opts(sender, &opts) != 0) return Error::fromErrno(errno, "send live frames to vb");
+      usleep(200000);  // let vb's NAPI drain its ring
+      VFSTEER_ASSIGN_OR_RETURN(RunStats after, runStats(prog));
+      if (after.count == before.count) return Error(ErrorCode::kInternal, "the program never ran");
+      figure = static_cast<double>(after.ns - before.ns) / static_cast<double>(after.count - before.count);
+      return okStatus();
+    };
+    auto measure = [&]() -> Status {
+      LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(vb), .attach_point = BPF_TC_INGRESS);
+      LIBBPF_OPTS(bpf_tc_opts, tcOpts, .prog_fd = dp.ingressFd());
+      if (bpf_tc_hook_create(&hook) != 0 || bpf_tc_attach(&hook, &tcOpts) != 0)
+        return Error::fromErrno(errno, "attach the tc entry to vb");
+      VFSTEER_TRY(nsPerRun(dp.ingressFd(), out.tcAloneNs));
+      if (bpf_xdp_attach(static_cast<int>(vb), dp.xdpFd(), XDP_FLAGS_DRV_MODE, nullptr) != 0)
+        return Error::fromErrno(errno, "attach the XDP entry to vb");
+      VFSTEER_ASSIGN_OR_RETURN(GlobalCounters before, dp.globalCounters());
+      VFSTEER_TRY(nsPerRun(dp.ingressFd(), out.tcAfterXdpNs));
+      VFSTEER_ASSIGN_OR_RETURN(GlobalCounters after, dp.globalCounters());
+      out.handedOver = after.fromXdp - before.fromXdp;
+      return nsPerRun(dp.xdpFd(), out.xdpNs);
+    };
+    // bpf_stats count while this descriptor is open.
+    const int statsFd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    Status s = statsFd < 0 ? Error::fromErrno(errno, "enable bpf_stats") : measure();
+    if (statsFd >= 0) close(statsFd);
+    bpf_object__close(minimal);
+    return s;  // the namespace goes, and with it both attachments
+  });
   return out;
 }
 
@@ -340,8 +434,29 @@ int main(int argc, char** argv) {
               {"sent", 2ULL * kRuns * kLiveFrames}};
     }
   }
+  nlohmann::json handover;
+  if (status == 0) {
+    const HandoverFigures h = measureHandover(*dp, gen);
+    if (h.tcAloneNs <= 0 || h.tcAfterXdpNs <= 0 || h.xdpNs <= 0 || h.handedOver == 0) {
+      std::fprintf(stderr, "handover: no figures, or tc never took a verdict from the XDP entry\n");
+      status = 1;
+    } else {
+      std::printf("\na frame the XDP entry passes on to tc (a chain that needs tc; live frames into a veth, "
+                  "kernel bpf_stats):\n  tc entry alone %.1f ns/frame; after the XDP entry %.1f ns/frame "
+                  "(%.2fx; %llu frames taken with XDP's verdict); the XDP entry itself %.1f ns/frame\n",
+                  h.tcAloneNs, h.tcAfterXdpNs, h.tcAfterXdpNs / h.tcAloneNs,
+                  static_cast<unsigned long long>(h.handedOver), h.xdpNs);
+      handover = {{"tc_alone_ns", h.tcAloneNs},
+                  {"tc_after_xdp_ns", h.tcAfterXdpNs},
+                  {"ratio", h.tcAfterXdpNs / h.tcAloneNs},
+                  {"xdp_ns", h.xdpNs},
+                  {"handed_over", h.handedOver}};
+    }
+  }
   (void)dp->destroy();
   bpf_object__close(minimal);
-  if (status == 0) std::printf("%s\n", nlohmann::json{{"rows", rows}, {"live_mpps", live}}.dump().c_str());
+  if (status == 0)
+    std::printf("%s\n",
+                nlohmann::json{{"rows", rows}, {"live_mpps", live}, {"handover", handover}}.dump().c_str());
   return status;
 }

@@ -103,7 +103,7 @@ nlohmann::ordered_json reportJson(const engine::LiveReport& r) {
     const auto& g = *r.totals;
     doc["host_totals"] = {{"malformed", g.malformed},   {"unmatched", g.unmatched},
                           {"policed", g.policed},       {"bpf_stage_missing", g.tailcallFailures},
-                          {"action_errors", g.actionErrors}};
+                          {"action_errors", g.actionErrors}, {"classified_in_xdp", g.fromXdp}};
   }
   doc["nic_emulated"] = r.nicEmulated;
   if (r.demuxProgram) {

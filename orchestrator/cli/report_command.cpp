@@ -119,7 +119,7 @@ int runReport(const ReportArgs& args) {
       const auto& t = *r.totals;
       std::cout << "host totals: " << t.unmatched << " unmatched (default path), " << t.malformed << " malformed, "
                 << t.policed << " policed, " << t.actionErrors << " action errors, " << t.tailcallFailures
-                << " missing bpf programs\n";
+                << " missing bpf programs; " << t.fromXdp << " passed on by the XDP entry with their chain\n";
     }
   }
   return kExitOk;

@@ -689,14 +689,35 @@ _Static_assert(VFS_MAX_STAGES == 16, "run_chain_xdp writes out VFS_MAX_STAGES st
 
 /* Entries ------------------------------------------------------------------- */
 
+/* The XDP entry's classification of this frame, if it left one for this
+ * port and this generation (struct vfs_handover); 0 when tc must classify. */
+static __always_inline int handed_over(struct __sk_buff *skb, __u32 gen, __u32 *verdict, __u32 *slot) {
+  void *data = (void *)(long)skb->data;
+  const struct vfs_handover *h = (void *)(long)skb->data_meta;
+  if ((void *)(h + 1) > data) return 0;
+  if (h->magic != VFS_HANDOVER_MAGIC || h->ifindex != skb->ingress_ifindex || h->gen != gen ||
+      h->slot >= VFS_MAX_CHAINS)
+    return 0;
+  *verdict = h->verdict;
+  *slot = h->slot;
+  return 1;
+}
+
 SEC("tc")
 int vfs_ingress(struct __sk_buff *skb) {
   __u32 zero = 0;
   const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
   if (!cfg) return VFS_DEFAULT_PATH;
+  __u32 gen = cfg->active & 1;
+  __u32 verdict = 0, slot = 0;
+  if (handed_over(skb, gen, &verdict, &slot)) {
+    count(VFS_G_FROM_XDP);
+    if (verdict == VFS_HO_CHAIN) return run_chain(skb, gen, slot, 0, 1);
+    count(verdict == VFS_HO_UNMATCHED ? VFS_G_UNMATCHED : VFS_G_MALFORMED);
+    return VFS_DEFAULT_PATH;
+  }
   struct vfs_scratch *sc = bpf_map_lookup_elem(&vfs_scratch, &zero);
   if (!sc) return VFS_DEFAULT_PATH;
-  __u32 gen = cfg->active & 1;
   const struct vfs_gen_config *gc = &cfg->gen[gen];
   struct parsed *p = &sc->p;
   reset_parsed(p);
@@ -713,11 +734,28 @@ int vfs_ingress(struct __sk_buff *skb) {
   return run_chain(skb, gen, r->chain, 0, 1);
 }
 
+/* Passes a frame on to tc with what the XDP entry found (struct
+ * vfs_handover). A driver without XDP metadata refuses the room; tc then
+ * classifies the frame itself. */
+static __always_inline int pass_to_tc(struct xdp_md *ctx, __u32 gen, __u32 verdict, __u32 slot) {
+  if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct vfs_handover))) return XDP_PASS;
+  void *data = (void *)(long)ctx->data;
+  struct vfs_handover *h = (void *)(long)ctx->data_meta;
+  if ((void *)(h + 1) > data) return XDP_PASS;
+  h->magic = VFS_HANDOVER_MAGIC;
+  h->ifindex = ctx->ingress_ifindex;
+  h->slot = slot;
+  h->gen = gen;
+  h->verdict = verdict;
+  return XDP_PASS;
+}
+
 /* XDP, attached in front of vfs_ingress on ports whose chains allow it. It
  * classifies with the same tables; a packet whose best chain is marked
  * VFS_CHAIN_XDP runs that chain here, every other packet (no match,
- * malformed, a chain that needs tc) goes on unchanged to vfs_ingress, which
- * classifies it again and counts it there, so each packet is counted once. */
+ * malformed, a chain that needs tc) goes on to vfs_ingress with the verdict
+ * in front of it (pass_to_tc), and vfs_ingress counts it there, so each
+ * packet is parsed once and counted once. */
 SEC("xdp")
 int vfs_xdp(struct xdp_md *ctx) {
   __u32 zero = 0;
@@ -730,12 +768,13 @@ int vfs_xdp(struct xdp_md *ctx) {
   struct parsed *p = &sc->p;
   reset_parsed(p);
   parse_xdp(ctx, gc, p);
-  if (p->malformed) return XDP_PASS;
+  if (p->malformed) return pass_to_tc(ctx, gen, VFS_HO_MALFORMED, 0);
   const struct vfs_rule *r = classify(gen, gc->ntuples, p, &sc->rk, &sc->ck);
-  if (!r) return XDP_PASS;
+  if (!r) return pass_to_tc(ctx, gen, VFS_HO_UNMATCHED, 0);
   struct vfs_chain_stats *stats = 0;
   const struct vfs_chain *c = chain_at(gen, r->chain, 0, 0, &stats);
-  if (!c || !stats || !(c->flags & VFS_CHAIN_XDP)) return XDP_PASS;
+  if (!c || !stats) return XDP_PASS;
+  if (!(c->flags & VFS_CHAIN_XDP)) return pass_to_tc(ctx, gen, VFS_HO_CHAIN, r->chain);
   stats->packets++;
   stats->bytes += xdp_len(ctx);
   return run_chain_xdp(ctx, c, stats, gen);

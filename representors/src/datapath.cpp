@@ -552,6 +552,7 @@ Result<GlobalCounters> Datapath::globalCounters() const {
   VFSTEER_TRY(read(VFS_G_POLICED, g.policed));
   VFSTEER_TRY(read(VFS_G_TAILCALL, g.tailcallFailures));
   VFSTEER_TRY(read(VFS_G_ACTION_ERR, g.actionErrors));
+  VFSTEER_TRY(read(VFS_G_FROM_XDP, g.fromXdp));
   return g;
 }
 

@@ -322,11 +322,22 @@ TEST_F(LabE2E, XdpEntryRunsItsChainsBeforeTheStackAndPassesTheRestToTc) {
   const std::string chains = R"(  - {name: fast, priority: 1, match: {ip_proto: udp, dst_port: 7100}, stages: [vlan_push: {id: 42}, {deliver: {vf: 0}}]}
   - {name: marked, priority: 2, match: {ip_proto: udp, dst_port: 7101}, stages: [{mark: 5}, {deliver: {vf: 1}}]}
 )";
-  auto send = [] {
+  auto tagged = [](const Bytes& plain, uint8_t vid) {
+    Bytes out(plain.begin(), plain.begin() + 12);
+    for (uint8_t b : {uint8_t{0x81}, uint8_t{0x00}, uint8_t{0x00}, vid}) out.push_back(b);
+    out.insert(out.end(), plain.begin() + 12, plain.end());
+    return out;
+  };
+  // Besides one frame per chain: a tagged frame for the tc chain (the
+  // kernel moves its tag out of the frame between XDP and tc) and one no
+  // chain matches. XDP passes the last three on to tc with its verdict.
+  auto send = [&] {
     auto tap = Capture::open(labNetns("host"), "uplink0");
     EXPECT_TRUE(tap.ok());
     auto got = fromWire({udp4(vfMac(0), "10.9.0.1", "10.10.0.1", 7100, "xdp-fast"),
-                         udp4(vfMac(1), "10.9.0.1", "10.10.0.1", 7101, "tc-marked")});
+                         udp4(vfMac(1), "10.9.0.1", "10.10.0.1", 7101, "tc-marked"),
+                         tagged(udp4(vfMac(1), "10.9.0.1", "10.10.0.1", 7101, "tc-tagged"), 9),
+                         udp4(vfMac(1), "10.9.0.1", "10.10.0.1", 7199, "no-chain")});
     got.at["uplink0"] = tap->collect();
     return got;
   };
@@ -344,18 +355,18 @@ TEST_F(LabE2E, XdpEntryRunsItsChainsBeforeTheStackAndPassesTheRestToTc) {
   auto got = send();
   auto fast = got.with("vf0", text("xdp-fast"));
   ASSERT_EQ(fast.size(), 1u);
-  const Bytes plain = udp4(vfMac(0), "10.9.0.1", "10.10.0.1", 7100, "xdp-fast");
-  Bytes tagged(plain.begin(), plain.begin() + 12);
-  for (uint8_t b : {0x81, 0x00, 0x00, 42}) tagged.push_back(b);
-  tagged.insert(tagged.end(), plain.begin() + 12, plain.end());
-  EXPECT_EQ(fast[0].frame, tagged) << "the XDP entry pushed the tag";
+  const Bytes pushed = tagged(udp4(vfMac(0), "10.9.0.1", "10.10.0.1", 7100, "xdp-fast"), 42);
+  EXPECT_EQ(fast[0].frame, pushed) << "the XDP entry pushed the tag";
   EXPECT_EQ(got.with("vf1", text("tc-marked")).size(), 1u);
+  EXPECT_EQ(got.with("vf1", text("tc-tagged")).size(), 1u);
   EXPECT_EQ(got.with("uplink0", text("xdp-fast")).size(), 0u) << "redirected in XDP, before the stack";
   EXPECT_EQ(got.with("uplink0", text("tc-marked")).size(), 1u) << "passed on to the stack and tc";
   rep = report();
   EXPECT_EQ(chainPackets(rep, "fast"), 1u) << "counted once";
-  EXPECT_EQ(chainPackets(rep, "marked"), 1u) << "counted once, in tc";
-  EXPECT_EQ(rep["host_totals"]["unmatched"].get<uint64_t>(), 0u);
+  EXPECT_EQ(chainPackets(rep, "marked"), 2u) << "counted once each, in tc";
+  EXPECT_EQ(rep["host_totals"]["unmatched"].get<uint64_t>(), 1u) << "counted once, in tc";
+  EXPECT_EQ(rep["host_totals"]["classified_in_xdp"].get<uint64_t>(), 3u)
+      << "tc took XDP's verdict for the frames it passed on and classified none of them again";
 
   // host_xdp: off takes the entry away; the same chains run in tc.
   gHostXdp = "off";
@@ -367,9 +378,14 @@ TEST_F(LabE2E, XdpEntryRunsItsChainsBeforeTheStackAndPassesTheRestToTc) {
   EXPECT_TRUE(rep["datapath"]["xdp_attachments"].empty());
   got = send();
   ASSERT_EQ(got.with("vf0", text("xdp-fast")).size(), 1u);
-  EXPECT_EQ(got.with("vf0", text("xdp-fast"))[0].frame, tagged) << "tc pushes the same tag";
+  EXPECT_EQ(got.with("vf0", text("xdp-fast"))[0].frame, pushed) << "tc pushes the same tag";
   EXPECT_EQ(got.with("uplink0", text("xdp-fast")).size(), 1u) << "now through the stack";
-  EXPECT_EQ(chainPackets(report(), "fast"), 2u);
+  EXPECT_EQ(got.with("vf1", text("tc-tagged")).size(), 1u);
+  rep = report();
+  EXPECT_EQ(chainPackets(rep, "fast"), 2u);
+  EXPECT_EQ(chainPackets(rep, "marked"), 4u);
+  EXPECT_EQ(rep["host_totals"]["unmatched"].get<uint64_t>(), 2u);
+  EXPECT_EQ(rep["host_totals"]["classified_in_xdp"].get<uint64_t>(), 3u) << "no XDP entry, no verdict to take";
 
   // And back: the entry returns.
   apply(chains);

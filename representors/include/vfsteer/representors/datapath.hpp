@@ -27,6 +27,7 @@ struct GlobalCounters {
   uint64_t policed = 0;
   uint64_t tailcallFailures = 0;
   uint64_t actionErrors = 0;
+  uint64_t fromXdp = 0;  // classified by the XDP entry, not again in tc
 };
 
 // Whether `object` is a BPF object holding a tc program named `program`
