@@ -264,10 +264,11 @@ __noinline int vfs_parse_frame(struct __sk_buff *skb, __u32 off, struct vfs_key 
   return parse_frame_at((void *)(long)skb->data, (void *)(long)skb->data_end, off, k, accel);
 }
 
-/* XDP sees every tag inside the frame: nothing is in metadata yet. */
-__noinline int vfs_parse_frame_xdp(struct xdp_md *ctx, __u32 off, struct vfs_key *k) {
+/* XDP sees the tags inside the frame, and `accel`: one the NIC took off
+ * the frame, as the driver reports it (vfs_xdp_rx), or 0. */
+__noinline int vfs_parse_frame_xdp(struct xdp_md *ctx, __u32 off, struct vfs_key *k, __u32 accel) {
   if (!k) return -1;
-  return parse_frame_at((void *)(long)ctx->data, (void *)(long)ctx->data_end, off, k, 0);
+  return parse_frame_at((void *)(long)ctx->data, (void *)(long)ctx->data_end, off, k, accel);
 }
 
 /* The tunnel type the policy gives the outer frame's UDP destination port. */
@@ -361,16 +362,17 @@ static __always_inline void parse(struct __sk_buff *skb, const struct vfs_gen_co
   set_tunnel_keys(p, type, t, inner_off);
 }
 
-/* The same for XDP: the frame is always linear here. */
+/* The same for XDP: the frame is always linear here; `accel` as in
+ * vfs_parse_frame_xdp. */
 static __always_inline void parse_xdp(struct xdp_md *ctx, const struct vfs_gen_config *gc,
-                                      struct parsed *p) {
+                                      struct parsed *p, __u32 accel) {
   struct vfs_key *o = &p->outer;
   o->ifindex = ctx->ingress_ifindex;
   __u8 type = VFS_TUN_NONE, t[8];
-  __u32 th = after_outer(p, gc, vfs_parse_frame_xdp(ctx, 0, o), &type);
+  __u32 th = after_outer(p, gc, vfs_parse_frame_xdp(ctx, 0, o, accel), &type);
   if (!th || bpf_xdp_load_bytes(ctx, th, t, sizeof(t))) return;
   __u32 inner_off = before_inner(p, type, t, th);
-  if (!inner_off || vfs_parse_frame_xdp(ctx, inner_off, &p->inner) < 0) return;
+  if (!inner_off || vfs_parse_frame_xdp(ctx, inner_off, &p->inner, 0) < 0) return;
   set_tunnel_keys(p, type, t, inner_off);
 }
 
@@ -472,7 +474,7 @@ __noinline int vfs_decap_xdp(struct xdp_md *ctx, __u32 gen) {
   if (!cfg || !sc) return -1;
   struct parsed *p = &sc->p;
   reset_parsed(p);
-  parse_xdp(ctx, &cfg->gen[gen & 1], p);
+  parse_xdp(ctx, &cfg->gen[gen & 1], p, 0); /* a stripped tag is back in the frame by now */
   if (!p->has_inner || p->outer_tags_in_packet > 1) return -1;
   return bpf_xdp_adjust_head(ctx, p->inner_off) ? -1 : 0;
 }
@@ -689,17 +691,17 @@ _Static_assert(VFS_MAX_STAGES == 16, "run_chain_xdp writes out VFS_MAX_STAGES st
 
 /* Entries ------------------------------------------------------------------- */
 
-/* The XDP entry's classification of this frame, if it left one for this
- * port and this generation (struct vfs_handover); 0 when tc must classify. */
+/* The XDP entry's verdict on this frame, if it left one for this port and
+ * this generation (struct vfsteer_meta); 0 when tc must classify. */
 static __always_inline int handed_over(struct __sk_buff *skb, __u32 gen, __u32 *verdict, __u32 *slot) {
   void *data = (void *)(long)skb->data;
-  const struct vfs_handover *h = (void *)(long)skb->data_meta;
-  if ((void *)(h + 1) > data) return 0;
-  if (h->magic != VFS_HANDOVER_MAGIC || h->ifindex != skb->ingress_ifindex || h->gen != gen ||
-      h->slot >= VFS_MAX_CHAINS)
+  const struct vfsteer_meta *m = (void *)(long)skb->data_meta;
+  if ((void *)(m + 1) > data) return 0;
+  if (m->magic != VFSTEER_META_MAGIC || m->verdict == VFS_HO_NONE || m->ifindex != skb->ingress_ifindex ||
+      m->gen != gen || m->slot >= VFS_MAX_CHAINS)
     return 0;
-  *verdict = h->verdict;
-  *slot = h->slot;
+  *verdict = m->verdict;
+  *slot = m->slot;
   return 1;
 }
 
@@ -734,19 +736,30 @@ int vfs_ingress(struct __sk_buff *skb) {
   return run_chain(skb, gen, r->chain, 0, 1);
 }
 
-/* Passes a frame on to tc with what the XDP entry found (struct
- * vfs_handover). A driver without XDP metadata refuses the room; tc then
- * classifies the frame itself. */
-static __always_inline int pass_to_tc(struct xdp_md *ctx, __u32 gen, __u32 verdict, __u32 slot) {
-  if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct vfs_handover))) return XDP_PASS;
+/* vfsteer's metadata in front of the frame: the room vfs_xdp_rx made, or
+ * new room, zeroed. 0 when the driver has no XDP metadata. */
+static __always_inline struct vfsteer_meta *meta_room(struct xdp_md *ctx) {
   void *data = (void *)(long)ctx->data;
-  struct vfs_handover *h = (void *)(long)ctx->data_meta;
-  if ((void *)(h + 1) > data) return XDP_PASS;
-  h->magic = VFS_HANDOVER_MAGIC;
-  h->ifindex = ctx->ingress_ifindex;
-  h->slot = slot;
-  h->gen = gen;
-  h->verdict = verdict;
+  struct vfsteer_meta *m = (void *)(long)ctx->data_meta;
+  if ((void *)(m + 1) <= data && m->magic == VFSTEER_META_MAGIC) return m;
+  if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m))) return 0;
+  data = (void *)(long)ctx->data;
+  m = (void *)(long)ctx->data_meta;
+  if ((void *)(m + 1) > data) return 0;
+  __builtin_memset(m, 0, sizeof(*m));
+  m->magic = VFSTEER_META_MAGIC;
+  return m;
+}
+
+/* Passes a frame on to tc with the XDP entry's verdict. A driver without
+ * XDP metadata has no room for it; tc then classifies the frame itself. */
+static __always_inline int pass_to_tc(struct xdp_md *ctx, __u32 gen, __u32 verdict, __u32 slot) {
+  struct vfsteer_meta *m = meta_room(ctx);
+  if (!m) return XDP_PASS;
+  m->ifindex = ctx->ingress_ifindex;
+  m->slot = slot;
+  m->gen = gen;
+  m->verdict = verdict;
   return XDP_PASS;
 }
 
@@ -755,9 +768,9 @@ static __always_inline int pass_to_tc(struct xdp_md *ctx, __u32 gen, __u32 verdi
  * VFS_CHAIN_XDP runs that chain here, every other packet (no match,
  * malformed, a chain that needs tc) goes on to vfs_ingress with the verdict
  * in front of it (pass_to_tc), and vfs_ingress counts it there, so each
- * packet is parsed once and counted once. */
-SEC("xdp")
-int vfs_xdp(struct xdp_md *ctx) {
+ * packet is parsed once and counted once. `accel` is a tag the NIC took
+ * off the frame (tpid << 16 | tci, network order), or 0. */
+static __always_inline int xdp_entry(struct xdp_md *ctx, __u32 accel) {
   __u32 zero = 0;
   const struct vfs_config *cfg = bpf_map_lookup_elem(&vfs_config, &zero);
   if (!cfg) return XDP_PASS;
@@ -767,7 +780,7 @@ int vfs_xdp(struct xdp_md *ctx) {
   const struct vfs_gen_config *gc = &cfg->gen[gen];
   struct parsed *p = &sc->p;
   reset_parsed(p);
-  parse_xdp(ctx, gc, p);
+  parse_xdp(ctx, gc, p, accel);
   if (p->malformed) return pass_to_tc(ctx, gen, VFS_HO_MALFORMED, 0);
   const struct vfs_rule *r = classify(gen, gc->ntuples, p, &sc->rk, &sc->ck);
   if (!r) return pass_to_tc(ctx, gen, VFS_HO_UNMATCHED, 0);
@@ -775,10 +788,60 @@ int vfs_xdp(struct xdp_md *ctx) {
   const struct vfs_chain *c = chain_at(gen, r->chain, 0, 0, &stats);
   if (!c || !stats) return XDP_PASS;
   if (!(c->flags & VFS_CHAIN_XDP)) return pass_to_tc(ctx, gen, VFS_HO_CHAIN, r->chain);
+  /* An XDP chain ends in a redirect or a drop: the frame leaves with the
+   * tag it came with, so one the NIC took off goes back in first, and the
+   * stages see the frame as it was on the wire. */
+  if (accel && xdp_vlan_push(ctx, accel >> 16, bpf_ntohs(accel & 0xffff))) {
+    count(VFS_G_ACTION_ERR);
+    return XDP_DROP;
+  }
   stats->packets++;
   stats->bytes += xdp_len(ctx);
   return run_chain_xdp(ctx, c, stats, gen);
 }
+
+SEC("xdp")
+int vfs_xdp(struct xdp_md *ctx) {
+  return xdp_entry(ctx, 0);
+}
+
+#ifdef VFS_RX_METADATA
+/* The XDP RX metadata kfuncs (Linux 6.3; the VLAN tag 6.8). A program
+ * calling them must be bound to the port's device, so this entry is loaded
+ * once per port (Datapath::loadRxEntry); the rest of the datapath is shared. */
+enum xdp_rss_hash_type { XDP_RSS_TYPE_NONE = 0 }; /* only the name links to the kernel's */
+extern int bpf_xdp_metadata_rx_hash(const struct xdp_md *ctx, __u32 *hash,
+                                    enum xdp_rss_hash_type *rss_type) __ksym;
+extern int bpf_xdp_metadata_rx_timestamp(const struct xdp_md *ctx, __u64 *timestamp) __ksym;
+extern int bpf_xdp_metadata_rx_vlan_tag(const struct xdp_md *ctx, __be16 *vlan_proto, __u16 *vlan_tci) __ksym;
+
+/* vfs_xdp, after writing what the port's driver knows about the frame in
+ * front of it (struct vfsteer_meta) for the tc entry and user stages. */
+SEC("xdp")
+int vfs_xdp_rx(struct xdp_md *ctx) {
+  enum xdp_rss_hash_type hash_type = 0;
+  __u32 hash = 0, accel = 0;
+  __u64 timestamp = 0;
+  __be16 vlan_proto = 0;
+  __u16 vlan_tci = 0, valid = 0;
+  if (!bpf_xdp_metadata_rx_hash(ctx, &hash, &hash_type)) valid |= VFSTEER_META_RX_HASH;
+  if (!bpf_xdp_metadata_rx_timestamp(ctx, &timestamp)) valid |= VFSTEER_META_RX_TIMESTAMP;
+  if (!bpf_xdp_metadata_rx_vlan_tag(ctx, &vlan_proto, &vlan_tci)) {
+    valid |= VFSTEER_META_VLAN;
+    accel = ((__u32)(__u16)vlan_proto << 16) | bpf_htons(vlan_tci);
+  }
+  struct vfsteer_meta *m = meta_room(ctx);
+  if (m) {
+    m->valid = valid;
+    m->rx_hash = hash;
+    m->rx_hash_type = hash_type;
+    m->rx_timestamp = timestamp;
+    m->vlan_proto = vlan_proto;
+    m->vlan_tci = vlan_tci;
+  }
+  return xdp_entry(ctx, accel);
+}
+#endif
 
 /* Entry from a NIC continuation: the NIC ran the chain's first stages; the
  * rest runs here, in the active generation (chain slots are chain ids, the

@@ -13,6 +13,8 @@
 #ifndef VFSTEER_DATAPATH_ABI_H
 #define VFSTEER_DATAPATH_ABI_H
 
+#include "vfsteer_meta.h"
+
 #ifdef __cplusplus
 #include <cstdint>
 typedef uint8_t vfs_u8;
@@ -188,7 +190,7 @@ enum vfs_global_counter {
   VFS_G_POLICED = 3,     /* dropped by a police stage */
   VFS_G_TAILCALL = 4,    /* a bpf stage's program was missing */
   VFS_G_ACTION_ERR = 5,  /* a helper failed (vlan push/pop, decap, redirect) */
-  VFS_G_FROM_XDP = 6,    /* tc took the XDP entry's classification (vfs_handover) */
+  VFS_G_FROM_XDP = 6,    /* tc took the XDP entry's verdict (vfsteer_meta) */
   VFS_G_COUNT = 8,
 };
 
@@ -205,24 +207,16 @@ struct vfs_bucket {
   vfs_u64 last_ns;
 };
 
-/* What the XDP entry found out about a frame it passes on to tc, written
- * in front of the frame as XDP metadata (bpf_xdp_adjust_meta) and read by
- * the tc entry from skb->data_meta, so that tc neither parses nor
- * classifies the frame again. tc trusts it only on the port and in the
- * generation it was made for: a frame carried elsewhere with its metadata,
- * or one that crossed a policy swap, is classified afresh. */
-#define VFS_HANDOVER_MAGIC 0x76666830u /* "vfh0" */
+/* The XDP entry's verdict on a frame it passes on to tc, in the frame's
+ * XDP metadata (struct vfsteer_meta, vfsteer_meta.h), so that tc neither
+ * parses nor classifies the frame again. tc trusts it only on the port and
+ * in the generation it was made for: a frame carried elsewhere with its
+ * metadata, or one that crossed a policy swap, is classified afresh. */
 enum vfs_handover_verdict {
+  VFS_HO_NONE = 0,       /* the driver's fields only: tc classifies */
   VFS_HO_CHAIN = 1,      /* run chain `slot` from its first stage */
   VFS_HO_UNMATCHED = 2,  /* no chain matched: default path */
   VFS_HO_MALFORMED = 3,  /* truncated or malformed: default path */
-};
-struct vfs_handover {
-  vfs_u32 magic;
-  vfs_u32 ifindex;  /* the port the XDP entry saw the frame on */
-  vfs_u16 slot;     /* the chain's slot, for VFS_HO_CHAIN */
-  vfs_u8 gen;
-  vfs_u8 verdict;   /* enum vfs_handover_verdict */
 };
 
 /* skb->cb words carrying the resume state across tail calls. A user

@@ -9,13 +9,21 @@
  * Returning anything else ends the chain with that tc verdict
  * (TC_ACT_SHOT drops, TC_ACT_OK passes to the host stack, TC_ACT_REDIRECT
  * after bpf_redirect() sends it). Do not change skb->cb[0..2]: they carry
- * vfsteer's place in the chain (cb[3] and cb[4] are free). */
+ * vfsteer's place in the chain (cb[3] and cb[4] are free).
+ *
+ * What the NIC knew about the packet (RX hash, timestamp, a VLAN tag it
+ * took off), where vfsteer's XDP entry could read it, is one load away:
+ *
+ *   const struct vfsteer_meta *m = vfsteer_meta_of(skb);
+ *   if (m && (m->valid & VFSTEER_META_RX_HASH)) ... m->rx_hash ...  */
 #ifndef VFSTEER_STAGE_H
 #define VFSTEER_STAGE_H
 
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
+
+#include "vfsteer_meta.h"
 
 /* vfsteer's program array, found by name in vfsteer's pin directory when
  * vfsteer loads this object. Must match the datapath's definition. */
@@ -30,6 +38,17 @@ struct {
 static __always_inline int vfsteer_continue(struct __sk_buff *skb) {
   bpf_tail_call(skb, &vfs_jmp, 0);
   return TC_ACT_SHOT; /* only reached if vfsteer's resume entry is gone */
+}
+
+/* vfsteer's metadata in front of the packet (vfsteer_meta.h), or 0 when
+ * there is none: the port runs no XDP entry, its driver keeps no XDP
+ * metadata, or an earlier stage rebuilt the packet. Only the fields whose
+ * bit is set in `valid` were filled in by the driver. */
+static __always_inline const struct vfsteer_meta *vfsteer_meta_of(struct __sk_buff *skb) {
+  void *data = (void *)(long)skb->data;
+  const struct vfsteer_meta *m = (void *)(long)skb->data_meta;
+  if ((void *)(m + 1) > data || m->magic != VFSTEER_META_MAGIC) return 0;
+  return m;
 }
 
 #endif

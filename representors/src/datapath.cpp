@@ -18,6 +18,7 @@
 
 #include "vfsteer/common/paths.hpp"
 #include "vfsteer_datapath.skel.h"
+#include "vfsteer_datapath_rx.skel.h"
 
 namespace vfsteer::representors {
 
@@ -30,6 +31,7 @@ constexpr const char* kMapNames[] = {"vfs_config",      "vfs_tuples",       "vfs
                                      "vfs_chains",      "vfs_chain_stats",  "vfs_global_stats",
                                      "vfs_buckets",     "vfs_jmp"};
 constexpr const char* kProgramNames[] = {"vfs_ingress", "vfs_resume", "vfs_continue", "vfs_xdp"};
+constexpr uint32_t kXdpDevBoundOnly = 1U << 6;  // BPF_F_XDP_DEV_BOUND_ONLY, uapi linux/bpf.h (Linux 6.3)
 
 // libbpf's messages (verifier logs included) go here instead of stderr, so
 // that a refusal can be reported once, with its reason, by the caller.
@@ -196,6 +198,29 @@ Result<Datapath> Datapath::create(const std::string& dir) {
   if (!opened.ok()) return std::move(opened).error();
   if (!opened->has_value()) return Error(ErrorCode::kInternal, "pinned datapath vanished");
   return std::move(**opened);
+}
+
+Result<Datapath::RxEntry> Datapath::loadRxEntry(uint32_t ifindex) const {
+  LibbpfLogScope logScope;
+  // The maps are pinned by name: this object's are the datapath's.
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir_.c_str());
+  vfsteer_datapath_rx* skel = vfsteer_datapath_rx__open_opts(&opts);
+  if (!skel) return bpfError(errno, "open the embedded RX metadata entry");
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, prog == skel->progs.vfs_xdp_rx);
+  bpf_program__set_ifindex(skel->progs.vfs_xdp_rx, ifindex);
+  bpf_program__set_flags(skel->progs.vfs_xdp_rx, bpf_program__flags(skel->progs.vfs_xdp_rx) | kXdpDevBoundOnly);
+  RxEntry entry;
+  if (vfsteer_datapath_rx__load(skel) != 0) {
+    Error e = bpfError(errno, "load the RX metadata entry for ifindex " + std::to_string(ifindex));
+    vfsteer_datapath_rx__destroy(skel);
+    return e;
+  }
+  entry.fd = UniqueFd(::fcntl(bpf_program__fd(skel->progs.vfs_xdp_rx), F_DUPFD_CLOEXEC, 0));
+  vfsteer_datapath_rx__destroy(skel);
+  if (!entry.fd) return Error::fromErrno(errno, "keep the RX metadata entry");
+  entry.id = progId(entry.fd.get());
+  return entry;
 }
 
 uint32_t Datapath::activeGeneration() const {

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -22,6 +24,7 @@
 #include "packets.hpp"
 #include "scratch_netns.hpp"
 #include "vfsteer/netlink/socket.hpp"
+#include "vfsteer/representors/datapath.hpp"
 
 namespace vfsteer::testing {
 namespace {
@@ -106,6 +109,181 @@ TEST(RxMetadataNetns, WhatMetadataShowSaysIsWhatTheKfuncsReturnOnRealFrames) {
   }
   // veth implements all three (veth_xdp_metadata_ops): none returned -EOPNOTSUPP.
   for (uint32_t i = 0; i < 3; ++i) EXPECT_NE(slot(probe, i), -EOPNOTSUPP) << "kfunc " << i;
+}
+
+// The XDP entry that reads RX metadata (vfs_xdp_rx), bound to va. Frames
+// come from vb; one of them gets a VLAN tag on vb's egress the way a NIC
+// that strips tags hands frames over: in skb metadata, not in the frame.
+// A tc program on va reads vfsteer's metadata as a user stage would.
+struct MetaReader {
+  bpf_object* obj = nullptr;
+  int seenFd = -1;
+  ~MetaReader() { if (obj) bpf_object__close(obj); }
+};
+
+struct Seen {  // tests/bpf/meta_reader.bpf.c's struct seen
+  uint32_t frames, found, valid, rxHash, rxHashType, skbHash, vlanProto, vlanTci, skbVlanPresent, skbVlanTci,
+      verdict, ifindex;
+};
+
+Seen seenAt(const MetaReader& r, uint32_t key) {
+  Seen s{};
+  EXPECT_EQ(bpf_map_lookup_elem(r.seenFd, &key, &s), 0);
+  return s;
+}
+
+// One tc program per hook (handle 1, priority 1); `replace` puts another in its place.
+Status attachTc(int ifindex, bpf_tc_attach_point where, int progFd, bool replace = false) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = progFd, .flags = replace ? static_cast<__u32>(BPF_TC_F_REPLACE) : 0u, .handle = 1,
+              .priority = 1);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) return Error::fromErrno(-err, "create a clsact hook");
+  if (int e = bpf_tc_attach(&hook, &opts); e) return Error::fromErrno(-e, "attach a tc program");
+  return okStatus();
+}
+
+TEST(RxMetadataNetns, TheXdpEntryHandsTheDriversMetadataToTcAndUserStages) {
+  VFSTEER_REQUIRE_ROOT();
+  ScratchNetns ns;
+  const int va = ns.ifindex("va"), vb = ns.ifindex("vb");
+  ASSERT_GT(va, 0);
+  ASSERT_TRUE(representors::Datapath::ensureBpffs().ok());
+  const std::string dir = "/sys/fs/bpf/vfsteer-test-rx-" + std::to_string(getpid());
+  auto dp = representors::Datapath::create(dir);
+  ASSERT_TRUE(dp.ok()) << dp.error().describe();
+  struct Unpin {
+    representors::Datapath& dp;
+    ~Unpin() { (void)dp.destroy(); }
+  } unpin{*dp};
+
+  // One chain, run in XDP: drop frames tagged 77 on va.
+  representors::HostTables t;
+  vfs_tuple tuple{};
+  tuple.mask.ifindex = 0xffffffff;
+  tuple.mask.tpid0 = 0xffff;
+  tuple.mask.tci0 = htons(0x0fff);
+  tuple.compact = 1;
+  t.tuples.push_back(tuple);
+  vfs_chain chain{};
+  chain.id = 1;
+  chain.nstages = 1;
+  chain.flags = VFS_CHAIN_XDP;
+  chain.stages[0].kind = VFS_ST_DROP;
+  t.chains.push_back(chain);
+  representors::HostRule rule;
+  rule.masked.ifindex = static_cast<uint32_t>(va);
+  rule.masked.tpid0 = htons(ETH_P_8021Q);
+  rule.masked.tci0 = htons(77);
+  rule.rule.priority = 1;
+  t.rules.push_back(rule);
+  const uint32_t gen = dp->activeGeneration() ^ 1;
+  ASSERT_TRUE(dp->writeGeneration(gen, t).ok());
+  ASSERT_TRUE(dp->activate(gen).ok());
+
+  MetaReader reader;
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir.c_str());  // a user stage's vfs_jmp is vfsteer's
+  reader.obj = bpf_object__open_file(VFSTEER_META_READER_BPF, &opts);
+  ASSERT_NE(reader.obj, nullptr);
+  ASSERT_EQ(bpf_object__load(reader.obj), 0);
+  reader.seenFd = bpf_object__find_map_fd_by_name(reader.obj, "seen");
+  const int readFd = bpf_program__fd(bpf_object__find_program_by_name(reader.obj, "read_meta"));
+  const int tagFd = bpf_program__fd(bpf_object__find_program_by_name(reader.obj, "tag_egress"));
+
+  auto netns = netlink::Netns::byName(ns.name());
+  ASSERT_TRUE(netns.ok());
+  representors::Datapath::RxEntry entry;
+  Status set = netns->runInside([&]() -> Status {
+    VFSTEER_ASSIGN_OR_RETURN(entry, dp->loadRxEntry(static_cast<uint32_t>(va)));
+    if (int err = bpf_xdp_attach(va, entry.fd.get(), XDP_FLAGS_DRV_MODE, nullptr); err)
+      return Error::fromErrno(-err, "attach the RX metadata entry to va");
+    VFSTEER_TRY(attachTc(va, BPF_TC_INGRESS, readFd));
+    return attachTc(vb, BPF_TC_EGRESS, tagFd);
+  });
+  ASSERT_TRUE(set.ok()) << set.error().describe();
+  EXPECT_NE(entry.id, 0u);
+  EXPECT_NE(entry.id, dp->xdpProgId()) << "a program of its own, bound to va";
+
+  auto udpTo = [](uint16_t port) {
+    return FrameBuilder::ethernet(mac("02:00:00:00:00:0a"), mac("02:00:00:00:00:0b"), ETH_P_IP,
+                                  FrameBuilder::ipv4("10.0.0.2", "10.0.0.1", IPPROTO_UDP,
+                                                     FrameBuilder::udp(1000, port, text("meta"))));
+  };
+  const Bytes plain = udpTo(9990), tagged = udpTo(9991);
+  auto send = [&](const MetaReader& r, bool expectTagged) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (seenAt(r, 0).frames < 1 && std::chrono::steady_clock::now() < deadline) {
+      EXPECT_TRUE(sendFrames(ns.name(), "vb", {plain, tagged}).ok());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_GE(seenAt(r, 0).frames, 1u) << "no frame reached va's tc";
+    if (expectTagged) {
+      ASSERT_GE(seenAt(r, 1).frames, 1u) << "no tagged frame reached va's tc";
+    }
+  };
+
+  send(reader, false);
+  const Seen p = seenAt(reader, 0);
+  EXPECT_EQ(p.found, p.frames) << "every frame carries vfsteer's metadata";
+  EXPECT_TRUE(p.valid & VFSTEER_META_RX_HASH) << "veth supplies the RX hash";
+  EXPECT_EQ(p.rxHash, p.skbHash) << "the RX hash is the kernel's hash of the same frame";
+  EXPECT_NE(p.rxHash, 0u);
+  EXPECT_FALSE(p.valid & VFSTEER_META_VLAN) << "an untagged frame has no stripped tag";
+  EXPECT_EQ(p.skbVlanPresent, 0u);
+  EXPECT_EQ(p.verdict, static_cast<uint32_t>(VFS_HO_UNMATCHED)) << "no chain for it: the XDP entry said so to tc";
+  EXPECT_EQ(p.ifindex, static_cast<uint32_t>(va));
+
+  // The tagged frame matched the chain through its stripped tag and was
+  // dropped in XDP, with the tag back in the frame (4 more bytes).
+  EXPECT_EQ(seenAt(reader, 1).frames, 0u) << "the XDP entry classified the frame by the tag the driver reported";
+  auto counters = dp->chainCounters(1);
+  ASSERT_TRUE(counters.ok());
+  ASSERT_GE(counters->packets, 1u);
+  EXPECT_EQ(counters->bytes, counters->packets * (plain.size() + 4)) << "counted with its tag, as on the wire";
+
+  // Without the chain, the tagged frame reaches tc: the tag in metadata is
+  // the tag that was sent, and the kernel's skb says the same.
+  ASSERT_TRUE(dp->writeGeneration(gen ^ 1, representors::HostTables{}).ok());
+  ASSERT_TRUE(dp->activate(gen ^ 1).ok());
+  MetaReader again;
+  again.obj = bpf_object__open_file(VFSTEER_META_READER_BPF, &opts);
+  ASSERT_NE(again.obj, nullptr);
+  ASSERT_EQ(bpf_object__load(again.obj), 0);
+  again.seenFd = bpf_object__find_map_fd_by_name(again.obj, "seen");
+  ASSERT_TRUE(netns->runInside([&] {
+    return attachTc(va, BPF_TC_INGRESS, bpf_program__fd(bpf_object__find_program_by_name(again.obj, "read_meta")),
+                    true);
+  }).ok());
+  send(again, true);
+  const Seen g = seenAt(again, 1);
+  EXPECT_EQ(g.found, g.frames);
+  EXPECT_TRUE(g.valid & VFSTEER_META_VLAN);
+  EXPECT_EQ(g.vlanTci, 77u);
+  EXPECT_EQ(g.vlanProto, htons(ETH_P_8021Q));
+  EXPECT_EQ(g.skbVlanPresent, 1u);
+  EXPECT_EQ(g.skbVlanTci & 0x0fff, 77u);
+
+  // The shared entry (vfs_xdp) reads no driver metadata: its frames carry
+  // the verdict and no field marked valid, never zeros taken for values.
+  MetaReader plainEntry;
+  plainEntry.obj = bpf_object__open_file(VFSTEER_META_READER_BPF, &opts);
+  ASSERT_NE(plainEntry.obj, nullptr);
+  ASSERT_EQ(bpf_object__load(plainEntry.obj), 0);
+  plainEntry.seenFd = bpf_object__find_map_fd_by_name(plainEntry.obj, "seen");
+  ASSERT_TRUE(netns->runInside([&]() -> Status {
+    LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = entry.fd.get());
+    if (int e = bpf_xdp_attach(va, dp->xdpFd(), XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, &xo); e)
+      return Error::fromErrno(-e, "replace the RX entry with vfs_xdp");
+    return attachTc(va, BPF_TC_INGRESS,
+                    bpf_program__fd(bpf_object__find_program_by_name(plainEntry.obj, "read_meta")), true);
+  }).ok());
+  send(plainEntry, true);
+  for (uint32_t key : {0u, 1u}) {
+    const Seen s = seenAt(plainEntry, key);
+    EXPECT_EQ(s.found, s.frames) << key;
+    EXPECT_EQ(s.valid, 0u) << key << ": vfs_xdp supplies no driver field";
+    EXPECT_EQ(s.verdict, static_cast<uint32_t>(VFS_HO_UNMATCHED)) << key;
+  }
 }
 
 class RxMetadataLab : public LabTest {};

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vfsteer/common/result.hpp"
+#include "vfsteer/common/unique_fd.hpp"
 #include "vfsteer/representors/host_tables.hpp"
 
 namespace vfsteer::representors {
@@ -61,6 +62,18 @@ class Datapath {
   // rest on to the tc entry.
   int xdpFd() const;
   uint32_t xdpProgId() const;
+  // The XDP entry that also reads the port's RX metadata (vfs_xdp_rx: the
+  // NIC's hash, timestamp and stripped VLAN tag, through the XDP RX
+  // metadata kfuncs) into struct vfsteer_meta for the tc entry and user
+  // stages. The kernel binds such a program to one device, so each port
+  // gets its own, loaded on this datapath's maps; it lives while the fd or
+  // an XDP attachment holds it. Call from the namespace that holds
+  // `ifindex`; it attaches in native (driver) mode only.
+  struct RxEntry {
+    UniqueFd fd;
+    uint32_t id = 0;
+  };
+  Result<RxEntry> loadRxEntry(uint32_t ifindex) const;
 
   uint32_t activeGeneration() const;
   Result<HostTables> readGeneration(uint32_t gen) const;
