@@ -96,7 +96,8 @@ nlohmann::ordered_json reportJson(const engine::LiveReport& r) {
     datapath["xdp_attachments"].push_back({{"ifname", x.device},
                                            {"ifindex", x.ifindex},
                                            {"mode", std::string(policies::name(x.mode))},
-                                           {"prog_id", d.xdpProgId},
+                                           {"rx_metadata", x.rxMetadata},
+                                           {"prog_id", x.rxMetadata ? x.progId : d.xdpProgId},
                                            {"attached", x.attached}});
   doc["datapath"] = datapath;
   if (r.totals) {
@@ -172,6 +173,7 @@ void writeTable(std::ostream& out, const demux::SplitReport& r, const engine::Li
       if (!c.hostHookReason.empty()) out << " (not XDP: " << c.hostHookReason << ")";
       out << "\n";
     }
+    if (!c.rxMetadata.empty()) out << "  meta    " << c.rxMetadata << "\n";
     for (size_t i = 0; i < c.stages.size(); ++i) {
       const auto& st = c.stages[i];
       std::string line = "  " + std::to_string(i) + " " + pad(st.description, std::max<size_t>(22, st.description.size() + 1));

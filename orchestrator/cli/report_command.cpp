@@ -113,7 +113,8 @@ int runReport(const ReportArgs& args) {
     for (const auto& e : dp.entries)
       std::cout << "  " << e.device << ": tc entry " << (e.attached ? "attached" : "NOT attached") << "\n";
     for (const auto& x : dp.xdp)
-      std::cout << "  " << x.device << ": XDP entry (" << policies::name(x.mode) << ") "
+      std::cout << "  " << x.device << ": XDP entry (" << policies::name(x.mode)
+                << (x.rxMetadata ? ", reading RX metadata" : "") << ") "
                 << (x.attached ? "attached" : "NOT attached") << "\n";
     if (r.totals) {
       const auto& t = *r.totals;

@@ -368,8 +368,8 @@ bool sameRecords(const InstanceState& a, const InstanceState& b) {
                           std::vector<std::string>()};
   };
   auto xdp = [](const std::vector<XdpEntry>& v) {
-    std::vector<std::pair<std::string, policies::HostXdp>> out;
-    for (const auto& x : v) out.push_back({x.device, x.mode});
+    std::vector<std::tuple<std::string, policies::HostXdp, bool>> out;
+    for (const auto& x : v) out.push_back({x.device, x.mode, x.rxMetadata});
     return out;
   };
   return a.instance == b.instance && a.netns == b.netns && a.pf == b.pf && a.policyFile == b.policyFile &&

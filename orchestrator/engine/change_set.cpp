@@ -109,9 +109,9 @@ struct Describe {
            " (chain id " + std::to_string(c.chainId) + " resumes at stage " + std::to_string(c.startStage) + ")";
   }
   std::string operator()(const XdpEntry& x) const {
-    const std::string mode(policies::name(x.mode));
-    return op == Op::kRemove ? "remove the XDP entry (" + mode + ") from " + x.device
-                             : "attach the XDP entry (" + mode + ") on " + x.device;
+    const std::string what = std::string("XDP entry (") + std::string(policies::name(x.mode)) +
+                             (x.rxMetadata ? ", reading RX metadata" : "") + ")";
+    return op == Op::kRemove ? "remove the " + what + " from " + x.device : "attach the " + what + " on " + x.device;
   }
 };
 
@@ -172,7 +172,9 @@ void applyToModel(ObservedState& model, const Change& change) {
         } else if constexpr (std::is_same_v<T, Continuation>) {
           o.progId = model.datapath.continueProgId;
         } else if constexpr (std::is_same_v<T, XdpEntry>) {
-          o.progId = model.datapath.xdpProgId;
+          // A port's own vfs_xdp_rx is a program of its own: executing it
+          // gives the real id (Executor::runNetlink).
+          if (o.progId == 0) o.progId = o.rxMetadata ? freshId(model) : model.datapath.xdpProgId;
         }
       },
       held);

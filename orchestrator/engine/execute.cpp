@@ -202,11 +202,37 @@ Result<std::optional<netlink::Message>> Executor::encode(const Change& c, std::v
   return std::optional<netlink::Message>(std::visit(Encode{c, ifindex, instance_, dp, programFd}, c.object));
 }
 
+Result<Change> Executor::withLoadedRxEntry(const Change& c, std::vector<UniqueFd>& keepOpen) {
+  VFSTEER_ASSIGN_OR_RETURN(int ifindex, ifindexOf(c.key().device));
+  VFSTEER_ASSIGN_OR_RETURN(UniqueFd fd, ports_.programs.loadXdpRxEntry(ports_.datapath.dir(), ifindex));
+  VFSTEER_ASSIGN_OR_RETURN(uint32_t id, ports_.programs.programId(fd.get()));
+  keepOpen.push_back(std::move(fd));
+  Change named = c;
+  std::get<XdpEntry>(named.object).progId = id;
+  return named;
+}
+
 Status Executor::runNetlink(const std::vector<const Change*>& batch, std::vector<Refusal>& refusals) {
   std::vector<UniqueFd> keepOpen;  // program fds the requests name, open until sent
   std::vector<netlink::Message> messages;
   std::vector<const Change*> sent;
+  // Changes that name a program loaded here (a port's vfs_xdp_rx): what is
+  // recorded, and undone, is the attachment of that program.
+  std::vector<Change> loaded;
+  loaded.reserve(batch.size());  // `sent` points into it
   for (const Change* c : batch) {
+    // A port's own XDP entry that leaves its slot would be freed with it.
+    const auto* leaving = c->op == Op::kRemove ? std::get_if<XdpEntry>(&c->object)
+                          : c->was               ? std::get_if<XdpEntry>(&*c->was)
+                                                 : nullptr;
+    if (leaving && leaving->rxMetadata && leaving->progId != 0)
+      if (auto fd = ports_.programs.programById(leaving->progId); fd.ok()) detachedRxEntries_.push_back(std::move(*fd));
+    const auto* entry = std::get_if<XdpEntry>(&c->object);
+    if (entry && entry->rxMetadata && entry->progId == 0 && c->op != Op::kRemove) {
+      VFSTEER_ASSIGN_OR_RETURN(Change named, withLoadedRxEntry(*c, keepOpen));
+      loaded.push_back(std::move(named));
+      c = &loaded.back();
+    }
     VFSTEER_ASSIGN_OR_RETURN(auto m, encode(*c, keepOpen));
     if (!m) {
       record(*c);  // nothing left to remove

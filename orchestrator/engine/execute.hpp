@@ -90,6 +90,9 @@ class Executor {
   // The request for a netlink change; nothing when there is nothing to send
   // (a removal from a device that is gone).
   Result<std::optional<netlink::Message>> encode(const Change& change, std::vector<UniqueFd>& keepOpen);
+  // An attach of a port's own vfs_xdp_rx: the program loaded for it (kept
+  // open in keepOpen until the batch is sent), and the change naming it.
+  Result<Change> withLoadedRxEntry(const Change& change, std::vector<UniqueFd>& keepOpen);
   Result<int> ifindexOf(const std::string& device) const;
   void record(const Change& change);
   void recordUndo(std::string what, std::function<Status()> fn);
@@ -103,6 +106,9 @@ class Executor {
   ObservedState& model_;
   JournalKeeper& journal_;
   std::vector<Undo> undos_;
+  // Ports' own XDP entries this run detached: nothing else holds them, and
+  // an undo must put the same program back.
+  std::vector<UniqueFd> detachedRxEntries_;
   std::vector<Change> done_;
   std::vector<std::string> deviceDone_;
   std::optional<uint32_t> replacedGeneration_;  // to clear once committed

@@ -208,6 +208,11 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
       out.attach[ingress] = b.repName.at(VfIndex{chain.match.from.vf});
     }
 
+    auto portName = [&](IfIndex port) {
+      return port == b.uplinkIfindex ? b.uplinkName : b.repName.at(VfIndex{chain.match.from.vf});
+    };
+    bool readsMetadata = false;  // a bpf stage reads vfsteer's XDP metadata
+
     vfs_chain c{};
     c.id = out.chainIds.at(chain.name);
     c.nstages = static_cast<uint16_t>(chain.stages.size());
@@ -291,6 +296,10 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
                            "the current directory)");
         if (Status ok = representors::checkUserProgram(object, bpf->program); !ok.ok())
           return Error(ErrorCode::kInvalidInput, s.pos.str() + ": " + stageWhere + " (bpf): " + ok.error().message());
+        auto reads = representors::readsVfsteerMeta(object);
+        if (!reads.ok())
+          return Error(ErrorCode::kInvalidInput, s.pos.str() + ": " + stageWhere + " (bpf): " + reads.error().message());
+        readsMetadata |= *reads;
         UserProgram lp{0, object, bpf->program, *fp};
         bool reused = false;
         if (previous) {
@@ -328,13 +337,31 @@ Result<HostProgram> buildHostProgram(const Policy& policy, const demux::Plan& pl
     out.tables.chains[slot] = c;
     if (h.entry == demux::HostEntry::kContinuation) {
       out.continuations[h.tcChain] = HostProgram::Continuation{c.id, static_cast<uint32_t>(h.startStage)};
-      out.hooks[chain.name] = {"tc", "enters from the NIC in tc chain " + std::to_string(h.tcChain)};
+      out.hooks[chain.name] = {"tc", "enters from the NIC in tc chain " + std::to_string(h.tcChain), ""};
     } else if (auto why = whyNotXdp(chain, ingress, b)) {
-      out.hooks[chain.name] = {"tc", *why};
+      out.hooks[chain.name] = {"tc", *why, ""};
     } else {
-      out.hooks[chain.name] = {"xdp", ""};
+      out.hooks[chain.name] = {"xdp", "", ""};
       out.tables.chains[slot].flags |= VFS_CHAIN_XDP;
-      out.xdpAttach[ingress] = ingress == b.uplinkIfindex ? b.uplinkName : b.repName.at(VfIndex{chain.match.from.vf});
+      out.xdpAttach[ingress] = portName(ingress);
+    }
+    // Only the XDP entry writes vfsteer's metadata: a chain whose stages
+    // read it brings the entry to its port, and is told what it will get.
+    if (readsMetadata) {
+      auto& said = out.hooks[chain.name].rxMetadata;
+      if (b.xdpMode == HostXdp::kNone) {
+        said = "not supplied: " + b.xdpOff;
+      } else if (auto it = b.noXdpEntry.find(ingress); it != b.noXdpEntry.end()) {
+        said = "not supplied: " + it->second;
+      } else {
+        out.xdpAttach[ingress] = portName(ingress);
+        if (auto no = b.noRxMetadata.find(ingress); no != b.noRxMetadata.end())
+          said = "not supplied: " + no->second;
+        else if (auto f = b.rxFields.find(ingress); f != b.rxFields.end())
+          said = "supplied by " + portName(ingress) + "'s XDP entry: " + f->second;
+        else
+          said = "not supplied: the kernel did not say what " + portName(ingress) + "'s driver reads";
+      }
     }
 
     if (chain.match.tunnel) {

@@ -30,6 +30,10 @@ struct HostBindings {
   std::string xdpOff = "XDP is off";  // why, when xdpMode is kNone
   std::map<IfIndex, std::string> noXdpEntry;
   std::map<IfIndex, std::string> noXdpTarget;
+  // Per port: the RX metadata fields its XDP entry reads ("rx_hash, ..."),
+  // or why it reads none.
+  std::map<IfIndex, std::string> rxFields;
+  std::map<IfIndex, std::string> noRxMetadata;
 };
 
 struct HostProgram {
@@ -50,6 +54,7 @@ struct HostProgram {
   struct Hook {
     std::string hook;
     std::string reason;
+    std::string rxMetadata;  // for chains whose bpf stages read vfsteer's metadata (SplitReport::Chain)
   };
   std::map<std::string, Hook> hooks;
   std::map<IfIndex, std::string> xdpAttach;  // ports that get the XDP entry, and their names

@@ -12,18 +12,32 @@ using policies::HostXdp;
 namespace nd = netlink::netdev;
 
 void bindXdpPorts(HostBindings& b, const std::map<std::string, XdpPortFacts>& ports,
-                  const std::map<std::string, IfIndex>& ifindex, uint32_t ours) {
+                  const std::map<std::string, IfIndex>& ifindex) {
   const bool native = b.xdpMode == HostXdp::kNative;
   for (const auto& [name, p] : ports) {
     auto index = ifindex.find(name);
     if (index == ifindex.end()) continue;
     const IfIndex port = index->second;
     for (uint32_t id : {p.driverProg, p.genericProg, p.offloadProg}) {
-      if (id == 0 || id == ours) continue;
+      if (id == 0 || id == p.vfsteerProg) continue;
       b.noXdpEntry[port] = name + " holds an XDP program vfsteer did not attach (id " + std::to_string(id) +
                            "); vfsteer leaves it alone";
     }
-    if (!native) continue;
+    if (!native) {
+      b.noRxMetadata.emplace(port, "generic XDP reads no RX metadata (its kfuncs need the driver's own XDP)");
+      continue;
+    }
+    if (!p.rxMetadata)
+      b.noRxMetadata.emplace(port, "the kernel does not report " + name + "'s XDP RX metadata (Linux 6.8+)");
+    else if (*p.rxMetadata == 0)
+      b.noRxMetadata.emplace(port, name + "'s driver implements none of the XDP RX metadata kfuncs");
+    else {
+      std::string fields;
+      for (auto [bit, field] : {std::pair{nd::kRxMetadataHash, "rx_hash"}, {nd::kRxMetadataTimestamp, "rx_timestamp"},
+                                {nd::kRxMetadataVlanTag, "vlan_tag"}})
+        if (*p.rxMetadata & bit) fields += (fields.empty() ? "" : ", ") + std::string(field);
+      b.rxFields.emplace(port, fields);
+    }
     // Native XDP needs the driver's word for both ends; without it vfsteer
     // does not guess (a redirect to a device that cannot take the frame
     // drops it without a trace).
@@ -56,7 +70,7 @@ HostBindings hostBindings(const LowerInputs& in) {
   b.xdpOff = !in.policy.device.hostXdp
                  ? "the policy sets device.host_xdp: off"
                  : "profile " + in.profile.name + " runs the host datapath in tc only (host.xdp: none)";
-  bindXdpPorts(b, in.observed.xdp, in.observed.ifindex, in.observed.datapath.xdpProgId);
+  bindXdpPorts(b, in.observed.xdp, in.observed.ifindex);
   return b;
 }
 
@@ -74,7 +88,14 @@ void lowerHost(const LowerInputs& in, const HostProgram& host, DesiredState& out
     out.add(Clsact{name});
     out.add(HostEntry{name, 0});
   }
-  for (const auto& [ifindex, name] : host.xdpAttach) out.add(XdpEntry{name, host.xdpMode, 0});
+  for (const auto& [ifindex, name] : host.xdpAttach) {
+    // A port whose driver reads RX metadata gets its own entry that hands
+    // it on (native mode only: the kernel binds such a program to a device).
+    auto facts = in.observed.xdp.find(name);
+    const bool rx = host.xdpMode == HostXdp::kNative && facts != in.observed.xdp.end() &&
+                    facts->second.rxMetadata.value_or(0) != 0;
+    out.add(XdpEntry{name, host.xdpMode, 0, rx});
+  }
 }
 
 Status lowerFlower(const LowerInputs& in, const HostProgram& host, DesiredState& out) {
@@ -195,6 +216,7 @@ Result<Lowered> lower(const LowerInputs& in) {
     if (auto* chain = chainNamed(name)) {
       chain->hostHook = hook.hook;
       chain->hostHookReason = hook.reason;
+      chain->rxMetadata = hook.rxMetadata;
     }
   }
   return out;

@@ -43,8 +43,8 @@ Result<Lowered> lower(const LowerInputs& in);
 
 // The kernel facts that keep chains out of the XDP entry: a program vfsteer
 // did not attach in a port's slot, a driver without XDP redirect, a target
-// that cannot take redirected frames. `ours`: the pinned vfs_xdp's id.
+// that cannot take redirected frames.
 void bindXdpPorts(HostBindings& b, const std::map<std::string, XdpPortFacts>& ports,
-                  const std::map<std::string, IfIndex>& ifindex, uint32_t ours);
+                  const std::map<std::string, IfIndex>& ifindex);
 
 }  // namespace vfsteer::engine

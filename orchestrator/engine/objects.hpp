@@ -43,7 +43,7 @@ enum class Kind : uint8_t {
   kDemuxProgram,  // the NIC demux as one offloaded BPF program
   kHostEntry,     // the host datapath's cls_bpf on a port's tc ingress
   kContinuation,  // vfs_continue in the tc chain a NIC rule hands a chain over in
-  kXdpEntry,      // vfs_xdp in a port's XDP slot
+  kXdpEntry,      // vfs_xdp (or the port's own vfs_xdp_rx) in a port's XDP slot
 };
 std::string_view name(Kind kind);
 
@@ -159,6 +159,10 @@ struct XdpEntry {
   std::string device;
   policies::HostXdp mode = policies::HostXdp::kGeneric;  // kGeneric or kNative
   uint32_t progId = 0;
+  // vfs_xdp_rx, loaded for this port alone, instead of the shared vfs_xdp:
+  // it also reads what the driver knows about each frame (RX metadata
+  // kfuncs). Native mode only: the kernel binds such a program to a device.
+  bool rxMetadata = false;
 };
 
 using Object = std::variant<Datapath, UserProgram, TunnelDevice, Clsact, U32Table, U32Link, HostTables, NicRule,
@@ -211,6 +215,8 @@ struct XdpPortFacts {
   uint32_t genericProg = 0;
   uint32_t offloadProg = 0;
   std::optional<uint64_t> features;
+  std::optional<uint64_t> rxMetadata;  // xdp-rx-metadata-features (Linux 6.8+)
+  uint32_t vfsteerProg = 0;            // the slot's program when observe found it is vfsteer's
 };
 
 // What the kernel holds: vfsteer's objects (decided by observe), and what

@@ -174,7 +174,10 @@ Status observeXdpFeatures(NetlinkPort& genl, ObservedState& out) {
   for (const auto& dev : *devices) {
     auto name = byIndex.find(IfIndex{dev.ifindex});
     if (name == byIndex.end()) continue;
-    if (auto it = out.xdp.find(name->second); it != out.xdp.end()) it->second.features = dev.xdpFeatures;
+    if (auto it = out.xdp.find(name->second); it != out.xdp.end()) {
+      it->second.features = dev.xdpFeatures;
+      it->second.rxMetadata = dev.xdpRxMetadata;
+    }
   }
   return okStatus();
 }
@@ -254,11 +257,19 @@ Result<ObservedState> observe(const ObserveScope& scope, ObservePorts& ports) {
         out.foreignTunnelDevices.insert(info->name);
     }
     if (!inScope(info->name)) continue;
-    out.xdp[info->name] = {info->xdpDriverProgId, info->xdpGenericProgId, info->xdpOffloadProgId, std::nullopt};
+    XdpPortFacts& facts = out.xdp[info->name];
+    facts = {info->xdpDriverProgId, info->xdpGenericProgId, info->xdpOffloadProgId, std::nullopt, std::nullopt, 0};
+    // The shared entry by its id; a port's own vfs_xdp_rx by the maps it
+    // uses (only vfsteer loads programs on its pinned maps), so one
+    // attached by an apply that died before writing its state is known too.
     for (auto [id, mode] : {std::pair{info->xdpDriverProgId, policies::HostXdp::kNative},
-                            std::pair{info->xdpGenericProgId, policies::HostXdp::kGeneric}})
-      if (id != 0 && id == out.datapath.xdpProgId)
-        out.owned.insert_or_assign(Key{Kind::kXdpEntry, info->name}, XdpEntry{info->name, mode, id});
+                            std::pair{info->xdpGenericProgId, policies::HostXdp::kGeneric}}) {
+      if (id == 0) continue;
+      const bool shared = id == out.datapath.xdpProgId;
+      if (!shared && !(out.datapath.present && ports.datapath.usesItsMaps(id))) continue;
+      out.owned.insert_or_assign(Key{Kind::kXdpEntry, info->name}, XdpEntry{info->name, mode, id, !shared});
+      facts.vfsteerProg = id;
+    }
     // An offloaded demux program is vfsteer's only by the id it recorded.
     for (const auto& r : records.demuxPrograms)
       if (r.hook == representors::DemuxHook::kXdp && r.device == info->name && r.progId != 0 &&

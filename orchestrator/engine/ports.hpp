@@ -31,6 +31,7 @@ class NetlinkPort {
 class DatapathPort {
  public:
   virtual ~DatapathPort() = default;
+  virtual const std::string& dir() const = 0;  // where it is (or would be) pinned
   virtual bool present() const = 0;
   virtual Status create() = 0;
   virtual Status destroy() = 0;
@@ -40,6 +41,8 @@ class DatapathPort {
   virtual uint32_t continueProgId() const = 0;
   virtual int xdpFd() const = 0;
   virtual uint32_t xdpProgId() const = 0;
+  // Whether program `id` works on this datapath's maps (a port's vfs_xdp_rx).
+  virtual bool usesItsMaps(uint32_t progId) const = 0;
   virtual uint32_t activeGeneration() const = 0;
   virtual Result<representors::HostTables> readGeneration(uint32_t gen) const = 0;
   virtual Status writeGeneration(uint32_t gen, const representors::HostTables& tables) = 0;
@@ -65,6 +68,10 @@ class ProgramPort {
   virtual Result<uint32_t> programId(int fd) = 0;
   // The program with this id, when it still exists.
   virtual Result<UniqueFd> programById(uint32_t id) = 0;
+  // A port's own XDP entry that reads RX metadata (vfs_xdp_rx), bound to
+  // `ifindex` in the topology's namespace, on the maps of the datapath
+  // pinned in `pinDir`.
+  virtual Result<UniqueFd> loadXdpRxEntry(const std::string& pinDir, int ifindex) = 0;
 };
 
 // Device settings outside netlink: sriov_numvfs in sysfs.

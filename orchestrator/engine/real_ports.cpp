@@ -34,6 +34,7 @@ class RealDatapath : public DatapathPort {
   RealDatapath(std::string dir, std::optional<representors::Datapath> dp)
       : dir_(std::move(dir)), dp_(std::move(dp)) {}
 
+  const std::string& dir() const override { return dir_; }
   bool present() const override { return dp_.has_value(); }
   Status create() override {
     VFSTEER_TRY(representors::Datapath::ensureBpffs());
@@ -53,6 +54,7 @@ class RealDatapath : public DatapathPort {
   uint32_t continueProgId() const override { return dp_ ? dp_->continueProgId() : 0; }
   int xdpFd() const override { return dp_ ? dp_->xdpFd() : -1; }
   uint32_t xdpProgId() const override { return dp_ ? dp_->xdpProgId() : 0; }
+  bool usesItsMaps(uint32_t progId) const override { return dp_ && dp_->usesItsMaps(progId); }
   uint32_t activeGeneration() const override { return dp_ ? dp_->activeGeneration() : 0; }
   Result<representors::HostTables> readGeneration(uint32_t gen) const override {
     if (!dp_) return representors::HostTables{};
@@ -154,6 +156,20 @@ class RealPrograms : public ProgramPort {
     int fd = bpf_prog_get_fd_by_id(id);
     if (fd < 0) return Error::fromErrno(errno, "open BPF program id " + std::to_string(id));
     return UniqueFd(fd);
+  }
+  Result<UniqueFd> loadXdpRxEntry(const std::string& pinDir, int ifindex) override {
+    // The kernel resolves a device-bound program's ifindex in the loader's namespace.
+    auto load = [&]() -> Result<UniqueFd> {
+      VFSTEER_ASSIGN_OR_RETURN(auto entry, representors::Datapath::loadRxEntry(pinDir, static_cast<uint32_t>(ifindex)));
+      return std::move(entry.fd);
+    };
+    if (!ns_) return load();
+    UniqueFd out;
+    VFSTEER_TRY(ns_->runInside([&]() -> Status {
+      VFSTEER_ASSIGN_OR_RETURN(out, load());
+      return okStatus();
+    }));
+    return out;
   }
 
  private:

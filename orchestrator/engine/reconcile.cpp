@@ -56,7 +56,9 @@ struct Same {
   }
   bool operator()(const XdpEntry& x) const {
     const auto& held = was<XdpEntry>();
-    return facts.datapath.present && held.mode == x.mode && held.progId == facts.datapath.xdpProgId;
+    // A port's own vfs_xdp_rx was found on the datapath's maps by observe.
+    return facts.datapath.present && held.mode == x.mode && held.rxMetadata == x.rxMetadata &&
+           (x.rxMetadata ? held.progId != 0 : held.progId == facts.datapath.xdpProgId);
   }
 };
 

@@ -51,9 +51,11 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
   }
   for (const auto& x : state.xdpEntries) {
     const auto* e = owned(Key{Kind::kXdpEntry, x.device});
-    d.xdp.push_back({x.device, ifindexOf(x.device), x.mode,
-                     e && d.loaded && std::get<XdpEntry>(*e).mode == x.mode &&
-                         std::get<XdpEntry>(*e).progId == kernel.datapath.xdpProgId});
+    const auto* held = e ? &std::get<XdpEntry>(*e) : nullptr;
+    d.xdp.push_back({x.device, ifindexOf(x.device), x.mode, x.rxMetadata,
+                     held && d.loaded && held->mode == x.mode && held->rxMetadata == x.rxMetadata &&
+                         (x.rxMetadata || held->progId == kernel.datapath.xdpProgId),
+                     held ? held->progId : 0});
   }
   if (d.loaded) {
     VFSTEER_ASSIGN_OR_RETURN(r.totals, dp->globalCounters());

@@ -30,7 +30,9 @@ struct LiveReport {
     std::string device;
     int ifindex = 0;
     policies::HostXdp mode = policies::HostXdp::kGeneric;
-    bool attached = false;  // the pinned vfs_xdp is in that slot
+    bool rxMetadata = false;  // the port's own vfs_xdp_rx, not the shared vfs_xdp
+    bool attached = false;    // that entry is in the slot (observe found it vfsteer's)
+    uint32_t progId = 0;      // the program in the slot, when it is vfsteer's
   };
   struct DatapathStatus {
     std::string pinned;

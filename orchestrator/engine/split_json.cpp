@@ -87,6 +87,7 @@ void writeChain(JsonWriter& w, const SplitReport::Chain& c, policies::NicEngine 
   w.key("conditions").value(c.conditions);
   if (!c.hostHook.empty()) w.key("host_hook").value(c.hostHook);
   if (!c.hostHookReason.empty()) w.key("host_hook_reason").value(c.hostHookReason);
+  if (!c.rxMetadata.empty()) w.key("rx_metadata").value(c.rxMetadata);
   w.key("stages").beginArray();
   for (size_t s = 0; s < c.stages.size(); ++s) {
     const auto& st = c.stages[s];
@@ -200,6 +201,7 @@ std::string fingerprint(const SplitReport& r) {
     str(c.reason);
     str(c.hostHook);
     str(c.hostHookReason);
+    str(c.rxMetadata);
     for (const auto& st : c.stages) {
       num(static_cast<uint64_t>(st.kind));
       str(st.description);
@@ -270,6 +272,7 @@ Result<SplitReport> splitReportFromJson(const json& doc) {
       c.conditions = jc.value("conditions", std::vector<std::string>{});
       c.hostHook = jc.value("host_hook", "");
       c.hostHookReason = jc.value("host_hook_reason", "");
+      c.rxMetadata = jc.value("rx_metadata", "");
       for (const auto& js : jc.at("stages")) {
         SplitReport::Stage st;
         const std::string kind = js.at("stage");

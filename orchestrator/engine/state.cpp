@@ -144,7 +144,7 @@ Result<std::optional<InstanceState>> StateStore::load(const std::string& instanc
     s.flowRules = flowRulesOf(doc.value("flow_rules", json::object()));
     s.hostEntries = doc.value("host_entries", std::vector<std::string>{});
     for (const auto& x : doc.value("xdp_entries", json::array()))
-      s.xdpEntries.push_back({x.at("device"), modeOf(x.at("mode")), 0});
+      s.xdpEntries.push_back({x.at("device"), modeOf(x.at("mode")), 0, x.value("rx_metadata", false)});
     s.nicEmulated = doc.value("nic_emulated", false);
     s.nicCounters = doc.value("nic_counters", true);
     s.refused = doc.value("refused", std::map<std::string, std::string>{});
@@ -170,7 +170,8 @@ Status StateStore::save(const InstanceState& s) const {
   if (s.demuxProgram) doc["demux_program"] = demuxJson(*s.demuxProgram);
   if (!s.flowRules.empty()) doc["flow_rules"] = flowRulesJson(s.flowRules);
   doc["xdp_entries"] = json::array();
-  for (const auto& x : s.xdpEntries) doc["xdp_entries"].push_back({{"device", x.device}, {"mode", modeName(x.mode)}});
+  for (const auto& x : s.xdpEntries)
+    doc["xdp_entries"].push_back({{"device", x.device}, {"mode", modeName(x.mode)}, {"rx_metadata", x.rxMetadata}});
   VFSTEER_TRY(writeAtomically(d + "/state.json", doc.dump(1) + "\n"));
   // Split reports the state no longer names (best effort: an extra one is
   // only a file).

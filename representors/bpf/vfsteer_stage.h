@@ -21,6 +21,7 @@
 
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
 #include "vfsteer_meta.h"
@@ -45,6 +46,10 @@ static __always_inline int vfsteer_continue(struct __sk_buff *skb) {
  * metadata, or an earlier stage rebuilt the packet. Only the fields whose
  * bit is set in `valid` were filled in by the driver. */
 static __always_inline const struct vfsteer_meta *vfsteer_meta_of(struct __sk_buff *skb) {
+  /* Puts struct vfsteer_meta in the object's BTF (a CO-RE relocation that
+   * libbpf resolves to 0: no kernel has the type), where vfsteer finds that
+   * the stage reads its metadata and checks the layout at apply. */
+  if (bpf_core_type_exists(struct vfsteer_meta)) return 0;
   void *data = (void *)(long)skb->data;
   const struct vfsteer_meta *m = (void *)(long)skb->data_meta;
   if ((void *)(m + 1) > data || m->magic != VFSTEER_META_MAGIC) return 0;

@@ -1,6 +1,7 @@
 #include "vfsteer/representors/datapath.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -9,6 +10,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstddef>
@@ -200,10 +202,11 @@ Result<Datapath> Datapath::create(const std::string& dir) {
   return std::move(**opened);
 }
 
-Result<Datapath::RxEntry> Datapath::loadRxEntry(uint32_t ifindex) const {
+Result<Datapath::RxEntry> Datapath::loadRxEntry(const std::string& dir, uint32_t ifindex) {
   LibbpfLogScope logScope;
+  if (!fs::exists(dir + "/vfs_config")) return Error(ErrorCode::kNotFound, "no host datapath pinned in " + dir);
   // The maps are pinned by name: this object's are the datapath's.
-  LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir_.c_str());
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir.c_str());
   vfsteer_datapath_rx* skel = vfsteer_datapath_rx__open_opts(&opts);
   if (!skel) return bpfError(errno, "open the embedded RX metadata entry");
   bpf_program* prog = nullptr;
@@ -221,6 +224,22 @@ Result<Datapath::RxEntry> Datapath::loadRxEntry(uint32_t ifindex) const {
   if (!entry.fd) return Error::fromErrno(errno, "keep the RX metadata entry");
   entry.id = progId(entry.fd.get());
   return entry;
+}
+
+bool Datapath::usesItsMaps(uint32_t progId) const {
+  bpf_map_info config{};
+  uint32_t len = sizeof config;
+  if (bpf_obj_get_info_by_fd(fds_->config, &config, &len) != 0) return false;
+  UniqueFd prog(bpf_prog_get_fd_by_id(progId));
+  if (!prog) return false;
+  std::vector<uint32_t> maps(64);
+  bpf_prog_info info{};
+  info.nr_map_ids = static_cast<uint32_t>(maps.size());
+  info.map_ids = reinterpret_cast<uint64_t>(maps.data());
+  len = sizeof info;
+  if (bpf_obj_get_info_by_fd(prog.get(), &info, &len) != 0) return false;
+  maps.resize(std::min<size_t>(info.nr_map_ids, maps.size()));
+  return std::find(maps.begin(), maps.end(), config.id) != maps.end();
 }
 
 uint32_t Datapath::activeGeneration() const {
@@ -483,6 +502,42 @@ Status checkUserProgram(const std::string& object, const std::string& program) {
   VFSTEER_ASSIGN_OR_RETURN(auto opened, openUserObject(object, program, nullptr));
   bpf_object__close(opened.first);
   return okStatus();
+}
+
+Result<bool> readsVfsteerMeta(const std::string& object) {
+  btf* types = btf__parse_elf(object.c_str(), nullptr);
+  if (!types) return false;  // no BTF: nothing says it reads the metadata
+  struct Field {
+    const char* name;
+    size_t offset;
+  };
+  static constexpr Field kLayout[] = {
+      {"magic", offsetof(vfsteer_meta, magic)},       {"valid", offsetof(vfsteer_meta, valid)},
+      {"rx_hash_type", offsetof(vfsteer_meta, rx_hash_type)}, {"rx_hash", offsetof(vfsteer_meta, rx_hash)},
+      {"vlan_proto", offsetof(vfsteer_meta, vlan_proto)}, {"vlan_tci", offsetof(vfsteer_meta, vlan_tci)},
+      {"rx_timestamp", offsetof(vfsteer_meta, rx_timestamp)}, {"ifindex", offsetof(vfsteer_meta, ifindex)},
+      {"slot", offsetof(vfsteer_meta, slot)},         {"gen", offsetof(vfsteer_meta, gen)},
+      {"verdict", offsetof(vfsteer_meta, verdict)}};
+  const int id = btf__find_by_name_kind(types, "vfsteer_meta", BTF_KIND_STRUCT);
+  if (id < 0) {
+    btf__free(types);
+    return false;
+  }
+  const btf_type* t = btf__type_by_id(types, id);
+  bool same = t->size == sizeof(vfsteer_meta) && btf_vlen(t) == std::size(kLayout);
+  const btf_member* m = btf_members(t);
+  for (size_t i = 0; same && i < std::size(kLayout); ++i, ++m) {
+    const char* name = btf__name_by_offset(types, m->name_off);
+    same = name && std::strcmp(name, kLayout[i].name) == 0 &&
+           btf_member_bit_offset(t, static_cast<uint32_t>(i)) == kLayout[i].offset * 8;
+  }
+  btf__free(types);
+  if (!same)
+    return Error(ErrorCode::kInvalidInput,
+                 object + " was built against another layout of struct vfsteer_meta than this vfsteer writes "
+                          "(version " + std::to_string(VFSTEER_META_VERSION) +
+                          "); rebuild it with this vfsteer's vfsteer_meta.h");
+  return true;
 }
 
 Status Datapath::loadUserProgram(const UserProgram& p) {

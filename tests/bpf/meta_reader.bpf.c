@@ -13,26 +13,11 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#include "vfsteer_stage.h"
+#include "meta_seen.h"
 
 #define READER_PORT 9990 /* frames to UDP ports 9990.. are read ... */
 #define TAGGED_PORT 9991 /* ... and these are tagged on the way out */
 #define TAGGED_VID 77
-
-struct seen {
-  __u32 frames;
-  __u32 found;           /* vfsteer_meta_of() found vfsteer's metadata */
-  __u32 valid;
-  __u32 rx_hash;
-  __u32 rx_hash_type;
-  __u32 skb_hash;        /* the kernel's flow hash of the same frame */
-  __u32 vlan_proto;      /* network order, as in the metadata */
-  __u32 vlan_tci;
-  __u32 skb_vlan_present;
-  __u32 skb_vlan_tci;
-  __u32 verdict;
-  __u32 ifindex;
-};
 
 /* Key: UDP destination port - READER_PORT. */
 struct {
@@ -68,21 +53,7 @@ int read_meta(struct __sk_buff *skb) {
   __u32 key = port - READER_PORT;
   struct seen *s = bpf_map_lookup_elem(&seen, &key);
   if (!s) return TC_ACT_SHOT;
-  s->frames++;
-  s->skb_hash = bpf_get_hash_recalc(skb);
-  s->skb_vlan_present = skb->vlan_present;
-  s->skb_vlan_tci = skb->vlan_tci;
-  const struct vfsteer_meta *m = vfsteer_meta_of(skb);
-  if (m) {
-    s->found++;
-    s->valid = m->valid;
-    s->rx_hash = m->rx_hash;
-    s->rx_hash_type = m->rx_hash_type;
-    s->vlan_proto = m->vlan_proto;
-    s->vlan_tci = m->vlan_tci;
-    s->verdict = m->verdict;
-    s->ifindex = m->ifindex;
-  }
+  record_seen(skb, s);
   return TC_ACT_SHOT;
 }
 

@@ -51,6 +51,9 @@ std::vector<BadCase> cases() {
   static const std::string wrongProgram = chains(
       ("  - {name: b, priority: 1, match: {ip_proto: udp}, stages: [{bpf: {object: " + kForeign +
        ", program: nosuch}}, {deliver: {vf: 0}}]}\n"));
+  static const std::string otherMetaLayout = chains(
+      ("  - {name: b, priority: 1, match: {ip_proto: udp}, stages: [{bpf: {object: " +
+       std::string(VFSTEER_META_OTHER_LAYOUT_BPF) + ", program: other_layout}}, {deliver: {vf: 0}}]}\n"));
   static const std::string notAnObject = chains(
       "  - {name: b, priority: 1, match: {ip_proto: udp}, stages: [{bpf: {object: /etc/hostname, program: x}}, "
       "{deliver: {vf: 0}}]}\n");
@@ -153,6 +156,9 @@ std::vector<BadCase> cases() {
       {"BpfObjectNotElf", {"apply", "-f", "@policy"}, "/etc/hostname", 1, notAnObject},
       {"BpfProgramNotInObject", {"apply", "-f", "@policy"}, "nosuch", 1, wrongProgram},
       {"BpfRefusedByTheVerifier", {"apply", "-f", "@policy"}, "unchecked", 3, refusedObject},
+      {"BpfStageBuiltForAnotherMetaLayout", {"apply", "-f", "@policy"},
+       "was built against another layout of struct vfsteer_meta than this vfsteer writes (version 1); rebuild it", 1,
+       otherMetaLayout},
 
       // ---- profiles ----------------------------------------------------------
       {"ProfileSyntaxError", {"apply", "-f", "@policy", "--profiles-dir", "@profiles"}, "custom.yaml:2:1: YAML syntax error", 1,

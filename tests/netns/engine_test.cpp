@@ -84,7 +84,7 @@ TEST_F(EngineTest, AChangeWritesOnlyWhatItChanges) {
   for (const auto& c : a.changes) what.push_back(c.describe());
   EXPECT_EQ(what, (std::vector<std::string>{"add clsact on pf0vf3", "switch the host tables to 6 chains, 8 rules, 4 match shapes",
                                             "attach the host datapath to pf0vf3 ingress",
-                                            "attach the XDP entry (native) on pf0vf3"}));
+                                            "attach the XDP entry (native, reading RX metadata) on pf0vf3"}));
 }
 
 }  // namespace

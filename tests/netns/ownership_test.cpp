@@ -75,9 +75,11 @@ class OwnershipTest : public LabTest {
       }
       auto link = runProgram({"/usr/sbin/ip", "-n", labNetns("host"), "-j", "link", "show", "dev", dev});
       json l = json::parse(link.out, nullptr, false);
-      // vfsteer's XDP entry is the datapath's vfs_xdp program.
-      if (!l.is_discarded() && !l.empty() && l[0].contains("xdp") && l[0]["xdp"]["prog"].value("name", "") != "vfs_xdp")
-        s += dev + " xdp " + l[0]["xdp"].dump() + "\n";
+      // vfsteer's XDP entry is the datapath's vfs_xdp program, or a port's own vfs_xdp_rx.
+      if (!l.is_discarded() && !l.empty() && l[0].contains("xdp")) {
+        const std::string name = l[0]["xdp"]["prog"].value("name", "");
+        if (name != "vfs_xdp" && name != "vfs_xdp_rx") s += dev + " xdp " + l[0]["xdp"].dump() + "\n";
+      }
     }
     return s;
   }

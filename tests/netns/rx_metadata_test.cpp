@@ -12,7 +12,10 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <net/if.h>
+
 #include <cerrno>
+#include <fstream>
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -194,7 +197,7 @@ TEST(RxMetadataNetns, TheXdpEntryHandsTheDriversMetadataToTcAndUserStages) {
   ASSERT_TRUE(netns.ok());
   representors::Datapath::RxEntry entry;
   Status set = netns->runInside([&]() -> Status {
-    VFSTEER_ASSIGN_OR_RETURN(entry, dp->loadRxEntry(static_cast<uint32_t>(va)));
+    VFSTEER_ASSIGN_OR_RETURN(entry, representors::Datapath::loadRxEntry(dir, static_cast<uint32_t>(va)));
     if (int err = bpf_xdp_attach(va, entry.fd.get(), XDP_FLAGS_DRV_MODE, nullptr); err)
       return Error::fromErrno(-err, "attach the RX metadata entry to va");
     VFSTEER_TRY(attachTc(va, BPF_TC_INGRESS, readFd));
@@ -203,6 +206,11 @@ TEST(RxMetadataNetns, TheXdpEntryHandsTheDriversMetadataToTcAndUserStages) {
   ASSERT_TRUE(set.ok()) << set.error().describe();
   EXPECT_NE(entry.id, 0u);
   EXPECT_NE(entry.id, dp->xdpProgId()) << "a program of its own, bound to va";
+  EXPECT_TRUE(dp->usesItsMaps(entry.id)) << "on the datapath's maps";
+  bpf_prog_info readerInfo{};
+  uint32_t infoLen = sizeof readerInfo;
+  ASSERT_EQ(bpf_obj_get_info_by_fd(readFd, &readerInfo, &infoLen), 0);
+  EXPECT_FALSE(dp->usesItsMaps(readerInfo.id)) << "a program of someone else's";
 
   auto udpTo = [](uint16_t port) {
     return FrameBuilder::ethernet(mac("02:00:00:00:00:0a"), mac("02:00:00:00:00:0b"), ETH_P_IP,
@@ -339,6 +347,107 @@ TEST_F(RxMetadataLab, BadInputSaysWhatToGive) {
   auto pf = vfsteerCli({"metadata", "show", "--pf", "nosuch0", "--netns", labNetns("host")});
   EXPECT_EQ(pf.status, 1);
   EXPECT_NE(pf.err.find("nosuch0"), std::string::npos) << pf.err;
+}
+
+// The issue's own test: a user stage in the lab reads the RX hash and the
+// VLAN tag from vfsteer's metadata. The wire hands uplink0 one frame with
+// its tag in skb metadata (as a NIC that strips tags does) and one without.
+// With the XDP entry (here veth's, which reads all three fields), the stage
+// sees the kernel's hash and the tag that was sent; with host_xdp: off it
+// sees no metadata at all, never zeros taken for values.
+TEST_F(RxMetadataLab, AUserStageReadsTheRxHashAndTheStrippedTagFromMetadata) {
+  VFSTEER_REQUIRE_ROOT();
+  auto wire = netlink::Netns::byName(labNetns("wire"));
+  ASSERT_TRUE(wire.ok());
+  MetaReader tagger;
+  tagger.obj = bpf_object__open_file(VFSTEER_META_READER_BPF, nullptr);
+  ASSERT_NE(tagger.obj, nullptr);
+  ASSERT_EQ(bpf_object__load(tagger.obj), 0);
+  const int tagFd = bpf_program__fd(bpf_object__find_program_by_name(tagger.obj, "tag_egress"));
+  int wireIndex = 0;
+  ASSERT_TRUE(wire->runInside([&] {
+    wireIndex = static_cast<int>(if_nametoindex("wire0"));
+    return attachTc(wireIndex, BPF_TC_EGRESS, tagFd);
+  }).ok());
+  struct Untag {
+    netlink::Netns& ns;
+    int ifindex;
+    ~Untag() {
+      (void)ns.runInside([&] {
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+        bpf_tc_hook_destroy(&hook);
+        return okStatus();
+      });
+    }
+  } untag{*wire, wireIndex};
+
+  auto apply = [&](const char* hostXdp) {
+    const std::string path = "/tmp/vfsteer-meta-" + std::to_string(getpid()) + "-" + hostXdp + ".yaml";
+    std::ofstream(path) << "version: 1\ndevice: {pf: uplink0, netns: " << labNetns("host")
+                        << ", vfs: {count: 4}, host_xdp: " << hostXdp << "}\nchains:\n"
+                        << "  - {name: plain, priority: 1, match: {ip_proto: udp, dst_port: 9990}, stages: [{bpf: "
+                           "{object: " VFSTEER_META_STAGE_BPF ", program: meta_stage}}, {deliver: {vf: 0}}]}\n"
+                        << "  - {name: tagged, priority: 2, match: {ip_proto: udp, dst_port: 9991}, stages: [{bpf: "
+                           "{object: " VFSTEER_META_STAGE_BPF ", program: meta_stage}}, {deliver: {vf: 0}}]}\n";
+    auto r = vfsteerCli({"apply", "-f", path});
+    ASSERT_EQ(r.status, 0) << r.err << r.out;
+  };
+  auto seenNow = [&](uint32_t key) {
+    Seen s{};
+    int fd = bpf_obj_get((labPins() + "/meta_seen").c_str());
+    EXPECT_GE(fd, 0) << "the stage pins its map in vfsteer's directory";
+    if (fd >= 0) {
+      EXPECT_EQ(bpf_map_lookup_elem(fd, &key, &s), 0);
+      close(fd);
+    }
+    return s;
+  };
+  auto udpTo = [](uint16_t port) {
+    return FrameBuilder::ethernet(mac("02:00:00:00:00:10"), mac("02:00:00:00:00:fe"), ETH_P_IP,
+                                  FrameBuilder::ipv4("10.9.0.1", "10.1.0.1", IPPROTO_UDP,
+                                                     FrameBuilder::udp(40000, port, text("meta-stage"))));
+  };
+  auto send = [&] { ASSERT_TRUE(sendFrames(labNetns("wire"), "wire0", {udpTo(9990), udpTo(9991)}).ok()); };
+
+  apply("auto");
+  auto rep = vfsteerCli({"report", "-o", "json", "--instance", labInstance()});
+  ASSERT_EQ(rep.status, 0) << rep.err;
+  const auto doc = nlohmann::json::parse(rep.out);
+  ASSERT_EQ(doc["datapath"]["xdp_attachments"].size(), 1u);
+  EXPECT_EQ(doc["datapath"]["xdp_attachments"][0]["rx_metadata"], true)
+      << "veth reads RX metadata on this kernel: uplink0 gets its own entry";
+  EXPECT_EQ(doc["datapath"]["xdp_attachments"][0]["attached"], true);
+  for (const auto& c : doc["chains"]) {
+    EXPECT_EQ(c["host_hook"], "tc") << "a bpf stage runs in tc; the XDP entry is there for the metadata";
+    EXPECT_EQ(c["rx_metadata"], "supplied by uplink0's XDP entry: rx_hash, rx_timestamp, vlan_tag") << c.dump();
+  }
+  send();
+  const Seen plain = seenNow(0), tagged = seenNow(1);
+  ASSERT_EQ(plain.frames, 1u);
+  ASSERT_EQ(tagged.frames, 1u) << "the tagged frame reached the stage with its tag in skb metadata";
+  for (const Seen& s : {plain, tagged}) {
+    EXPECT_EQ(s.found, 1u);
+    EXPECT_TRUE(s.valid & VFSTEER_META_RX_HASH);
+    EXPECT_EQ(s.rxHash, s.skbHash) << "the RX hash is the kernel's hash of the frame";
+    EXPECT_EQ(s.verdict, static_cast<uint32_t>(VFS_HO_CHAIN)) << "the XDP entry handed tc its chain";
+  }
+  EXPECT_FALSE(plain.valid & VFSTEER_META_VLAN);
+  EXPECT_TRUE(tagged.valid & VFSTEER_META_VLAN);
+  EXPECT_EQ(tagged.vlanTci, 77u) << "the tag that was sent";
+  EXPECT_EQ(tagged.vlanProto, htons(ETH_P_8021Q));
+  EXPECT_EQ(tagged.skbVlanTci & 0x0fff, 77u);
+
+  apply("off");
+  auto offRep = vfsteerCli({"report", "-o", "json", "--instance", labInstance()});
+  ASSERT_EQ(offRep.status, 0) << offRep.err;
+  for (const auto& c : nlohmann::json::parse(offRep.out)["chains"])
+    EXPECT_EQ(c["rx_metadata"], "not supplied: the policy sets device.host_xdp: off") << c.dump();
+  send();
+  const Seen plainOff = seenNow(0), taggedOff = seenNow(1);
+  EXPECT_EQ(plainOff.frames, 2u);
+  EXPECT_EQ(taggedOff.frames, 2u);
+  EXPECT_EQ(plainOff.found, 1u) << "no XDP entry: the stage finds no metadata";
+  EXPECT_EQ(taggedOff.found, 1u) << "no XDP entry: the stage finds no metadata";
 }
 
 }  // namespace

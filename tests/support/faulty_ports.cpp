@@ -98,6 +98,7 @@ class FaultyNetlink : public NetlinkPort {
 class FaultyDatapath : public DatapathPort {
  public:
   FaultyDatapath(std::unique_ptr<DatapathPort> inner, FaultPlan& plan) : inner_(std::move(inner)), plan_(plan) {}
+  const std::string& dir() const override { return inner_->dir(); }
   bool present() const override { return inner_->present(); }
   Status create() override {
     VFSTEER_TRY(plan_.point("datapath create"));
@@ -113,6 +114,7 @@ class FaultyDatapath : public DatapathPort {
   uint32_t continueProgId() const override { return inner_->continueProgId(); }
   int xdpFd() const override { return inner_->xdpFd(); }
   uint32_t xdpProgId() const override { return inner_->xdpProgId(); }
+  bool usesItsMaps(uint32_t progId) const override { return inner_->usesItsMaps(progId); }
   uint32_t activeGeneration() const override { return inner_->activeGeneration(); }
   Result<representors::HostTables> readGeneration(uint32_t gen) const override { return inner_->readGeneration(gen); }
   Status writeGeneration(uint32_t gen, const representors::HostTables& t) override {
@@ -172,6 +174,10 @@ class FaultyPrograms : public ProgramPort {
   }
   Result<uint32_t> programId(int fd) override { return inner_->programId(fd); }
   Result<UniqueFd> programById(uint32_t id) override { return inner_->programById(id); }
+  Result<UniqueFd> loadXdpRxEntry(const std::string& pinDir, int ifindex) override {
+    VFSTEER_TRY(plan_.point("XDP RX entry load"));
+    return inner_->loadXdpRxEntry(pinDir, ifindex);
+  }
 
  private:
   std::unique_ptr<ProgramPort> inner_;

@@ -351,14 +351,14 @@ TEST(HostXdp, PortsRuleXdpOutOnTheKernelsWordOnly) {
   b.xdpMode = HostXdp::kNative;
   const uint64_t entry = 1 | 2, target = 4;
   std::map<std::string, XdpPortFacts> ports{
-      {"uplink0", {0, 0, 0, entry | target}},
-      {"pf0vf0", {0, 41, 0, entry | target}},  // a program of ours (generic)
-      {"pf0vf1", {77, 0, 0, entry}},           // someone else's, and no ndo-xmit
-      {"pf0vf2", {0, 0, 0, std::nullopt}},     // a kernel without xdp-features
+      {"uplink0", {0, 0, 0, entry | target, std::nullopt, 0}},
+      {"pf0vf0", {0, 41, 0, entry | target, std::nullopt, 41}},  // a program of ours (generic)
+      {"pf0vf1", {77, 0, 0, entry, std::nullopt, 0}},            // someone else's, and no ndo-xmit
+      {"pf0vf2", {0, 0, 0, std::nullopt, std::nullopt, 0}},      // a kernel without xdp-features
   };
   const std::map<std::string, IfIndex> ifindex{
       {"uplink0", kUplink}, {"pf0vf0", repIfindex(0)}, {"pf0vf1", repIfindex(1)}, {"pf0vf2", repIfindex(2)}};
-  bindXdpPorts(b, ports, ifindex, 41);
+  bindXdpPorts(b, ports, ifindex);
   EXPECT_FALSE(b.noXdpEntry.contains(kUplink));
   EXPECT_FALSE(b.noXdpTarget.contains(kUplink));
   EXPECT_FALSE(b.noXdpEntry.contains(repIfindex(0)));
@@ -370,10 +370,64 @@ TEST(HostXdp, PortsRuleXdpOutOnTheKernelsWordOnly) {
   // Generic mode needs no driver support at either end; a foreign program still rules a port out.
   HostBindings g = bindings(3);
   g.xdpMode = HostXdp::kGeneric;
-  bindXdpPorts(g, ports, ifindex, 41);
+  bindXdpPorts(g, ports, ifindex);
   EXPECT_EQ(g.noXdpEntry.size(), 1u);
   EXPECT_TRUE(g.noXdpEntry.contains(repIfindex(1)));
   EXPECT_TRUE(g.noXdpTarget.empty());
+}
+
+// A chain whose bpf stage reads vfsteer's metadata brings the XDP entry to
+// its port even though the chain runs in tc, and the plan says what the
+// stage will get there, or why nothing. A stage that does not read it
+// brings nothing.
+TEST(HostXdp, AStageThatReadsMetadataBringsTheEntryAndIsToldWhatItGets) {
+  auto policy = loadPolicyText(std::string(R"(version: 1
+device: {pf: uplink0, vfs: {count: 2}}
+chains:
+  - {name: reader, priority: 1, match: {ip_proto: udp}, stages: [{bpf: {object: )") + VFSTEER_META_STAGE_BPF +
+                                                   R"(, program: meta_stage}}, {deliver: {vf: 0}}]}
+  - {name: counter, priority: 1, match: {from: {vf: 1}}, stages: [{bpf: {object: )" +
+                                                   VFSTEER_SOURCE_DIR "/examples/bpf/count.bpf.o" +
+                                                   R"(, program: count}}, {deliver: uplink}]}
+)",
+                                               "t.yaml");
+  ASSERT_TRUE(policy.ok()) << policy.error().message();
+  Profile none;
+  none.name = "none";
+  auto plan = demux::plan(*policy, none);
+  ASSERT_TRUE(plan.ok());
+  auto build = [&](const HostBindings& b) {
+    auto program = buildHostProgram(*policy, *plan, b, nullptr);
+    EXPECT_TRUE(program.ok()) << program.error().message();
+    return program.ok() ? *program : HostProgram{};
+  };
+
+  HostBindings native = bindings(2);
+  native.xdpMode = HostXdp::kNative;
+  native.rxFields[kUplink] = "rx_hash, vlan_tag";
+  HostProgram p = build(native);
+  EXPECT_EQ(p.hooks.at("reader").hook, "tc");
+  EXPECT_EQ(p.hooks.at("reader").rxMetadata, "supplied by uplink0's XDP entry: rx_hash, vlan_tag");
+  EXPECT_EQ(p.hooks.at("counter").rxMetadata, "") << "count.bpf.o does not read the metadata";
+  EXPECT_EQ(p.xdpAttach, (std::map<IfIndex, std::string>{{kUplink, "uplink0"}}));
+
+  HostBindings none2 = native;
+  none2.rxFields.clear();
+  none2.noRxMetadata[kUplink] = "uplink0's driver implements none of the XDP RX metadata kfuncs";
+  EXPECT_EQ(build(none2).hooks.at("reader").rxMetadata,
+            "not supplied: uplink0's driver implements none of the XDP RX metadata kfuncs");
+  EXPECT_EQ(build(none2).xdpAttach.size(), 1u) << "the entry still hands tc its verdict";
+
+  HostBindings foreign = native;
+  foreign.noXdpEntry[kUplink] = "uplink0 holds an XDP program vfsteer did not attach (id 9)";
+  HostProgram f = build(foreign);
+  EXPECT_EQ(f.hooks.at("reader").rxMetadata, "not supplied: uplink0 holds an XDP program vfsteer did not attach (id 9)");
+  EXPECT_TRUE(f.xdpAttach.empty());
+
+  HostBindings off = bindings(2);
+  off.xdpOff = "the policy sets device.host_xdp: off";
+  EXPECT_EQ(build(off).hooks.at("reader").rxMetadata, "not supplied: the policy sets device.host_xdp: off");
+  EXPECT_TRUE(build(off).xdpAttach.empty());
 }
 
 }  // namespace

@@ -320,11 +320,13 @@ class Untouched : public engine::NetlinkPort, public engine::ProgramPort {
   Result<UniqueFd> loadDemux(const std::vector<bpf_insn>&, representors::DemuxHook, int) override { return untouched(); }
   Result<uint32_t> programId(int) override { return untouched(); }
   Result<UniqueFd> programById(uint32_t) override { return untouched(); }
+  Result<UniqueFd> loadXdpRxEntry(const std::string&, int) override { return untouched(); }
   static Error untouched() { return Error(ErrorCode::kInternal, "a flow rule change reached another port"); }
 };
 
 class NoDatapath : public engine::DatapathPort {
  public:
+  const std::string& dir() const override { return dir_; }
   bool present() const override { return false; }
   Status create() override { return Untouched::untouched(); }
   Status destroy() override { return Untouched::untouched(); }
@@ -334,6 +336,7 @@ class NoDatapath : public engine::DatapathPort {
   uint32_t continueProgId() const override { return 0; }
   int xdpFd() const override { return -1; }
   uint32_t xdpProgId() const override { return 0; }
+  bool usesItsMaps(uint32_t) const override { return false; }
   uint32_t activeGeneration() const override { return 0; }
   Result<representors::HostTables> readGeneration(uint32_t) const override { return Untouched::untouched(); }
   Status writeGeneration(uint32_t, const representors::HostTables&) override { return Untouched::untouched(); }
@@ -345,6 +348,9 @@ class NoDatapath : public engine::DatapathPort {
   Status resetChainCounters(uint32_t) override { return Untouched::untouched(); }
   Result<representors::ChainCounters> chainCounters(uint32_t) const override { return Untouched::untouched(); }
   Result<representors::GlobalCounters> globalCounters() const override { return Untouched::untouched(); }
+
+ private:
+  std::string dir_;
 };
 
 class NtupleExecute : public ::testing::Test {

@@ -73,7 +73,11 @@ class StateGenerator {
       } else if (chance(0.7)) {
         d.add(HostEntry{dev, 0});
         filters = true;
-        if (chance(0.5)) d.add(XdpEntry{dev, chance(0.5) ? policies::HostXdp::kNative : policies::HostXdp::kGeneric, 0});
+        if (chance(0.5)) {
+          const bool native = chance(0.5);
+          d.add(XdpEntry{dev, native ? policies::HostXdp::kNative : policies::HostXdp::kGeneric, 0,
+                         native && chance(0.5)});  // a port's own vfs_xdp_rx
+        }
       }
       for (uint16_t prio = 10002; prio < 10010; prio += 2) {
         if (!chance(0.4)) continue;
@@ -114,8 +118,12 @@ class StateGenerator {
       std::visit(
           [&](auto& x) {
             using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, HostEntry> || std::is_same_v<T, XdpEntry>) {
-              x.progId = chance(0.8) ? (std::is_same_v<T, HostEntry> ? o.datapath.ingressProgId : o.datapath.xdpProgId) : 55;
+            if constexpr (std::is_same_v<T, XdpEntry>) {
+              // observe found a port's own vfs_xdp_rx by its maps: any id of its own
+              x.progId = x.rxMetadata ? 300 + pick(50) : chance(0.8) ? o.datapath.xdpProgId : 55;
+              if (chance(0.1)) x.rxMetadata = !x.rxMetadata;  // the other entry is there
+            } else if constexpr (std::is_same_v<T, HostEntry>) {
+              x.progId = chance(0.8) ? o.datapath.ingressProgId : 55;
             } else if constexpr (std::is_same_v<T, Continuation>) {
               x.progId = chance(0.8) ? o.datapath.continueProgId : 56;
               if (chance(0.2)) ++x.startStage;

@@ -58,6 +58,9 @@ struct SplitReport {
     // for tc, why not XDP.
     std::string hostHook;
     std::string hostHookReason;
+    // For a chain whose bpf stages read vfsteer's XDP metadata: who
+    // supplies it ("supplied by ..."), or why nobody does ("not supplied: ...").
+    std::string rxMetadata;
     bool operator==(const Chain&) const = default;
   };
 

@@ -35,6 +35,12 @@ struct GlobalCounters {
 // (opened, not loaded: the verifier has its say at apply).
 Status checkUserProgram(const std::string& object, const std::string& program);
 
+// Whether the object's programs read vfsteer's XDP metadata: its BTF
+// describes struct vfsteer_meta (vfsteer_meta.h), as it does when a program
+// calls vfsteer_meta_of(). Fails when that description is not this
+// vfsteer's layout: the stage was built against another vfsteer_meta.h.
+Result<bool> readsVfsteerMeta(const std::string& object);
+
 class Datapath {
  public:
   // The directory vfsteer pins an instance's objects in (refuses a name
@@ -66,14 +72,17 @@ class Datapath {
   // NIC's hash, timestamp and stripped VLAN tag, through the XDP RX
   // metadata kfuncs) into struct vfsteer_meta for the tc entry and user
   // stages. The kernel binds such a program to one device, so each port
-  // gets its own, loaded on this datapath's maps; it lives while the fd or
-  // an XDP attachment holds it. Call from the namespace that holds
-  // `ifindex`; it attaches in native (driver) mode only.
+  // gets its own, loaded on the maps of the datapath pinned in `dir`; it
+  // lives while the fd or an XDP attachment holds it. Call from the
+  // namespace that holds `ifindex`; it attaches in native (driver) mode only.
   struct RxEntry {
     UniqueFd fd;
     uint32_t id = 0;
   };
-  Result<RxEntry> loadRxEntry(uint32_t ifindex) const;
+  static Result<RxEntry> loadRxEntry(const std::string& dir, uint32_t ifindex);
+  // Whether program `progId` uses this datapath's maps: only vfsteer loads
+  // programs on them (a port's vfs_xdp_rx, the shared entries).
+  bool usesItsMaps(uint32_t progId) const;
 
   uint32_t activeGeneration() const;
   Result<HostTables> readGeneration(uint32_t gen) const;
