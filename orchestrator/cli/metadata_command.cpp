@@ -1,5 +1,8 @@
 // vfsteer metadata show: which XDP RX metadata (RX hash, timestamp, VLAN
 // tag) each port's driver supplies, and where the profile claims otherwise.
+// vfsteer metadata header: the C header of struct vfsteer_meta for user
+// stages, from the datapath's BTF.
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -8,6 +11,7 @@
 #include "engine/profiles.hpp"
 #include "engine/rx_metadata.hpp"
 #include "vfsteer/policies/loader.hpp"
+#include "vfsteer/representors/datapath.hpp"
 
 namespace vfsteer::cli {
 
@@ -72,6 +76,26 @@ int runShow(const MetadataArgs& args) {
   return kExitOk;
 }
 
+int runHeader(const std::string& output) {
+  auto header = representors::vfsteerMetaHeader();
+  if (!header.ok()) {
+    printError(header.error().describe());
+    return kExitBadInput;
+  }
+  if (output.empty() || output == "-") {
+    std::cout << *header;
+    return kExitOk;
+  }
+  std::ofstream out(output);
+  out << *header;
+  out.close();
+  if (!out) {
+    printError("cannot write " + output + "; give a writable path, or leave -o out to print the header");
+    return kExitBadInput;
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void addMetadataCommand(CLI::App& app, int& exitCode) {
@@ -92,6 +116,14 @@ void addMetadataCommand(CLI::App& app, int& exitCode) {
   show->footer("Exit status: 0 shown (disagreements included); 1 bad input, or the PF cannot be read; 3 "
                "the kernel refused the netdev dump. Changes nothing.");
   show->callback([args, &exitCode] { exitCode = runShow(*args); });
+
+  auto headerOut = std::make_shared<std::string>();
+  CLI::App* header = cmd->add_subcommand(
+      "header", "Write vfsteer_meta.h, the layout of the metadata vfsteer's XDP entry hands to tc and user bpf "
+                "stages (struct vfsteer_meta), from the datapath's BTF.");
+  header->add_option("-o,--output", *headerOut, "File to write (default: standard output)");
+  header->footer("Exit status: 0 written; 1 the file cannot be written. Changes nothing else.");
+  header->callback([headerOut, &exitCode] { exitCode = runHeader(*headerOut); });
 }
 
 }  // namespace vfsteer::cli

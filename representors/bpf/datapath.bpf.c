@@ -114,6 +114,10 @@ struct vfs_scratch {
   } p;
   struct vfs_rule_key rk;
   struct vfs_compact_rule_key ck;
+  /* vfs_xdp_rx assembles the driver's fields here, then copies them in
+   * front of the frame. (Being in a map's value also puts the struct in
+   * this object's BTF, which `vfsteer metadata header` writes out.) */
+  struct vfsteer_meta rx;
 };
 
 struct {
@@ -819,26 +823,34 @@ extern int bpf_xdp_metadata_rx_vlan_tag(const struct xdp_md *ctx, __be16 *vlan_p
  * front of it (struct vfsteer_meta) for the tc entry and user stages. */
 SEC("xdp")
 int vfs_xdp_rx(struct xdp_md *ctx) {
+  __u32 zero = 0;
+  struct vfs_scratch *sc = bpf_map_lookup_elem(&vfs_scratch, &zero);
+  if (!sc) return xdp_entry(ctx, 0);
+  struct vfsteer_meta *rx = &sc->rx;
+  __builtin_memset(rx, 0, sizeof(*rx));
+  rx->magic = VFSTEER_META_MAGIC;
   enum xdp_rss_hash_type hash_type = 0;
   __u32 hash = 0, accel = 0;
   __u64 timestamp = 0;
   __be16 vlan_proto = 0;
-  __u16 vlan_tci = 0, valid = 0;
-  if (!bpf_xdp_metadata_rx_hash(ctx, &hash, &hash_type)) valid |= VFSTEER_META_RX_HASH;
-  if (!bpf_xdp_metadata_rx_timestamp(ctx, &timestamp)) valid |= VFSTEER_META_RX_TIMESTAMP;
+  __u16 vlan_tci = 0;
+  if (!bpf_xdp_metadata_rx_hash(ctx, &hash, &hash_type)) {
+    rx->valid |= VFSTEER_META_RX_HASH;
+    rx->rx_hash = hash;
+    rx->rx_hash_type = hash_type;
+  }
+  if (!bpf_xdp_metadata_rx_timestamp(ctx, &timestamp)) {
+    rx->valid |= VFSTEER_META_RX_TIMESTAMP;
+    rx->rx_timestamp = timestamp;
+  }
   if (!bpf_xdp_metadata_rx_vlan_tag(ctx, &vlan_proto, &vlan_tci)) {
-    valid |= VFSTEER_META_VLAN;
+    rx->valid |= VFSTEER_META_VLAN;
+    rx->vlan_proto = vlan_proto;
+    rx->vlan_tci = vlan_tci;
     accel = ((__u32)(__u16)vlan_proto << 16) | bpf_htons(vlan_tci);
   }
   struct vfsteer_meta *m = meta_room(ctx);
-  if (m) {
-    m->valid = valid;
-    m->rx_hash = hash;
-    m->rx_hash_type = hash_type;
-    m->rx_timestamp = timestamp;
-    m->vlan_proto = vlan_proto;
-    m->vlan_tci = vlan_tci;
-  }
+  if (m) __builtin_memcpy(m, rx, sizeof(*m));
   return xdp_entry(ctx, accel);
 }
 #endif

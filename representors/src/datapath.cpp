@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -538,6 +539,45 @@ Result<bool> readsVfsteerMeta(const std::string& object) {
                           "(version " + std::to_string(VFSTEER_META_VERSION) +
                           "); rebuild it with this vfsteer's vfsteer_meta.h");
   return true;
+}
+
+Result<std::string> vfsteerMetaHeader() {
+  LibbpfLogScope logScope;
+  size_t size = 0;
+  const void* elf = vfsteer_datapath__elf_bytes(&size);
+  bpf_object* obj = bpf_object__open_mem(elf, size, nullptr);
+  if (!obj) return bpfError(errno, "open the embedded datapath object");
+  const btf* types = bpf_object__btf(obj);
+  const int id = types ? btf__find_by_name_kind(types, "vfsteer_meta", BTF_KIND_STRUCT) : -1;
+  if (id < 0) {
+    bpf_object__close(obj);
+    return Error(ErrorCode::kInternal, "the datapath's BTF does not describe struct vfsteer_meta");
+  }
+  std::string dumped;
+  auto print = [](void* out, const char* fmt, va_list args) {
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, args);
+    *static_cast<std::string*>(out) += buf;
+  };
+  btf_dump* dump = btf_dump__new(types, print, &dumped, nullptr);
+  const int err = dump ? btf_dump__dump_type(dump, static_cast<uint32_t>(id)) : -errno;
+  if (dump) btf_dump__free(dump);
+  bpf_object__close(obj);
+  if (err) return Error::fromErrno(-err, "write struct vfsteer_meta from the datapath's BTF");
+  char constants[512];
+  std::snprintf(constants, sizeof constants,
+                "#define VFSTEER_META_VERSION %d\n#define VFSTEER_META_MAGIC 0x%08xu\n"
+                "#define VFSTEER_META_RX_HASH 0x%x\n#define VFSTEER_META_RX_TIMESTAMP 0x%x\n"
+                "#define VFSTEER_META_VLAN 0x%x\n",
+                VFSTEER_META_VERSION, VFSTEER_META_MAGIC, VFSTEER_META_RX_HASH, VFSTEER_META_RX_TIMESTAMP,
+                VFSTEER_META_VLAN);
+  return "/* vfsteer_meta.h, written by `vfsteer metadata header` from the BTF of\n"
+         " * vfsteer's host datapath: what its XDP entry leaves in front of each frame\n"
+         " * it passes on to tc (docs/nic-metadata.md). Put it where your stage finds\n"
+         " * vfsteer_meta.h, next to vfsteer_stage.h, which reads it with\n"
+         " * vfsteer_meta_of(). A stage built against another layout is refused at apply. */\n"
+         "#ifndef VFSTEER_META_H\n#define VFSTEER_META_H\n\n" +
+         std::string(constants) + "\n" + dumped + "\n#endif /* VFSTEER_META_H */\n";
 }
 
 Status Datapath::loadUserProgram(const UserProgram& p) {

@@ -15,7 +15,9 @@
 #include <net/if.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -292,6 +294,55 @@ TEST(RxMetadataNetns, TheXdpEntryHandsTheDriversMetadataToTcAndUserStages) {
     EXPECT_EQ(s.valid, 0u) << key << ": vfs_xdp supplies no driver field";
     EXPECT_EQ(s.verdict, static_cast<uint32_t>(VFS_HO_UNMATCHED)) << key;
   }
+}
+
+// `vfsteer metadata header` writes vfsteer_meta.h from the datapath's BTF: a
+// stage built against it (with vfsteer_stage.h next to it, nothing of the
+// source tree) compiles, passes the layout check apply makes, and loads.
+TEST(RxMetadataNetns, TheWrittenHeaderBuildsAStageThatPassesTheLayoutCheckAndLoads) {
+  VFSTEER_REQUIRE_ROOT();
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("vfsteer-header-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  struct Remove {
+    fs::path p;
+    ~Remove() { fs::remove_all(p); }
+  } removeDir{dir};
+  auto written = vfsteerCli({"metadata", "header", "-o", (dir / "vfsteer_meta.h").string()});
+  ASSERT_EQ(written.status, 0) << written.err;
+  std::ifstream in(dir / "vfsteer_meta.h");
+  const std::string header((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(header.find("struct vfsteer_meta {"), std::string::npos) << header;
+  EXPECT_NE(header.find("#define VFSTEER_META_VERSION 1"), std::string::npos) << header;
+  auto printed = vfsteerCli({"metadata", "header"});
+  EXPECT_EQ(printed.out, header) << "without -o it prints the same";
+
+  for (const char* f : {"/representors/bpf/vfsteer_stage.h", "/tests/bpf/meta_seen.h", "/tests/bpf/meta_stage.bpf.c"})
+    fs::copy_file(std::string(VFSTEER_SOURCE_DIR) + f, dir / fs::path(f).filename());
+  const std::string object = (dir / "stage.bpf.o").string();
+  auto built = runProgram({VFSTEER_CLANG, "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
+                           "-I" + dir.string(), "-c", (dir / "meta_stage.bpf.c").string(), "-o", object});
+  ASSERT_EQ(built.status, 0) << built.err;
+  auto reads = representors::readsVfsteerMeta(object);
+  ASSERT_TRUE(reads.ok()) << reads.error().describe();
+  EXPECT_TRUE(*reads) << "the stage reads vfsteer's metadata, in this vfsteer's layout";
+
+  ASSERT_TRUE(representors::Datapath::ensureBpffs().ok());
+  const std::string pins = "/sys/fs/bpf/vfsteer-test-header-" + std::to_string(getpid());
+  fs::create_directories(pins);
+  struct Unpin {
+    std::string p;
+    ~Unpin() { fs::remove_all(p); }
+  } unpin{pins};
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pins.c_str());
+  bpf_object* obj = bpf_object__open_file(object.c_str(), &opts);
+  ASSERT_NE(obj, nullptr);
+  EXPECT_EQ(bpf_object__load(obj), 0) << "the verifier takes a stage built against the written header";
+  bpf_object__close(obj);
+
+  auto bad = vfsteerCli({"metadata", "header", "-o", "/nonexistent/dir/vfsteer_meta.h"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("cannot write /nonexistent/dir/vfsteer_meta.h"), std::string::npos) << bad.err;
 }
 
 class RxMetadataLab : public LabTest {};

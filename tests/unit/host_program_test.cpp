@@ -37,6 +37,18 @@ HostBindings bindings(int vfs) {
   return b;
 }
 
+// The host program of `policy` on a profile that offloads nothing.
+HostProgram hostProgramOf(const Policy& policy, const HostBindings& b) {
+  Profile none;
+  none.name = "none";
+  auto plan = demux::plan(policy, none);
+  EXPECT_TRUE(plan.ok());
+  if (!plan.ok()) return {};
+  auto program = buildHostProgram(policy, *plan, b, nullptr);
+  EXPECT_TRUE(program.ok()) << (program.ok() ? "" : program.error().message());
+  return program.ok() ? *program : HostProgram{};
+}
+
 // What vfs_parse_frame() writes for one frame.
 void fillFrame(vfs_key& k, const Frame& f) {
   std::memcpy(k.dmac, f.dst.bytes.data(), 6);
@@ -289,14 +301,7 @@ chains:
 )",
                                "t.yaml");
   ASSERT_TRUE(policy.ok()) << policy.error().message();
-  Profile none;
-  none.name = "none";
-  auto plan = demux::plan(*policy, none);
-  auto hooks = [&](const HostBindings& b) {
-    auto program = buildHostProgram(*policy, *plan, b, nullptr);
-    EXPECT_TRUE(program.ok());
-    return *program;
-  };
+  auto hooks = [&](const HostBindings& b) { return hostProgramOf(*policy, b); };
   auto flagged = [](const HostProgram& p, const std::string& chain) {
     return (p.tables.chains.at(p.chainIds.at(chain)).flags & VFS_CHAIN_XDP) != 0;
   };
@@ -392,15 +397,7 @@ chains:
 )",
                                                "t.yaml");
   ASSERT_TRUE(policy.ok()) << policy.error().message();
-  Profile none;
-  none.name = "none";
-  auto plan = demux::plan(*policy, none);
-  ASSERT_TRUE(plan.ok());
-  auto build = [&](const HostBindings& b) {
-    auto program = buildHostProgram(*policy, *plan, b, nullptr);
-    EXPECT_TRUE(program.ok()) << program.error().message();
-    return program.ok() ? *program : HostProgram{};
-  };
+  auto build = [&](const HostBindings& b) { return hostProgramOf(*policy, b); };
 
   HostBindings native = bindings(2);
   native.xdpMode = HostXdp::kNative;

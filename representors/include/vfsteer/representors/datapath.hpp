@@ -41,6 +41,11 @@ Status checkUserProgram(const std::string& object, const std::string& program);
 // vfsteer's layout: the stage was built against another vfsteer_meta.h.
 Result<bool> readsVfsteerMeta(const std::string& object);
 
+// vfsteer_meta.h as this vfsteer's datapath describes struct vfsteer_meta
+// in its BTF, with the constants that go with it: a drop-in for the
+// source header, for user stages built elsewhere (`vfsteer metadata header`).
+Result<std::string> vfsteerMetaHeader();
+
 class Datapath {
  public:
   // The directory vfsteer pins an instance's objects in (refuses a name
