@@ -3,7 +3,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include <linux/netlink.h>
+
 #include "engine/instances.hpp"
+#include "engine/ports.hpp"
+#include "engine/requests.hpp"
 #include "vfsteer/policies/loader.hpp"
 
 namespace vfsteer::cli {
@@ -67,6 +71,13 @@ Result<representors::Topology> discoverNamedDevice(const DeviceArgs& args) {
   representors::DiscoverOptions opts;
   opts.topologyFile = args.topology;
   return engine::discoverDevice(device, opts);
+}
+
+Result<std::vector<engine::PortRxMetadata>> readRxMetadata(const representors::Topology& t) {
+  auto ports = engine::makeRealPorts();
+  VFSTEER_ASSIGN_OR_RETURN(auto genl, ports->netlink(t.netns, NETLINK_GENERIC));
+  VFSTEER_ASSIGN_OR_RETURN(auto devices, engine::readNetdevDevices(*genl));
+  return engine::rxMetadataOf(t, devices);
 }
 
 void printError(const std::string& text) { std::fprintf(stderr, "vfsteer: %s\n", text.c_str()); }

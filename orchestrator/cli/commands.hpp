@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/apply.hpp"
+#include "engine/rx_metadata.hpp"
 #include "vfsteer/representors/topology.hpp"
 #include "vfsteer/common/result.hpp"
 
@@ -57,6 +58,10 @@ struct DeviceArgs {
 void addDeviceOptions(CLI::App* cmd, DeviceArgs& args);
 // Discovers that device; the error says what to give instead.
 Result<representors::Topology> discoverNamedDevice(const DeviceArgs& args);
+
+// The XDP RX metadata each of the topology's ports supplies now, or why it
+// cannot be read (discover and report show what they can and go on).
+Result<std::vector<engine::PortRxMetadata>> readRxMetadata(const representors::Topology& t);
 
 // Prints an error for the operator: "vfsteer: <text>" on stderr.
 void printError(const std::string& text);

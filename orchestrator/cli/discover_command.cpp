@@ -19,15 +19,6 @@ struct DiscoverArgs {
   std::string output = "table";
 };
 
-// The XDP RX metadata of the ports, or why it could not be read (discover
-// shows what it can and does not fail for this).
-Result<std::vector<engine::PortRxMetadata>> rxMetadata(const representors::Topology& t) {
-  auto ports = engine::makeRealPorts();
-  VFSTEER_ASSIGN_OR_RETURN(auto genl, ports->netlink(t.netns, NETLINK_GENERIC));
-  VFSTEER_ASSIGN_OR_RETURN(auto devices, engine::readNetdevDevices(*genl));
-  return engine::rxMetadataOf(t, devices);
-}
-
 int runDiscover(const DiscoverArgs& args) {
   auto t = discoverNamedDevice(args.device);
   if (!t.ok()) {
@@ -62,7 +53,7 @@ int runDiscover(const DiscoverArgs& args) {
                                    {"pf_number", r.pfNumber},
                                    {"phys_port_name", r.physPortName},
                                    {"switch_id", r.switchId}});
-  auto metadata = rxMetadata(*t);
+  auto metadata = readRxMetadata(*t);  // discover shows what it can and does not fail for this
   doc["xdp_rx_metadata"] = metadata.ok() ? rxMetadataJson(*metadata) : nlohmann::ordered_json::array();
   if (!metadata.ok()) doc["xdp_rx_metadata_error"] = metadata.error().describe();
   if (args.output == "json") {

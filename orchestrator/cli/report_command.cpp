@@ -3,6 +3,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/plan_output.hpp"
+#include "cli/rx_metadata_output.hpp"
 #include "engine/instances.hpp"
 #include "engine/report.hpp"
 
@@ -99,8 +100,18 @@ int runReport(const ReportArgs& args) {
     return kExitBadInput;
   }
   const engine::LiveReport& r = *report;
+  // What each port's driver supplies now, as `metadata show` says; the
+  // report shows what it can and goes on when it cannot be read.
+  policies::Device device;
+  device.pf = (*state)->pf;
+  if (!(*state)->netns.empty()) device.netns = (*state)->netns;
+  auto topology = engine::discoverDevice(device, {});
+  auto metadata = topology.ok() ? readRxMetadata(*topology) : Result<std::vector<engine::PortRxMetadata>>(topology.error());
   if (args.output == "json") {
-    std::cout << reportJson(r).dump(2) << "\n";
+    auto doc = reportJson(r);
+    doc["xdp_rx_metadata"] = metadata.ok() ? rxMetadataJson(*metadata) : nlohmann::ordered_json::array();
+    if (!metadata.ok()) doc["xdp_rx_metadata_error"] = metadata.error().describe();
+    std::cout << doc.dump(2) << "\n";
   } else if (args.output == "dot") {
     writeDot(std::cout, r.split, &r);
   } else {
@@ -122,6 +133,9 @@ int runReport(const ReportArgs& args) {
                 << t.policed << " policed, " << t.actionErrors << " action errors, " << t.tailcallFailures
                 << " missing bpf programs; " << t.fromXdp << " passed on by the XDP entry with their chain\n";
     }
+    std::cout << "\nXDP RX metadata the drivers supply (docs/nic-metadata.md)\n";
+    if (metadata.ok()) printRxMetadata(std::cout, *metadata, "  ");
+    else std::cout << "  cannot be read: " << metadata.error().describe() << "\n";
   }
   return kExitOk;
 }

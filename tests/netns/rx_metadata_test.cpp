@@ -468,6 +468,12 @@ TEST_F(RxMetadataLab, AUserStageReadsTheRxHashAndTheStrippedTagFromMetadata) {
   EXPECT_EQ(doc["datapath"]["xdp_attachments"][0]["rx_metadata"], true)
       << "veth reads RX metadata on this kernel: uplink0 gets its own entry";
   EXPECT_EQ(doc["datapath"]["xdp_attachments"][0]["attached"], true);
+  std::vector<std::string> ports;
+  for (const auto& p : doc["xdp_rx_metadata"]) {
+    ports.push_back(p["port"]);
+    for (const auto& [field, f] : p["fields"].items()) EXPECT_EQ(f["supplied"], "yes") << p["port"] << " " << field;
+  }
+  EXPECT_EQ(ports, kLabHostDevices) << "report has metadata show's table";
   for (const auto& c : doc["chains"]) {
     EXPECT_EQ(c["host_hook"], "tc") << "a bpf stage runs in tc; the XDP entry is there for the metadata";
     EXPECT_EQ(c["rx_metadata"], "supplied by uplink0's XDP entry: rx_hash, rx_timestamp, vlan_tag") << c.dump();
