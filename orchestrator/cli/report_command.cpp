@@ -106,7 +106,8 @@ int runReport(const ReportArgs& args) {
   device.pf = (*state)->pf;
   if (!(*state)->netns.empty()) device.netns = (*state)->netns;
   auto topology = engine::discoverDevice(device, {});
-  auto metadata = topology.ok() ? readRxMetadata(*topology) : Result<std::vector<engine::PortRxMetadata>>(topology.error());
+  auto metadata =
+      topology.ok() ? readRxMetadata(*topology) : Result<std::vector<engine::PortRxMetadata>>(topology.error());
   if (args.output == "json") {
     auto doc = reportJson(r);
     doc["xdp_rx_metadata"] = metadata.ok() ? rxMetadataJson(*metadata) : nlohmann::ordered_json::array();
