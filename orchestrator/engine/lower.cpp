@@ -5,6 +5,7 @@
 #include "engine/ntuple_rules.hpp"
 #include "engine/u32_rules.hpp"
 #include "vfsteer/netlink/netdev.hpp"
+#include "vfsteer/representors/bpf_classifier.hpp"
 
 namespace vfsteer::engine {
 
@@ -79,6 +80,8 @@ void lowerHost(const LowerInputs& in, const HostProgram& host, DesiredState& out
   out.add(Datapath{});
   for (const auto& p : host.programs) out.add(p);
   HostTables tables{host.tables, {}};
+  if (in.policy.device.hostSpecialize && representors::specializable(host.tables))
+    tables.tables.classifier = representors::HostTables::Classifier::kSpecialized;
   for (const auto& [name, id] : host.chainIds) {
     const bool known = in.previous && in.previous->chainIds.contains(name) && in.previous->chainIds.at(name) == id;
     if (!known) tables.freshChainIds.push_back(id);  // a new chain does not inherit counts

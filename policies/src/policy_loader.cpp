@@ -94,7 +94,7 @@ class PolicyReader {
 
   void readDevice(const YamlNode& node, Device& dev) {
     dev.pos = r_.pos(node);
-    if (!r_.expectMap(node, "device", {"pf", "netns", "eswitch", "profile", "bpf_offload", "host_xdp", "vfs"}))
+    if (!r_.expectMap(node, "device", {"pf", "netns", "eswitch", "profile", "bpf_offload", "host_xdp", "host_classifier", "vfs"}))
       return;
     if (r_.require(node, "pf", "device")) {
       if (const auto& pf = r_.string(node["pf"], "device.pf")) {
@@ -133,6 +133,8 @@ class PolicyReader {
     }
     if (const auto& n = node["host_xdp"])
       if (const auto& v = r_.oneOf(n, "device.host_xdp", {"auto", "off"})) dev.hostXdp = *v == "auto";
+    if (const auto& n = node["host_classifier"])
+      if (const auto& v = r_.oneOf(n, "device.host_classifier", {"auto", "tables"})) dev.hostSpecialize = *v == "auto";
     if (const auto& vfs = node["vfs"]) {
       if (!r_.expectMap(vfs, "device.vfs", {"count", "settings"})) return;
       dev.vfsDeclared = true;

@@ -99,32 +99,34 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } vfs_jmp SEC(".maps");
 
-/* Parse results and the rule key are too big for the 512-byte BPF stack;
- * they live in per-CPU scratch: slot 0 for classification, slot 1 for decap. */
-struct vfs_scratch {
-  struct parsed_state {
-    struct vfs_key outer;
-    struct vfs_key inner;
-    __u8 has_inner;
-    __u8 malformed;
-    __u8 outer_tags_in_packet; /* VLAN tags still inside the outer frame */
-    __u8 pad;
-    __u16 inner_off;           /* offset of the inner Ethernet header */
-    __u16 pad2;
-  } p;
-  struct vfs_rule_key rk;
-  struct vfs_compact_rule_key ck;
-  /* vfs_xdp_rx assembles the driver's fields here, then copies them in
-   * front of the frame. (Being in a map's value also puts the struct in
-   * this object's BTF, which `vfsteer metadata header` writes out.) */
-  struct vfsteer_meta rx;
-};
+/* The classifiers made for one policy (bpf_classifier.hpp): slot `gen` holds
+ * generation gen's, slot VFS_SPEC_RUN the entry that runs their verdict.
+ * An empty slot means the generation classifies with its tables. One array
+ * per hook: a program array holds programs of one type. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, VFS_SPEC_SLOTS);
+  __type(key, __u32);
+  __type(value, __u32);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_spec_tc SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, VFS_SPEC_SLOTS);
+  __type(key, __u32);
+  __type(value, __u32);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vfs_spec_xdp SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, 2);
   __type(key, __u32);
   __type(value, struct vfs_scratch);
+  /* Pinned: a specialized classifier and a port's vfs_xdp_rx, loaded
+   * later, must use the same scratch as the entries they hand over to. */
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } vfs_scratch SEC(".maps");
 
 #define ETH_P_8021AD_BE bpf_htons(0x88A8)
@@ -139,7 +141,7 @@ static __always_inline void count(__u32 which) {
 
 /* Parsing --------------------------------------------------------------------- */
 
-#define parsed parsed_state
+#define parsed vfs_parsed
 
 static __always_inline int is_vlan(__u16 proto_be) {
   return proto_be == ETH_P_8021Q_BE || proto_be == ETH_P_8021AD_BE;
@@ -732,12 +734,30 @@ int vfs_ingress(struct __sk_buff *skb) {
     count(VFS_G_MALFORMED);
     return VFS_DEFAULT_PATH;
   }
+  /* The policy's own classifier, when one was made for this generation;
+   * it goes on in vfs_run. */
+  sc->spec.gen = gen;
+  sc->spec.accel = 0;
+  bpf_tail_call(skb, &vfs_spec_tc, gen);
   const struct vfs_rule *r = classify(gen, gc->ntuples, p, &sc->rk, &sc->ck);
   if (!r) {
     count(VFS_G_UNMATCHED);
     return VFS_DEFAULT_PATH;
   }
   return run_chain(skb, gen, r->chain, 0, 1);
+}
+
+/* After a specialized classifier (slot VFS_SPEC_RUN of vfs_spec_tc): runs
+ * the chain it chose, as vfs_ingress does after its tables. */
+SEC("tc")
+int vfs_run(struct __sk_buff *skb) {
+  __u32 zero = 0;
+  struct vfs_scratch *sc = bpf_map_lookup_elem(&vfs_scratch, &zero);
+  if (!sc) return VFS_DEFAULT_PATH;
+  if (sc->spec.verdict == VFS_HO_CHAIN && sc->spec.slot < VFS_MAX_CHAINS)
+    return run_chain(skb, sc->spec.gen & 1, sc->spec.slot, 0, 1);
+  count(VFS_G_UNMATCHED);
+  return VFS_DEFAULT_PATH;
 }
 
 /* vfsteer's metadata in front of the frame: the room vfs_xdp_rx made, or
@@ -767,6 +787,24 @@ static __always_inline int pass_to_tc(struct xdp_md *ctx, __u32 gen, __u32 verdi
   return XDP_PASS;
 }
 
+/* The rest of the XDP entry once the frame's chain (in `slot`) is known. */
+static __always_inline int xdp_run(struct xdp_md *ctx, __u32 gen, __u32 accel, __u32 slot) {
+  struct vfs_chain_stats *stats = 0;
+  const struct vfs_chain *c = chain_at(gen, slot, 0, 0, &stats);
+  if (!c || !stats) return XDP_PASS;
+  if (!(c->flags & VFS_CHAIN_XDP)) return pass_to_tc(ctx, gen, VFS_HO_CHAIN, slot);
+  /* An XDP chain ends in a redirect or a drop: the frame leaves with the
+   * tag it came with, so one the NIC took off goes back in first, and the
+   * stages see the frame as it was on the wire. */
+  if (accel && xdp_vlan_push(ctx, accel >> 16, bpf_ntohs(accel & 0xffff))) {
+    count(VFS_G_ACTION_ERR);
+    return XDP_DROP;
+  }
+  stats->packets++;
+  stats->bytes += xdp_len(ctx);
+  return run_chain_xdp(ctx, c, stats, gen);
+}
+
 /* XDP, attached in front of vfs_ingress on ports whose chains allow it. It
  * classifies with the same tables; a packet whose best chain is marked
  * VFS_CHAIN_XDP runs that chain here, every other packet (no match,
@@ -786,27 +824,29 @@ static __always_inline int xdp_entry(struct xdp_md *ctx, __u32 accel) {
   reset_parsed(p);
   parse_xdp(ctx, gc, p, accel);
   if (p->malformed) return pass_to_tc(ctx, gen, VFS_HO_MALFORMED, 0);
+  sc->spec.gen = gen;
+  sc->spec.accel = accel;
+  bpf_tail_call(ctx, &vfs_spec_xdp, gen); /* as in vfs_ingress */
   const struct vfs_rule *r = classify(gen, gc->ntuples, p, &sc->rk, &sc->ck);
   if (!r) return pass_to_tc(ctx, gen, VFS_HO_UNMATCHED, 0);
-  struct vfs_chain_stats *stats = 0;
-  const struct vfs_chain *c = chain_at(gen, r->chain, 0, 0, &stats);
-  if (!c || !stats) return XDP_PASS;
-  if (!(c->flags & VFS_CHAIN_XDP)) return pass_to_tc(ctx, gen, VFS_HO_CHAIN, r->chain);
-  /* An XDP chain ends in a redirect or a drop: the frame leaves with the
-   * tag it came with, so one the NIC took off goes back in first, and the
-   * stages see the frame as it was on the wire. */
-  if (accel && xdp_vlan_push(ctx, accel >> 16, bpf_ntohs(accel & 0xffff))) {
-    count(VFS_G_ACTION_ERR);
-    return XDP_DROP;
-  }
-  stats->packets++;
-  stats->bytes += xdp_len(ctx);
-  return run_chain_xdp(ctx, c, stats, gen);
+  return xdp_run(ctx, gen, accel, r->chain);
 }
 
 SEC("xdp")
 int vfs_xdp(struct xdp_md *ctx) {
   return xdp_entry(ctx, 0);
+}
+
+/* After a specialized classifier (slot VFS_SPEC_RUN of vfs_spec_xdp). */
+SEC("xdp")
+int vfs_run_xdp(struct xdp_md *ctx) {
+  __u32 zero = 0;
+  struct vfs_scratch *sc = bpf_map_lookup_elem(&vfs_scratch, &zero);
+  if (!sc) return XDP_PASS;
+  __u32 gen = sc->spec.gen & 1;
+  if (sc->spec.verdict != VFS_HO_CHAIN || sc->spec.slot >= VFS_MAX_CHAINS)
+    return pass_to_tc(ctx, gen, VFS_HO_UNMATCHED, 0);
+  return xdp_run(ctx, gen, sc->spec.accel, sc->spec.slot);
 }
 
 #ifdef VFS_RX_METADATA

@@ -219,6 +219,47 @@ enum vfs_handover_verdict {
   VFS_HO_MALFORMED = 3,  /* truncated or malformed: default path */
 };
 
+/* Parse results and the rule keys are too big for the 512-byte BPF stack;
+ * they live in per-CPU scratch (the map vfs_scratch): slot 0 for
+ * classification, slot 1 for decap. Here, not in datapath.bpf.c, because a
+ * specialized classifier (bpf_classifier.hpp) reads the parsed keys at
+ * these offsets. */
+struct vfs_parsed {
+  struct vfs_key outer;
+  struct vfs_key inner;
+  vfs_u8 has_inner;
+  vfs_u8 malformed;
+  vfs_u8 outer_tags_in_packet; /* VLAN tags still inside the outer frame */
+  vfs_u8 pad;
+  vfs_u16 inner_off;           /* offset of the inner Ethernet header */
+  vfs_u16 pad2;
+};
+
+/* A policy's own classifier (slot `gen` of vfs_spec_tc / vfs_spec_xdp) is
+ * tail-called by the entry after parsing; it leaves its verdict here and
+ * tail-calls slot VFS_SPEC_RUN, which runs the chain. The entry fills gen
+ * and accel first, so both halves work on the same generation and tag. */
+#define VFS_SPEC_RUN 2
+#define VFS_SPEC_SLOTS 3
+
+struct vfs_spec_handoff {
+  vfs_u32 gen;
+  vfs_u32 accel;    /* XDP: the tag the NIC took off (tpid << 16 | tci), or 0 */
+  vfs_u32 verdict;  /* VFS_HO_CHAIN or VFS_HO_UNMATCHED */
+  vfs_u32 slot;     /* the chain, for VFS_HO_CHAIN */
+};
+
+struct vfs_scratch {
+  struct vfs_parsed p;
+  struct vfs_rule_key rk;
+  struct vfs_compact_rule_key ck;
+  struct vfs_spec_handoff spec;
+  /* vfs_xdp_rx assembles the driver's fields here, then copies them in
+   * front of the frame. (Being in a map's value also puts the struct in
+   * the datapath's BTF, which `vfsteer metadata header` writes out.) */
+  struct vfsteer_meta rx;
+};
+
 /* skb->cb words carrying the resume state across tail calls. A user
  * program must leave cb[0..2] alone (it may use cb[3] and cb[4]). */
 #define VFS_CB_MAGIC 0x76667374u /* "vfst" */

@@ -1,5 +1,7 @@
 #include "vfsteer/representors/bpf_demux.hpp"
 
+#include "bpf_assembler.hpp"
+
 #include <bpf/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
@@ -15,58 +17,8 @@ namespace vfsteer::representors {
 
 namespace {
 
-// ---------------------------------------------------------------------------
-// A small assembler: raw bpf_insn with forward jumps to labels, patched at
-// the end. (The kernel's BPF_* instruction macros are not in the uapi.)
-
-using Label = size_t;
-
-class Assembler {
- public:
-  Label newLabel() {
-    labels_.push_back(kUnbound);
-    return labels_.size() - 1;
-  }
-  void bind(Label l) { labels_[l] = code_.size(); }
-
-  void movImm(int dst, int32_t imm) { emit(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm); }
-  void movReg(int dst, int src) { emit(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0); }
-  void aluImm(int op, int dst, int32_t imm) { emit(BPF_ALU64 | op | BPF_K, dst, 0, 0, imm); }
-  void aluReg(int op, int dst, int src) { emit(BPF_ALU64 | op | BPF_X, dst, src, 0, 0); }
-  void load(int size, int dst, int src, int16_t off) { emit(BPF_LDX | BPF_MEM | size, dst, src, off, 0); }
-  void store(int size, int dst, int src, int16_t off) { emit(BPF_STX | BPF_MEM | size, dst, src, off, 0); }
-  void storeImm(int size, int dst, int16_t off, int32_t imm) { emit(BPF_ST | BPF_MEM | size, dst, 0, off, imm); }
-  // 32-bit compares: every value the rules test fits in 32 bits.
-  void jumpImm(int op, int dst, int32_t imm, Label to) { jump(BPF_JMP32 | op | BPF_K, dst, 0, imm, to); }
-  void jumpReg(int op, int dst, int src, Label to) { jump(BPF_JMP | op | BPF_X, dst, src, 0, to); }
-  void jumpAlways(Label to) { jump(BPF_JMP | BPF_JA, 0, 0, 0, to); }
-  void exit() { emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0); }
-
-  std::vector<bpf_insn> finish() {
-    for (const auto& [at, label] : fixups_)
-      code_[at].off = static_cast<int16_t>(static_cast<long>(labels_[label]) - static_cast<long>(at) - 1);
-    return std::move(code_);
-  }
-
- private:
-  static constexpr size_t kUnbound = ~size_t{0};
-  void emit(int code, int dst, int src, int16_t off, int32_t imm) {
-    bpf_insn i{};
-    i.code = static_cast<uint8_t>(code);
-    i.dst_reg = static_cast<uint8_t>(dst) & 0xf;
-    i.src_reg = static_cast<uint8_t>(src) & 0xf;
-    i.off = off;
-    i.imm = imm;
-    code_.push_back(i);
-  }
-  void jump(int code, int dst, int src, int32_t imm, Label to) {
-    fixups_.emplace_back(code_.size(), to);
-    emit(code, dst, src, 0, imm);
-  }
-  std::vector<bpf_insn> code_;
-  std::vector<size_t> labels_;
-  std::vector<std::pair<size_t, Label>> fixups_;
-};
+using bpfasm::Assembler;
+using bpfasm::Label;
 
 // ---------------------------------------------------------------------------
 // The scratch area on the stack, filled by the parser, read by the rules.
@@ -340,29 +292,11 @@ std::vector<bpf_insn> compileDemux(const std::vector<DemuxRule>& rules, DemuxHoo
 }
 
 Result<int> loadDemux(const std::vector<bpf_insn>& insns, DemuxHook hook, int offloadIfindex) {
-  const bpf_prog_type type = hook == DemuxHook::kTc ? BPF_PROG_TYPE_SCHED_CLS : BPF_PROG_TYPE_XDP;
-  LIBBPF_OPTS(bpf_prog_load_opts, opts, .prog_ifindex = static_cast<uint32_t>(offloadIfindex));
-  int fd = bpf_prog_load(type, "vfsteer_demux", "GPL", insns.data(), insns.size(), &opts);
-  if (fd >= 0) return fd;
-  const int err = errno;
-  // Again with the verifier's log (only now: a full trace of a large
-  // program would not fit a log buffer); its last line before the
-  // statistics says why.
-  std::string log(1 << 20, '\0');
-  opts.log_level = 1;
-  opts.log_size = static_cast<uint32_t>(log.size());
-  opts.log_buf = log.data();
-  fd = bpf_prog_load(type, "vfsteer_demux", "GPL", insns.data(), insns.size(), &opts);
-  if (fd >= 0) return fd;  // refused once, accepted now: take it
-  log.resize(std::strlen(log.c_str()));
-  std::string reason;
-  std::istringstream lines(log);
-  for (std::string line; std::getline(lines, line);)
-    if (!line.empty() && !line.starts_with("processed ") && !line.starts_with("verification time"))
-      reason = line;
-  return Error::fromErrno(err, offloadIfindex ? "the kernel refused the demux program for offload"
-                                              : "the kernel refused the demux program",
-                          reason);
+  bpfasm::LoadOptions o;
+  o.type = hook == DemuxHook::kTc ? BPF_PROG_TYPE_SCHED_CLS : BPF_PROG_TYPE_XDP;
+  o.name = "vfsteer_demux";
+  o.offloadIfindex = offloadIfindex;
+  return bpfasm::loadProgram(insns, o, offloadIfindex ? "the demux program for offload" : "the demux program");
 }
 
 std::string demuxFingerprint(const std::vector<bpf_insn>& insns) {

@@ -20,6 +20,7 @@
 #include <set>
 
 #include "vfsteer/common/paths.hpp"
+#include "vfsteer/representors/bpf_classifier.hpp"
 #include "vfsteer_datapath.skel.h"
 #include "vfsteer_datapath_rx.skel.h"
 
@@ -32,8 +33,9 @@ namespace {
 constexpr const char* kBpffs = "/sys/fs/bpf";
 constexpr const char* kMapNames[] = {"vfs_config",      "vfs_tuples",       "vfs_rules", "vfs_rules_compact",
                                      "vfs_chains",      "vfs_chain_stats",  "vfs_global_stats",
-                                     "vfs_buckets",     "vfs_jmp"};
-constexpr const char* kProgramNames[] = {"vfs_ingress", "vfs_resume", "vfs_continue", "vfs_xdp"};
+                                     "vfs_buckets",     "vfs_jmp",          "vfs_spec_tc",
+                                     "vfs_spec_xdp",    "vfs_scratch"};
+constexpr const char* kProgramNames[] = {"vfs_ingress", "vfs_resume", "vfs_continue", "vfs_xdp", "vfs_run", "vfs_run_xdp"};
 constexpr uint32_t kXdpDevBoundOnly = 1U << 6;  // BPF_F_XDP_DEV_BOUND_ONLY, uapi linux/bpf.h (Linux 6.3)
 
 // libbpf's messages (verifier logs included) go here instead of stderr, so
@@ -97,11 +99,12 @@ static_assert(sizeof(vfs_key) == 120 && offsetof(vfs_key, dmac) == VFS_KEY_COMPA
 
 struct Datapath::Fds {
   int config = -1, tuples = -1, rules = -1, compactRules = -1, chains = -1, chainStats = -1,
-      globalStats = -1, buckets = -1, jmp = -1, ingress = -1, resume = -1, cont = -1, xdp = -1;
+      globalStats = -1, buckets = -1, jmp = -1, specTc = -1, specXdp = -1, scratch = -1, ingress = -1,
+      resume = -1, cont = -1, xdp = -1;
   uint32_t ingressId = 0, contId = 0, xdpId = 0;
   ~Fds() {
-    for (int fd : {config, tuples, rules, compactRules, chains, chainStats, globalStats, buckets, jmp,
-                   ingress, resume, cont, xdp})
+    for (int fd : {config, tuples, rules, compactRules, chains, chainStats, globalStats, buckets, jmp, specTc,
+                   specXdp, scratch, ingress, resume, cont, xdp})
       if (fd >= 0) ::close(fd);
   }
 };
@@ -160,6 +163,9 @@ Result<std::optional<Datapath>> Datapath::open(const std::string& dir) {
   VFSTEER_TRY(get("vfs_global_stats", fds->globalStats));
   VFSTEER_TRY(get("vfs_buckets", fds->buckets));
   VFSTEER_TRY(get("vfs_jmp", fds->jmp));
+  VFSTEER_TRY(get("vfs_spec_tc", fds->specTc));
+  VFSTEER_TRY(get("vfs_spec_xdp", fds->specXdp));
+  VFSTEER_TRY(get("vfs_scratch", fds->scratch));
   VFSTEER_TRY(get("vfs_ingress", fds->ingress));
   VFSTEER_TRY(get("vfs_resume", fds->resume));
   VFSTEER_TRY(get("vfs_continue", fds->cont));
@@ -196,6 +202,11 @@ Result<Datapath> Datapath::create(const std::string& dir) {
   int resumeFd = bpf_program__fd(skel->progs.vfs_resume);
   if (bpf_map_update_elem(bpf_map__fd(skel->maps.vfs_jmp), &resumeSlot, &resumeFd, BPF_ANY) != 0)
     return fail(errno, "install the resume entry");
+  uint32_t runSlot = VFS_SPEC_RUN;
+  int runTc = bpf_program__fd(skel->progs.vfs_run), runXdp = bpf_program__fd(skel->progs.vfs_run_xdp);
+  if (bpf_map_update_elem(bpf_map__fd(skel->maps.vfs_spec_tc), &runSlot, &runTc, BPF_ANY) != 0 ||
+      bpf_map_update_elem(bpf_map__fd(skel->maps.vfs_spec_xdp), &runSlot, &runXdp, BPF_ANY) != 0)
+    return fail(errno, "install the entries that run a specialized classifier's verdict");
   vfsteer_datapath__destroy(skel);
   auto opened = open(dir);
   if (!opened.ok()) return std::move(opened).error();
@@ -324,6 +335,8 @@ Result<HostTables> Datapath::readGeneration(uint32_t gen) const {
   }
   for (const auto& tp : gc.tunnel_ports)
     if (tp.port != 0) t.tunnelPorts.push_back(tp);
+  uint32_t classifierId = 0;
+  if (bpf_map_lookup_elem(fds_->specTc, &gen, &classifierId) == 0) t.classifier = HostTables::Classifier::kSpecialized;
   VFSTEER_ASSIGN_OR_RETURN(auto keys, ruleKeysOf<vfs_rule_key>(fds_->rules, gen));
   for (const auto& k : keys) {
     HostRule r;
@@ -402,7 +415,27 @@ Status Datapath::writeGeneration(uint32_t gen, const HostTables& t) {
   for (size_t i = 0; i < t.tunnelPorts.size(); ++i) gc.tunnel_ports[i] = t.tunnelPorts[i];
   if (bpf_map_update_elem(fds_->config, &zero, &cfg, BPF_ANY) != 0)
     return Error::fromErrno(errno, "write vfs_config");
+  if (t.classifier == HostTables::Classifier::kSpecialized) VFSTEER_TRY(installClassifier(gen, t));
   return okStatus();
+}
+
+Status Datapath::installClassifier(uint32_t gen, const HostTables& t) {
+  if (!specializable(t))
+    return Error(ErrorCode::kInternal, std::to_string(t.rules.size()) + " host rules are too many to specialize (" +
+                                           std::to_string(kSpecializedMaxRules) + " at most)");
+  for (auto [hook, array] : {std::pair{DemuxHook::kTc, fds_->specTc}, std::pair{DemuxHook::kXdp, fds_->specXdp}}) {
+    VFSTEER_ASSIGN_OR_RETURN(UniqueFd prog, loadClassifier(t, hook));
+    int fd = prog.get();
+    if (bpf_map_update_elem(array, &gen, &fd, BPF_ANY) != 0)
+      return Error::fromErrno(errno, "install the policy's classifier");
+  }
+  return okStatus();
+}
+
+Result<UniqueFd> Datapath::loadClassifier(const HostTables& t, DemuxHook hook) const {
+  const int array = hook == DemuxHook::kTc ? fds_->specTc : fds_->specXdp;
+  VFSTEER_ASSIGN_OR_RETURN(int fd, representors::loadClassifier(compileClassifier(t, hook, fds_->scratch, array), hook));
+  return UniqueFd(fd);
 }
 
 namespace {
@@ -443,6 +476,10 @@ Status Datapath::activate(uint32_t gen) {
 }
 
 Status Datapath::clearGeneration(uint32_t gen) {
+  // The generation's classifier first: after that nothing reads its tables.
+  for (int array : {fds_->specTc, fds_->specXdp})
+    if (bpf_map_delete_elem(array, &gen) != 0 && errno != ENOENT)
+      return Error::fromErrno(errno, "remove the policy's classifier");
   VFSTEER_ASSIGN_OR_RETURN(auto keys, ruleKeysOf<vfs_rule_key>(fds_->rules, gen));
   for (const auto& k : keys)
     if (bpf_map_delete_elem(fds_->rules, &k) != 0 && errno != ENOENT)
@@ -694,7 +731,7 @@ bool HostTables::sameAs(const HostTables& o) const {
     return a.size() == b.size() &&
            (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0);
   };
-  if (!bytesEq(tuples, o.tuples) || !bytesEq(chains, o.chains) || !bytesEq(tunnelPorts, o.tunnelPorts))
+  if (classifier != o.classifier || !bytesEq(tuples, o.tuples) || !bytesEq(chains, o.chains) || !bytesEq(tunnelPorts, o.tunnelPorts))
     return false;
   if (rules.size() != o.rules.size()) return false;
   // Field bytes only: HostRule itself has padding after `tuple`.

@@ -59,6 +59,10 @@ struct Device {
   // false (host_xdp: off): the host datapath runs in tc only, whatever the
   // profile allows (e.g. to watch every packet with tcpdump on a representor).
   bool hostXdp = true;
+  // true (host_classifier: auto): a small policy's host tables run as code
+  // made for them (a specialized classifier); false (tables): always the
+  // tuple-space tables, e.g. to compare the two.
+  bool hostSpecialize = true;
   SourcePos pos;
 };
 

@@ -11,6 +11,7 @@
 
 #include "vfsteer/common/result.hpp"
 #include "vfsteer/common/unique_fd.hpp"
+#include "vfsteer/representors/bpf_demux.hpp"
 #include "vfsteer/representors/host_tables.hpp"
 
 namespace vfsteer::representors {
@@ -91,8 +92,12 @@ class Datapath {
 
   uint32_t activeGeneration() const;
   Result<HostTables> readGeneration(uint32_t gen) const;
-  // Replaces the tables of a generation that is not active.
+  // Replaces the tables of a generation that is not active, and its
+  // classifier (tables.classifier).
   Status writeGeneration(uint32_t gen, const HostTables& tables);
+  // The classifier made for `tables` (bpf_classifier.hpp) for one hook,
+  // loaded on this datapath's maps; writeGeneration installs it.
+  Result<UniqueFd> loadClassifier(const HostTables& tables, DemuxHook hook) const;
   // Makes `gen` active and returns once no packet can still be using the
   // other generation (an RCU grace period).
   Status activate(uint32_t gen);
@@ -115,6 +120,7 @@ class Datapath {
  private:
   struct Fds;
   Datapath(std::string dir, std::unique_ptr<Fds> fds);
+  Status installClassifier(uint32_t gen, const HostTables& t);
   std::string dir_;
   std::unique_ptr<Fds> fds_;
 };

@@ -26,13 +26,18 @@ struct UserProgram {
 };
 
 struct HostTables {
+  // How the datapath picks a frame's chain with these tables: the
+  // tuple-space search over the maps, or code made for this policy
+  // (bpf_classifier.hpp; small tables only). Both pick the same chain.
+  enum class Classifier : uint8_t { kTables, kSpecialized };
+  Classifier classifier = Classifier::kTables;
   std::vector<vfs_tuple> tuples;  // at most VFS_MAX_TUPLES
   std::vector<HostRule> rules;
   std::vector<vfs_chain> chains;  // index = chain slot
   std::vector<vfs_tunnel_port> tunnelPorts;  // at most VFS_MAX_TUNNEL_PORTS
   std::vector<UserProgram> userPrograms;
 
-  // Same tables (rules compared as a set; user programs by slot).
+  // Same tables and classifier (rules compared as a set; user programs by slot).
   bool sameAs(const HostTables& other) const;
 };
 

@@ -1,0 +1,211 @@
+#include "vfsteer/representors/bpf_classifier.hpp"
+
+#include <linux/pkt_cls.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "bpf_assembler.hpp"
+
+namespace vfsteer::representors {
+
+namespace {
+
+using bpfasm::Assembler;
+using bpfasm::Label;
+
+// Registers: r6 the context, r7 the scratch, r8 has_inner, r9 the word a
+// binary search tests; r0-r3 scratch.
+constexpr int R0 = 0, R1 = 1, R2 = 2, R3 = 3, R6 = 6, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
+constexpr size_t kKeyWords = sizeof(vfs_key) / 4;
+static_assert(sizeof(vfs_key) % 4 == 0);
+
+int16_t at(size_t offset) { return static_cast<int16_t>(offset); }
+
+std::array<uint32_t, kKeyWords> wordsOf(const vfs_key& k) {
+  std::array<uint32_t, kKeyWords> w{};
+  std::memcpy(w.data(), &k, sizeof k);
+  return w;
+}
+
+// Rules in the order the tables would prefer them: lowest priority first,
+// ties to the lower tuple (classify() keeps the first tuple's on a tie; one
+// tuple never holds two rules a frame can both match).
+std::vector<const HostRule*> inPreferenceOrder(const HostTables& t) {
+  std::vector<const HostRule*> out;
+  for (const auto& r : t.rules) out.push_back(&r);
+  std::stable_sort(out.begin(), out.end(), [](const HostRule* a, const HostRule* b) {
+    if (a->rule.priority != b->rule.priority) return a->rule.priority < b->rule.priority;
+    return a->tuple < b->tuple;
+  });
+  return out;
+}
+
+// Runs of rules shorter than this are tested one after the other; longer
+// ones through a binary search on one key word (see emitRun).
+constexpr size_t kLinearRun = 4;
+
+class Compiler {
+ public:
+  Compiler(const HostTables& t, DemuxHook hook, int scratchFd, int specFd)
+      : t_(t), hook_(hook), scratchFd_(scratchFd), specFd_(specFd) {}
+
+  std::vector<bpf_insn> compile() {
+    Label fail = a_.newLabel();
+    run_ = a_.newLabel();
+    // r6 = ctx, r7 = &vfs_scratch[0] (this CPU's), r8 = has_inner.
+    a_.movReg(R6, R1);
+    a_.storeImm(BPF_W, R10, -4, 0);
+    a_.movReg(R2, R10);
+    a_.aluImm(BPF_ADD, R2, -4);
+    a_.loadMap(R1, scratchFd_);
+    a_.call(BPF_FUNC_map_lookup_elem);
+    a_.jumpImm64(BPF_JEQ, R0, 0, fail);
+    a_.movReg(R7, R0);
+    a_.load(BPF_B, R8, R7, at(offsetof(vfs_scratch, p.has_inner)));
+    if (!emitRules()) setVerdict(VFS_HO_UNMATCHED, 0);
+    a_.bind(run_);
+    a_.movReg(R1, R6);
+    a_.loadMap(R2, specFd_);
+    a_.movImm(R3, VFS_SPEC_RUN);
+    a_.call(BPF_FUNC_tail_call);
+    // Only when the run entry is missing, which Datapath::create prevents.
+    a_.bind(fail);
+    a_.movImm(R0, hook_ == DemuxHook::kTc ? TC_ACT_OK : XDP_PASS);
+    a_.exit();
+    return a_.finish();
+  }
+
+ private:
+  // The rules in preference order, as runs of one tuple's consecutive
+  // rules. In a run at most one rule can match a frame (a tuple's rules are
+  // distinct keys under one mask), so a run's rules may be tested in any
+  // order. True when a rule takes every frame (nothing after it can run).
+  bool emitRules() {
+    const auto rules = inPreferenceOrder(t_);
+    for (size_t begin = 0; begin < rules.size();) {
+      size_t end = begin + 1;
+      while (end < rules.size() && rules[end]->tuple == rules[begin]->tuple) ++end;
+      if (rules[begin]->tuple >= t_.tuples.size()) return false;  // writeGeneration refuses such tables first
+      const vfs_tuple& tuple = t_.tuples[rules[begin]->tuple];
+      if (!tuple.inner && maskedWords(tuple).empty()) {
+        // No key bits: its one rule takes every frame, and the verifier
+        // refuses code that no path reaches.
+        setVerdict(VFS_HO_CHAIN, rules[begin]->rule.chain);
+        return true;
+      }
+      Label miss = a_.newLabel();
+      if (tuple.inner) a_.jumpImm(BPF_JEQ, R8, 0, miss);
+      emitRun({rules.begin() + static_cast<long>(begin), rules.begin() + static_cast<long>(end)}, tuple, miss);
+      a_.bind(miss);
+      begin = end;
+    }
+    return false;
+  }
+
+  static std::vector<size_t> maskedWords(const vfs_tuple& tuple) {
+    std::vector<size_t> out;
+    const auto mask = wordsOf(tuple.mask);
+    for (size_t w = 0; w < kKeyWords; ++w)
+      if (mask[w] != 0) out.push_back(w);
+    return out;
+  }
+
+  static size_t keyOffset(const vfs_tuple& tuple, size_t word) {
+    return (tuple.inner ? offsetof(vfs_scratch, p.inner) : offsetof(vfs_scratch, p.outer)) + 4 * word;
+  }
+
+  // A long run: a binary search on the key word whose values tell its
+  // rules apart best, then the few rules with the frame's value, one by one.
+  void emitRun(const std::vector<const HostRule*>& rules, const vfs_tuple& tuple, Label miss) {
+    const auto mask = wordsOf(tuple.mask);
+    if (rules.size() < kLinearRun) {
+      emitSequence(rules, tuple, miss);
+      return;
+    }
+    size_t word = 0, most = 0;
+    for (size_t w : maskedWords(tuple)) {
+      std::set<uint32_t> values;
+      for (const HostRule* r : rules) values.insert(wordsOf(r->masked)[w] & mask[w]);
+      if (values.size() > most) most = values.size(), word = w;
+    }
+    std::map<uint32_t, std::vector<const HostRule*>> byValue;
+    for (const HostRule* r : rules) byValue[wordsOf(r->masked)[word] & mask[word]].push_back(r);
+    std::vector<std::pair<uint32_t, std::vector<const HostRule*>>> groups(byValue.begin(), byValue.end());
+    a_.load(BPF_W, R9, R7, at(keyOffset(tuple, word)));
+    if (mask[word] != 0xffffffffu) a_.aluImm(BPF_AND, R9, static_cast<int32_t>(mask[word]));
+    emitSearch(groups, 0, groups.size(), tuple, miss);
+  }
+
+  void emitSearch(const std::vector<std::pair<uint32_t, std::vector<const HostRule*>>>& groups, size_t lo,
+                  size_t hi, const vfs_tuple& tuple, Label miss) {
+    if (hi - lo <= 2) {
+      for (size_t g = lo; g < hi; ++g) {
+        Label other = a_.newLabel();
+        a_.jumpImm(BPF_JNE, R9, static_cast<int32_t>(groups[g].first), other);
+        emitSequence(groups[g].second, tuple, miss);
+        a_.bind(other);
+      }
+      a_.jumpAlways(miss);
+      return;
+    }
+    const size_t mid = lo + (hi - lo) / 2;
+    Label upper = a_.newLabel();
+    a_.jumpImm(BPF_JGE, R9, static_cast<int32_t>(groups[mid].first), upper);
+    emitSearch(groups, lo, mid, tuple, miss);
+    a_.bind(upper);
+    emitSearch(groups, mid, hi, tuple, miss);
+  }
+
+  // Each rule in turn: its key words against its constants; the first that
+  // matches is the verdict, else on to `miss`.
+  void emitSequence(const std::vector<const HostRule*>& rules, const vfs_tuple& tuple, Label miss) {
+    const auto mask = wordsOf(tuple.mask);
+    for (size_t i = 0; i < rules.size(); ++i) {
+      Label next = i + 1 < rules.size() ? a_.newLabel() : miss;
+      const auto value = wordsOf(rules[i]->masked);
+      for (size_t w : maskedWords(tuple)) {
+        a_.load(BPF_W, R0, R7, at(keyOffset(tuple, w)));
+        if (mask[w] != 0xffffffffu) a_.aluImm(BPF_AND, R0, static_cast<int32_t>(mask[w]));
+        a_.jumpImm(BPF_JNE, R0, static_cast<int32_t>(value[w] & mask[w]), next);
+      }
+      setVerdict(VFS_HO_CHAIN, rules[i]->rule.chain);
+      a_.jumpAlways(run_);
+      if (i + 1 < rules.size()) a_.bind(next);
+    }
+  }
+
+  void setVerdict(uint32_t verdict, uint32_t slot) {
+    a_.storeImm(BPF_W, R7, at(offsetof(vfs_scratch, spec.verdict)), static_cast<int32_t>(verdict));
+    a_.storeImm(BPF_W, R7, at(offsetof(vfs_scratch, spec.slot)), static_cast<int32_t>(slot));
+  }
+
+  const HostTables& t_;
+  DemuxHook hook_;
+  int scratchFd_, specFd_;
+  Assembler a_;
+  Label run_ = 0;
+};
+
+}  // namespace
+
+bool specializable(const HostTables& t) { return t.rules.size() <= kSpecializedMaxRules; }
+
+std::vector<bpf_insn> compileClassifier(const HostTables& t, DemuxHook hook, int scratchFd, int specFd) {
+  return Compiler(t, hook, scratchFd, specFd).compile();
+}
+
+Result<int> loadClassifier(const std::vector<bpf_insn>& insns, DemuxHook hook) {
+  bpfasm::LoadOptions o;
+  o.type = hook == DemuxHook::kTc ? BPF_PROG_TYPE_SCHED_CLS : BPF_PROG_TYPE_XDP;
+  // As libbpf loads the entries that tail-call it: a program array takes
+  // programs of its first user's type and attach type only.
+  o.expectedAttach = hook == DemuxHook::kTc ? static_cast<bpf_attach_type>(0) : BPF_XDP;
+  o.name = "vfs_classify";
+  return bpfasm::loadProgram(insns, o, "the policy's classifier");
+}
+
+}  // namespace vfsteer::representors

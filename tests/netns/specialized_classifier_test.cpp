@@ -1,0 +1,301 @@
+// The classifier made for one policy (bpf_classifier.hpp), run by the
+// kernel, against the tables it replaces and the reference interpreter. For
+// generated policies and packets, the keys the datapath's parser leaves in
+// its scratch (the model tests/unit checks against the interpreter, see
+// host_model.hpp) are written there, BPF_PROG_TEST_RUN runs the classifier,
+// and the verdict it leaves behind must be the chain the tables pick and the
+// chain the interpreter picks. Parsing and the chains' stages are the
+// datapath's own code either way, so classification is all that differs.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <linux/pkt_cls.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <optional>
+
+#include "engine/host_program.hpp"
+#include "generators.hpp"
+#include "host_model.hpp"
+#include "scratch_netns.hpp"
+#include "vfsteer/common/unique_fd.hpp"
+#include "vfsteer/demux/interpreter.hpp"
+#include "vfsteer/demux/splitter.hpp"
+#include "vfsteer/policies/loader.hpp"
+#include "vfsteer/representors/bpf_classifier.hpp"
+#include "vfsteer/representors/datapath.hpp"
+
+namespace vfsteer::testing {
+namespace {
+
+using namespace policies;
+using representors::Datapath;
+using representors::DemuxHook;
+using representors::HostRule;
+using representors::HostTables;
+
+const IfIndex kUplink{2};
+IfIndex repIfindex(uint16_t vf) { return IfIndex{10 + static_cast<int>(vf)}; }
+constexpr uint32_t kUntouched = 0xdeadu;
+
+engine::HostBindings bindings(int vfs) {
+  engine::HostBindings b;
+  b.uplinkIfindex = kUplink;
+  b.uplinkName = "uplink0";
+  for (uint16_t i = 0; i < vfs; ++i) {
+    b.repIfindex[VfIndex{i}] = repIfindex(i);
+    b.repName[VfIndex{i}] = "pf0vf" + std::to_string(i);
+  }
+  return b;
+}
+
+// 40 to 64 chains over three match shapes, values from small domains so
+// that they overlap (and shadow each other by priority). A shape holds for a
+// stretch of consecutive priorities, so that the classifier's binary search
+// over a run of one shape's rules is exercised too.
+std::string manyRules(Generator& gen) {
+  const int n = 40 + gen.pick(25);
+  std::string y = "version: 1\ndevice: {pf: eth0, vfs: {count: 3}}\nchains:\n";
+  int shape = 0, stretch = 0;
+  for (int i = 0; i < n; ++i) {
+    if (stretch-- == 0) {
+      shape = gen.pick(3);
+      stretch = gen.pick(20);
+    }
+    std::string match, to = "{vf: " + std::to_string(gen.pick(3)) + "}";
+    switch (shape) {
+      case 0: match = "{ip_proto: udp, dst_port: " + std::to_string(50 + gen.pick(30)) + "}"; break;
+      case 1:
+        match = "{vlan: " + std::to_string(1 + gen.pick(4)) + ", dst_ip: 10.0." + std::to_string(gen.pick(8)) + ".0/24}";
+        break;
+      default:
+        match = "{from: {vf: " + std::to_string(gen.pick(3)) + "}, ip_proto: tcp, src_port: " +
+                std::to_string(1000 + gen.pick(10)) + "}";
+        to = "uplink";  // a VF's traffic back to itself would be a loop
+    }
+    y += "  - {name: c" + std::to_string(i) + ", priority: " + std::to_string(1 + i) +
+         ", match: " + match + ", stages: [{deliver: " + to + "}]}\n";
+  }
+  return y;
+}
+
+// A datapath of its own, pinned for the test's life.
+class OwnDatapath {
+ public:
+  OwnDatapath() {
+    dir_ = "/sys/fs/bpf/vfsteer-spec-test-" + std::to_string(getpid());
+    auto dp = Datapath::create(dir_);
+    if (!dp.ok()) {
+      error_ = dp.error().describe();
+      return;
+    }
+    dp_.emplace(std::move(*dp));
+    scratch_ = UniqueFd(bpf_obj_get((dir_ + "/vfs_scratch").c_str()));
+  }
+  ~OwnDatapath() {
+    if (dp_) (void)dp_->destroy();
+  }
+  const std::string& error() const { return error_; }
+  Datapath& dp() { return *dp_; }
+
+  // Runs `classifier` on keys `k` in the scratch of every CPU; the verdict
+  // it left on the CPU it ran on (nothing for no chain).
+  std::optional<uint32_t> classify(int classifier, const Keys& k) {
+    const size_t cpus = static_cast<size_t>(libbpf_num_possible_cpus());
+    const size_t stride = (sizeof(vfs_scratch) + 7) / 8 * 8;
+    std::vector<uint8_t> values(cpus * stride);
+    vfs_scratch s{};
+    s.p.outer = k.outer;
+    s.p.inner = k.inner;
+    s.p.has_inner = k.hasInner;
+    s.spec.verdict = kUntouched;
+    for (size_t c = 0; c < cpus; ++c) std::memcpy(&values[c * stride], &s, sizeof s);
+    uint32_t zero = 0;
+    EXPECT_EQ(bpf_map_update_elem(scratch_.get(), &zero, values.data(), BPF_ANY), 0);
+    uint8_t frame[64] = {};
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof frame, .repeat = 1);
+    EXPECT_EQ(bpf_prog_test_run_opts(classifier, &opts), 0) << std::strerror(errno);
+    EXPECT_EQ(bpf_map_lookup_elem(scratch_.get(), &zero, values.data()), 0);
+    for (size_t c = 0; c < cpus; ++c) {
+      vfs_scratch after{};
+      std::memcpy(&after, &values[c * stride], sizeof after);
+      if (after.spec.verdict == kUntouched) continue;
+      EXPECT_TRUE(after.spec.verdict == VFS_HO_CHAIN || after.spec.verdict == VFS_HO_UNMATCHED)
+          << after.spec.verdict;
+      if (after.spec.verdict == VFS_HO_CHAIN) return after.spec.slot;
+      return std::nullopt;
+    }
+    ADD_FAILURE() << "the classifier left no verdict";
+    return std::nullopt;
+  }
+
+ private:
+  std::string dir_, error_;
+  std::optional<Datapath> dp_;
+  UniqueFd scratch_;
+};
+
+TEST(SpecializedClassifier, PicksTheChainTheTablesAndTheInterpreterPick) {
+  VFSTEER_REQUIRE_ROOT();
+  OwnDatapath own;
+  ASSERT_TRUE(own.error().empty()) << own.error();
+  Generator gen(4242);
+  demux::PlanOptions allHost;
+  allHost.all = OffloadMode::kSkipHw;
+  Profile none;
+  none.name = "none";
+  size_t cases = 0, matched = 0, policies = 0, largest = 0, refused = 0;
+  for (int round = 0; round < 160; ++round) {
+    // Mostly generated small policies; every fourth near the limit of what
+    // is specialized.
+    auto policy = loadPolicyText(round % 4 == 0 ? manyRules(gen) : gen.policyYaml(6, 3), "gen.yaml");
+    ASSERT_TRUE(policy.ok()) << policy.error().describe();
+    // Chains with bpf stages name objects that do not exist here.
+    std::erase_if(policy->chains, [](const Chain& c) {
+      return std::any_of(c.stages.begin(), c.stages.end(), [](const Stage& s) { return s.kind() == StageKind::kBpf; });
+    });
+    auto plan = demux::plan(*policy, none, allHost);
+    ASSERT_TRUE(plan.ok() && plan->ok());
+    auto program = engine::buildHostProgram(*policy, *plan, bindings(3), nullptr);
+    if (!program.ok()) {
+      ++refused;
+      continue;
+    }
+    if (!representors::specializable(program->tables)) continue;
+    std::map<uint32_t, size_t> chainOfSlot;  // a chain's slot is its id
+    for (const auto& [name, id] : program->chainIds)
+      for (size_t c = 0; c < policy->chains.size(); ++c)
+        if (policy->chains[c].name == name) chainOfSlot[id] = c;
+    ++policies;
+    largest = std::max(largest, program->tables.rules.size());
+    for (DemuxHook hook : {DemuxHook::kTc, DemuxHook::kXdp}) {
+      auto classifier = own.dp().loadClassifier(program->tables, hook);
+      ASSERT_TRUE(classifier.ok()) << classifier.error().describe();
+      for (int i = 0; i < 25; ++i) {
+        demux::Packet p = gen.packet(*policy);
+        const Keys keys = keysOf(p, program->tables, kUplink, repIfindex);
+        const auto want = lookup(program->tables, keys);
+        const auto got = own.classify(classifier->get(), keys);
+        ASSERT_EQ(got, want) << "round " << round << " packet " << i << " ("
+                             << (hook == DemuxHook::kTc ? "tc" : "xdp") << ")";
+        std::optional<size_t> chain;
+        if (got) chain = chainOfSlot.at(*got);
+        ASSERT_EQ(chain, demux::runWhole(*policy, p, {}).chain) << "round " << round << " packet " << i;
+        ++cases;
+        matched += got.has_value();
+      }
+    }
+  }
+  std::printf("specialized classifiers: %zu policies (up to %zu rules; %zu refused), %zu packets, %zu matched a chain\n",
+              policies, largest, refused, cases, matched);
+  EXPECT_GT(policies, 100u);
+  EXPECT_GT(largest, 50u);
+  EXPECT_GT(matched, cases / 3);
+  EXPECT_LT(matched, cases);
+}
+
+// One rule: UDP to 10.0.0.7:5000 arriving on lo (where test runs put a
+// frame) drops the frame, so the verdict says whether it matched.
+HostTables dropTables(HostTables::Classifier classifier) {
+  HostTables t;
+  t.classifier = classifier;
+  vfs_tuple tuple{};
+  tuple.mask.ifindex = 0xffffffff;
+  tuple.mask.ethertype = 0xffff;
+  tuple.mask.ip_proto = 0xff;
+  tuple.mask.dport = 0xffff;
+  tuple.mask.dst4 = 0xffffffff;
+  tuple.compact = 1;
+  t.tuples.push_back(tuple);
+  vfs_chain c{};
+  c.id = 1;
+  c.nstages = 1;
+  c.flags = VFS_CHAIN_XDP;  // else the XDP entry passes the frame on to tc
+  c.stages[0].kind = VFS_ST_DROP;
+  t.chains.resize(2);
+  t.chains[1] = c;
+  HostRule r;
+  r.masked.ifindex = 1;
+  r.masked.ethertype = htons(0x0800);
+  r.masked.ip_proto = 17;
+  r.masked.dport = htons(5000);
+  r.masked.dst4 = htonl(0x0a000007);
+  r.rule = {1, 1};
+  t.rules.push_back(r);
+  return t;
+}
+
+// The verdict of `prog` (tc or XDP) on a UDP frame to 10.0.0.7:5000 from lo.
+int verdictOn(int prog, DemuxHook hook) {
+  std::vector<uint8_t> f(64, 0);
+  std::memcpy(f.data(), "\x02\x00\x00\x00\x00\x10\x02\x00\x00\x00\x00\xfe\x08\x00", 14);
+  const uint8_t ip[20] = {0x45, 0, 0, 50, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 0, 1, 10, 0, 0, 7};
+  std::memcpy(f.data() + 14, ip, sizeof ip);
+  const uint8_t udp[4] = {0x9c, 0x40, 0x13, 0x88};
+  std::memcpy(f.data() + 34, udp, sizeof udp);
+  __sk_buff skb{};
+  skb.ingress_ifindex = 1;
+  skb.ifindex = 1;
+  xdp_md xdp{};
+  xdp.ingress_ifindex = 1;
+  xdp.data_end = static_cast<uint32_t>(f.size());
+  const bool tc = hook == DemuxHook::kTc;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.data(), .data_size_in = static_cast<uint32_t>(f.size()),
+              .ctx_in = tc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp),
+              .ctx_size_in = static_cast<uint32_t>(tc ? sizeof skb : sizeof xdp), .repeat = 1);
+  EXPECT_EQ(bpf_prog_test_run_opts(prog, &opts), 0) << std::strerror(errno);
+  return static_cast<int>(opts.retval);
+}
+
+// Empties the datapath's compact rule map: only a classifier that does not
+// read the tables still matches.
+void dropTableRules(const std::string& dir) {
+  UniqueFd rules(bpf_obj_get((dir + "/vfs_rules_compact").c_str()));
+  ASSERT_TRUE(rules);
+  vfs_compact_rule_key key{};
+  while (bpf_map_get_next_key(rules.get(), nullptr, &key) == 0) ASSERT_EQ(bpf_map_delete_elem(rules.get(), &key), 0);
+}
+
+TEST(SpecializedClassifier, TheEntriesRunItInsteadOfTheTablesAndAPolicySwapTakesItAlong) {
+  VFSTEER_REQUIRE_ROOT();
+  OwnDatapath own;
+  ASSERT_TRUE(own.error().empty()) << own.error();
+  Datapath& dp = own.dp();
+  const uint32_t spec = dp.activeGeneration() ^ 1;
+  ASSERT_TRUE(dp.writeGeneration(spec, dropTables(HostTables::Classifier::kSpecialized)).ok());
+  ASSERT_TRUE(dp.activate(spec).ok());
+  auto read = dp.readGeneration(spec);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->classifier, HostTables::Classifier::kSpecialized);
+  EXPECT_TRUE(read->sameAs(dropTables(HostTables::Classifier::kSpecialized)));
+  EXPECT_FALSE(read->sameAs(dropTables(HostTables::Classifier::kTables)));
+  dropTableRules(dp.dir());
+  EXPECT_EQ(verdictOn(dp.ingressFd(), DemuxHook::kTc), TC_ACT_SHOT);
+  EXPECT_EQ(verdictOn(dp.xdpFd(), DemuxHook::kXdp), XDP_DROP);
+
+  // The next policy classifies with its tables: the swap takes the
+  // classifier out of the path with the generation.
+  const uint32_t tables = spec ^ 1;
+  ASSERT_TRUE(dp.writeGeneration(tables, dropTables(HostTables::Classifier::kTables)).ok());
+  ASSERT_TRUE(dp.activate(tables).ok());
+  EXPECT_EQ(verdictOn(dp.ingressFd(), DemuxHook::kTc), TC_ACT_SHOT);
+  EXPECT_EQ(verdictOn(dp.xdpFd(), DemuxHook::kXdp), XDP_DROP);
+  dropTableRules(dp.dir());
+  EXPECT_EQ(verdictOn(dp.ingressFd(), DemuxHook::kTc), TC_ACT_OK);
+  EXPECT_EQ(verdictOn(dp.xdpFd(), DemuxHook::kXdp), XDP_PASS);
+  auto now = dp.readGeneration(tables);
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->classifier, HostTables::Classifier::kTables);
+  // Clearing the replaced generation removes its classifier.
+  ASSERT_TRUE(dp.clearGeneration(spec).ok());
+  auto cleared = dp.readGeneration(spec);
+  ASSERT_TRUE(cleared.ok());
+  EXPECT_EQ(cleared->classifier, HostTables::Classifier::kTables);
+}
+
+}  // namespace
+}  // namespace vfsteer::testing
