@@ -88,6 +88,8 @@ nlohmann::ordered_json reportJson(const engine::LiveReport& r) {
     if (key != "vfsteer_plan") doc[key] = std::move(value);
   const auto& d = r.datapath;
   json datapath{{"pinned", d.pinned}, {"loaded", d.loaded}, {"generation", d.generation}, {"prog_id", d.progId}};
+  if (!d.classifier.empty()) datapath["classifier"] = d.classifier;
+  if (d.classifierProgId) datapath["classifier_prog_id"] = d.classifierProgId;
   datapath["attachments"] = json::array();
   for (const auto& e : d.entries)
     datapath["attachments"].push_back({{"ifname", e.device}, {"ifindex", e.ifindex}, {"attached", e.attached}});

@@ -6,6 +6,7 @@
 #include "cli/rx_metadata_output.hpp"
 #include "engine/instances.hpp"
 #include "engine/report.hpp"
+#include "vfsteer/representors/bpf_classifier.hpp"
 
 namespace vfsteer::cli {
 
@@ -122,6 +123,11 @@ int runReport(const ReportArgs& args) {
     const auto& dp = r.datapath;
     std::cout << "\nhost datapath " << (dp.loaded ? "loaded" : "NOT loaded") << " (" << dp.pinned << ", generation "
               << dp.generation << ")\n";
+    if (dp.classifier == "specialized")
+      std::cout << "  classifier: made for this policy (program " << dp.classifierProgId << ", no table lookups)\n";
+    else if (!dp.classifier.empty())
+      std::cout << "  classifier: tuple-space tables (a policy of at most " << representors::kSpecializedMaxRules
+                << " host rules gets its own unless device.host_classifier: tables)\n";
     for (const auto& e : dp.entries)
       std::cout << "  " << e.device << ": tc entry " << (e.attached ? "attached" : "NOT attached") << "\n";
     for (const auto& x : dp.xdp)

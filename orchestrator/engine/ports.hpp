@@ -45,6 +45,9 @@ class DatapathPort {
   virtual bool usesItsMaps(uint32_t progId) const = 0;
   virtual uint32_t activeGeneration() const = 0;
   virtual Result<representors::HostTables> readGeneration(uint32_t gen) const = 0;
+  // The id of the classifier made for generation `gen`'s policy, 0 when it
+  // classifies with its tables (cheaper than reading the tables).
+  virtual uint32_t classifierProgId(uint32_t gen) const = 0;
   virtual Status writeGeneration(uint32_t gen, const representors::HostTables& tables) = 0;
   virtual Status activate(uint32_t gen) = 0;
   virtual Status clearGeneration(uint32_t gen) = 0;

@@ -56,6 +56,7 @@ class RealDatapath : public DatapathPort {
   uint32_t xdpProgId() const override { return dp_ ? dp_->xdpProgId() : 0; }
   bool usesItsMaps(uint32_t progId) const override { return dp_ && dp_->usesItsMaps(progId); }
   uint32_t activeGeneration() const override { return dp_ ? dp_->activeGeneration() : 0; }
+  uint32_t classifierProgId(uint32_t gen) const override { return dp_ ? dp_->classifierProgId(gen) : 0; }
   Result<representors::HostTables> readGeneration(uint32_t gen) const override {
     if (!dp_) return representors::HostTables{};
     return dp_->readGeneration(gen);

@@ -44,6 +44,10 @@ Result<LiveReport> buildReport(const InstanceState& state, const demux::SplitRep
   d.generation = kernel.datapath.activeGeneration;
   d.progId = kernel.datapath.ingressProgId;
   d.xdpProgId = kernel.datapath.xdpProgId;
+  if (d.loaded) {
+    d.classifierProgId = dp->classifierProgId(d.generation);
+    d.classifier = d.classifierProgId ? "specialized" : "tables";
+  }
   for (const auto& device : state.hostEntries) {
     const auto* e = owned(Key{Kind::kHostEntry, device});
     d.entries.push_back({device, ifindexOf(device),

@@ -40,6 +40,10 @@ struct LiveReport {
     uint32_t generation = 0;
     uint32_t progId = 0;
     uint32_t xdpProgId = 0;
+    // How the active generation classifies: "specialized" (code made for
+    // the policy, bpf_classifier.hpp) or "tables"; empty when not loaded.
+    std::string classifier;
+    uint32_t classifierProgId = 0;  // the tc classifier, when specialized
     std::vector<Entry> entries;
     std::vector<XdpStatus> xdp;
   } datapath;

@@ -335,8 +335,7 @@ Result<HostTables> Datapath::readGeneration(uint32_t gen) const {
   }
   for (const auto& tp : gc.tunnel_ports)
     if (tp.port != 0) t.tunnelPorts.push_back(tp);
-  uint32_t classifierId = 0;
-  if (bpf_map_lookup_elem(fds_->specTc, &gen, &classifierId) == 0) t.classifier = HostTables::Classifier::kSpecialized;
+  if (classifierProgId(gen) != 0) t.classifier = HostTables::Classifier::kSpecialized;
   VFSTEER_ASSIGN_OR_RETURN(auto keys, ruleKeysOf<vfs_rule_key>(fds_->rules, gen));
   for (const auto& k : keys) {
     HostRule r;
@@ -354,6 +353,13 @@ Result<HostTables> Datapath::readGeneration(uint32_t gen) const {
     t.rules.push_back(r);
   }
   return t;
+}
+
+uint32_t Datapath::classifierProgId(uint32_t gen) const {
+  // A program array's lookup from user space gives the program's id.
+  uint32_t id = 0;
+  if (bpf_map_lookup_elem(fds_->specTc, &gen, &id) != 0) return 0;
+  return id;
 }
 
 Status Datapath::writeGeneration(uint32_t gen, const HostTables& t) {

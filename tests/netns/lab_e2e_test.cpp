@@ -26,15 +26,18 @@ const Mac kWire = mac("02:00:00:00:00:fe");
 const Mac kUplink = mac("02:00:00:00:00:ff");
 Mac vfMac(int i) { return mac(("02:00:00:00:00:1" + std::to_string(i)).c_str()); }
 
-// device.host_xdp of the policies tests write: the data-path tests run once
-// with the XDP entry ("auto") and once in tc only ("off").
+// device.host_xdp and device.host_classifier of the policies tests write:
+// the data-path tests run with the XDP entry ("auto") and in tc only
+// ("off"), each with the classifier made for the policy ("auto"; the
+// tests' policies are small) and with the tables ("tables").
 std::string gHostXdp = "auto";
+std::string gHostClassifier = "auto";
 
 std::string writePolicy(const std::string& chains) {
   static int n = 0;
   const std::string path = "/tmp/vfsteer-e2e-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml";
   std::ofstream(path) << "version: 1\ndevice: {pf: uplink0, netns: " << labNetns("host")
-                      << ", vfs: {count: 4}, host_xdp: " << gHostXdp
+                      << ", vfs: {count: 4}, host_xdp: " << gHostXdp << ", host_classifier: " << gHostClassifier
                       << "}\nchains:\n"
                       << chains;
   return path;
@@ -114,21 +117,36 @@ class LabE2E : public LabTest {
 };
 
 // The same packets and expectations with the host datapath's XDP entry and
-// without it: chains the XDP entry can run take it in the first, tc in the
-// second.
-class LabDataPath : public LabE2E, public ::testing::WithParamInterface<const char*> {
+// without it (chains the XDP entry can run take it in the first, tc in the
+// second), and with the classifier made for the policy and with the tables.
+struct DataPathVariant {
+  const char* hostXdp;
+  const char* hostClassifier;
+};
+void PrintTo(const DataPathVariant& v, std::ostream* os) {
+  *os << "host_xdp: " << v.hostXdp << ", host_classifier: " << v.hostClassifier;
+}
+
+class LabDataPath : public LabE2E, public ::testing::WithParamInterface<DataPathVariant> {
  protected:
   void SetUp() override {
     LabE2E::SetUp();
-    gHostXdp = GetParam();
+    gHostXdp = GetParam().hostXdp;
+    gHostClassifier = GetParam().hostClassifier;
   }
   void TearDown() override {
     LabE2E::TearDown();
     gHostXdp = "auto";
+    gHostClassifier = "auto";
   }
 };
-INSTANTIATE_TEST_SUITE_P(Hooks, LabDataPath, ::testing::Values("auto", "off"),
-                         [](const auto& p) { return std::string(p.param) == "auto" ? "Xdp" : "TcOnly"; });
+INSTANTIATE_TEST_SUITE_P(Hooks, LabDataPath,
+                         ::testing::Values(DataPathVariant{"auto", "auto"}, DataPathVariant{"off", "auto"},
+                                           DataPathVariant{"auto", "tables"}, DataPathVariant{"off", "tables"}),
+                         [](const auto& p) {
+                           return std::string(std::string(p.param.hostXdp) == "auto" ? "Xdp" : "TcOnly") +
+                                  (std::string(p.param.hostClassifier) == "auto" ? "Specialized" : "Tables");
+                         });
 
 TEST_P(LabDataPath, Ipv4AndIpv6L4MatchesDeliverTheFrameUnchanged) {
   apply(R"(  - {name: v4, priority: 1, match: {ip_proto: udp, dst_ip: 10.1.0.0/24, dst_port: 7001}, stages: [{deliver: {vf: 0}}]}
@@ -407,6 +425,8 @@ TEST_P(LabDataPath, SecondApplyWritesNothingAndAPolicyChangeHasNoWindow) {
   auto after = report();
   EXPECT_EQ(after["datapath"]["generation"], before["datapath"]["generation"]);
   EXPECT_EQ(after["datapath"]["prog_id"], before["datapath"]["prog_id"]);
+  EXPECT_EQ(after["datapath"]["classifier"],
+            std::string(GetParam().hostClassifier) == "auto" ? "specialized" : "tables");
 
   // Stream frames while the policy changes: each must reach vf0 (old) or
   // vf1 (new); none may fall to the default path in between.

@@ -117,6 +117,7 @@ class FaultyDatapath : public DatapathPort {
   bool usesItsMaps(uint32_t progId) const override { return inner_->usesItsMaps(progId); }
   uint32_t activeGeneration() const override { return inner_->activeGeneration(); }
   Result<representors::HostTables> readGeneration(uint32_t gen) const override { return inner_->readGeneration(gen); }
+  uint32_t classifierProgId(uint32_t gen) const override { return inner_->classifierProgId(gen); }
   Status writeGeneration(uint32_t gen, const representors::HostTables& t) override {
     VFSTEER_TRY(plan_.point("map write, generation " + std::to_string(gen)));
     return inner_->writeGeneration(gen, t);

@@ -339,6 +339,7 @@ class NoDatapath : public engine::DatapathPort {
   bool usesItsMaps(uint32_t) const override { return false; }
   uint32_t activeGeneration() const override { return 0; }
   Result<representors::HostTables> readGeneration(uint32_t) const override { return Untouched::untouched(); }
+  uint32_t classifierProgId(uint32_t) const override { return 0; }
   Status writeGeneration(uint32_t, const representors::HostTables&) override { return Untouched::untouched(); }
   Status activate(uint32_t) override { return Untouched::untouched(); }
   Status clearGeneration(uint32_t) override { return Untouched::untouched(); }

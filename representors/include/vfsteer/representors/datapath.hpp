@@ -92,6 +92,8 @@ class Datapath {
 
   uint32_t activeGeneration() const;
   Result<HostTables> readGeneration(uint32_t gen) const;
+  // The id of generation `gen`'s specialized classifier, 0 when it has none.
+  uint32_t classifierProgId(uint32_t gen) const;
   // Replaces the tables of a generation that is not active, and its
   // classifier (tables.classifier).
   Status writeGeneration(uint32_t gen, const HostTables& tables);
