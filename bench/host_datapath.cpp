@@ -39,6 +39,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.hpp"
+#include "host_model.hpp"
 #include "vfsteer/netlink/socket.hpp"
 #include "vfsteer/representors/bpf_classifier.hpp"
 #include "vfsteer/representors/datapath.hpp"
@@ -51,28 +52,6 @@ namespace {
 constexpr int kRepeat = 2000000;
 constexpr int kRuns = 5;
 constexpr uint32_t kIfindex = 1;  // lo: test runs attribute the packet to it
-
-uint32_t ruleAddress(int i) { return 0x0a000000u + static_cast<uint32_t>(i); }
-
-// A UDP/IPv4 frame to the address of rule `i`.
-std::vector<uint8_t> frameFor(int i) {
-  std::vector<uint8_t> f(64, 0);
-  std::memcpy(f.data(), "\x02\x00\x00\x00\x00\x10\x02\x00\x00\x00\x00\xfe\x08\x00", 14);
-  uint8_t* ip = f.data() + 14;
-  ip[0] = 0x45;
-  ip[3] = 50;
-  ip[8] = 64;
-  ip[9] = 17;
-  uint32_t src = htonl(0x0a090001), dst = htonl(ruleAddress(i));
-  std::memcpy(ip + 12, &src, 4);
-  std::memcpy(ip + 16, &dst, 4);
-  uint8_t* udp = ip + 20;
-  udp[0] = 0x9c;
-  udp[1] = 0x40;
-  udp[2] = 0x13;
-  udp[3] = 0x88;  // 5000
-  return f;
-}
 
 // bench/bpf/minimal.bpf.c's struct floor_key.
 struct FloorKey {
@@ -89,48 +68,13 @@ bool fillFloor(int mapFd, int rules) {
   for (int i = 0; i < rules; ++i) {
     FloorKey k{};
     k.ifindex = kIfindex;
-    k.dst4 = htonl(ruleAddress(i));
+    k.dst4 = htonl(testing::udpRuleAddress(i));
     k.dport = htons(5000);
     k.proto = 17;
     uint32_t v = 1;
     if (bpf_map_update_elem(mapFd, &k, &v, BPF_ANY) != 0) return false;
   }
   return true;
-}
-
-// `rules` rules matching frames that arrive on `ingress`, whose one chain
-// redirects them out of `target` (or drops them, for target 0); in XDP
-// unless `tcOnly`.
-HostTables tablesWith(int rules, uint32_t ingress = kIfindex, uint32_t target = kIfindex, bool tcOnly = false) {
-  HostTables t;
-  vfs_tuple tuple{};
-  tuple.mask.ifindex = 0xffffffff;
-  tuple.mask.ethertype = 0xffff;
-  tuple.mask.ip_proto = 0xff;
-  tuple.mask.dport = 0xffff;
-  tuple.mask.dst4 = 0xffffffff;
-  tuple.compact = 1;
-  t.tuples.push_back(tuple);
-  vfs_chain c{};
-  c.id = 0;
-  c.nstages = 1;
-  c.flags = tcOnly ? 0 : VFS_CHAIN_XDP;
-  c.stages[0].kind = target == 0 ? VFS_ST_DROP : VFS_ST_REDIRECT;
-  c.stages[0].u32 = target;
-  t.chains.push_back(c);
-  for (int i = 0; i < rules; ++i) {
-    HostRule r;
-    r.tuple = 0;
-    r.masked.ifindex = ingress;
-    r.masked.ethertype = htons(0x0800);
-    r.masked.ip_proto = 17;
-    r.masked.dport = htons(5000);
-    r.masked.dst4 = htonl(ruleAddress(i));
-    r.rule.priority = 1;
-    r.rule.chain = 0;
-    t.rules.push_back(r);
-  }
-  return t;
 }
 
 enum class Hook { kTc, kXdp };
@@ -266,10 +210,10 @@ struct LiveFigures {
 LiveFigures measureLive(Datapath& dp, uint32_t& gen) {
   LiveFigures out;
   out.arrived = withVethPair([&](uint32_t va, uint32_t) -> Status {
-    VFSTEER_TRY(useTables(dp, gen, tablesWith(1, va, va)));
+    VFSTEER_TRY(useTables(dp, gen, testing::udpTables(1, va, va)));
     bpf_object* minimal = minimalRedirectingTo(va);
     if (!minimal) return Error(ErrorCode::kInternal, "cannot load the minimal program redirecting to va");
-    const auto frame = frameFor(0);
+    const auto frame = testing::udpFrame(0);
     out.vfsteerMpps = liveMpps(dp.xdpFd(), va, frame);
     out.minimalMpps = liveMpps(bpf_program__fd(bpf_object__find_program_by_name(minimal, "minimal_xdp")), va, frame);
     bpf_object__close(minimal);
@@ -303,14 +247,14 @@ constexpr int kHandoverFrames = 1000000;
 HandoverFigures measureHandover(Datapath& dp, uint32_t& gen) {
   HandoverFigures out;
   withVethPair([&](uint32_t va, uint32_t vb) -> Status {
-    VFSTEER_TRY(useTables(dp, gen, tablesWith(1, vb, 0, /*tcOnly=*/true)));
+    VFSTEER_TRY(useTables(dp, gen, testing::udpTables(1, vb, 0, /*tcOnly=*/true)));
     bpf_object* minimal = minimalRedirectingTo(va);
     if (!minimal) return Error(ErrorCode::kInternal, "cannot load the minimal program redirecting to va");
     const int sender = bpf_program__fd(bpf_object__find_program_by_name(minimal, "minimal_xdp"));
     // ns per run of `prog` over one batch of live frames sent to vb.
     auto nsPerRun = [&](int prog, double& figure) -> Status {
       VFSTEER_ASSIGN_OR_RETURN(RunStats before, runStats(prog));
-      if (runLiveFrames(sender, va, frameFor(0), kHandoverFrames) < 0)
+      if (runLiveFrames(sender, va, testing::udpFrame(0), kHandoverFrames) < 0)
         return Error::fromErrno(errno, "send live frames to vb");
       usleep(200000);  // let vb's NAPI drain its ring
       VFSTEER_ASSIGN_OR_RETURN(RunStats after, runStats(prog));
@@ -390,7 +334,7 @@ int main(int argc, char** argv) {
   for (int n : sizes) {
     for (auto classifier : {HostTables::Classifier::kTables, HostTables::Classifier::kSpecialized}) {
       const bool specialized = classifier == HostTables::Classifier::kSpecialized;
-      HostTables tables = tablesWith(n);
+      HostTables tables = testing::udpTables(n, kIfindex, kIfindex);
       if (specialized && !specializable(tables)) continue;
       tables.classifier = classifier;
       gen ^= 1;
@@ -409,7 +353,7 @@ int main(int argc, char** argv) {
       }
       // The tables cost the same for any rule; the specialized classifier
       // tries its rules in order, so its worst case is the last.
-      auto frame = frameFor(specialized ? n - 1 : n / 2);
+      auto frame = testing::udpFrame(specialized ? n - 1 : n / 2);
       const char* program = specialized ? "specialized" : "tables";
       for (Hook hook : {Hook::kTc, Hook::kXdp}) {
         const bool tc = hook == Hook::kTc;

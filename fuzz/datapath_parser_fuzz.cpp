@@ -1,7 +1,8 @@
 // libFuzzer target: the BPF programs that parse packets, run by the kernel
 // on random frames through BPF_PROG_TEST_RUN: the host datapath (its tc and
 // XDP entries, with tables from a policy that uses every match key and
-// stage) and the
+// stage; once with the classifier made for the policy and once with the
+// tables, which must run the same chain with the same verdict) and the
 // generated NIC demux program (tc and XDP). Loading them is the verifier
 // check; each run must succeed and return a verdict the hook allows. Needs
 // root (it loads BPF programs and pins the datapath under /sys/fs/bpf).
@@ -23,6 +24,7 @@
 #include "engine/host_program.hpp"
 #include "vfsteer/demux/splitter.hpp"
 #include "vfsteer/policies/loader.hpp"
+#include "vfsteer/representors/bpf_classifier.hpp"
 #include "vfsteer/representors/bpf_demux.hpp"
 #include "vfsteer/representors/datapath.hpp"
 
@@ -49,13 +51,19 @@ chains:
   - {name: vf0-out, priority: 10, match: {from: {vf: 0}, ip_proto: tcp}, stages: [{mark: 7}, {deliver: uplink}]}
 )";
 
+// The host datapath twice: with the classifier made for the policy (the
+// one a policy this small gets) and with the tables; every frame runs
+// through both, and both must run the same chain.
 struct Programs {
   int hostIngress = -1;
   int hostXdp = -1;
+  int tablesIngress = -1;
+  int tablesXdp = -1;
   std::vector<uint32_t> chainIds;  // the host chains' counter ids
   int demuxTc = -1;
   int demuxXdp = -1;
-  std::optional<representors::Datapath> datapath;
+  std::optional<representors::Datapath> datapath;        // specialized
+  std::optional<representors::Datapath> tablesDatapath;  // tables
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -66,8 +74,24 @@ struct Programs {
 std::string g_pinDir;
 
 void removePins() {
-  auto dp = representors::Datapath::open(g_pinDir);
-  if (dp.ok() && dp->has_value()) (void)(*dp)->destroy();
+  for (const std::string& dir : {g_pinDir, g_pinDir + "-tables"}) {
+    auto dp = representors::Datapath::open(dir);
+    if (dp.ok() && dp->has_value()) (void)(*dp)->destroy();
+  }
+}
+
+// A datapath pinned in `dir` running `tables` with `classifier`.
+representors::Datapath loadDatapath(const std::string& dir, representors::HostTables tables,
+                                    representors::HostTables::Classifier classifier) {
+  auto dp = representors::Datapath::create(dir);
+  if (!dp.ok()) die("the host datapath does not load: " + dp.error().describe());
+  for (const auto& prog : tables.userPrograms)
+    if (auto s = dp->loadUserProgram(prog); !s.ok()) die(s.error().describe());
+  tables.classifier = classifier;
+  const uint32_t gen = dp->activeGeneration() ^ 1;
+  if (auto s = dp->writeGeneration(gen, tables); !s.ok()) die(s.error().describe());
+  if (auto s = dp->activate(gen); !s.ok()) die(s.error().describe());
+  return std::move(*dp);
 }
 
 Programs& programs() {
@@ -95,18 +119,15 @@ Programs& programs() {
     if (!host.ok()) die(host.error().describe());
     if (auto s = representors::Datapath::ensureBpffs(); !s.ok()) die(s.error().describe());
     g_pinDir = "/sys/fs/bpf/vfsteer-fuzz-" + std::to_string(getpid());
-    auto dp = representors::Datapath::create(g_pinDir);
-    if (!dp.ok()) die("the host datapath does not load: " + dp.error().describe());
     std::atexit(removePins);
-    for (const auto& prog : host->tables.userPrograms)
-      if (auto s = dp->loadUserProgram(prog); !s.ok()) die(s.error().describe());
-    const uint32_t gen = dp->activeGeneration() ^ 1;
-    if (auto s = dp->writeGeneration(gen, host->tables); !s.ok()) die(s.error().describe());
-    if (auto s = dp->activate(gen); !s.ok()) die(s.error().describe());
-    out.hostIngress = dp->ingressFd();
-    out.hostXdp = dp->xdpFd();
+    if (!representors::specializable(host->tables)) die("the fuzz policy is too large to specialize");
+    out.datapath = loadDatapath(g_pinDir, host->tables, representors::HostTables::Classifier::kSpecialized);
+    out.tablesDatapath = loadDatapath(g_pinDir + "-tables", host->tables, representors::HostTables::Classifier::kTables);
+    out.hostIngress = out.datapath->ingressFd();
+    out.hostXdp = out.datapath->xdpFd();
+    out.tablesIngress = out.tablesDatapath->ingressFd();
+    out.tablesXdp = out.tablesDatapath->xdpFd();
     for (const auto& [name, id] : host->chainIds) out.chainIds.push_back(id);
-    out.datapath = std::move(*dp);
 
     // The NIC demux program for what netdevsim's profile takes.
     auto nsim = policies::selectProfile(*profiles, "netdevsim", "");
@@ -164,19 +185,48 @@ std::optional<int> run(int fd, int which, const std::vector<uint8_t>& frame, boo
 
 // The datapath's global counters, then per host chain its packets and
 // per-stage packets: what one run moved tells which path it took.
-constexpr size_t kTailcallFailures = 3;
-std::vector<uint64_t> counters(Programs& p) {
+constexpr size_t kMalformed = 0, kUnmatched = 1, kPoliced = 2, kTailcallFailures = 3, kGlobals = 5;
+constexpr size_t kPerChain = 1 + VFS_MAX_STAGES;
+std::vector<uint64_t> counters(Programs& p, const representors::Datapath& dp) {
   std::vector<uint64_t> c;
-  auto g = p.datapath->globalCounters();
+  auto g = dp.globalCounters();
   if (!g.ok()) die(g.error().describe());
   c = {g->malformed, g->unmatched, g->policed, g->tailcallFailures, g->actionErrors};
   for (uint32_t id : p.chainIds) {
-    auto cc = p.datapath->chainCounters(id);
+    auto cc = dp.chainCounters(id);
     if (!cc.ok()) die(cc.error().describe());
     c.push_back(cc->packets);
     c.insert(c.end(), cc->stagePackets.begin(), cc->stagePackets.end());
   }
   return c;
+}
+
+std::vector<uint64_t> counters(Programs& p) { return counters(p, *p.datapath); }
+
+// What a run moved of the counters that say how the frame was classified:
+// malformed, unmatched, and each chain's packets.
+std::vector<uint64_t> classification(const std::vector<uint64_t>& before, const std::vector<uint64_t>& after) {
+  std::vector<uint64_t> moved = {after[kMalformed] - before[kMalformed], after[kUnmatched] - before[kUnmatched]};
+  for (size_t i = kGlobals; i < after.size(); i += kPerChain) moved.push_back(after[i] - before[i]);
+  return moved;
+}
+
+// The tables' datapath must run the frame as the specialized one did (the
+// same verdict, unless a policer, whose buckets are each datapath's own,
+// dropped it in either; the same chain).
+void sameAsTables(Programs& p, int tablesFd, int which, const std::vector<uint8_t>& frame, bool tc,
+                  std::optional<int> verdict, const std::vector<uint64_t>& moved, bool policed) {
+  const auto before = counters(p, *p.tablesDatapath);
+  const auto v = run(tablesFd, which, frame, tc);
+  const auto after = counters(p, *p.tablesDatapath);
+  if (v.has_value() != verdict.has_value()) die("the kernel ran the frame on one datapath only");
+  if (!v) return;
+  policed |= after[kPoliced] != before[kPoliced];
+  if (!policed && *v != *verdict)
+    die(std::string(tc ? "tc" : "XDP") + ": verdict " + std::to_string(*verdict) +
+        " with the specialized classifier, " + std::to_string(*v) + " with the tables");
+  if (classification(before, after) != moved)
+    die(std::string(tc ? "tc" : "XDP") + ": the specialized classifier and the tables ran different chains");
 }
 
 }  // namespace
@@ -190,24 +240,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The XDP entry first: a frame it passes on to tc must not have been
   // counted anywhere (tc counts it), one it handles counted by its chain.
   const auto beforeXdp = counters(p);
-  if (auto v = run(p.hostXdp, 4, frame, false)) {
-    if (*v != XDP_PASS && *v != XDP_DROP && *v != XDP_REDIRECT)
-      die("the XDP entry returned verdict " + std::to_string(*v));
-    const auto afterXdp = counters(p);
-    if (*v == XDP_PASS && afterXdp != beforeXdp) die("the XDP entry counted a frame it passed on to tc");
+  const auto xdp = run(p.hostXdp, 4, frame, false);
+  const auto afterXdp = counters(p);
+  if (xdp) {
+    if (*xdp != XDP_PASS && *xdp != XDP_DROP && *xdp != XDP_REDIRECT)
+      die("the XDP entry returned verdict " + std::to_string(*xdp));
+    if (*xdp == XDP_PASS && afterXdp != beforeXdp) die("the XDP entry counted a frame it passed on to tc");
     for (size_t i = 0; i < afterXdp.size(); ++i)
       if (afterXdp[i] != beforeXdp[i]) notePath(5, i, afterXdp[i] - beforeXdp[i]);
   }
+  sameAsTables(p, p.tablesXdp, 6, frame, false, xdp, classification(beforeXdp, afterXdp),
+               afterXdp[kPoliced] != beforeXdp[kPoliced]);
   const auto before = counters(p);
-  if (auto v = run(p.hostIngress, 0, frame, true)) {
-    if (*v != TC_ACT_OK && *v != TC_ACT_SHOT && *v != TC_ACT_REDIRECT && *v != TC_ACT_UNSPEC)
-      die("the host datapath returned verdict " + std::to_string(*v));
-    const auto after = counters(p);
+  const auto tc = run(p.hostIngress, 0, frame, true);
+  const auto after = counters(p);
+  if (tc) {
+    if (*tc != TC_ACT_OK && *tc != TC_ACT_SHOT && *tc != TC_ACT_REDIRECT && *tc != TC_ACT_UNSPEC)
+      die("the host datapath returned verdict " + std::to_string(*tc));
     for (size_t i = 0; i < after.size(); ++i)
       if (after[i] != before[i]) notePath(3, i, after[i] - before[i]);
     if (after[kTailcallFailures] != before[kTailcallFailures])
       die("a bpf stage's tail call failed (its program is loaded)");
   }
+  sameAsTables(p, p.tablesIngress, 7, frame, true, tc, classification(before, after),
+               after[kPoliced] != before[kPoliced]);
   if (auto v = run(p.demuxTc, 1, frame, true)) {
     if (*v != TC_ACT_OK && *v != TC_ACT_SHOT && *v != TC_ACT_UNSPEC)
       die("the tc demux program returned verdict " + std::to_string(*v));

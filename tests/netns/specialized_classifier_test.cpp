@@ -38,20 +38,7 @@ using representors::DemuxHook;
 using representors::HostRule;
 using representors::HostTables;
 
-const IfIndex kUplink{2};
-IfIndex repIfindex(uint16_t vf) { return IfIndex{10 + static_cast<int>(vf)}; }
 constexpr uint32_t kUntouched = 0xdeadu;
-
-engine::HostBindings bindings(int vfs) {
-  engine::HostBindings b;
-  b.uplinkIfindex = kUplink;
-  b.uplinkName = "uplink0";
-  for (uint16_t i = 0; i < vfs; ++i) {
-    b.repIfindex[VfIndex{i}] = repIfindex(i);
-    b.repName[VfIndex{i}] = "pf0vf" + std::to_string(i);
-  }
-  return b;
-}
 
 // 40 to 64 chains over three match shapes, values from small domains so
 // that they overlap (and shadow each other by priority). A shape holds for a
@@ -160,7 +147,7 @@ TEST(SpecializedClassifier, PicksTheChainTheTablesAndTheInterpreterPick) {
     });
     auto plan = demux::plan(*policy, none, allHost);
     ASSERT_TRUE(plan.ok() && plan->ok());
-    auto program = engine::buildHostProgram(*policy, *plan, bindings(3), nullptr);
+    auto program = engine::buildHostProgram(*policy, *plan, modelBindings(3), nullptr);
     if (!program.ok()) {
       ++refused;
       continue;
@@ -177,7 +164,7 @@ TEST(SpecializedClassifier, PicksTheChainTheTablesAndTheInterpreterPick) {
       ASSERT_TRUE(classifier.ok()) << classifier.error().describe();
       for (int i = 0; i < 25; ++i) {
         demux::Packet p = gen.packet(*policy);
-        const Keys keys = keysOf(p, program->tables, kUplink, repIfindex);
+        const Keys keys = keysOf(p, program->tables);
         const auto want = lookup(program->tables, keys);
         const auto got = own.classify(classifier->get(), keys);
         ASSERT_EQ(got, want) << "round " << round << " packet " << i << " ("
@@ -198,45 +185,17 @@ TEST(SpecializedClassifier, PicksTheChainTheTablesAndTheInterpreterPick) {
   EXPECT_LT(matched, cases);
 }
 
-// One rule: UDP to 10.0.0.7:5000 arriving on lo (where test runs put a
-// frame) drops the frame, so the verdict says whether it matched.
+// One rule for frames from lo (where test runs put them): its chain drops
+// them, so the verdict says whether the rule matched.
 HostTables dropTables(HostTables::Classifier classifier) {
-  HostTables t;
+  HostTables t = udpTables(1, /*ingress=*/1, /*target=*/0);
   t.classifier = classifier;
-  vfs_tuple tuple{};
-  tuple.mask.ifindex = 0xffffffff;
-  tuple.mask.ethertype = 0xffff;
-  tuple.mask.ip_proto = 0xff;
-  tuple.mask.dport = 0xffff;
-  tuple.mask.dst4 = 0xffffffff;
-  tuple.compact = 1;
-  t.tuples.push_back(tuple);
-  vfs_chain c{};
-  c.id = 1;
-  c.nstages = 1;
-  c.flags = VFS_CHAIN_XDP;  // else the XDP entry passes the frame on to tc
-  c.stages[0].kind = VFS_ST_DROP;
-  t.chains.resize(2);
-  t.chains[1] = c;
-  HostRule r;
-  r.masked.ifindex = 1;
-  r.masked.ethertype = htons(0x0800);
-  r.masked.ip_proto = 17;
-  r.masked.dport = htons(5000);
-  r.masked.dst4 = htonl(0x0a000007);
-  r.rule = {1, 1};
-  t.rules.push_back(r);
   return t;
 }
 
-// The verdict of `prog` (tc or XDP) on a UDP frame to 10.0.0.7:5000 from lo.
+// The verdict of `prog` (tc or XDP) on the rule's frame from lo.
 int verdictOn(int prog, DemuxHook hook) {
-  std::vector<uint8_t> f(64, 0);
-  std::memcpy(f.data(), "\x02\x00\x00\x00\x00\x10\x02\x00\x00\x00\x00\xfe\x08\x00", 14);
-  const uint8_t ip[20] = {0x45, 0, 0, 50, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 0, 1, 10, 0, 0, 7};
-  std::memcpy(f.data() + 14, ip, sizeof ip);
-  const uint8_t udp[4] = {0x9c, 0x40, 0x13, 0x88};
-  std::memcpy(f.data() + 34, udp, sizeof udp);
+  std::vector<uint8_t> f = udpFrame(0);
   __sk_buff skb{};
   skb.ingress_ifindex = 1;
   skb.ifindex = 1;

@@ -45,10 +45,9 @@ void fillFrame(vfs_key& k, const Frame& f) {
 
 }  // namespace
 
-Keys keysOf(const Packet& p, const representors::HostTables& t, IfIndex uplink,
-            const std::function<IfIndex(uint16_t)>& repIfindex) {
+Keys keysOf(const Packet& p, const representors::HostTables& t) {
   Keys k;
-  const int ifindex = (p.in.kind == Port::Kind::kUplink ? uplink : repIfindex(p.in.vf)).value;
+  const int ifindex = (p.in.kind == Port::Kind::kUplink ? kModelUplink : modelRepIfindex(p.in.vf)).value;
   k.outer.ifindex = static_cast<uint32_t>(ifindex);
   fillFrame(k.outer, p.frame);
   if (!p.tunnel || !p.inner || p.frame.ipProto != 17) return k;
@@ -96,6 +95,70 @@ std::optional<uint32_t> lookup(const representors::HostTables& t, const Keys& ke
   }
   if (!best) return std::nullopt;
   return best->chain;
+}
+
+IfIndex modelRepIfindex(uint16_t vf) { return IfIndex{10 + static_cast<int>(vf)}; }
+
+engine::HostBindings modelBindings(int vfs) {
+  engine::HostBindings b;
+  b.uplinkIfindex = kModelUplink;
+  b.uplinkName = "uplink0";
+  for (uint16_t i = 0; i < vfs; ++i) {
+    b.repIfindex[VfIndex{i}] = modelRepIfindex(i);
+    b.repName[VfIndex{i}] = "pf0vf" + std::to_string(i);
+  }
+  return b;
+}
+
+std::vector<uint8_t> udpFrame(int i) {
+  std::vector<uint8_t> f(64, 0);
+  std::memcpy(f.data(), "\x02\x00\x00\x00\x00\x10\x02\x00\x00\x00\x00\xfe\x08\x00", 14);
+  uint8_t* ip = f.data() + 14;
+  ip[0] = 0x45;
+  ip[3] = 50;
+  ip[8] = 64;
+  ip[9] = 17;
+  uint32_t src = htonl(0x0a090001), dst = htonl(udpRuleAddress(i));
+  std::memcpy(ip + 12, &src, 4);
+  std::memcpy(ip + 16, &dst, 4);
+  uint8_t* udp = ip + 20;
+  udp[0] = 0x9c;
+  udp[1] = 0x40;
+  udp[2] = 0x13;
+  udp[3] = 0x88;  // 5000
+  return f;
+}
+
+representors::HostTables udpTables(int rules, uint32_t ingress, uint32_t target, bool tcOnly) {
+  representors::HostTables t;
+  vfs_tuple tuple{};
+  tuple.mask.ifindex = 0xffffffff;
+  tuple.mask.ethertype = 0xffff;
+  tuple.mask.ip_proto = 0xff;
+  tuple.mask.dport = 0xffff;
+  tuple.mask.dst4 = 0xffffffff;
+  tuple.compact = 1;
+  t.tuples.push_back(tuple);
+  vfs_chain c{};
+  c.id = 0;
+  c.nstages = 1;
+  c.flags = tcOnly ? 0 : VFS_CHAIN_XDP;
+  c.stages[0].kind = target == 0 ? VFS_ST_DROP : VFS_ST_REDIRECT;
+  c.stages[0].u32 = target;
+  t.chains.push_back(c);
+  for (int i = 0; i < rules; ++i) {
+    representors::HostRule r;
+    r.tuple = 0;
+    r.masked.ifindex = ingress;
+    r.masked.ethertype = htons(0x0800);
+    r.masked.ip_proto = 17;
+    r.masked.dport = htons(5000);
+    r.masked.dst4 = htonl(udpRuleAddress(i));
+    r.rule.priority = 1;
+    r.rule.chain = 0;
+    t.rules.push_back(r);
+  }
+  return t;
 }
 
 }  // namespace vfsteer::testing

@@ -24,19 +24,9 @@ using namespace policies;
 using demux::Frame;
 using demux::Packet;
 
-const IfIndex kUplink{2};
-IfIndex repIfindex(uint16_t vf) { return IfIndex{10 + vf}; }
-
-HostBindings bindings(int vfs) {
-  HostBindings b;
-  b.uplinkIfindex = kUplink;
-  b.uplinkName = "uplink0";
-  for (uint16_t i = 0; i < vfs; ++i) {
-    b.repIfindex[VfIndex{i}] = repIfindex(i);
-    b.repName[VfIndex{i}] = "pf0vf" + std::to_string(i);
-  }
-  return b;
-}
+const IfIndex kUplink = testing::kModelUplink;
+IfIndex repIfindex(uint16_t vf) { return testing::modelRepIfindex(vf); }
+HostBindings bindings(int vfs) { return testing::modelBindings(vfs); }
 
 // The host program of `policy` on a profile that offloads nothing.
 HostProgram hostProgramOf(const Policy& policy, const HostBindings& b) {
@@ -82,7 +72,7 @@ TEST(HostProgram, TupleSpaceLookupPicksTheChainTheInterpreterPicks) {
     for (int k = 0; k < 10; ++k) {
       Packet p = gen.packet(*policy);
       auto want = demux::runWhole(*policy, p, {}).chain;
-      auto slot = testing::lookup(program->tables, testing::keysOf(p, program->tables, kUplink, repIfindex));
+      auto slot = testing::lookup(program->tables, testing::keysOf(p, program->tables));
       std::optional<size_t> got;
       if (slot) got = chainOfSlot.at(*slot);
       ++cases;
