@@ -115,8 +115,9 @@ Result<IfIndex> targetIfindex(const Target& t, const HostBindings& b, const std:
 
 // Why the chain cannot run in the XDP entry on `ingress` (nothing: it can).
 // vfs_xdp has no skb (no mark, no queue, no clone for a mirror), cannot
-// tail-call a tc program, and a packet it handed to the stack would be
-// classified again by tc.
+// tail-call a tc program, and a packet it hands to the stack meets the tc
+// entry, which would run the chain again (from XDP's verdict, or after
+// classifying it where the driver keeps no XDP metadata).
 std::optional<std::string> whyNotXdp(const Chain& chain, IfIndex ingress, const HostBindings& b) {
   if (b.xdpMode == HostXdp::kNone) return b.xdpOff;
   if (auto it = b.noXdpEntry.find(ingress); it != b.noXdpEntry.end()) return it->second;
@@ -131,7 +132,7 @@ std::optional<std::string> whyNotXdp(const Chain& chain, IfIndex ingress, const 
       case StageKind::kDeliver: {
         const Target& to = std::get<DeliverStage>(s.op).to;
         if (to.kind == TargetKind::kHost || to.kind == TargetKind::kQueue)
-          return stage + " ends in the host stack, where tc would classify the packet again";
+          return stage + " ends in the host stack, where the tc entry would run the chain again";
         if (b.xdpMode != HostXdp::kNative) break;  // generic XDP redirects through the stack
         auto target = targetIfindex(to, b, stage);
         if (!target.ok()) return target.error().message();

@@ -238,7 +238,7 @@ chains:
   EXPECT_EQ(reason("marked"), "stage 0 (mark 1) sets the skb mark; XDP runs before there is an skb");
   EXPECT_EQ(reason("queued"), "stage 0 (queue 1) sets the skb queue; XDP runs before there is an skb");
   EXPECT_EQ(reason("mirrored"), "stage 0 (mirror vf1) clones the packet, which XDP cannot");
-  EXPECT_EQ(reason("to-host"), "stage 0 (deliver host) ends in the host stack, where tc would classify the packet again");
+  EXPECT_EQ(reason("to-host"), "stage 0 (deliver host) ends in the host stack, where the tc entry would run the chain again");
   EXPECT_EQ(reason("to-vf2"), "stage 0 (deliver vf2): pf0vf2 does not take redirected XDP frames");
   // The entry goes where XDP chains enter: the uplink and vf1's representor.
   EXPECT_EQ(p.xdpAttach, (std::map<IfIndex, std::string>{{kUplink, "uplink0"}, {repIfindex(1), "pf0vf1"}}));
