@@ -122,7 +122,8 @@ Programs& programs() {
     std::atexit(removePins);
     if (!representors::specializable(host->tables)) die("the fuzz policy is too large to specialize");
     out.datapath = loadDatapath(g_pinDir, host->tables, representors::HostTables::Classifier::kSpecialized);
-    out.tablesDatapath = loadDatapath(g_pinDir + "-tables", host->tables, representors::HostTables::Classifier::kTables);
+    out.tablesDatapath =
+        loadDatapath(g_pinDir + "-tables", host->tables, representors::HostTables::Classifier::kTables);
     out.hostIngress = out.datapath->ingressFd();
     out.hostXdp = out.datapath->xdpFd();
     out.tablesIngress = out.tablesDatapath->ingressFd();

@@ -73,7 +73,10 @@ struct Describe {
     const auto chains = std::count_if(h.tables.chains.begin(), h.tables.chains.end(),
                                       [](const vfs_chain& c) { return c.nstages > 0; });
     return "switch the host tables to " + std::to_string(chains) + " chains, " + std::to_string(h.tables.rules.size()) +
-           " rules, " + std::to_string(h.tables.tuples.size()) + " match shapes";
+           " rules, " + std::to_string(h.tables.tuples.size()) + " match shapes" +
+           (h.tables.classifier == representors::HostTables::Classifier::kSpecialized
+                ? ", classified by code made for them"
+                : "");
   }
   std::string operator()(const NicRule& r) const {
     if (op == Op::kRemove)

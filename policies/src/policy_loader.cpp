@@ -94,7 +94,8 @@ class PolicyReader {
 
   void readDevice(const YamlNode& node, Device& dev) {
     dev.pos = r_.pos(node);
-    if (!r_.expectMap(node, "device", {"pf", "netns", "eswitch", "profile", "bpf_offload", "host_xdp", "host_classifier", "vfs"}))
+    if (!r_.expectMap(node, "device",
+                      {"pf", "netns", "eswitch", "profile", "bpf_offload", "host_xdp", "host_classifier", "vfs"}))
       return;
     if (r_.require(node, "pf", "device")) {
       if (const auto& pf = r_.string(node["pf"], "device.pf")) {

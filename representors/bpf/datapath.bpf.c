@@ -10,8 +10,9 @@
  * and VXLAN/GENEVE with the frame inside; classifies by tuple-space search
  * over the orchestrator's tables (datapath_abi.h), or, for a small policy,
  * tail-calls the classifier generated for it (bpf_classifier.hpp), which
- * hands its verdict to vfs_run / vfs_run_xdp; then runs the chain's stages. Malformed packets and packets no chain matches take the default
- * path (the host stack, as in switchdev) and are counted. */
+ * hands its verdict to vfs_run / vfs_run_xdp; then runs the chain's stages.
+ * Malformed packets and packets no chain matches take the default path (the
+ * host stack, as in switchdev) and are counted. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>

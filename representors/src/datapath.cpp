@@ -35,7 +35,8 @@ constexpr const char* kMapNames[] = {"vfs_config",      "vfs_tuples",       "vfs
                                      "vfs_chains",      "vfs_chain_stats",  "vfs_global_stats",
                                      "vfs_buckets",     "vfs_jmp",          "vfs_spec_tc",
                                      "vfs_spec_xdp",    "vfs_scratch"};
-constexpr const char* kProgramNames[] = {"vfs_ingress", "vfs_resume", "vfs_continue", "vfs_xdp", "vfs_run", "vfs_run_xdp"};
+constexpr const char* kProgramNames[] = {"vfs_ingress", "vfs_resume", "vfs_continue",
+                                         "vfs_xdp",     "vfs_run",    "vfs_run_xdp"};
 constexpr uint32_t kXdpDevBoundOnly = 1U << 6;  // BPF_F_XDP_DEV_BOUND_ONLY, uapi linux/bpf.h (Linux 6.3)
 
 // libbpf's messages (verifier logs included) go here instead of stderr, so
@@ -440,7 +441,8 @@ Status Datapath::installClassifier(uint32_t gen, const HostTables& t) {
 
 Result<UniqueFd> Datapath::loadClassifier(const HostTables& t, DemuxHook hook) const {
   const int array = hook == DemuxHook::kTc ? fds_->specTc : fds_->specXdp;
-  VFSTEER_ASSIGN_OR_RETURN(int fd, representors::loadClassifier(compileClassifier(t, hook, fds_->scratch, array), hook));
+  VFSTEER_ASSIGN_OR_RETURN(int fd,
+                           representors::loadClassifier(compileClassifier(t, hook, fds_->scratch, array), hook));
   return UniqueFd(fd);
 }
 
@@ -482,10 +484,6 @@ Status Datapath::activate(uint32_t gen) {
 }
 
 Status Datapath::clearGeneration(uint32_t gen) {
-  // The generation's classifier first: after that nothing reads its tables.
-  for (int array : {fds_->specTc, fds_->specXdp})
-    if (bpf_map_delete_elem(array, &gen) != 0 && errno != ENOENT)
-      return Error::fromErrno(errno, "remove the policy's classifier");
   VFSTEER_ASSIGN_OR_RETURN(auto keys, ruleKeysOf<vfs_rule_key>(fds_->rules, gen));
   for (const auto& k : keys)
     if (bpf_map_delete_elem(fds_->rules, &k) != 0 && errno != ENOENT)
@@ -499,6 +497,9 @@ Status Datapath::clearGeneration(uint32_t gen) {
   if (bpf_map_lookup_elem(fds_->config, &zero, &cfg) != 0) return Error::fromErrno(errno, "read vfs_config");
   if ((cfg.active & 1) == gen && (cfg.gen[gen].ntuples || cfg.gen[gen].nchains))
     return Error(ErrorCode::kInternal, "refusing to clear the active generation");
+  for (int array : {fds_->specTc, fds_->specXdp})
+    if (bpf_map_delete_elem(array, &gen) != 0 && errno != ENOENT)
+      return Error::fromErrno(errno, "remove the policy's classifier");
   cfg.gen[gen] = vfs_gen_config{};
   if (bpf_map_update_elem(fds_->config, &zero, &cfg, BPF_ANY) != 0)
     return Error::fromErrno(errno, "write vfs_config");
@@ -737,7 +738,8 @@ bool HostTables::sameAs(const HostTables& o) const {
     return a.size() == b.size() &&
            (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0);
   };
-  if (classifier != o.classifier || !bytesEq(tuples, o.tuples) || !bytesEq(chains, o.chains) || !bytesEq(tunnelPorts, o.tunnelPorts))
+  if (classifier != o.classifier || !bytesEq(tuples, o.tuples) || !bytesEq(chains, o.chains) ||
+      !bytesEq(tunnelPorts, o.tunnelPorts))
     return false;
   if (rules.size() != o.rules.size()) return false;
   // Field bytes only: HostRule itself has padding after `tuple`.

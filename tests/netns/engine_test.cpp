@@ -82,7 +82,9 @@ TEST_F(EngineTest, AChangeWritesOnlyWhatItChanges) {
   ASSERT_TRUE(a.ok()) << a.failure->error.describe();
   std::vector<std::string> what;
   for (const auto& c : a.changes) what.push_back(c.describe());
-  EXPECT_EQ(what, (std::vector<std::string>{"add clsact on pf0vf3", "switch the host tables to 6 chains, 8 rules, 4 match shapes",
+  EXPECT_EQ(what, (std::vector<std::string>{"add clsact on pf0vf3",
+                                            "switch the host tables to 6 chains, 8 rules, 4 match shapes, "
+                                            "classified by code made for them",
                                             "attach the host datapath to pf0vf3 ingress",
                                             "attach the XDP entry (native, reading RX metadata) on pf0vf3"}));
 }

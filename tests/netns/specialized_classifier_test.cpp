@@ -57,7 +57,8 @@ std::string manyRules(Generator& gen) {
     switch (shape) {
       case 0: match = "{ip_proto: udp, dst_port: " + std::to_string(50 + gen.pick(30)) + "}"; break;
       case 1:
-        match = "{vlan: " + std::to_string(1 + gen.pick(4)) + ", dst_ip: 10.0." + std::to_string(gen.pick(8)) + ".0/24}";
+        match = "{vlan: " + std::to_string(1 + gen.pick(4)) + ", dst_ip: 10.0." + std::to_string(gen.pick(8)) +
+                ".0/24}";
         break;
       default:
         match = "{from: {vf: " + std::to_string(gen.pick(3)) + "}, ip_proto: tcp, src_port: " +
