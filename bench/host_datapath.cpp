@@ -1,12 +1,13 @@
 // Per-packet cost of the host datapath (classification + a redirect stage)
-// with 1, 1,000 and 100,000 rules, against a minimal parse-and-redirect
-// program, both run with BPF_PROG_TEST_RUN in the same process: the tc
-// entry against a minimal tc program, the XDP entry against a minimal XDP
-// program. For tc also against a "floor": the minimal program plus one hash
-// lookup of a key as long as the datapath's (the least any table-driven
-// classifier does). Then the trombone with real frames: the XDP entry run
-// with BPF_F_TEST_XDP_LIVE_FRAMES, so every frame really is redirected out
-// of a veth, against the minimal XDP program redirecting to the same veth:
+// with 1 to 100,000 rules (tables; up to 64 also the classifier made for the
+// policy), against a minimal parse-and-redirect program, both run with
+// BPF_PROG_TEST_RUN in the same process: the tc entry against a minimal tc
+// program, the XDP entry against a minimal XDP program. For tc also against
+// a "floor": the minimal program plus one hash lookup of a key as long as
+// the datapath's (the least any table-driven classifier does). Then the
+// trombone with real frames: the XDP entry run with
+// BPF_F_TEST_XDP_LIVE_FRAMES, so every frame really is redirected out of a
+// veth, against the minimal XDP program redirecting to the same veth:
 // frames per second on one core. Last, what the XDP entry's handover
 // saves tc: real frames arrive on a veth whose tc ingress runs the tc
 // entry, once without and once with the XDP entry in front (which then
