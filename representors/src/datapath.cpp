@@ -164,9 +164,15 @@ Result<std::optional<Datapath>> Datapath::open(const std::string& dir) {
   VFSTEER_TRY(get("vfs_global_stats", fds->globalStats));
   VFSTEER_TRY(get("vfs_buckets", fds->buckets));
   VFSTEER_TRY(get("vfs_jmp", fds->jmp));
-  VFSTEER_TRY(get("vfs_spec_tc", fds->specTc));
-  VFSTEER_TRY(get("vfs_spec_xdp", fds->specXdp));
-  VFSTEER_TRY(get("vfs_scratch", fds->scratch));
+  // Absent from a datapath an older vfsteer pinned: it opens (and tears
+  // down) all the same, and classifies with its tables only.
+  auto getIfPinned = [&](const std::string& name, int& fd) -> Status {
+    if (!fs::exists(dir + "/" + name)) return okStatus();
+    return get(name, fd);
+  };
+  VFSTEER_TRY(getIfPinned("vfs_spec_tc", fds->specTc));
+  VFSTEER_TRY(getIfPinned("vfs_spec_xdp", fds->specXdp));
+  VFSTEER_TRY(getIfPinned("vfs_scratch", fds->scratch));
   VFSTEER_TRY(get("vfs_ingress", fds->ingress));
   VFSTEER_TRY(get("vfs_resume", fds->resume));
   VFSTEER_TRY(get("vfs_continue", fds->cont));
@@ -359,7 +365,7 @@ Result<HostTables> Datapath::readGeneration(uint32_t gen) const {
 uint32_t Datapath::classifierProgId(uint32_t gen) const {
   // A program array's lookup from user space gives the program's id.
   uint32_t id = 0;
-  if (bpf_map_lookup_elem(fds_->specTc, &gen, &id) != 0) return 0;
+  if (fds_->specTc < 0 || bpf_map_lookup_elem(fds_->specTc, &gen, &id) != 0) return 0;
   return id;
 }
 
@@ -440,6 +446,11 @@ Status Datapath::installClassifier(uint32_t gen, const HostTables& t) {
 }
 
 Result<UniqueFd> Datapath::loadClassifier(const HostTables& t, DemuxHook hook) const {
+  if (fds_->specTc < 0 || fds_->specXdp < 0 || fds_->scratch < 0)
+    return Error(ErrorCode::kNotSupported,
+                 "the host datapath pinned in " + dir_ +
+                     " was loaded by an older vfsteer and cannot run a classifier made for the policy; set "
+                     "device.host_classifier: tables, or run `vfsteer teardown` and apply again to reload it");
   const int array = hook == DemuxHook::kTc ? fds_->specTc : fds_->specXdp;
   VFSTEER_ASSIGN_OR_RETURN(int fd,
                            representors::loadClassifier(compileClassifier(t, hook, fds_->scratch, array), hook));
@@ -498,7 +509,7 @@ Status Datapath::clearGeneration(uint32_t gen) {
   if ((cfg.active & 1) == gen && (cfg.gen[gen].ntuples || cfg.gen[gen].nchains))
     return Error(ErrorCode::kInternal, "refusing to clear the active generation");
   for (int array : {fds_->specTc, fds_->specXdp})
-    if (bpf_map_delete_elem(array, &gen) != 0 && errno != ENOENT)
+    if (array >= 0 && bpf_map_delete_elem(array, &gen) != 0 && errno != ENOENT)
       return Error::fromErrno(errno, "remove the policy's classifier");
   cfg.gen[gen] = vfs_gen_config{};
   if (bpf_map_update_elem(fds_->config, &zero, &cfg, BPF_ANY) != 0)

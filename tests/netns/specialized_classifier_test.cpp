@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <optional>
 
@@ -255,6 +256,34 @@ TEST(SpecializedClassifier, TheEntriesRunItInsteadOfTheTablesAndAPolicySwapTakes
   auto cleared = dp.readGeneration(spec);
   ASSERT_TRUE(cleared.ok());
   EXPECT_EQ(cleared->classifier, HostTables::Classifier::kTables);
+}
+
+// A datapath an older vfsteer pinned has no classifier arrays: it still
+// opens, classifies with its tables, refuses a classifier with what to do,
+// and tears down.
+TEST(SpecializedClassifier, ADatapathPinnedWithoutItStillOpensAndSaysWhatToDo) {
+  VFSTEER_REQUIRE_ROOT();
+  const std::string dir = "/sys/fs/bpf/vfsteer-spec-old-" + std::to_string(getpid());
+  {
+    auto created = Datapath::create(dir);
+    ASSERT_TRUE(created.ok()) << created.error().describe();
+  }
+  for (const char* pin : {"vfs_spec_tc", "vfs_spec_xdp", "vfs_scratch"})
+    ASSERT_EQ(::unlink((dir + "/" + pin).c_str()), 0) << pin;
+  auto opened = Datapath::open(dir);
+  ASSERT_TRUE(opened.ok()) << opened.error().describe();
+  ASSERT_TRUE(opened->has_value());
+  Datapath& dp = **opened;
+  const uint32_t standby = dp.activeGeneration() ^ 1;
+  EXPECT_TRUE(dp.writeGeneration(standby, dropTables(HostTables::Classifier::kTables)).ok());
+  EXPECT_EQ(dp.classifierProgId(standby), 0u);
+  auto refused = dp.writeGeneration(standby, dropTables(HostTables::Classifier::kSpecialized));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kNotSupported);
+  EXPECT_NE(refused.error().message().find("device.host_classifier: tables"), std::string::npos)
+      << refused.error().message();
+  EXPECT_TRUE(dp.destroy().ok());
+  EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
 }  // namespace
