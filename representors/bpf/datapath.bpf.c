@@ -699,6 +699,18 @@ _Static_assert(VFS_MAX_STAGES == 16, "run_chain_xdp writes out VFS_MAX_STAGES st
 
 /* Entries ------------------------------------------------------------------- */
 
+/* Tail-calls generation gen's specialized classifier, if it has one. The
+ * slot is a constant at each call site (bpf_tail_call_static): the JIT then
+ * patches in a direct jump, where a variable slot is an indirect one (a
+ * retpoline on hosts that need them). */
+#define VFS_TAIL_CALL_SPEC(ctx, array, gen)  \
+  do {                                       \
+    if (gen)                                 \
+      bpf_tail_call_static(ctx, array, 1);   \
+    else                                     \
+      bpf_tail_call_static(ctx, array, 0);   \
+  } while (0)
+
 /* The XDP entry's verdict on this frame, if it left one for this port and
  * this generation (struct vfsteer_meta); 0 when tc must classify. */
 static __always_inline int handed_over(struct __sk_buff *skb, __u32 gen, __u32 *verdict, __u32 *slot) {
@@ -740,7 +752,7 @@ int vfs_ingress(struct __sk_buff *skb) {
    * it goes on in vfs_run. */
   sc->spec.gen = gen;
   sc->spec.accel = 0;
-  bpf_tail_call(skb, &vfs_spec_tc, gen);
+  VFS_TAIL_CALL_SPEC(skb, &vfs_spec_tc, gen);
   const struct vfs_rule *r = classify(gen, gc->ntuples, p, &sc->rk, &sc->ck);
   if (!r) {
     count(VFS_G_UNMATCHED);
@@ -828,7 +840,7 @@ static __always_inline int xdp_entry(struct xdp_md *ctx, __u32 accel) {
   if (p->malformed) return pass_to_tc(ctx, gen, VFS_HO_MALFORMED, 0);
   sc->spec.gen = gen;
   sc->spec.accel = accel;
-  bpf_tail_call(ctx, &vfs_spec_xdp, gen); /* as in vfs_ingress */
+  VFS_TAIL_CALL_SPEC(ctx, &vfs_spec_xdp, gen); /* as in vfs_ingress */
   const struct vfs_rule *r = classify(gen, gc->ntuples, p, &sc->rk, &sc->ck);
   if (!r) return pass_to_tc(ctx, gen, VFS_HO_UNMATCHED, 0);
   return xdp_run(ctx, gen, accel, r->chain);
