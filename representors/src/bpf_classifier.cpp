@@ -18,8 +18,8 @@ using bpfasm::Assembler;
 using bpfasm::Label;
 
 // Registers: r6 the context, r7 the scratch, r8 has_inner, r9 the word a
-// binary search tests; r0-r3 scratch.
-constexpr int R0 = 0, R1 = 1, R2 = 2, R3 = 3, R6 = 6, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
+// binary search tests (in a chain's code: its counters); r0-r4 scratch.
+constexpr int R0 = 0, R1 = 1, R2 = 2, R3 = 3, R4 = 4, R6 = 6, R7 = 7, R8 = 8, R9 = 9, R10 = 10;
 constexpr size_t kKeyWords = sizeof(vfs_key) / 4;
 static_assert(sizeof(vfs_key) % 4 == 0);
 
@@ -48,10 +48,27 @@ std::vector<const HostRule*> inPreferenceOrder(const HostTables& t) {
 // ones through a binary search on one key word (see emitRun).
 constexpr size_t kLinearRun = 4;
 
+// A stage the classifier's own code can run: constants and bpf_redirect,
+// nothing that changes the frame's length. `last` when it ends the chain.
+bool runsInline(const vfs_stage& st, DemuxHook hook, bool last) {
+  switch (st.kind) {
+    case VFS_ST_REDIRECT:
+    case VFS_ST_DROP:
+      return last;
+    case VFS_ST_HOST:
+    case VFS_ST_HOST_QUEUE:
+      return last && hook == DemuxHook::kTc;
+    case VFS_ST_MARK:
+    case VFS_ST_QUEUE:
+      return !last && hook == DemuxHook::kTc;
+    default:
+      return false;
+  }
+}
+
 class Compiler {
  public:
-  Compiler(const HostTables& t, DemuxHook hook, int scratchFd, int specFd)
-      : t_(t), hook_(hook), scratchFd_(scratchFd), specFd_(specFd) {}
+  Compiler(const HostTables& t, DemuxHook hook, const ClassifierMaps& maps) : t_(t), hook_(hook), maps_(maps) {}
 
   std::vector<bpf_insn> compile() {
     Label fail = a_.newLabel();
@@ -61,7 +78,7 @@ class Compiler {
     a_.storeImm(BPF_W, R10, -4, 0);
     a_.movReg(R2, R10);
     a_.aluImm(BPF_ADD, R2, -4);
-    a_.loadMap(R1, scratchFd_);
+    a_.loadMap(R1, maps_.scratch);
     a_.call(BPF_FUNC_map_lookup_elem);
     a_.jumpImm64(BPF_JEQ, R0, 0, fail);
     a_.movReg(R7, R0);
@@ -69,14 +86,28 @@ class Compiler {
     if (!emitRules()) setVerdict(VFS_HO_UNMATCHED, 0);
     a_.bind(run_);
     a_.movReg(R1, R6);
-    a_.loadMap(R2, specFd_);
+    a_.loadMap(R2, maps_.spec);
     a_.movImm(R3, VFS_SPEC_RUN);
     a_.call(BPF_FUNC_tail_call);
     // Only when the run entry is missing, which Datapath::create prevents.
     a_.bind(fail);
     a_.movImm(R0, hook_ == DemuxHook::kTc ? TC_ACT_OK : XDP_PASS);
     a_.exit();
+    for (const auto& [slot, label] : inlineChains_) emitChain(t_.chains[slot], label);
     return a_.finish();
+  }
+
+  // Whether this classifier runs the chain in `slot` itself, instead of
+  // handing it to vfs_run: every stage one runsInline() takes, and in XDP
+  // only a chain marked for XDP (vfs_run_xdp passes the others to tc).
+  bool inlines(uint32_t slot) const {
+    if (slot >= t_.chains.size()) return false;
+    const vfs_chain& c = t_.chains[slot];
+    if (c.nstages == 0 || c.nstages > VFS_MAX_STAGES) return false;
+    if (hook_ == DemuxHook::kXdp && !(c.flags & VFS_CHAIN_XDP)) return false;
+    for (size_t i = 0; i < c.nstages; ++i)
+      if (!runsInline(c.stages[i], hook_, i + 1 == c.nstages)) return false;
+    return true;
   }
 
  private:
@@ -94,7 +125,7 @@ class Compiler {
       if (!tuple.inner && maskedWords(tuple).empty()) {
         // No key bits: its one rule takes every frame, and the verifier
         // refuses code that no path reaches.
-        setVerdict(VFS_HO_CHAIN, rules[begin]->rule.chain);
+        chooseChain(rules[begin]->rule.chain);
         return true;
       }
       Label miss = a_.newLabel();
@@ -172,10 +203,104 @@ class Compiler {
         if (mask[w] != 0xffffffffu) a_.aluImm(BPF_AND, R0, static_cast<int32_t>(mask[w]));
         a_.jumpImm(BPF_JNE, R0, static_cast<int32_t>(value[w] & mask[w]), next);
       }
-      setVerdict(VFS_HO_CHAIN, rules[i]->rule.chain);
-      a_.jumpAlways(run_);
+      chooseChain(rules[i]->rule.chain);
       if (i + 1 < rules.size()) a_.bind(next);
     }
+  }
+
+  // The verdict for the chain in `slot`, then on to that chain's code here
+  // or to vfs_run. The verdict is left in the scratch either way: a chain's
+  // code falls back to vfs_run when it cannot go on.
+  void chooseChain(uint32_t slot) {
+    setVerdict(VFS_HO_CHAIN, slot);
+    if (!inlines(slot)) {
+      a_.jumpAlways(run_);
+      return;
+    }
+    auto [it, fresh] = inlineChains_.try_emplace(slot, 0);
+    if (fresh) it->second = a_.newLabel();
+    a_.jumpAlways(it->second);
+  }
+
+  // A chain's stages as run_chain()/xdp_run() run them, with its
+  // constants: the chain's counters (vfs_chain_stats[id]), then each
+  // stage's counters and action.
+  void emitChain(const vfs_chain& c, Label start) {
+    a_.bind(start);
+    const bool tc = hook_ == DemuxHook::kTc;
+    // A tag the NIC took off goes back in before an XDP chain: vfs_run_xdp's.
+    if (!tc) {
+      a_.load(BPF_W, R1, R7, at(offsetof(vfs_scratch, spec.accel)));
+      a_.jumpImm(BPF_JNE, R1, 0, run_);
+    }
+    a_.storeImm(BPF_W, R10, -8, static_cast<int32_t>(c.id));
+    a_.movReg(R2, R10);
+    a_.aluImm(BPF_ADD, R2, -8);
+    a_.loadMap(R1, maps_.chainStats);
+    a_.call(BPF_FUNC_map_lookup_elem);
+    a_.jumpImm64(BPF_JEQ, R0, 0, run_);
+    a_.movReg(R9, R0);
+    // r3 = the frame's length as the datapath counts it (wire_len, xdp_len).
+    if (tc) {
+      Label untagged = a_.newLabel();
+      a_.load(BPF_W, R3, R6, at(offsetof(__sk_buff, len)));
+      a_.load(BPF_W, R4, R6, at(offsetof(__sk_buff, vlan_present)));
+      a_.jumpImm(BPF_JEQ, R4, 0, untagged);
+      a_.aluImm(BPF_ADD, R3, 4);
+      a_.bind(untagged);
+    } else {
+      a_.load(BPF_W, R3, R6, at(offsetof(xdp_md, data_end)));
+      a_.load(BPF_W, R4, R6, at(offsetof(xdp_md, data)));
+      a_.aluReg(BPF_SUB, R3, R4);
+    }
+    addTo(offsetof(vfs_chain_stats, packets), -1);
+    addTo(offsetof(vfs_chain_stats, bytes), R3);
+    for (size_t i = 0; i < c.nstages; ++i) {
+      const vfs_stage& st = c.stages[i];
+      addTo(offsetof(vfs_chain_stats, stage_packets) + 8 * i, -1);
+      addTo(offsetof(vfs_chain_stats, stage_bytes) + 8 * i, R3);
+      switch (st.kind) {
+        case VFS_ST_MARK:
+          a_.movImm(R1, static_cast<int32_t>(st.u32));
+          a_.store(BPF_W, R6, R1, at(offsetof(__sk_buff, mark)));
+          break;
+        case VFS_ST_QUEUE:
+        case VFS_ST_HOST_QUEUE:
+          a_.movImm(R1, st.u16);
+          a_.store(BPF_W, R6, R1, at(offsetof(__sk_buff, queue_mapping)));
+          if (st.kind == VFS_ST_HOST_QUEUE) exitWith(TC_ACT_OK);
+          break;
+        case VFS_ST_HOST:
+          exitWith(TC_ACT_OK);
+          break;
+        case VFS_ST_DROP:
+          exitWith(tc ? TC_ACT_SHOT : XDP_DROP);
+          break;
+        case VFS_ST_REDIRECT:
+          a_.movImm(R1, static_cast<int32_t>(st.u32));
+          a_.movImm(R2, 0);
+          a_.call(BPF_FUNC_redirect);
+          a_.exit();
+          break;
+        default:
+          break;  // inlines() took only the kinds above
+      }
+    }
+  }
+
+  // *(u64 *)(r9 + offset) += reg, or += 1 for reg -1.
+  void addTo(size_t offset, int reg) {
+    a_.load(BPF_DW, R1, R9, at(offset));
+    if (reg < 0)
+      a_.aluImm(BPF_ADD, R1, 1);
+    else
+      a_.aluReg(BPF_ADD, R1, reg);
+    a_.store(BPF_DW, R9, R1, at(offset));
+  }
+
+  void exitWith(int32_t verdict) {
+    a_.movImm(R0, verdict);
+    a_.exit();
   }
 
   void setVerdict(uint32_t verdict, uint32_t slot) {
@@ -185,17 +310,18 @@ class Compiler {
 
   const HostTables& t_;
   DemuxHook hook_;
-  int scratchFd_, specFd_;
+  ClassifierMaps maps_;
   Assembler a_;
   Label run_ = 0;
+  std::map<uint32_t, Label> inlineChains_;  // slot -> its code
 };
 
 }  // namespace
 
 bool specializable(const HostTables& t) { return t.rules.size() <= kSpecializedMaxRules; }
 
-std::vector<bpf_insn> compileClassifier(const HostTables& t, DemuxHook hook, int scratchFd, int specFd) {
-  return Compiler(t, hook, scratchFd, specFd).compile();
+std::vector<bpf_insn> compileClassifier(const HostTables& t, DemuxHook hook, const ClassifierMaps& maps) {
+  return Compiler(t, hook, maps).compile();
 }
 
 Result<int> loadClassifier(const std::vector<bpf_insn>& insns, DemuxHook hook) {

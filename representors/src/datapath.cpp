@@ -451,9 +451,11 @@ Result<UniqueFd> Datapath::loadClassifier(const HostTables& t, DemuxHook hook) c
                  "the host datapath pinned in " + dir_ +
                      " was loaded by an older vfsteer and cannot run a classifier made for the policy; set "
                      "device.host_classifier: tables, or run `vfsteer teardown` and apply again to reload it");
-  const int array = hook == DemuxHook::kTc ? fds_->specTc : fds_->specXdp;
-  VFSTEER_ASSIGN_OR_RETURN(int fd,
-                           representors::loadClassifier(compileClassifier(t, hook, fds_->scratch, array), hook));
+  ClassifierMaps maps;
+  maps.scratch = fds_->scratch;
+  maps.spec = hook == DemuxHook::kTc ? fds_->specTc : fds_->specXdp;
+  maps.chainStats = fds_->chainStats;
+  VFSTEER_ASSIGN_OR_RETURN(int fd, representors::loadClassifier(compileClassifier(t, hook, maps), hook));
   return UniqueFd(fd);
 }
 

@@ -258,6 +258,107 @@ TEST(SpecializedClassifier, TheEntriesRunItInsteadOfTheTablesAndAPolicySwapTakes
   EXPECT_EQ(cleared->classifier, HostTables::Classifier::kTables);
 }
 
+// What an entry did with the rule's frame from lo: its verdict, the mark it
+// left (BPF_PROG_TEST_RUN gives back no queue_mapping; the counters show a
+// queue stage ran) and the chain's counters.
+struct Outcome {
+  int verdict = 0;
+  uint32_t mark = 0;
+  uint64_t packets = 0, bytes = 0;
+  std::vector<uint64_t> stagePackets, stageBytes;
+  bool operator==(const Outcome&) const = default;
+};
+
+Outcome runOnce(Datapath& dp, DemuxHook hook) {
+  Outcome o;
+  EXPECT_TRUE(dp.resetChainCounters(0).ok());
+  std::vector<uint8_t> f = udpFrame(0);
+  __sk_buff skb{};
+  skb.ingress_ifindex = 1;
+  skb.ifindex = 1;
+  skb.wire_len = static_cast<uint32_t>(f.size());
+  xdp_md xdp{};
+  xdp.ingress_ifindex = 1;
+  xdp.data_end = static_cast<uint32_t>(f.size());
+  const bool tc = hook == DemuxHook::kTc;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.data(), .data_size_in = static_cast<uint32_t>(f.size()),
+              .ctx_in = tc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp),
+              .ctx_out = tc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp),
+              .ctx_size_in = static_cast<uint32_t>(tc ? sizeof skb : sizeof xdp),
+              .ctx_size_out = static_cast<uint32_t>(tc ? sizeof skb : sizeof xdp), .repeat = 1);
+  EXPECT_EQ(bpf_prog_test_run_opts(tc ? dp.ingressFd() : dp.xdpFd(), &opts), 0) << std::strerror(errno);
+  o.verdict = static_cast<int>(opts.retval);
+  o.mark = tc ? skb.mark : 0;
+  auto c = dp.chainCounters(0);
+  EXPECT_TRUE(c.ok());
+  if (c.ok()) {
+    o.packets = c->packets;
+    o.bytes = c->bytes;
+    o.stagePackets = c->stagePackets;
+    o.stageBytes = c->stageBytes;
+  }
+  return o;
+}
+
+vfs_stage stage(uint8_t kind, uint32_t u32 = 0, uint16_t u16 = 0) {
+  vfs_stage st{};
+  st.kind = kind;
+  st.u32 = u32;
+  st.u16 = u16;
+  return st;
+}
+
+// A chain made of stages the classifier writes out runs in the classifier
+// itself: same verdict, mark and counters as the tables and run_chain().
+// vfs_run is taken out of the program array for the specialized runs, so a
+// classifier that handed the chain to it would fall through to its "no run
+// entry" exit (TC_ACT_OK or XDP_PASS, nothing counted).
+TEST(SpecializedClassifier, RunsTheChainsItCanWriteOutAsTheDatapathDoes) {
+  VFSTEER_REQUIRE_ROOT();
+  OwnDatapath own;
+  ASSERT_TRUE(own.error().empty()) << own.error();
+  Datapath& dp = own.dp();
+  const std::vector<std::pair<DemuxHook, std::vector<vfs_stage>>> chains = {
+      {DemuxHook::kTc, {stage(VFS_ST_MARK, 0x80000007u), stage(VFS_ST_QUEUE, 0, 3), stage(VFS_ST_REDIRECT, 1)}},
+      {DemuxHook::kTc, {stage(VFS_ST_MARK, 42), stage(VFS_ST_HOST)}},
+      {DemuxHook::kTc, {stage(VFS_ST_HOST_QUEUE, 0, 2)}},
+      {DemuxHook::kTc, {stage(VFS_ST_DROP)}},
+      {DemuxHook::kXdp, {stage(VFS_ST_REDIRECT, 1)}},
+      {DemuxHook::kXdp, {stage(VFS_ST_DROP)}},
+  };
+  for (const auto& [hook, stages] : chains) {
+    const bool tc = hook == DemuxHook::kTc;
+    SCOPED_TRACE(std::string(tc ? "tc" : "xdp") + " chain of " + std::to_string(stages.size()) + " stages, first " +
+                 std::to_string(stages[0].kind));
+    std::optional<Outcome> byTables;
+    for (auto classifier : {HostTables::Classifier::kTables, HostTables::Classifier::kSpecialized}) {
+      HostTables t = udpTables(1, /*ingress=*/1, /*target=*/0, /*tcOnly=*/tc);
+      t.chains[0].nstages = static_cast<uint16_t>(stages.size());
+      std::copy(stages.begin(), stages.end(), t.chains[0].stages);
+      t.classifier = classifier;
+      const uint32_t next = dp.activeGeneration() ^ 1;
+      ASSERT_TRUE(dp.writeGeneration(next, t).ok());
+      ASSERT_TRUE(dp.activate(next).ok());
+      if (classifier == HostTables::Classifier::kTables) {
+        byTables = runOnce(dp, hook);
+        EXPECT_EQ(byTables->packets, 1u);
+        EXPECT_EQ(byTables->stagePackets[stages.size() - 1], 1u);
+        continue;
+      }
+      UniqueFd array(bpf_obj_get((dp.dir() + (tc ? "/vfs_spec_tc" : "/vfs_spec_xdp")).c_str()));
+      ASSERT_TRUE(array);
+      uint32_t run = VFS_SPEC_RUN, runProg = 0;
+      ASSERT_EQ(bpf_map_lookup_elem(array.get(), &run, &runProg), 0);  // the prog id
+      UniqueFd runFd(bpf_prog_get_fd_by_id(runProg));
+      ASSERT_TRUE(runFd);
+      ASSERT_EQ(bpf_map_delete_elem(array.get(), &run), 0);
+      EXPECT_EQ(runOnce(dp, hook), *byTables);
+      int fd = runFd.get();
+      ASSERT_EQ(bpf_map_update_elem(array.get(), &run, &fd, BPF_ANY), 0);
+    }
+  }
+}
+
 // A datapath an older vfsteer pinned has no classifier arrays: it still
 // opens, classifies with its tables, refuses a classifier with what to do,
 // and tears down.

@@ -5,11 +5,14 @@
 //
 // The datapath's entries parse the frame as always, then tail-call the
 // classifier of their generation (slot `gen` of vfs_spec_tc/vfs_spec_xdp);
-// it reads the parsed keys from the per-CPU scratch (struct vfs_scratch),
-// leaves its verdict there and tail-calls vfs_run/vfs_run_xdp, which run
-// the chain. Parsing and the chains' stages are the datapath's own code, so
-// only classification differs, and it must pick what the tables pick: the
-// lowest priority, ties to the lower tuple (datapath.bpf.c classify()).
+// it reads the parsed keys from the per-CPU scratch (struct vfs_scratch) and
+// leaves its verdict there. A chain made only of stages it can write out
+// with constants (mark, queue, then deliver or drop; in XDP, an XDP chain
+// ending in deliver or drop) it runs itself, counters included, at the
+// chain's fixed counter index; for any other chain it tail-calls
+// vfs_run/vfs_run_xdp, which run it as after the tables. It must pick what
+// the tables pick, the lowest priority, ties to the lower tuple
+// (datapath.bpf.c classify()), and run a chain as run_chain() does.
 //
 // Why generated code and not the C datapath with read-only constants: the
 // verifier prunes branches on constants but keeps every load of them, so a
@@ -37,10 +40,15 @@ inline constexpr size_t kSpecializedMaxRules = 64;
 // Whether the tables are small enough to specialize.
 bool specializable(const HostTables& t);
 
-// The classifier's instructions (pure). `scratchFd` is the datapath's
-// vfs_scratch map, `specFd` the hook's program array (vfs_spec_tc or
-// vfs_spec_xdp); the instructions refer to them by fd.
-std::vector<bpf_insn> compileClassifier(const HostTables& t, DemuxHook hook, int scratchFd, int specFd);
+// The datapath's maps the classifier uses, by file descriptor.
+struct ClassifierMaps {
+  int scratch = -1;     // vfs_scratch
+  int spec = -1;        // the hook's program array: vfs_spec_tc or vfs_spec_xdp
+  int chainStats = -1;  // vfs_chain_stats
+};
+
+// The classifier's instructions (pure); they refer to the maps by fd.
+std::vector<bpf_insn> compileClassifier(const HostTables& t, DemuxHook hook, const ClassifierMaps& maps);
 
 // Loads it; the kernel's refusal, with the verifier's reason, is the error.
 Result<int> loadClassifier(const std::vector<bpf_insn>& insns, DemuxHook hook);
