@@ -10,7 +10,8 @@
  * and VXLAN/GENEVE with the frame inside; classifies by tuple-space search
  * over the orchestrator's tables (datapath_abi.h), or, for a small policy,
  * tail-calls the classifier generated for it (bpf_classifier.hpp), which
- * hands its verdict to vfs_run / vfs_run_xdp; then runs the chain's stages.
+ * runs the simplest chains itself and hands the others' verdict to vfs_run /
+ * vfs_run_xdp; then runs the chain's stages.
  * Malformed packets and packets no chain matches take the default path (the
  * host stack, as in switchdev) and are counted. */
 #include <linux/bpf.h>
@@ -749,7 +750,7 @@ int vfs_ingress(struct __sk_buff *skb) {
     return VFS_DEFAULT_PATH;
   }
   /* The policy's own classifier, when one was made for this generation;
-   * it goes on in vfs_run. */
+   * it ends the frame's run itself or goes on in vfs_run. */
   sc->spec.gen = gen;
   sc->spec.accel = 0;
   VFS_TAIL_CALL_SPEC(skb, &vfs_spec_tc, gen);

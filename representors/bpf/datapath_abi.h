@@ -237,8 +237,9 @@ struct vfs_parsed {
 
 /* A policy's own classifier (slot `gen` of vfs_spec_tc / vfs_spec_xdp) is
  * tail-called by the entry after parsing; it leaves its verdict here and
- * tail-calls slot VFS_SPEC_RUN, which runs the chain. The entry fills gen
- * and accel first, so both halves work on the same generation and tag. */
+ * runs the chain itself (the simple ones, bpf_classifier.hpp) or tail-calls
+ * slot VFS_SPEC_RUN, which runs it. The entry fills gen and accel first, so
+ * both halves work on the same generation and tag. */
 #define VFS_SPEC_RUN 2
 #define VFS_SPEC_SLOTS 3
 
