@@ -75,13 +75,7 @@ class Compiler {
     run_ = a_.newLabel();
     // r6 = ctx, r7 = &vfs_scratch[0] (this CPU's), r8 = has_inner.
     a_.movReg(R6, R1);
-    a_.storeImm(BPF_W, R10, -4, 0);
-    a_.movReg(R2, R10);
-    a_.aluImm(BPF_ADD, R2, -4);
-    a_.loadMap(R1, maps_.scratch);
-    a_.call(BPF_FUNC_map_lookup_elem);
-    a_.jumpImm64(BPF_JEQ, R0, 0, fail);
-    a_.movReg(R7, R0);
+    lookup(maps_.scratch, 0, R7, fail);
     a_.load(BPF_B, R8, R7, at(offsetof(vfs_scratch, p.has_inner)));
     if (!emitRules()) setVerdict(VFS_HO_UNMATCHED, 0);
     a_.bind(run_);
@@ -233,13 +227,7 @@ class Compiler {
       a_.load(BPF_W, R1, R7, at(offsetof(vfs_scratch, spec.accel)));
       a_.jumpImm(BPF_JNE, R1, 0, run_);
     }
-    a_.storeImm(BPF_W, R10, -8, static_cast<int32_t>(c.id));
-    a_.movReg(R2, R10);
-    a_.aluImm(BPF_ADD, R2, -8);
-    a_.loadMap(R1, maps_.chainStats);
-    a_.call(BPF_FUNC_map_lookup_elem);
-    a_.jumpImm64(BPF_JEQ, R0, 0, run_);
-    a_.movReg(R9, R0);
+    lookup(maps_.chainStats, c.id, R9, run_);
     // r3 = the frame's length as the datapath counts it (wire_len, xdp_len).
     if (tc) {
       Label untagged = a_.newLabel();
@@ -286,6 +274,17 @@ class Compiler {
           break;  // inlines() took only the kinds above
       }
     }
+  }
+
+  // reg = &map[key] (this CPU's, for a per-CPU map), or on to `missing`.
+  void lookup(int mapFd, uint32_t key, int reg, Label missing) {
+    a_.storeImm(BPF_W, R10, -4, static_cast<int32_t>(key));
+    a_.movReg(R2, R10);
+    a_.aluImm(BPF_ADD, R2, -4);
+    a_.loadMap(R1, mapFd);
+    a_.call(BPF_FUNC_map_lookup_elem);
+    a_.jumpImm64(BPF_JEQ, R0, 0, missing);
+    a_.movReg(reg, R0);
   }
 
   // *(u64 *)(r9 + offset) += reg, or += 1 for reg -1.

@@ -195,8 +195,14 @@ HostTables dropTables(HostTables::Classifier classifier) {
   return t;
 }
 
-// The verdict of `prog` (tc or XDP) on the rule's frame from lo.
-int verdictOn(int prog, DemuxHook hook) {
+// What `prog` (tc or XDP) did with the rule's frame from lo: its verdict,
+// and the mark it left (tc; BPF_PROG_TEST_RUN gives back no queue_mapping).
+struct TestRun {
+  int verdict = 0;
+  uint32_t mark = 0;
+};
+
+TestRun runOnRuleFrame(int prog, DemuxHook hook) {
   std::vector<uint8_t> f = udpFrame(0);
   __sk_buff skb{};
   skb.ingress_ifindex = 1;
@@ -205,12 +211,15 @@ int verdictOn(int prog, DemuxHook hook) {
   xdp.ingress_ifindex = 1;
   xdp.data_end = static_cast<uint32_t>(f.size());
   const bool tc = hook == DemuxHook::kTc;
+  void* ctx = tc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp);
+  const auto ctxSize = static_cast<uint32_t>(tc ? sizeof skb : sizeof xdp);
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.data(), .data_size_in = static_cast<uint32_t>(f.size()),
-              .ctx_in = tc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp),
-              .ctx_size_in = static_cast<uint32_t>(tc ? sizeof skb : sizeof xdp), .repeat = 1);
+              .ctx_in = ctx, .ctx_out = ctx, .ctx_size_in = ctxSize, .ctx_size_out = ctxSize, .repeat = 1);
   EXPECT_EQ(bpf_prog_test_run_opts(prog, &opts), 0) << std::strerror(errno);
-  return static_cast<int>(opts.retval);
+  return {static_cast<int>(opts.retval), tc ? skb.mark : 0};
 }
+
+int verdictOn(int prog, DemuxHook hook) { return runOnRuleFrame(prog, hook).verdict; }
 
 // Empties the datapath's compact rule map: only a classifier that does not
 // read the tables still matches.
@@ -258,9 +267,8 @@ TEST(SpecializedClassifier, TheEntriesRunItInsteadOfTheTablesAndAPolicySwapTakes
   EXPECT_EQ(cleared->classifier, HostTables::Classifier::kTables);
 }
 
-// What an entry did with the rule's frame from lo: its verdict, the mark it
-// left (BPF_PROG_TEST_RUN gives back no queue_mapping; the counters show a
-// queue stage ran) and the chain's counters.
+// What an entry did with the rule's frame from lo (runOnRuleFrame) and the
+// chain's counters (the counters show that a queue stage ran).
 struct Outcome {
   int verdict = 0;
   uint32_t mark = 0;
@@ -270,25 +278,11 @@ struct Outcome {
 };
 
 Outcome runOnce(Datapath& dp, DemuxHook hook) {
-  Outcome o;
   EXPECT_TRUE(dp.resetChainCounters(0).ok());
-  std::vector<uint8_t> f = udpFrame(0);
-  __sk_buff skb{};
-  skb.ingress_ifindex = 1;
-  skb.ifindex = 1;
-  skb.wire_len = static_cast<uint32_t>(f.size());
-  xdp_md xdp{};
-  xdp.ingress_ifindex = 1;
-  xdp.data_end = static_cast<uint32_t>(f.size());
-  const bool tc = hook == DemuxHook::kTc;
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.data(), .data_size_in = static_cast<uint32_t>(f.size()),
-              .ctx_in = tc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp),
-              .ctx_out = tc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp),
-              .ctx_size_in = static_cast<uint32_t>(tc ? sizeof skb : sizeof xdp),
-              .ctx_size_out = static_cast<uint32_t>(tc ? sizeof skb : sizeof xdp), .repeat = 1);
-  EXPECT_EQ(bpf_prog_test_run_opts(tc ? dp.ingressFd() : dp.xdpFd(), &opts), 0) << std::strerror(errno);
-  o.verdict = static_cast<int>(opts.retval);
-  o.mark = tc ? skb.mark : 0;
+  const TestRun run = runOnRuleFrame(hook == DemuxHook::kTc ? dp.ingressFd() : dp.xdpFd(), hook);
+  Outcome o;
+  o.verdict = run.verdict;
+  o.mark = run.mark;
   auto c = dp.chainCounters(0);
   EXPECT_TRUE(c.ok());
   if (c.ok()) {
