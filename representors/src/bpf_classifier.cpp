@@ -91,19 +91,6 @@ class Compiler {
     return a_.finish();
   }
 
-  // Whether this classifier runs the chain in `slot` itself, instead of
-  // handing it to vfs_run: every stage one runsInline() takes, and in XDP
-  // only a chain marked for XDP (vfs_run_xdp passes the others to tc).
-  bool inlines(uint32_t slot) const {
-    if (slot >= t_.chains.size()) return false;
-    const vfs_chain& c = t_.chains[slot];
-    if (c.nstages == 0 || c.nstages > VFS_MAX_STAGES) return false;
-    if (hook_ == DemuxHook::kXdp && !(c.flags & VFS_CHAIN_XDP)) return false;
-    for (size_t i = 0; i < c.nstages; ++i)
-      if (!runsInline(c.stages[i], hook_, i + 1 == c.nstages)) return false;
-    return true;
-  }
-
  private:
   // The rules in preference order, as runs of one tuple's consecutive
   // rules. In a run at most one rule can match a frame (a tuple's rules are
@@ -200,6 +187,19 @@ class Compiler {
       chooseChain(rules[i]->rule.chain);
       if (i + 1 < rules.size()) a_.bind(next);
     }
+  }
+
+  // Whether this classifier runs the chain in `slot` itself, instead of
+  // handing it to vfs_run: every stage one runsInline() takes, and in XDP
+  // only a chain marked for XDP (vfs_run_xdp passes the others to tc).
+  bool inlines(uint32_t slot) const {
+    if (slot >= t_.chains.size()) return false;
+    const vfs_chain& c = t_.chains[slot];
+    if (c.nstages == 0 || c.nstages > VFS_MAX_STAGES) return false;
+    if (hook_ == DemuxHook::kXdp && !(c.flags & VFS_CHAIN_XDP)) return false;
+    for (size_t i = 0; i < c.nstages; ++i)
+      if (!runsInline(c.stages[i], hook_, i + 1 == c.nstages)) return false;
+    return true;
   }
 
   // The verdict for the chain in `slot`, then on to that chain's code here
