@@ -7,8 +7,9 @@
 // the datapath's (the least any table-driven classifier does). Then the
 // trombone with real frames: the XDP entry run with
 // BPF_F_TEST_XDP_LIVE_FRAMES, so every frame really is redirected out of a
-// veth, against the minimal XDP program redirecting to the same veth:
-// frames per second on one core. Last, what the XDP entry's handover
+// veth, with the tables and with the classifier made for the policy,
+// against the minimal XDP program redirecting to the same veth: frames per
+// second on one core. Last, what the XDP entry's handover
 // saves tc: real frames arrive on a veth whose tc ingress runs the tc
 // entry, once without and once with the XDP entry in front (which then
 // passes each frame on with its classification in XDP metadata); the

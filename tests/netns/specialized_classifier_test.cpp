@@ -337,6 +337,10 @@ TEST(SpecializedClassifier, RunsTheChainsItCanWriteOutAsTheDatapathDoes) {
         byTables = runOnce(dp, hook);
         EXPECT_EQ(byTables->packets, 1u);
         EXPECT_EQ(byTables->stagePackets[stages.size() - 1], 1u);
+        // The mark is read back, so comparing it below means something.
+        if (stages[0].kind == VFS_ST_MARK) {
+          EXPECT_EQ(byTables->mark, stages[0].u32);
+        }
         continue;
       }
       UniqueFd array(bpf_obj_get((dp.dir() + (tc ? "/vfs_spec_tc" : "/vfs_spec_xdp")).c_str()));
