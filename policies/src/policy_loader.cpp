@@ -494,9 +494,9 @@ class PolicyReader {
     bool hasArg = false;
     if (node.IsScalar()) {
       kindName = node.Scalar();
-    } else if (node.IsMap() && node.size() == 1 && node.entries()[0].first.IsScalar()) {
-      kindName = node.entries()[0].first.Scalar();
-      argNode = &node.entries()[0].second;
+    } else if (node.IsMap() && node.size() == 1 && node.key(0).IsScalar()) {
+      kindName = node.key(0).Scalar();
+      argNode = &node.value(0);
       hasArg = !argNode->IsNull();
     } else {
       r_.error(node, path, "expected a stage: a name such as vlan_pop, or a one-key map such as "

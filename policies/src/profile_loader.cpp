@@ -196,7 +196,9 @@ class ProfileReader {
       r_.error(node, path, "expected a map of claim: condition");
       return;
     }
-    for (const auto& [key, value] : node.entries()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      const YamlNode& key = node.key(i);
+      const YamlNode& value = node.value(i);
       const std::string word = key.Scalar();
       const bool claimed = (parseStageKind(word) && p.canRun(*parseStageKind(word))) ||
                            (parseMatchKey(word) && p.canMatch(*parseMatchKey(word))) ||

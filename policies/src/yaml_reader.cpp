@@ -114,18 +114,19 @@ bool YamlReader::expectMap(const YamlNode& node, std::string_view path,
   }
   // Maps here have a handful of keys: scanning the ones before is cheaper
   // than a set, and this runs for every map of every chain.
-  const auto& entries = node.entries();
   bool ok = true;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const YamlNode& keyNode = entries[i].first;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YamlNode& keyNode = node.key(i);
     if (!keyNode.IsScalar()) {
       error(keyNode, path, "keys must be plain words");
       ok = false;
       continue;
     }
     const std::string& key = keyNode.Scalar();
-    auto sameKey = [&](const auto& e) { return e.first.IsScalar() && e.first.Scalar() == key; };
-    if (std::any_of(entries.begin(), entries.begin() + static_cast<ptrdiff_t>(i), sameKey)) {
+    bool duplicate = false;
+    for (size_t before = 0; before < i && !duplicate; ++before)
+      duplicate = node.key(before).IsScalar() && node.key(before).Scalar() == key;
+    if (duplicate) {
       error(keyNode, child(path, key), "duplicate key; each key may appear once");
       ok = false;
       continue;

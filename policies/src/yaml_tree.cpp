@@ -30,8 +30,7 @@ bool isNull(const yaml_event_t& e) {
 
 size_t nodesIn(const YamlNode& n) {
   size_t count = 1;
-  for (const auto& item : n.items()) count += nodesIn(item);
-  for (const auto& [k, v] : n.entries()) count += nodesIn(k) + nodesIn(v);
+  for (size_t i = 0; i < n.size(); ++i) count += n.IsMap() ? nodesIn(n.key(i)) + nodesIn(n.value(i)) : nodesIn(n[i]);
   return count;
 }
 
@@ -76,13 +75,13 @@ std::optional<YamlSyntaxError> tabIndentation(std::istream& in, const YamlNode::
 }  // namespace
 
 const YamlNode& YamlNode::operator[](size_t i) const {
-  return type_ == Type::kSequence && i < items_.size() ? items_[i] : undefined();
+  return type_ == Type::kSequence && i < children_.size() ? children_[i] : undefined();
 }
 
 const YamlNode& YamlNode::operator[](std::string_view key) const {
   if (type_ != Type::kMap) return undefined();
-  for (const auto& [k, v] : entries_)
-    if (k.IsScalar() && k.scalar_ == key) return v;
+  for (size_t i = 0; i < size(); ++i)
+    if (this->key(i).IsScalar() && this->key(i).scalar_ == key) return value(i);
   return undefined();
 }
 
@@ -124,11 +123,14 @@ class YamlTreeBuilder {
                                  mark};
         const bool sequence = e.type == YAML_SEQUENCE_START_EVENT;
         // The stream's sequence: the value of its key in the top-level map.
-        const bool streamed = sequence && stream_ && stack_.size() == 1 && stack_[0].node.IsMap() &&
-                              stack_[0].key && stack_[0].key->IsScalar() && stack_[0].key->Scalar() == stream_->key;
+        const bool streamed = sequence && stream_ && stack_.size() == 1 && waitingKey(stack_[0]) &&
+                              waitingKey(stack_[0])->IsScalar() && waitingKey(stack_[0])->Scalar() == stream_->key;
         const yaml_char_t* anchor = sequence ? e.data.sequence_start.anchor : e.data.mapping_start.anchor;
         stack_.push_back({YamlNode(sequence ? YamlNode::Type::kSequence : YamlNode::Type::kMap, mark), text(anchor),
-                          std::nullopt, streamed, 0});
+                          streamed, 0});
+        // Room for a chain's keys and values (its largest map) at once,
+        // instead of growing 1, 2, 4, 8.
+        stack_.back().node.children_.reserve(sequence ? 2 : 8);
         return std::nullopt;
       }
       case YAML_SEQUENCE_END_EVENT:
@@ -146,10 +148,14 @@ class YamlTreeBuilder {
   struct Frame {
     YamlNode node;
     std::string anchor;
-    std::optional<YamlNode> key;  // a map's key waiting for its value
     bool streamed = false;
-    size_t count = 0;             // items handed to the stream
+    size_t count = 0;  // items handed to the stream
   };
+
+  // A map's last key when it is still waiting for its value.
+  static const YamlNode* waitingKey(const Frame& f) {
+    return f.node.IsMap() && f.node.children_.size() % 2 == 1 ? &f.node.children_.back() : nullptr;
+  }
   struct Anchored {
     YamlNode node;
     size_t nodes = 0;
@@ -162,20 +168,11 @@ class YamlTreeBuilder {
       return;
     }
     Frame& top = stack_.back();
-    if (top.node.IsSequence()) {
-      if (top.streamed) {
-        stream_->onItem(node, top.count++);
-        return;
-      }
-      top.node.items_.push_back(std::move(node));
+    if (top.streamed) {
+      stream_->onItem(node, top.count++);
       return;
     }
-    if (!top.key) {
-      top.key = std::move(node);
-      return;
-    }
-    top.node.entries_.emplace_back(std::move(*top.key), std::move(node));
-    top.key.reset();
+    top.node.children_.push_back(std::move(node));
   }
 
   const YamlStream* stream_;

@@ -43,21 +43,24 @@ class YamlNode {
   Mark mark() const { return mark_; }
 
   // Items of a sequence, entries of a map (keys need not be scalars).
-  size_t size() const { return type_ == Type::kMap ? entries_.size() : items_.size(); }
+  size_t size() const { return type_ == Type::kMap ? children_.size() / 2 : children_.size(); }
   const YamlNode& operator[](size_t i) const;
+  // The key and the value of a map's entry i (i < size()).
+  const YamlNode& key(size_t i) const { return children_[2 * i]; }
+  const YamlNode& value(size_t i) const { return children_[2 * i + 1]; }
   // The value of the first entry whose key is the scalar `key`; an
   // undefined node when there is none (or this is not a map).
   const YamlNode& operator[](std::string_view key) const;
-  const std::vector<std::pair<YamlNode, YamlNode>>& entries() const { return entries_; }
-  const std::vector<YamlNode>& items() const { return items_; }
 
  private:
   friend class YamlTreeBuilder;
   Type type_ = Type::kUndefined;
   Mark mark_;
   std::string scalar_;
-  std::vector<YamlNode> items_;
-  std::vector<std::pair<YamlNode, YamlNode>> entries_;
+  // A sequence's items, or a map's keys and values in turn (key, value,
+  // key, ...): one vector, so a node is smaller and a map's key needs no
+  // separate holding place while its value is read.
+  std::vector<YamlNode> children_;
 };
 
 // Where to stream: the items of the sequence under this key of the
