@@ -7,9 +7,17 @@
 // (default N: 1 2000 8000). A first apply has a fixed cost (loading the
 // host datapath), and so has starting tc; the comparison is of what the
 // rules cost: (apply(N) - apply(1)) against (tc(N) - tc(1)). The floor
-// for vfsteer is reading the policy at all: libyaml's own event scan of
-// the same file (no node tree), also measured here.
+// for a re-apply that changes nothing is reading both sides at all:
+// libyaml's own event scan of the same file (no node tree) and one bare
+// netlink dump of the device's filters (libmnl, messages counted, nothing
+// decoded), both also measured here.
 // Prints a table, then one JSON line of the figures.
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +26,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_runner.hpp"
@@ -28,7 +37,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kRepetitions = 3;
+constexpr int kRepetitions = 5;
 constexpr int kVfs = 4;
 
 [[noreturn]] void fail(const std::string& what, const CliResult& r) {
@@ -70,9 +79,50 @@ std::string writeBatch(int n) {
   return path;
 }
 
+// One dump of `device`'s ingress filters in namespace `netns`, as bare as
+// netlink allows: the seconds it takes and the filters it returned (-1 on
+// failure). From a thread of its own, which alone enters the namespace.
+std::pair<double, long> bareFilterDump(const std::string& netns, const std::string& device) {
+  double seconds = -1;
+  long filters = -1;
+  std::thread([&] {
+    const int ns = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) return;
+    close(ns);
+    mnl_socket* nl = mnl_socket_open(NETLINK_ROUTE);
+    if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) != 0) return;
+    std::vector<char> buf(1 << 16);
+    const auto start = Clock::now();
+    nlmsghdr* h = mnl_nlmsg_put_header(buf.data());
+    h->nlmsg_type = RTM_GETTFILTER;
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    h->nlmsg_seq = 1;
+    auto* t = static_cast<tcmsg*>(mnl_nlmsg_put_extra_header(h, sizeof(tcmsg)));
+    t->tcm_family = AF_UNSPEC;
+    t->tcm_ifindex = static_cast<int>(if_nametoindex(device.c_str()));
+    t->tcm_parent = TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS);
+    if (mnl_socket_sendto(nl, h, h->nlmsg_len) < 0) return;
+    long count = 0;
+    for (bool done = false; !done;) {
+      const ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+      if (n <= 0) return;
+      int len = static_cast<int>(n);
+      for (auto* m = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+        if (m->nlmsg_type == NLMSG_ERROR) return;
+        if (m->nlmsg_type == NLMSG_DONE) done = true;
+        else ++count;
+      }
+    }
+    seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    filters = count;
+    mnl_socket_close(nl);
+  }).join();
+  return {seconds, filters};
+}
+
 struct Figures {
   int n = 0;
-  double apply = 1e9, noop = 1e9, tc = 1e9, scan = 1e9;
+  double apply = 1e9, noop = 1e9, tc = 1e9, scan = 1e9, dump = 1e9;
 };
 
 }  // namespace
@@ -94,6 +144,14 @@ int main(int argc, char** argv) {
     for (int rep = 0; rep < kRepetitions; ++rep) {
       f.apply = std::min(f.apply, timed({"apply", "-f", policy, "--profile", "mlx5", "--emulate-nic"}, true));
       f.noop = std::min(f.noop, timed({"apply", "-f", policy, "--profile", "mlx5", "--emulate-nic"}, true));
+      // The bare dump, of what the apply put there (a filter per chain and
+      // the host datapath's own).
+      const auto [dumpSeconds, filters] = bareFilterDump("vfs-host", "uplink0");
+      if (dumpSeconds < 0 || filters < n) {
+        std::fprintf(stderr, "the bare dump of uplink0 failed or found %ld filters for %d chains\n", filters, n);
+        return 1;
+      }
+      f.dump = std::min(f.dump, dumpSeconds);
       timed({"teardown"}, true);
       f.tc = std::min(f.tc, timed({"/usr/sbin/tc", "-n", "vfs-host", "-batch", batch}, false));
       timed({"/usr/sbin/tc", "-n", "vfs-host", "qdisc", "del", "dev", "uplink0", "clsact"}, false);
@@ -106,26 +164,28 @@ int main(int argc, char** argv) {
   }
   runVfsteer({"lab", "down"});
 
+  // Ratios compare what the rules cost: each figure less its N = 1 value.
+  // The floor of a no-op is the scan plus the bare dump.
   const Figures& one = all.front();
-  std::printf("%8s | %10s %10s %10s %14s | %16s %16s %16s\n", "rules", "apply s", "no-op s", "tc -batch s",
-              "libyaml scan s", "apply/tc (rules)", "no-op/tc (rules)", "scan/tc (rules)");
+  std::printf("%8s | %9s %9s %11s %9s %11s | %16s %16s %17s %14s\n", "rules", "apply s", "no-op s", "tc -batch s",
+              "scan s", "bare dump s", "apply/tc (rules)", "no-op/tc (rules)", "floor/tc (rules)", "no-op/floor");
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& f : all) {
     const double tcRules = f.tc - one.tc;
-    const double applyRatio = f.n == 1 ? 0 : (f.apply - one.apply) / tcRules;
-    const double noopRatio = f.n == 1 ? 0 : (f.noop - one.noop) / tcRules;
-    const double scanRatio = f.n == 1 ? 0 : (f.scan - one.scan) / tcRules;
-    if (f.n == 1)
-      std::printf("%8d | %10.2f %10.2f %10.2f %14.3f | %16s %16s %16s\n", f.n, f.apply, f.noop, f.tc, f.scan,
-                  "(fixed costs)", "", "");
-    else
-      std::printf("%8d | %10.2f %10.2f %10.2f %14.3f | %15.2fx %15.2fx %15.2fx\n", f.n, f.apply, f.noop, f.tc, f.scan,
-                  applyRatio, noopRatio, scanRatio);
-    nlohmann::json row{{"n", f.n}, {"apply_s", f.apply}, {"noop_s", f.noop}, {"tc_batch_s", f.tc}, {"libyaml_scan_s", f.scan}};
-    if (f.n != 1) {
-      row["apply_vs_tc_rules"] = applyRatio;
-      row["noop_vs_tc_rules"] = noopRatio;
-      row["scan_vs_tc_rules"] = scanRatio;
+    const double floorRules = (f.scan + f.dump) - (one.scan + one.dump);
+    nlohmann::json row{{"n", f.n},          {"apply_s", f.apply},        {"noop_s", f.noop},
+                       {"tc_batch_s", f.tc}, {"libyaml_scan_s", f.scan}, {"bare_dump_s", f.dump}};
+    if (f.n == 1) {
+      std::printf("%8d | %9.2f %9.2f %11.2f %9.3f %11.3f | %16s\n", f.n, f.apply, f.noop, f.tc, f.scan, f.dump,
+                  "(fixed costs)");
+    } else {
+      row["apply_vs_tc_rules"] = (f.apply - one.apply) / tcRules;
+      row["noop_vs_tc_rules"] = (f.noop - one.noop) / tcRules;
+      row["floor_vs_tc_rules"] = floorRules / tcRules;
+      row["noop_vs_floor_rules"] = (f.noop - one.noop) / floorRules;
+      std::printf("%8d | %9.2f %9.2f %11.2f %9.3f %11.3f | %15.2fx %15.2fx %16.2fx %13.2fx\n", f.n, f.apply, f.noop,
+                  f.tc, f.scan, f.dump, row["apply_vs_tc_rules"].get<double>(), row["noop_vs_tc_rules"].get<double>(),
+                  row["floor_vs_tc_rules"].get<double>(), row["noop_vs_floor_rules"].get<double>());
     }
     rows.push_back(row);
   }
