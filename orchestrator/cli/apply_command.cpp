@@ -1,5 +1,6 @@
 // vfsteer apply: program the host path (and, where the profile allows, the
 // NIC prefix) for a policy; all or nothing; idempotent.
+#include <cstdio>
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -15,7 +16,22 @@ struct ApplyArgs {
   engine::ApplyOptions options;
   std::optional<std::string> topology;
   int waitSeconds = kDefaultLockWaitSeconds;
+  bool timings = false;
 };
+
+// One line on stderr: each step's seconds, in order, and their sum.
+void printTimings(const std::vector<engine::PhaseTime>& phases) {
+  std::string line = "vfsteer: timings (s):";
+  double total = 0;
+  char figure[32];
+  for (const auto& p : phases) {
+    std::snprintf(figure, sizeof figure, " %.3f", p.took.count());
+    line += (&p == &phases.front() ? " " : ", ") + p.phase + figure;
+    total += p.took.count();
+  }
+  std::snprintf(figure, sizeof figure, "%.3f", total);
+  std::cerr << line << " (total " << figure << ")\n";
+}
 
 int runApply(ApplyArgs& args) {
   if (!args.options.dryRun) {
@@ -28,6 +44,7 @@ int runApply(ApplyArgs& args) {
   args.options.lockWait = std::chrono::seconds(args.waitSeconds);
   auto ports = engine::makeRealPorts();
   engine::ApplyResult r = engine::apply(args.options, *ports);
+  if (args.timings) printTimings(r.phases);
   printWarnings(r.policyWarnings);
   if (r.failure) {
     // A refused plan shows why, chain by chain.
@@ -83,6 +100,9 @@ void addApplyCommand(CLI::App& app, int& exitCode) {
   cmd->add_flag("--dry-run", args->options.dryRun,
                 "Print the changes apply would make, make none (no root needed)");
   addLockWaitOption(cmd, args->waitSeconds);
+  cmd->add_flag("--timings", args->timings,
+                "Print how long each step took (load, state, plan, provision, observe, lower, reconcile, execute, "
+                "record) on stderr");
   cmd->footer(
       "Exit status: 0 applied (or nothing to change); 1 bad input (or another vfsteer kept the "
       "instance locked past --wait), nothing changed; 2 the plan "

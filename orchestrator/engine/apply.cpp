@@ -44,6 +44,13 @@ class Applier {
   ApplyResult run();
 
  private:
+  // Ends the step under way: how long since the last one ended.
+  void finishPhase(const char* phase) {
+    const auto now = std::chrono::steady_clock::now();
+    result_.phases.push_back({phase, now - phaseStart_});
+    phaseStart_ = now;
+  }
+
   std::optional<ApplyFailure> loadInputs();
   std::optional<ApplyFailure> replan();
   std::optional<ApplyFailure> openPorts();
@@ -78,6 +85,7 @@ class Applier {
   StateStore store_;
   const bool secondPass_;
   ApplyResult result_;
+  std::chrono::steady_clock::time_point phaseStart_ = std::chrono::steady_clock::now();
   std::optional<policies::Policy> policy_;
   std::optional<policies::Profile> profile_;
   std::optional<representors::Topology> topology_;
@@ -290,14 +298,17 @@ std::optional<ApplyFailure> Applier::reconcileAndExecute(representors::DemuxHook
     auto lowered = lower(in);
     if (!lowered.ok()) return fail(lowered.error(), kindFor(lowered.error()));
     lowered_ = std::move(*lowered);
+    finishPhase("lower");
     auto changes = reconcile(lowered_->desired, model_);
     if (!changes.ok()) return fail(changes.error(), kindFor(changes.error()));
     last_ = std::move(*changes);
+    finishPhase("reconcile");
     if (opts_.dryRun) {
       result_.changes = last_.changes;
       return std::nullopt;
     }
     auto refusals = executor_->run(last_);
+    finishPhase("execute");
     if (!refusals.ok()) return fail(refusals.error(), FailureKind::kKernelRefused);
     if (refusals->empty()) return std::nullopt;
     for (const auto& r : *refusals) {
@@ -305,6 +316,7 @@ std::optional<ApplyFailure> Applier::reconcileAndExecute(representors::DemuxHook
       result_.refusals.push_back(r);
     }
     if (auto f = replan()) return f;
+    finishPhase("plan");
   }
   return fail(Error(ErrorCode::kInternal, "the NIC kept refusing rules after every chain moved to the host"),
               FailureKind::kKernelRefused);
@@ -382,6 +394,7 @@ bool sameRecords(const InstanceState& a, const InstanceState& b) {
 
 ApplyResult Applier::run() {
   if (auto f = loadInputs()) return failed(*f);
+  finishPhase("load");
   if (!opts_.asKeeper && !opts_.dryRun)
     if (auto keeper = keeperOf(store_.root(), result_.instance))
       return failed(fail(keptBy(result_.instance, *keeper, "change by apply or enforce"), FailureKind::kBadInput));
@@ -408,26 +421,34 @@ ApplyResult Applier::run() {
     for (const auto& name : previous_->skipSw)
       if (policy_->findChain(name) && !placement_.chains.contains(name) && !cleared(name))
         placement_.chains[name] = policies::OffloadMode::kSkipSw;
+  finishPhase("state");
   if (auto f = replan()) return failed(*f);
+  finishPhase("plan");
   auto hook = demuxHook();
   if (!hook.ok()) return failed(fail(hook.error(), FailureKind::kBadInput));
 
   if (auto f = openPorts()) return failed(*f);
   if (auto f = provision()) return failed(*f);
+  finishPhase("provision");
   if (result_.provisioningPending) return result_;  // dry run: the new representors are not there to plan for
 
   ObservePorts observePorts{*route_, genl_.get(), *datapath_, ethtool_.get()};
   auto observed = observe(observeScope(), observePorts);
   if (!observed.ok()) return failed(fail(observed.error(), FailureKind::kKernelRefused));
   model_ = std::move(*observed);
+  finishPhase("observe");
   if (auto f = holdChainsWhileTheDemuxMoves(*hook)) return failed(*f);
+  if (result_.demuxMoved) finishPhase("plan");
   if (auto f = reconcileAndExecute(*hook)) return failed(*f);
   if (opts_.dryRun) return result_;
   result_.changes = executor_->done();
 
   const InstanceState next = nextState();
   result_.recordsChanged = !previous_ || !sameRecords(*previous_, next);
-  if (!result_.changedKernel() && !result_.recordsChanged && last_.empty() && !result_.tookOver) return result_;
+  if (!result_.changedKernel() && !result_.recordsChanged && last_.empty() && !result_.tookOver) {
+    finishPhase("record");
+    return result_;
+  }
 
   // Tunnel devices the new state no longer lists are deleted after it is
   // saved: the journal keeps them vfsteer's until then.
@@ -451,6 +472,7 @@ ApplyResult Applier::run() {
   result_.warnings.insert(result_.warnings.end(), warnings.begin(), warnings.end());
   result_.changes = executor_->done();
   if (Status s = journal_->clear(); !s.ok()) result_.warnings.push_back({"remove the journal", s.error()});
+  finishPhase("record");
   return result_;
 }
 
@@ -486,6 +508,7 @@ ApplyResult apply(const ApplyOptions& options, PortFactory& ports) {
   second.firstPass = first.changes;
   second.provisioning.insert(second.provisioning.begin(), first.provisioning.begin(), first.provisioning.end());
   second.warnings.insert(second.warnings.begin(), first.warnings.begin(), first.warnings.end());
+  second.phases.insert(second.phases.begin(), first.phases.begin(), first.phases.end());
   second.recordsChanged = true;
   if (second.failure)
     second.failure->error.addContext("after the first pass, which left the host running the chains the demux "

@@ -71,6 +71,15 @@ struct ApplyFailure {
   std::vector<std::string> leftovers;  // what an undo could not remove
 };
 
+// How long one step of an apply took. Steps: load (policy, device,
+// profile), state (lock, records, journal), plan, provision, observe,
+// lower, reconcile, execute, record (saving the state, clean-up); plan,
+// lower, reconcile and execute come again for each round of NIC refusals.
+struct PhaseTime {
+  std::string phase;
+  std::chrono::duration<double> took{};
+};
+
 struct ApplyResult {
   std::optional<ApplyFailure> failure;
   std::string instance;
@@ -85,6 +94,7 @@ struct ApplyResult {
   bool demuxMoved = false;                    // the demux program moved hook, through the host:
   std::vector<Change> firstPass;              //   what handed its chains to the host and removed it
   std::optional<demux::SplitReport> refusedPlan;  // kPlanRefused: the plan, to show why
+  std::vector<PhaseTime> phases;              // in order; a failed apply lists the steps it finished
 
   bool ok() const { return !failure; }
   bool changedKernel() const { return !changes.empty() || !provisioning.empty() || !firstPass.empty(); }

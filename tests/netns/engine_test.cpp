@@ -1,9 +1,10 @@
 // The engine on the real kernel, counted through its ports: an apply that
 // changes nothing writes nothing and reads each kind of object once per
-// device; a change writes only what it changes.
+// device; a change writes only what it changes; every step is timed.
 #include <gtest/gtest.h>
 #include <linux/rtnetlink.h>
 
+#include <chrono>
 #include <map>
 
 #include "lab_fixture.hpp"
@@ -52,6 +53,34 @@ TEST_F(EngineTest, AnApplyThatChangesNothingWritesNothingAndReadsEachKindOncePer
   EXPECT_EQ(count(RTM_GETLINK), 1);
   EXPECT_EQ(count(RTM_GETQDISC), 1);
   EXPECT_EQ(count(RTM_GETTFILTER), 3);
+}
+
+TEST_F(EngineTest, EveryStepOfAnApplyIsTimedInOrderAndApplyTimingsPrintsThem) {
+  const std::string policy = writeLabPolicy(kChains);
+  FaultPlan plan;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = applyThrough(policy, plan);
+  const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r.ok()) << r.failure->error.describe();
+  std::vector<std::string> steps;
+  std::chrono::duration<double> sum{};
+  for (const auto& p : r.phases) {
+    steps.push_back(p.phase);
+    EXPECT_GE(p.took.count(), 0) << p.phase;
+    sum += p.took;
+  }
+  EXPECT_EQ(steps, (std::vector<std::string>{"load", "state", "plan", "provision", "observe", "lower", "reconcile",
+                                             "execute", "record"}));
+  EXPECT_LE(sum.count(), wall.count()) << "the steps add up to more than the apply took";
+
+  // The command line: the same steps on stderr, stdout as without it.
+  auto cli = vfsteerCli({"apply", "--timings", "-f", policy});
+  ASSERT_EQ(cli.status, 0) << cli.err;
+  EXPECT_NE(cli.out.find("already matches"), std::string::npos) << cli.out;
+  EXPECT_EQ(cli.out.find("timings"), std::string::npos) << cli.out;
+  EXPECT_NE(cli.err.find("vfsteer: timings (s): load "), std::string::npos) << cli.err;
+  EXPECT_NE(cli.err.find(", record "), std::string::npos) << cli.err;
+  EXPECT_NE(cli.err.find("(total "), std::string::npos) << cli.err;
 }
 
 TEST_F(EngineTest, AChangeWritesOnlyWhatItChanges) {
