@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -87,9 +88,12 @@ std::pair<double, long> bareFilterDump(const std::string& netns, const std::stri
   long filters = -1;
   std::thread([&] {
     const int ns = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
-    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) return;
+    if (ns < 0) return;
+    const bool entered = setns(ns, CLONE_NEWNET) == 0;
     close(ns);
-    mnl_socket* nl = mnl_socket_open(NETLINK_ROUTE);
+    if (!entered) return;
+    std::unique_ptr<mnl_socket, decltype(&mnl_socket_close)> socket(mnl_socket_open(NETLINK_ROUTE), mnl_socket_close);
+    mnl_socket* nl = socket.get();
     if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) != 0) return;
     std::vector<char> buf(1 << 16);
     const auto start = Clock::now();
@@ -115,7 +119,6 @@ std::pair<double, long> bareFilterDump(const std::string& netns, const std::stri
     }
     seconds = std::chrono::duration<double>(Clock::now() - start).count();
     filters = count;
-    mnl_socket_close(nl);
   }).join();
   return {seconds, filters};
 }
