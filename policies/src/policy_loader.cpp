@@ -21,6 +21,7 @@ namespace {
 using detail::child;
 using detail::element;
 using detail::YamlNode;
+using detail::YamlPath;
 using detail::YamlReader;
 using detail::YamlStream;
 
@@ -61,9 +62,10 @@ class PolicyReader {
   Result<Policy> read(std::istream& in) {
     Policy policy;
     policy.file = r_.file();
+    const YamlPath chainsPath = "chains";
     YamlStream chains{"chains", [&](const YamlNode& item, size_t i) {
                         Chain c;
-                        if (readChain(item, element("chains", i), c)) policy.chains.push_back(std::move(c));
+                        if (readChain(item, element(chainsPath, i), c)) policy.chains.push_back(std::move(c));
                       }};
     auto root = r_.parse(in, &chains);
     if (!root) return r_.toError();
@@ -144,17 +146,18 @@ class PolicyReader {
           dev.vfCount = static_cast<uint16_t>(*c);
       }
       if (const auto& settings = vfs["settings"]) {
-        if (!r_.expectSequence(settings, "device.vfs.settings")) return;
+        const YamlPath settingsPath = "device.vfs.settings";
+        if (!r_.expectSequence(settings, settingsPath)) return;
         for (size_t i = 0; i < settings.size(); ++i) {
           VfSetting s;
-          if (readVfSetting(settings[i], element("device.vfs.settings", i), s))
+          if (readVfSetting(settings[i], element(settingsPath, i), s))
             dev.vfSettings.push_back(std::move(s));
         }
       }
     }
   }
 
-  bool readVfSetting(const YamlNode& node, const std::string& path, VfSetting& s) {
+  bool readVfSetting(const YamlNode& node, const YamlPath& path, VfSetting& s) {
     s.pos = r_.pos(node);
     if (!r_.expectMap(node, path,
                       {"vf", "mac", "vlan", "qos", "vlan_proto", "trust", "spoofchk", "link_state",
@@ -212,7 +215,7 @@ class PolicyReader {
 
   // ---- chains --------------------------------------------------------------
 
-  bool readChain(const YamlNode& node, const std::string& path, Chain& c) {
+  bool readChain(const YamlNode& node, const YamlPath& path, Chain& c) {
     c.pos = r_.pos(node);
     if (!r_.expectMap(node, path, {"name", "priority", "offload", "match", "stages"})) return false;
     bool ok = true;
@@ -242,13 +245,13 @@ class PolicyReader {
     }
     if (r_.require(node, "stages", path)) {
       const YamlNode& stages = node["stages"];
-      if (r_.expectSequence(stages, child(path, "stages"))) {
+      const YamlPath stagesPath = child(path, "stages");
+      if (r_.expectSequence(stages, stagesPath)) {
         if (stages.size() == 0)
-          r_.error(stages, child(path, "stages"),
-                   "a chain needs at least one stage, ending with deliver or drop");
+          r_.error(stages, stagesPath, "a chain needs at least one stage, ending with deliver or drop");
         for (size_t i = 0; i < stages.size(); ++i) {
           Stage s;
-          if (readStage(stages[i], element(child(path, "stages"), i), s))
+          if (readStage(stages[i], element(stagesPath, i), s))
             c.stages.push_back(std::move(s));
         }
       }
@@ -256,7 +259,7 @@ class PolicyReader {
     return ok;
   }
 
-  std::optional<Port> readPort(const YamlNode& node, const std::string& path) {
+  std::optional<Port> readPort(const YamlNode& node, const YamlPath& path) {
     if (node.IsScalar() && node.Scalar() == "uplink") return Port{};
     if (node.IsMap()) {
       if (!r_.expectMap(node, path, {"vf"})) return std::nullopt;
@@ -269,7 +272,7 @@ class PolicyReader {
     return std::nullopt;
   }
 
-  std::optional<VlanMatch> readVlanMatch(const YamlNode& node, const std::string& path,
+  std::optional<VlanMatch> readVlanMatch(const YamlNode& node, const YamlPath& path,
                                          bool allowProto) {
     VlanMatch v;
     if (node.IsScalar()) {
@@ -301,7 +304,7 @@ class PolicyReader {
     return v;
   }
 
-  std::optional<IpPrefix> readPrefix(const YamlNode& node, const std::string& path) {
+  std::optional<IpPrefix> readPrefix(const YamlNode& node, const YamlPath& path) {
     auto text = r_.string(node, path);
     if (!text) return std::nullopt;
     std::string why;
@@ -311,7 +314,7 @@ class PolicyReader {
     return p;
   }
 
-  std::optional<uint32_t> readNamedNumber(const YamlNode& node, const std::string& path,
+  std::optional<uint32_t> readNamedNumber(const YamlNode& node, const YamlPath& path,
                                           std::span<const NamedNumber> names, uint32_t max,
                                           std::string_view what) {
     if (node.IsScalar()) {
@@ -337,7 +340,7 @@ class PolicyReader {
     return std::nullopt;
   }
 
-  void readEthertype(const YamlNode& node, const std::string& path, Match& m) {
+  void readEthertype(const YamlNode& node, const YamlPath& path, Match& m) {
     auto v = readNamedNumber(node, path, kEthertypes, 0xffff, "an ethertype");
     if (!v) return;
     if (*v == 0x0800) {
@@ -355,7 +358,7 @@ class PolicyReader {
     }
   }
 
-  void readTunnel(const YamlNode& node, const std::string& path, Match& m) {
+  void readTunnel(const YamlNode& node, const YamlPath& path, Match& m) {
     if (!r_.expectMap(node, path, {"type", "vni", "dst_port", "src_ip", "dst_ip"})) return;
     TunnelMatch t;
     if (!r_.require(node, "type", path)) return;
@@ -375,7 +378,7 @@ class PolicyReader {
     m.tunnel = t;
   }
 
-  void readMatch(const YamlNode& node, const std::string& path, Match& m) {
+  void readMatch(const YamlNode& node, const YamlPath& path, Match& m) {
     m.pos = r_.pos(node);
     if (node.IsNull()) return;  // "match:" with nothing: everything from the uplink
     if (!r_.expectMap(node, path,
@@ -433,7 +436,7 @@ class PolicyReader {
   }
 
   // The IP version follows from the addresses and the ethertype; they must agree.
-  void resolveIpVersion(const YamlNode& node, const std::string& path, Match& m) {
+  void resolveIpVersion(const YamlNode& node, const YamlPath& path, Match& m) {
     IpVersion fromAddr = IpVersion::kNone;
     for (const auto& p : {m.srcIp, m.dstIp}) {
       if (!p) continue;
@@ -463,7 +466,7 @@ class PolicyReader {
 
   // ---- stages --------------------------------------------------------------
 
-  std::optional<Target> readTarget(const YamlNode& node, const std::string& path) {
+  std::optional<Target> readTarget(const YamlNode& node, const YamlPath& path) {
     if (node.IsScalar()) {
       if (node.Scalar() == "host") return Target{TargetKind::kHost, 0};
       if (node.Scalar() == "uplink") return Target{TargetKind::kUplink, 0};
@@ -482,7 +485,7 @@ class PolicyReader {
     return std::nullopt;
   }
 
-  bool readStage(const YamlNode& node, const std::string& path, Stage& s) {
+  bool readStage(const YamlNode& node, const YamlPath& path, Stage& s) {
     s.pos = r_.pos(node);
     static constexpr std::string_view kBare[] = {"vlan_pop", "tunnel_decap", "drop"};
     static const std::vector<std::string_view> kAllStages = {
@@ -525,7 +528,7 @@ class PolicyReader {
                                                       : "{" + kindName + ": ...}"));
       return false;
     }
-    const std::string argPath = child(path, kindName);
+    const YamlPath argPath = child(path, kindName);
     switch (*kind) {
       case StageKind::kVlanPop: s.op = VlanPopStage{}; return true;
       case StageKind::kTunnelDecap: s.op = TunnelDecapStage{}; return true;
@@ -597,7 +600,7 @@ class PolicyReader {
     return false;
   }
 
-  bool readPolice(const YamlNode& arg, const std::string& path, Stage& s) {
+  bool readPolice(const YamlNode& arg, const YamlPath& path, Stage& s) {
     if (!r_.expectMap(arg, path, {"rate_mbps", "rate_kbps", "burst_kb"})) return false;
     PoliceStage p;
     bool haveMbps = static_cast<bool>(arg["rate_mbps"]), haveKbps = static_cast<bool>(arg["rate_kbps"]);

@@ -18,11 +18,12 @@ namespace {
 using detail::child;
 using detail::element;
 using detail::YamlNode;
+using detail::YamlPath;
 using detail::YamlReader;
 
 // Reads a list of vocabulary words into a set, reporting unknown words.
 template <class E, class Parse, size_t N>
-void readWordSet(YamlReader& r, const YamlNode& node, const std::string& path, std::set<E>& out,
+void readWordSet(YamlReader& r, const YamlNode& node, const YamlPath& path, std::set<E>& out,
                  Parse parse, const std::array<E, N>& all) {
   if (!r.expectSequence(node, path)) return;
   std::vector<std::string_view> known;
@@ -60,9 +61,10 @@ class ProfileReader {
     if (const auto& n = (*root)["description"])
       if (const auto& d = r_.string(n, "description")) p.description = *d;
     if (const auto& n = (*root)["drivers"]) {
-      if (r_.expectSequence(n, "drivers"))
+      const YamlPath driversPath = "drivers";
+      if (r_.expectSequence(n, driversPath))
         for (size_t i = 0; i < n.size(); ++i)
-          if (const auto& d = r_.string(n[i], element("drivers", i))) p.drivers.push_back(*d);
+          if (const auto& d = r_.string(n[i], element(driversPath, i))) p.drivers.push_back(*d);
     }
     if (r_.require(*root, "hardware", "")) readHardware((*root)["hardware"], p);
     if (const auto& n = (*root)["bpf_offload"]) readBpfOffload(n, p);
@@ -75,7 +77,7 @@ class ProfileReader {
 
  private:
   void readHardware(const YamlNode& node, Profile& p) {
-    const std::string path = "hardware";
+    const YamlPath path = "hardware";
     if (!r_.expectMap(node, path,
                       {"engine", "match", "stages", "targets", "vf_side_targets", "tunnels", "vlan_depth",
                        "l4_port_protocols", "tunnel_needs_outer_dst", "conditions", "miss_to_software",
@@ -166,7 +168,7 @@ class ProfileReader {
   // protocol and ports, with one final drop or steer to a VF
   // (u32_rules.cpp, ntuple_rules.cpp): a claim beyond that would put chains
   // in the NIC whose other fields no rule would check.
-  void checkFilterClaims(const YamlNode& node, const std::string& path, const Profile& p, const std::string& engine) {
+  void checkFilterClaims(const YamlNode& node, const YamlPath& path, const Profile& p, const std::string& engine) {
     for (MatchKey k : p.matchKeys)
       if (std::find(kU32MatchKeys.begin(), kU32MatchKeys.end(), k) == kU32MatchKeys.end())
         r_.error(node["match"], child(path, "match"),
@@ -191,7 +193,7 @@ class ProfileReader {
   }
 
   // Conditions name claims of this profile (read after the claims).
-  void readConditions(const YamlNode& node, const std::string& path, Profile& p) {
+  void readConditions(const YamlNode& node, const YamlPath& path, Profile& p) {
     if (!node.IsMap()) {
       r_.error(node, path, "expected a map of claim: condition");
       return;
@@ -213,7 +215,7 @@ class ProfileReader {
   }
 
   // The protocols whose ports a policy can match at all.
-  void readPortProtocols(const YamlNode& node, const std::string& path, Profile& p) {
+  void readPortProtocols(const YamlNode& node, const YamlPath& path, Profile& p) {
     if (!r_.expectSequence(node, path)) return;
     for (size_t i = 0; i < node.size(); ++i)
       if (const auto& w = r_.oneOf(node[i], element(path, i), {"tcp", "udp", "sctp"}))
@@ -221,7 +223,7 @@ class ProfileReader {
   }
 
   // IP protocols by the words a policy uses for them.
-  void readProtocols(const YamlNode& node, const std::string& path, std::set<uint8_t>& out) {
+  void readProtocols(const YamlNode& node, const YamlPath& path, std::set<uint8_t>& out) {
     if (!r_.expectSequence(node, path)) return;
     std::vector<std::string_view> words;
     for (const auto& [word, number] : kIpProtocolNames) words.emplace_back(word);
@@ -231,7 +233,7 @@ class ProfileReader {
           if (*w == word) out.insert(number);
   }
 
-  void readIpVersions(const YamlNode& node, const std::string& path, Profile& p) {
+  void readIpVersions(const YamlNode& node, const YamlPath& path, Profile& p) {
     if (!r_.expectSequence(node, path)) return;
     for (size_t i = 0; i < node.size(); ++i)
       if (const auto& v = r_.oneOf(node[i], element(path, i), {"4", "6"})) p.ipVersions.insert(*v == "4" ? 4 : 6);
@@ -248,7 +250,7 @@ class ProfileReader {
   }
 
   void readProvisioning(const YamlNode& node, Profile& p) {
-    const std::string path = "provisioning";
+    const YamlPath path = "provisioning";
     if (!r_.expectMap(node, path, {"order", "switchdev", "eswitch_change_with_vfs", "rate_api"})) return;
     if (const auto& n = node["switchdev"])
       if (const auto& v = r_.boolean(n, child(path, "switchdev"))) p.switchdev = *v;
@@ -259,9 +261,9 @@ class ProfileReader {
     if (const auto& n = node["eswitch_change_with_vfs"])
       if (const auto& v = r_.boolean(n, child(path, "eswitch_change_with_vfs"))) p.eswitchChangeWithVfs = *v;
     if (const auto& n = node["rate_api"]) {
-      const std::string rpath = child(path, "rate_api");
+      const YamlPath rpath = child(path, "rate_api");
       if (!r_.expectMap(n, rpath, {"legacy", "switchdev"})) return;
-      auto api = [&](const YamlNode& v, const std::string& at) -> std::optional<RateApi> {
+      auto api = [&](const YamlNode& v, const YamlPath& at) -> std::optional<RateApi> {
         auto w = r_.oneOf(v, at, {"rtnetlink", "devlink", "none"});
         if (!w) return std::nullopt;
         return *w == "rtnetlink" ? RateApi::kRtnetlink

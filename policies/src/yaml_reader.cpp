@@ -66,6 +66,13 @@ std::optional<std::string> suggest(std::string_view word,
   return best;
 }
 
+std::string YamlPath::str() const {
+  std::string head = parent_ ? parent_->str() : std::string();
+  if (index_ != kNoIndex) return head + "[" + std::to_string(index_) + "]";
+  if (head.empty()) return std::string(key_);
+  return head + "." + std::string(key_);
+}
+
 std::optional<YamlNode> YamlReader::parse(std::istream& in, const YamlStream* stream) {
   auto parsed = parseYaml(in, stream);
   if (auto* e = std::get_if<YamlSyntaxError>(&parsed)) {
@@ -88,12 +95,12 @@ SourcePos YamlReader::pos(const YamlNode& node) const {
   return SourcePos{file_, mark.line + 1, mark.column + 1};
 }
 
-void YamlReader::error(const YamlNode& at, std::string_view path, std::string message) {
-  errorAt(pos(at), path, std::move(message));
+void YamlReader::error(const YamlNode& at, const YamlPath& path, std::string message) {
+  errorAt(pos(at), path.str(), std::move(message));
 }
 
-void YamlReader::errorAt(const SourcePos& at, std::string_view path, std::string message) {
-  errors_.push_back({at, std::string(path), std::move(message)});
+void YamlReader::errorAt(const SourcePos& at, std::string where, std::string message) {
+  errors_.push_back({at, std::move(where), std::move(message)});
 }
 
 Error YamlReader::toError() const {
@@ -105,7 +112,7 @@ Error YamlReader::toError() const {
   return Error(ErrorCode::kInvalidInput, text);
 }
 
-bool YamlReader::expectMap(const YamlNode& node, std::string_view path,
+bool YamlReader::expectMap(const YamlNode& node, const YamlPath& path,
                            std::initializer_list<std::string_view> allowed) {
   if (!node.IsMap()) {
     error(node, path, std::string("expected a map with keys {") + joinChoices(allowed) +
@@ -142,23 +149,23 @@ bool YamlReader::expectMap(const YamlNode& node, std::string_view path,
   return ok;
 }
 
-bool YamlReader::expectSequence(const YamlNode& node, std::string_view path) {
+bool YamlReader::expectSequence(const YamlNode& node, const YamlPath& path) {
   if (node.IsSequence()) return true;
   error(node, path, std::string("expected a list, found ") + typeName(node));
   return false;
 }
 
-bool YamlReader::require(const YamlNode& map, std::string_view key, std::string_view path) {
-  if (map[std::string(key)]) return true;
+bool YamlReader::require(const YamlNode& map, std::string_view key, const YamlPath& path) {
+  if (map[key]) return true;
   error(map, path, "missing required key \"" + std::string(key) + "\"");
   return false;
 }
 
-std::optional<uint64_t> YamlReader::unsignedInt(const YamlNode& node, std::string_view path,
+std::optional<uint64_t> YamlReader::unsignedInt(const YamlNode& node, const YamlPath& path,
                                                 uint64_t min, uint64_t max) {
-  std::string range = std::to_string(min) + ".." + std::to_string(max);
+  auto range = [&] { return std::to_string(min) + ".." + std::to_string(max); };
   if (!node.IsScalar()) {
-    error(node, path, "expected an integer " + range + ", found " + typeName(node));
+    error(node, path, "expected an integer " + range() + ", found " + typeName(node));
     return std::nullopt;
   }
   std::string_view text = node.Scalar();
@@ -170,17 +177,17 @@ std::optional<uint64_t> YamlReader::unsignedInt(const YamlNode& node, std::strin
   uint64_t value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
-    error(node, path, "expected an integer " + range + ", found " + names::quoted(node.Scalar()));
+    error(node, path, "expected an integer " + range() + ", found " + names::quoted(node.Scalar()));
     return std::nullopt;
   }
   if (value < min || value > max) {
-    error(node, path, "value " + node.Scalar() + " is out of range; expected " + range);
+    error(node, path, "value " + node.Scalar() + " is out of range; expected " + range());
     return std::nullopt;
   }
   return value;
 }
 
-std::optional<bool> YamlReader::boolean(const YamlNode& node, std::string_view path) {
+std::optional<bool> YamlReader::boolean(const YamlNode& node, const YamlPath& path) {
   if (node.IsScalar()) {
     if (node.Scalar() == "true") return true;
     if (node.Scalar() == "false") return false;
@@ -191,18 +198,18 @@ std::optional<bool> YamlReader::boolean(const YamlNode& node, std::string_view p
   return std::nullopt;
 }
 
-std::optional<std::string> YamlReader::string(const YamlNode& node, std::string_view path) {
+std::optional<std::string> YamlReader::string(const YamlNode& node, const YamlPath& path) {
   if (node.IsScalar() && !node.Scalar().empty()) return node.Scalar();
   error(node, path, std::string("expected a non-empty string, found ") + typeName(node));
   return std::nullopt;
 }
 
-std::optional<std::string> YamlReader::oneOf(const YamlNode& node, std::string_view path,
+std::optional<std::string> YamlReader::oneOf(const YamlNode& node, const YamlPath& path,
                                              std::initializer_list<std::string_view> choices) {
   return oneOf(node, path, std::span<const std::string_view>(choices.begin(), choices.size()));
 }
 
-std::optional<std::string> YamlReader::oneOf(const YamlNode& node, std::string_view path,
+std::optional<std::string> YamlReader::oneOf(const YamlNode& node, const YamlPath& path,
                                              std::span<const std::string_view> choices) {
   if (!node.IsScalar()) {
     error(node, path, "expected one of " + joinChoices(choices) + ", found " + typeName(node));
