@@ -101,7 +101,7 @@ void addApplyCommand(CLI::App& app, int& exitCode) {
                 "Print the changes apply would make, make none (no root needed)");
   addLockWaitOption(cmd, args->waitSeconds);
   cmd->add_flag("--timings", args->timings,
-                "Print how long each step took (load, state, plan, provision, observe, lower, reconcile, execute, "
+                "Print how long each step took (load, discover, state, plan, provision, observe, lower, reconcile, execute, "
                 "record) on stderr");
   cmd->footer(
       "Exit status: 0 applied (or nothing to change); 1 bad input (or another vfsteer kept the "

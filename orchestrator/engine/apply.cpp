@@ -111,6 +111,7 @@ std::optional<ApplyFailure> Applier::loadInputs() {
                                  : policies::loadPolicyFile(opts_.policyFile);
   if (!policy.ok()) return ApplyFailure{FailureKind::kBadInput, policy.error(), false, {}};
   policy_ = std::move(*policy);
+  finishPhase("load");
   auto topology = discoverDevice(policy_->device, opts_.discover);
   if (!topology.ok())
     return ApplyFailure{FailureKind::kBadInput,
@@ -394,7 +395,7 @@ bool sameRecords(const InstanceState& a, const InstanceState& b) {
 
 ApplyResult Applier::run() {
   if (auto f = loadInputs()) return failed(*f);
-  finishPhase("load");
+  finishPhase("discover");
   if (!opts_.asKeeper && !opts_.dryRun)
     if (auto keeper = keeperOf(store_.root(), result_.instance))
       return failed(fail(keptBy(result_.instance, *keeper, "change by apply or enforce"), FailureKind::kBadInput));

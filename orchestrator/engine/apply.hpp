@@ -71,8 +71,8 @@ struct ApplyFailure {
   std::vector<std::string> leftovers;  // what an undo could not remove
 };
 
-// How long one step of an apply took. Steps: load (policy, device,
-// profile), state (lock, records, journal), plan, provision, observe,
+// How long one step of an apply took. Steps: load (the policy), discover
+// (the device, the profile), state (lock, records, journal), plan, provision, observe,
 // lower, reconcile, execute, record (saving the state, clean-up); plan,
 // lower, reconcile and execute come again for each round of NIC refusals.
 struct PhaseTime {

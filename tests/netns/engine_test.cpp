@@ -69,7 +69,7 @@ TEST_F(EngineTest, EveryStepOfAnApplyIsTimedInOrderAndApplyTimingsPrintsThem) {
     EXPECT_GE(p.took.count(), 0) << p.phase;
     sum += p.took;
   }
-  EXPECT_EQ(steps, (std::vector<std::string>{"load", "state", "plan", "provision", "observe", "lower", "reconcile",
+  EXPECT_EQ(steps, (std::vector<std::string>{"load", "discover", "state", "plan", "provision", "observe", "lower", "reconcile",
                                              "execute", "record"}));
   EXPECT_LE(sum.count(), wall.count()) << "the steps add up to more than the apply took";
 
