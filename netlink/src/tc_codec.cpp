@@ -708,6 +708,15 @@ Result<TcReply> readTcReply(const RawMessage& raw, uint16_t type, const char* wh
   return r;
 }
 
+FilterPlace placeOf(const TcReply& r) {
+  FilterPlace p;
+  if (auto c = r.attrs.get(TCA_CHAIN)) p.chain = c->u32();
+  p.priority = static_cast<uint16_t>(TC_H_MAJ(r.header.tcm_info) >> 16);
+  p.protocol = ntohs(static_cast<uint16_t>(TC_H_MIN(r.header.tcm_info)));
+  p.head = !r.attrs.has(TCA_OPTIONS);
+  return p;
+}
+
 }  // namespace
 
 Result<Qdisc> decodeQdisc(const RawMessage& raw) {
@@ -722,22 +731,28 @@ Result<Qdisc> decodeQdisc(const RawMessage& raw) {
   return q;
 }
 
+Result<FilterPlace> decodeFilterPlace(const RawMessage& raw) {
+  VFSTEER_ASSIGN_OR_RETURN(TcReply reply, readTcReply(raw, RTM_NEWTFILTER, "filter"));
+  return placeOf(reply);
+}
+
 bool isFilterHead(const RawMessage& raw) {
-  auto t = AttrTable::ofMessage(raw, sizeof(tcmsg), kTcPolicy);
-  return !t.ok() || !t->has(TCA_OPTIONS);
+  auto p = decodeFilterPlace(raw);
+  return !p.ok() || p->head;
 }
 
 Result<Filter> decodeFilter(const RawMessage& raw) {
   VFSTEER_ASSIGN_OR_RETURN(TcReply reply, readTcReply(raw, RTM_NEWTFILTER, "filter"));
   const tcmsg& h = reply.header;
   const AttrTable& t = reply.attrs;
+  const FilterPlace place = placeOf(reply);
   Filter f;
   f.ifindex = h.tcm_ifindex;
   f.parent = h.tcm_parent;
   f.handle = h.tcm_handle;
-  f.priority = static_cast<uint16_t>(TC_H_MAJ(h.tcm_info) >> 16);
-  f.protocol = ntohs(static_cast<uint16_t>(TC_H_MIN(h.tcm_info)));
-  if (auto c = t.get(TCA_CHAIN)) f.chain = c->u32();
+  f.priority = place.priority;
+  f.protocol = place.protocol;
+  if (t.has(TCA_CHAIN)) f.chain = place.chain;
   auto kindAttr = t.get(TCA_KIND);
   if (!kindAttr) return Error(ErrorCode::kInternal, "filter without a kind");
   const std::string kind = kindAttr->str();

@@ -3,6 +3,7 @@
 #include <linux/if_ether.h>
 #include <linux/netlink.h>
 
+#include <algorithm>
 #include <tuple>
 
 #include "datapath_abi.h"
@@ -48,28 +49,37 @@ class FilterSorter {
       : device_(device), scope_(scope), out_(out), cookie_(ownerCookie(scope.instance)) {}
 
   void add(const netlink::RawMessage& raw) {
+    auto place = tc::decodeFilterPlace(raw);
+    if (!place.ok()) return;
+    const Place id{place->chain, place->priority, place->protocol};
+    if (place->head) {
+      // A head names a (chain, priority, protocol) in use, also by kinds
+      // vfsteer does not decode; it carries nothing else to decode.
+      heads_.push_back(id);
+      return;
+    }
     auto f = tc::decodeFilter(raw);
-    if (tc::isFilterHead(raw)) {
-      // A head decodes for every kind: it names a (chain, priority,
-      // protocol) in use, also by kinds vfsteer does not decode.
-      if (f.ok()) heads_.insert({f->chain.value_or(0), f->priority, f->protocol});
-      return;
-    }
     if (!f.ok()) return;  // a kind vfsteer does not decode: counted through its head
-    const auto id = std::tuple{f->chain.value_or(0), f->priority, f->protocol};
     if (claim(*f)) {
-      ours_.insert(id);
+      ours_.push_back(id);
       return;
     }
-    theirs_.insert(id);
+    theirs_.push_back(id);
     ++foreign_;
     if (std::holds_alternative<tc::U32>(f->spec)) out_.foreignU32[device_].insert(f->priority);
     if (f->chain.value_or(0) == 0) out_.foreignPriorities[device_].insert(f->priority);
   }
 
   void finish() {
+    // A dump lists each place's head once, its filters after it: sorted
+    // vectors instead of sets, for a device with thousands of rules.
+    for (auto* places : {&heads_, &ours_, &theirs_}) {
+      std::sort(places->begin(), places->end());
+      places->erase(std::unique(places->begin(), places->end()), places->end());
+    }
+    auto holds = [](const std::vector<Place>& v, const Place& p) { return std::binary_search(v.begin(), v.end(), p); };
     for (const auto& head : heads_) {
-      if (ours_.contains(head) || theirs_.contains(head)) continue;
+      if (holds(ours_, head) || holds(theirs_, head)) continue;
       ++foreign_;  // only filters vfsteer cannot decode sit there
       if (std::get<0>(head) == 0) out_.foreignPriorities[device_].insert(std::get<1>(head));
     }
@@ -162,7 +172,8 @@ class FilterSorter {
   const ObserveScope& scope_;
   ObservedState& out_;
   const std::vector<uint8_t> cookie_;
-  std::set<std::tuple<uint32_t, uint16_t, uint16_t>> heads_, ours_, theirs_;
+  using Place = std::tuple<uint32_t, uint16_t, uint16_t>;  // chain, priority, protocol
+  std::vector<Place> heads_, ours_, theirs_;
   size_t foreign_ = 0;
 };
 

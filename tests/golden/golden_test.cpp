@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/if_ether.h>
+#include <libmnl/libmnl.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
 #include <filesystem>
@@ -558,6 +560,48 @@ std::vector<tc::Filter> filtersIn(const Fixture& fx) {
     if (f.ok()) out.push_back(*f);
   }
   return out;
+}
+
+// A dump message of a filter kind vfsteer does not decode (matchall, as a
+// kernel sends it): its place still reads, so observe counts it as someone
+// else's and keeps off its priority and its clsact.
+RawMessage filterMessage(const char* kind, bool withOptions) {
+  std::vector<uint8_t> buf(MNL_SOCKET_BUFFER_SIZE);
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = RTM_NEWTFILTER;
+  auto* tcm = static_cast<tcmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(tcmsg)));
+  tcm->tcm_family = AF_UNSPEC;
+  tcm->tcm_ifindex = 7;
+  tcm->tcm_parent = TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS);
+  tcm->tcm_handle = withOptions ? 1 : 0;
+  tcm->tcm_info = TC_H_MAKE(uint32_t{999} << 16, htons(ETH_P_ALL));
+  mnl_attr_put_strz(nlh, TCA_KIND, kind);
+  mnl_attr_put_u32(nlh, TCA_CHAIN, 3);
+  if (withOptions) {
+    nlattr* opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
+    mnl_attr_put_u32(nlh, 3 /* TCA_MATCHALL_FLAGS */, 0);
+    mnl_attr_nest_end(nlh, opts);
+  }
+  buf.resize(nlh->nlmsg_len);
+  return buf;
+}
+
+TEST(Decode, EveryFilterKindHasAPlaceEvenOnesVfsteerDoesNotDecode) {
+  for (bool withOptions : {false, true}) {
+    const RawMessage raw = filterMessage("matchall", withOptions);
+    auto place = tc::decodeFilterPlace(raw);
+    ASSERT_TRUE(place.ok()) << place.error().describe();
+    EXPECT_EQ(place->chain, 3u);
+    EXPECT_EQ(place->priority, 999);
+    EXPECT_EQ(place->protocol, ETH_P_ALL);
+    EXPECT_EQ(place->head, !withOptions);
+    EXPECT_EQ(tc::isFilterHead(raw), !withOptions);
+    EXPECT_FALSE(tc::decodeFilter(raw).ok()) << "matchall is not a kind vfsteer decodes";
+  }
+  // A message that is no filter has no place.
+  RawMessage qdisc = filterMessage("matchall", false);
+  reinterpret_cast<nlmsghdr*>(qdisc.data())->nlmsg_type = RTM_NEWQDISC;
+  EXPECT_FALSE(tc::decodeFilterPlace(qdisc).ok());
 }
 
 TEST(Decode, QdiscDump) {

@@ -1,7 +1,8 @@
 // The engine with NIC rules (mlx5 emulated with flower skip_hw in the
 // lab), counted through its ports: a change of 1% of the chains writes only
 // those chains' rules, and a re-apply that changes nothing writes nothing
-// and reads each kind once per device.
+// and reads each kind once per device. A filter of a kind vfsteer does not
+// decode is someone else's, as any other.
 #include <gtest/gtest.h>
 #include <linux/rtnetlink.h>
 
@@ -68,6 +69,46 @@ TEST_F(EngineVm, OnePercentOfTheChainsChangedWritesOnlyTheirRules) {
                       "replace the NIC rule of chain c7 on uplink0 (tc priority 10016, skip_hw: emulating the NIC)",
                       "replace the NIC rule of chain c150 on uplink0 (tc priority 10302, skip_hw: emulating the NIC)"}));
   EXPECT_EQ(changed.count(), 2) << "writes: " << changed.points().size();
+}
+
+// matchall is a filter kind vfsteer does not decode; such a filter is
+// someone else's all the same: at the host datapath's priority the apply is
+// refused, and teardown leaves one, with the clsact vfsteer added under it.
+TEST_F(EngineVm, AFilterOfAKindVfsteerDoesNotDecodeIsSomeoneElses) {
+  auto tc = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"tc", "-n", "vfs-host"});
+    return sh(args);
+  };
+  auto matchallAt = [&](const std::string& prio) {
+    tc({"filter", "add", "dev", "uplink0", "ingress", "prio", prio, "protocol", "all", "matchall", "action", "mirred",
+        "egress", "mirror", "dev", "pf0vf3"});
+  };
+  auto hasMatchall = [] {
+    for (const auto& f : shJson({"tc", "-n", "vfs-host", "-j", "filter", "show", "dev", "uplink0", "ingress"}))
+      if (f.value("kind", "") == "matchall" && f.contains("options")) return true;
+    return false;
+  };
+  const std::string policy = writeFile(
+      "version: 1\ndevice: {pf: uplink0, vfs: {count: 4}}\nchains:\n"
+      "  - {name: web, priority: 1, match: {ip_proto: tcp, dst_port: 80}, stages: [{deliver: {vf: 0}}]}\n");
+
+  tc({"qdisc", "add", "dev", "uplink0", "clsact"});
+  matchallAt("40000");
+  auto r = runVfsteer({"apply", "-f", policy, "--profile", "veth"});
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("tc ingress priority 40000 on uplink0 holds a filter vfsteer does not own"), std::string::npos)
+      << r.err;
+  tc({"qdisc", "del", "dev", "uplink0", "clsact"});
+
+  r = runVfsteer({"apply", "-f", policy, "--profile", "veth"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  matchallAt("999");
+  r = runVfsteer({"apply", "-f", policy, "--profile", "veth"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("nothing to change"), std::string::npos) << r.out;
+  r = runVfsteer({"teardown"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(hasMatchall()) << "teardown removed someone else's filter";
 }
 
 }  // namespace

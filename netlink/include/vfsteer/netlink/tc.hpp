@@ -249,7 +249,18 @@ Result<Qdisc> decodeQdisc(const RawMessage& msg);
 // that a dump lists before each priority's filters) decode with an empty spec
 // and handle 0; callers skip them.
 Result<Filter> decodeFilter(const RawMessage& msg);
-// True for the per-priority head entry of a dump (no TCA_OPTIONS).
+// Which (chain, priority, protocol) a RTM_NEWTFILTER message is about and
+// whether it is that place's head, read from its header and TCA_CHAIN only:
+// it decodes for every filter kind, those vfsteer cannot decode too.
+struct FilterPlace {
+  uint32_t chain = 0;
+  uint16_t priority = 0;
+  uint16_t protocol = 0;  // host order
+  bool head = false;      // no TCA_OPTIONS
+};
+Result<FilterPlace> decodeFilterPlace(const RawMessage& msg);
+// True for the per-priority head entry of a dump (no TCA_OPTIONS), and for a
+// message that is not a filter at all.
 bool isFilterHead(const RawMessage& msg);
 
 }  // namespace vfsteer::netlink::tc
