@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 namespace vfsteer::policies {
 namespace {
@@ -107,9 +108,23 @@ bool IpPrefix::overlaps(const IpPrefix& other) const {
 }
 
 std::string IpPrefix::str() const {
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(v6 ? AF_INET6 : AF_INET, addr.data(), buf, sizeof buf);
-  return std::string(buf) + "/" + std::to_string(length);
+  char buf[INET6_ADDRSTRLEN + 4];
+  char* end = buf + sizeof buf;
+  char* p = buf;
+  if (v6) {
+    inet_ntop(AF_INET6, addr.data(), buf, INET6_ADDRSTRLEN);
+    p += std::strlen(buf);
+  } else {
+    // By hand: glibc's inet_ntop formats IPv4 through sprintf, and every
+    // split report spells each chain's prefixes (twice).
+    for (int i = 0; i < 4; ++i) {
+      if (i) *p++ = '.';
+      p = std::to_chars(p, end, addr[i]).ptr;
+    }
+  }
+  *p++ = '/';
+  p = std::to_chars(p, end, length).ptr;
+  return std::string(buf, p);
 }
 
 }  // namespace vfsteer::policies

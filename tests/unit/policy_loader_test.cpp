@@ -370,6 +370,16 @@ TEST(PolicyLoader, DescriptionsKeepWhatTheUserWrote) {
   EXPECT_EQ(p->chains[2].stages[0].describe(), "police 800 kbit/s burst 4 KiB");
 }
 
+TEST(IpPrefix, SpellsItselfAsItWasWritten) {
+  for (const char* text : {"0.0.0.0/0", "10.1.2.0/24", "192.168.100.7/32", "255.255.255.255/32", "2001:db8::/32",
+                           "::/0", "fe80::1/128"}) {
+    std::string err;
+    auto p = parseIpPrefix(text, &err);
+    ASSERT_TRUE(p) << text << ": " << err;
+    EXPECT_EQ(p->str(), text);
+  }
+}
+
 TEST(PolicyLoader, LongValuesAreQuotedCutShort) {
   // A 5 MB chain name and word: each error quotes 64 bytes and the size.
   const std::string huge(5'000'000, 'a');
