@@ -683,17 +683,20 @@ class PolicyReader {
 
   // Without device.vfs the VFs are left as they are, and apply checks the
   // index against the representors it finds.
-  void checkVfIndex(const Policy& p, uint16_t vf, const SourcePos& at, const std::string& what) {
+  // `what` spells where, called only for an error.
+  template <class Where>
+  void checkVfIndex(const Policy& p, uint16_t vf, const SourcePos& at, const Where& what) {
     if (!p.device.vfsDeclared || vf < p.device.vfCount) return;
-    r_.errorAt(at, what,
+    r_.errorAt(at, what(),
                "vf " + std::to_string(vf) + " is past the VF count (device.vfs.count is " +
                    std::to_string(p.device.vfCount) + ")");
   }
 
   void checkChain(const Policy& p, const Chain& c) {
-    const std::string where = "chain " + names::quoted(c.name);
+    // Spelled out only for an error: nearly every chain has none.
+    auto where = [&] { return "chain " + names::quoted(c.name); };
     if (c.match.from.kind == Port::Kind::kVf)
-      checkVfIndex(p, c.match.from.vf, c.match.pos, where + " match.from");
+      checkVfIndex(p, c.match.from.vf, c.match.pos, [&] { return where() + " match.from"; });
     // Track how many VLAN tags the packet carries at each stage so that no
     // stage pops a tag that is not there. Before tunnel_decap the chain acts
     // on the outer frame, whose tags this match does not describe.
@@ -702,44 +705,44 @@ class PolicyReader {
     int tags = tunnelled ? 0 : c.match.vlanDepth();
     for (size_t i = 0; i < c.stages.size(); ++i) {
       const Stage& s = c.stages[i];
-      const std::string stageWhere = where + " stage " + std::to_string(i) + " (" +
-                                     std::string(name(s.kind())) + ")";
+      auto stageWhere = [&] { return where() + " stage " + std::to_string(i) + " (" +
+                                     std::string(name(s.kind())) + ")"; };
       const bool last = i + 1 == c.stages.size();
       const bool terminal = s.kind() == StageKind::kDeliver || s.kind() == StageKind::kDrop;
       if (terminal && !last)
-        r_.errorAt(s.pos, stageWhere, "deliver and drop end a chain; the stages after it would "
+        r_.errorAt(s.pos, stageWhere(), "deliver and drop end a chain; the stages after it would "
                                       "never run");
       if (last && !terminal)
-        r_.errorAt(s.pos, stageWhere, "the last stage must be deliver or drop, so that every "
+        r_.errorAt(s.pos, stageWhere(), "the last stage must be deliver or drop, so that every "
                                       "packet has a destination");
       switch (s.kind()) {
         case StageKind::kVlanPop:
           if (tunnelled && !decapped)
-            r_.errorAt(s.pos, stageWhere, "vlan_pop before tunnel_decap would act on the outer "
+            r_.errorAt(s.pos, stageWhere(), "vlan_pop before tunnel_decap would act on the outer "
                                           "frame, which this match does not describe; put "
                                           "tunnel_decap first");
           else if (tags == 0)
-            r_.errorAt(s.pos, stageWhere, "the packet has no VLAN tag here: add \"vlan\" to the "
+            r_.errorAt(s.pos, stageWhere(), "the packet has no VLAN tag here: add \"vlan\" to the "
                                           "match or a vlan_push before it");
           else
             --tags;
           break;
         case StageKind::kVlanPush:
           if (tunnelled && !decapped)
-            r_.errorAt(s.pos, stageWhere, "vlan_push before tunnel_decap would act on the outer "
+            r_.errorAt(s.pos, stageWhere(), "vlan_push before tunnel_decap would act on the outer "
                                           "frame; put tunnel_decap first");
           else if (tags >= 2)
-            r_.errorAt(s.pos, stageWhere, "the packet already carries two VLAN tags; vfsteer "
+            r_.errorAt(s.pos, stageWhere(), "the packet already carries two VLAN tags; vfsteer "
                                           "handles at most two");
           else
             ++tags;
           break;
         case StageKind::kTunnelDecap:
           if (!tunnelled)
-            r_.errorAt(s.pos, stageWhere, "tunnel_decap needs a \"tunnel\" in the match, so "
+            r_.errorAt(s.pos, stageWhere(), "tunnel_decap needs a \"tunnel\" in the match, so "
                                           "that only tunnelled packets reach it");
           else if (decapped)
-            r_.errorAt(s.pos, stageWhere, "the tunnel was already removed by an earlier stage");
+            r_.errorAt(s.pos, stageWhere(), "the tunnel was already removed by an earlier stage");
           decapped = true;
           tags = c.match.vlanDepth();
           break;
@@ -750,18 +753,18 @@ class PolicyReader {
           if (t.kind == TargetKind::kVf) checkVfIndex(p, t.index, s.pos, stageWhere);
           if (t.kind == TargetKind::kVf && c.match.from.kind == Port::Kind::kVf &&
               c.match.from.vf == t.index)
-            r_.errorAt(s.pos, stageWhere, "sends traffic from vf" + std::to_string(t.index) +
+            r_.errorAt(s.pos, stageWhere(), "sends traffic from vf" + std::to_string(t.index) +
                                               " back to the same VF; that is a loop");
           if (t.kind == TargetKind::kUplink && c.match.from.kind == Port::Kind::kUplink &&
               s.kind() == StageKind::kDeliver)
-            r_.errorAt(s.pos, stageWhere, "sends traffic from the uplink back out of the uplink; "
+            r_.errorAt(s.pos, stageWhere(), "sends traffic from the uplink back out of the uplink; "
                                           "that is a loop");
           break;
         }
         case StageKind::kBpf: {
           const auto& b = std::get<BpfStage>(s.op);
           if (b.program.size() > 63)
-            r_.errorAt(s.pos, stageWhere, "program name is longer than 63 characters");
+            r_.errorAt(s.pos, stageWhere(), "program name is longer than 63 characters");
           break;
         }
         default: break;
