@@ -133,6 +133,7 @@ Result<const nlmsghdr*> checkedHeader(const RawMessage& raw, size_t headerLen) {
 }
 
 const AttrSpec* AttrPolicy::find(uint16_t type) const {
+  if (type < kIndexedTypes) return bySmallType_[type] ? &specs[bySmallType_[type] - 1] : anyType;
   for (const auto& spec : specs)
     if (spec.type == type) return &spec;
   return anyType;
@@ -192,11 +193,6 @@ Result<AttrTable> AttrTable::ofMessage(const RawMessage& raw, size_t headerLen, 
 Result<AttrTable> AttrTable::ofNest(const Attr& nest, const AttrPolicy& policy) {
   auto p = nest.payload();
   return of(p.data(), p.data() + p.size(), policy);
-}
-
-std::optional<Attr> AttrTable::get(uint16_t type) const {
-  if (type >= byType_.size() || byType_[type].nla == nullptr) return std::nullopt;
-  return byType_[type];
 }
 
 std::string attributePath(std::span<const uint8_t> request, size_t headerLen, uint32_t offset,

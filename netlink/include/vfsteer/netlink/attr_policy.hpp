@@ -8,6 +8,7 @@
 // names ("TCA_OPTIONS > TCA_FLOWER_KEY_IPV4_DST").
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -50,13 +51,24 @@ struct AttrSpec {
 
 struct AttrPolicy {
   constexpr AttrPolicy(std::string_view n, std::span<const AttrSpec> s, const AttrSpec* any = nullptr)
-      : name(n), specs(s), anyType(any) {}
+      : name(n), specs(s), anyType(any) {
+    for (size_t i = 0; i < s.size() && i < 255; ++i)
+      if (s[i].type < kIndexedTypes && bySmallType_[s[i].type] == 0) bySmallType_[s[i].type] = static_cast<uint8_t>(i + 1);
+  }
   std::string_view name;            // for messages: "tc", "flower"...
   std::span<const AttrSpec> specs;  // by type, any order
   // Attributes of any type (the slots of an action list, numbered 1..N).
   const AttrSpec* anyType = nullptr;
 
   const AttrSpec* find(uint16_t type) const;
+
+ private:
+  // Every attribute of every message is looked up here: for the types
+  // netlink families use (all below 128 in vfsteer's spaces), the index of
+  // its spec + 1 (0: none; a policy has fewer than 255 specs), built at
+  // compile time; a scan above that.
+  static constexpr uint16_t kIndexedTypes = 128;
+  std::array<uint8_t, kIndexedTypes> bySmallType_{};
 };
 
 // The space a nested attribute's payload is in, given the string value of

@@ -152,8 +152,12 @@ class AttrTable {
   static Result<AttrTable> ofMessage(const RawMessage& raw, size_t headerLen, const AttrPolicy& policy);
   static Result<AttrTable> ofNest(const Attr& nest, const AttrPolicy& policy);
 
-  std::optional<Attr> get(uint16_t type) const;
-  bool has(uint16_t type) const { return get(type).has_value(); }
+  // Inline: a decoder asks for every attribute it knows, present or not.
+  std::optional<Attr> get(uint16_t type) const {
+    if (type >= byType_.size() || byType_[type].nla == nullptr) return std::nullopt;
+    return byType_[type];
+  }
+  bool has(uint16_t type) const { return type < byType_.size() && byType_[type].nla != nullptr; }
   // The declared attributes in order, including repeated types (the slots
   // of an action list).
   const std::vector<Attr>& all() const { return all_; }
