@@ -44,6 +44,10 @@ struct Captured {
 
 // Captures frames arriving on `ifname` in namespace `netns`, from creation
 // until collect() returns (after `settleMs` of quiet following the last).
+// The socket's buffer is made large (tests run as root), but a frame that
+// still does not fit is dropped by the kernel, not by the datapath under
+// test: a test counting frames checks dropped() is 0 before it blames the
+// datapath.
 class Capture {
  public:
   static Result<Capture> open(const std::string& netns, const std::string& ifname);
@@ -51,10 +55,13 @@ class Capture {
   Capture(const Capture&) = delete;
   ~Capture();
   std::vector<Captured> collect(int settleMs = 300);
+  // Frames the capture socket itself dropped since it was opened.
+  uint64_t dropped();
 
  private:
   explicit Capture(int fd) : fd_(fd) {}
   int fd_;
+  uint64_t dropped_ = 0;
 };
 
 // Sends raw frames out of `ifname` in namespace `netns`.

@@ -32,7 +32,10 @@ std::map<std::string, std::vector<Captured>> sendAndCapture(const std::vector<By
   auto sent = sendFrames("vfs-wire", "wire0", frames);
   EXPECT_TRUE(sent.ok()) << sent.error().describe();
   std::map<std::string, std::vector<Captured>> got;
-  for (auto& [where, cap] : caps) got[where] = cap.collect();
+  for (auto& [where, cap] : caps) {
+    got[where] = cap.collect();
+    EXPECT_EQ(cap.dropped(), 0u) << "the capture on " << where << " overflowed; what it saw is incomplete";
+  }
   return got;
 }
 
