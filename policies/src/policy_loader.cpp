@@ -67,24 +67,25 @@ class PolicyReader {
                         Chain c;
                         if (readChain(item, element(chainsPath, i), c)) policy.chains.push_back(std::move(c));
                       }};
-    auto root = r_.parse(in, &chains);
-    if (!root) return r_.toError();
-    if (root->IsNull()) {
+    auto doc = r_.parse(in, &chains);
+    if (!doc) return r_.toError();
+    const YamlNode root = doc->root();
+    if (root.IsNull()) {
       r_.errorAt(SourcePos{r_.file(), 1, 1}, "", "the file is empty; a policy needs at least "
                                                   "\"version: 1\" and a \"device\"");
       return r_.toError();
     }
-    if (!r_.expectMap(*root, "", {"version", "device", "chains"})) return r_.toError();
+    if (!r_.expectMap(root, "", {"version", "device", "chains"})) return r_.toError();
 
-    if (r_.require(*root, "version", "")) {
-      auto v = r_.unsignedInt((*root)["version"], "version", 0, 1000);
+    if (r_.require(root, "version", "")) {
+      auto v = r_.unsignedInt(root["version"], "version", 0, 1000);
       if (v && *v != 1)
-        r_.error((*root)["version"], "version",
+        r_.error(root["version"], "version",
                  "this vfsteer reads policy version 1, found version " + std::to_string(*v));
     }
-    if (r_.require(*root, "device", "")) readDevice((*root)["device"], policy.device);
+    if (r_.require(root, "device", "")) readDevice(root["device"], policy.device);
     // A list of chains was read while parsing; anything else is reported here.
-    if (const auto& c = (*root)["chains"]; c && !c.IsNull()) r_.expectSequence(c, "chains");
+    if (const auto& c = root["chains"]; c && !c.IsNull()) r_.expectSequence(c, "chains");
     if (r_.failed()) return r_.toError();
     checkPolicy(policy);
     if (r_.failed()) return r_.toError();
@@ -492,21 +493,19 @@ class PolicyReader {
         "vlan_pop", "vlan_push", "tunnel_decap", "queue", "police",
         "mark",     "mirror",    "drop",         "bpf",   "deliver"};
     std::string kindName;
-    static const YamlNode kNoArg;
-    const YamlNode* argNode = &kNoArg;
+    YamlNode arg;  // undefined: a bare stage name
     bool hasArg = false;
     if (node.IsScalar()) {
       kindName = node.Scalar();
     } else if (node.IsMap() && node.size() == 1 && node.key(0).IsScalar()) {
       kindName = node.key(0).Scalar();
-      argNode = &node.value(0);
-      hasArg = !argNode->IsNull();
+      arg = node.value(0);
+      hasArg = !arg.IsNull();
     } else {
       r_.error(node, path, "expected a stage: a name such as vlan_pop, or a one-key map such as "
                            "{deliver: {vf: 0}}");
       return false;
     }
-    const YamlNode& arg = *argNode;
     auto kind = parseStageKind(kindName);
     if (!kind) {
       std::string msg = "unknown stage " + names::quoted(kindName);

@@ -47,30 +47,31 @@ class ProfileReader {
   explicit ProfileReader(const std::string& file) : r_(file) {}
 
   Result<Profile> read(std::string_view text) {
-    auto root = r_.parse(text);
-    if (!root) return r_.toError();
+    auto doc = r_.parse(text);
+    if (!doc) return r_.toError();
+    const YamlNode root = doc->root();
     Profile p;
     p.file = r_.file();
-    p.pos = r_.pos(*root);
-    if (!r_.expectMap(*root, "",
+    p.pos = r_.pos(root);
+    if (!r_.expectMap(root, "",
                       {"name", "description", "drivers", "hardware", "bpf_offload",
                        "provisioning", "metadata", "host"}))
       return r_.toError();
-    if (r_.require(*root, "name", ""))
-      if (const auto& n = r_.string((*root)["name"], "name")) p.name = *n;
-    if (const auto& n = (*root)["description"])
+    if (r_.require(root, "name", ""))
+      if (const auto& n = r_.string(root["name"], "name")) p.name = *n;
+    if (const auto& n = root["description"])
       if (const auto& d = r_.string(n, "description")) p.description = *d;
-    if (const auto& n = (*root)["drivers"]) {
+    if (const auto& n = root["drivers"]) {
       const YamlPath driversPath = "drivers";
       if (r_.expectSequence(n, driversPath))
         for (size_t i = 0; i < n.size(); ++i)
           if (const auto& d = r_.string(n[i], element(driversPath, i))) p.drivers.push_back(*d);
     }
-    if (r_.require(*root, "hardware", "")) readHardware((*root)["hardware"], p);
-    if (const auto& n = (*root)["bpf_offload"]) readBpfOffload(n, p);
-    if (const auto& n = (*root)["provisioning"]) readProvisioning(n, p);
-    if (const auto& n = (*root)["metadata"]) readMetadata(n, p);
-    if (const auto& n = (*root)["host"]) readHost(n, p);
+    if (r_.require(root, "hardware", "")) readHardware(root["hardware"], p);
+    if (const auto& n = root["bpf_offload"]) readBpfOffload(n, p);
+    if (const auto& n = root["provisioning"]) readProvisioning(n, p);
+    if (const auto& n = root["metadata"]) readMetadata(n, p);
+    if (const auto& n = root["host"]) readHost(n, p);
     if (r_.failed()) return r_.toError();
     return p;
   }
@@ -201,7 +202,7 @@ class ProfileReader {
     for (size_t i = 0; i < node.size(); ++i) {
       const YamlNode& key = node.key(i);
       const YamlNode& value = node.value(i);
-      const std::string word = key.Scalar();
+      const std::string word(key.Scalar());
       const bool claimed = (parseStageKind(word) && p.canRun(*parseStageKind(word))) ||
                            (parseMatchKey(word) && p.canMatch(*parseMatchKey(word))) ||
                            (parseTunnelType(word) && p.canTunnel(*parseTunnelType(word)));

@@ -73,7 +73,7 @@ std::string YamlPath::str() const {
   return head + "." + std::string(key_);
 }
 
-std::optional<YamlNode> YamlReader::parse(std::istream& in, const YamlStream* stream) {
+std::optional<YamlDocument> YamlReader::parse(std::istream& in, const YamlStream* stream) {
   auto parsed = parseYaml(in, stream);
   if (auto* e = std::get_if<YamlSyntaxError>(&parsed)) {
     SourcePos at{file_, e->mark.line + 1, e->mark.column + 1};
@@ -81,10 +81,10 @@ std::optional<YamlNode> YamlReader::parse(std::istream& in, const YamlStream* st
     errorAt(at, "", "YAML syntax error: " + e->message);
     return std::nullopt;
   }
-  return std::get<YamlNode>(std::move(parsed));
+  return std::get<YamlDocument>(std::move(parsed));
 }
 
-std::optional<YamlNode> YamlReader::parse(std::string_view text) {
+std::optional<YamlDocument> YamlReader::parse(std::string_view text) {
   std::istringstream in{std::string(text)};
   return parse(in);
 }
@@ -129,7 +129,7 @@ bool YamlReader::expectMap(const YamlNode& node, const YamlPath& path,
       ok = false;
       continue;
     }
-    const std::string& key = keyNode.Scalar();
+    const std::string_view key = keyNode.Scalar();
     bool duplicate = false;
     for (size_t before = 0; before < i && !duplicate; ++before)
       duplicate = node.key(before).IsScalar() && node.key(before).Scalar() == key;
@@ -181,7 +181,7 @@ std::optional<uint64_t> YamlReader::unsignedInt(const YamlNode& node, const Yaml
     return std::nullopt;
   }
   if (value < min || value > max) {
-    error(node, path, "value " + node.Scalar() + " is out of range; expected " + range());
+    error(node, path, "value " + std::string(node.Scalar()) + " is out of range; expected " + range());
     return std::nullopt;
   }
   return value;
@@ -199,7 +199,7 @@ std::optional<bool> YamlReader::boolean(const YamlNode& node, const YamlPath& pa
 }
 
 std::optional<std::string> YamlReader::string(const YamlNode& node, const YamlPath& path) {
-  if (node.IsScalar() && !node.Scalar().empty()) return node.Scalar();
+  if (node.IsScalar() && !node.Scalar().empty()) return std::string(node.Scalar());
   error(node, path, std::string("expected a non-empty string, found ") + typeName(node));
   return std::nullopt;
 }
@@ -215,9 +215,9 @@ std::optional<std::string> YamlReader::oneOf(const YamlNode& node, const YamlPat
     error(node, path, "expected one of " + joinChoices(choices) + ", found " + typeName(node));
     return std::nullopt;
   }
-  const std::string& value = node.Scalar();
+  const std::string_view value = node.Scalar();
   for (auto c : choices)
-    if (c == value) return value;
+    if (c == value) return std::string(value);
   std::string msg = names::quoted(value) + " is not one of " + joinChoices(choices);
   if (auto s = suggest(value, std::vector<std::string_view>(choices.begin(), choices.end())))
     msg += "; did you mean \"" + *s + "\"?";

@@ -67,8 +67,8 @@ class YamlReader {
 
   // Parses a document; a syntax error is recorded with its position. The
   // items of `stream`'s sequence go to its callback and are not kept.
-  std::optional<YamlNode> parse(std::istream& in, const YamlStream* stream = nullptr);
-  std::optional<YamlNode> parse(std::string_view text);
+  std::optional<YamlDocument> parse(std::istream& in, const YamlStream* stream = nullptr);
+  std::optional<YamlDocument> parse(std::string_view text);
 
   SourcePos pos(const YamlNode& node) const;
   void error(const YamlNode& at, const YamlPath& path, std::string message);
