@@ -39,17 +39,23 @@ std::vector<MatchKey> Match::keys() const {
 }
 
 std::string Match::describe() const {
-  std::vector<std::string> parts;
-  if (from.kind != Port::Kind::kUplink) parts.push_back("from " + from.str());
+  // Parts are appended in place: the split report describes every chain.
+  std::string out;
+  auto part = [&out](std::string_view first, std::string_view rest = {}) {
+    if (!out.empty()) out += ", ";
+    out += first;
+    out += rest;
+  };
+  if (from.kind != Port::Kind::kUplink) part("from ", from.str());
   if (tunnel) {
     std::string t = std::string(name(tunnel->type)) + ":" + std::to_string(tunnel->dstPort);
     if (tunnel->vni) t += " vni " + std::to_string(*tunnel->vni);
     if (tunnel->srcIp) t += " outer src " + tunnel->srcIp->str();
     if (tunnel->dstIp) t += " outer dst " + tunnel->dstIp->str();
-    parts.push_back(t);
+    part(t);
   }
-  if (srcMac) parts.push_back("src " + macText(*srcMac));
-  if (dstMac) parts.push_back("dst " + macText(*dstMac));
+  if (srcMac) part("src ", macText(*srcMac));
+  if (dstMac) part("dst ", macText(*dstMac));
   auto tag = [](const char* what, const VlanMatch& v) {
     std::string s = what;
     if (v.id) s += " " + std::to_string(*v.id);
@@ -57,38 +63,36 @@ std::string Match::describe() const {
     if (v.proto == VlanProto::k8021AD) s += " (802.1ad)";
     return s;
   };
-  if (untagged) parts.push_back("untagged");
-  if (vlan) parts.push_back(tag("vlan", *vlan));
-  if (cvlan) parts.push_back(tag("cvlan", *cvlan));
+  if (untagged) part("untagged");
+  if (vlan) part(tag("vlan", *vlan));
+  if (cvlan) part(tag("cvlan", *cvlan));
   if (ethertype) {
     // The policy's words for the ethertypes it names.
     if (auto word = ethertypeName(*ethertype)) {
-      parts.emplace_back(*word);
+      part(*word);
     } else {
       char buf[24];
       std::snprintf(buf, sizeof buf, "ethertype 0x%04x", static_cast<unsigned>(*ethertype));
-      parts.push_back(buf);
+      part(buf);
     }
   }
   // The version in words unless the keys already say it.
-  if (ipVersion == IpVersion::kV4 && !versionImplied(*this)) parts.push_back("ipv4");
-  if (ipVersion == IpVersion::kV6 && !versionImplied(*this)) parts.push_back("ipv6");
-  if (srcIp) parts.push_back("src " + srcIp->str());
-  if (dstIp) parts.push_back("dst " + dstIp->str());
+  if (ipVersion == IpVersion::kV4 && !versionImplied(*this)) part("ipv4");
+  if (ipVersion == IpVersion::kV6 && !versionImplied(*this)) part("ipv6");
+  if (srcIp) part("src ", srcIp->str());
+  if (dstIp) part("dst ", dstIp->str());
   if (ipProto) {
-    if (auto word = ipProtocolName(*ipProto)) parts.emplace_back(*word);
-    else parts.push_back("ip_proto " + std::to_string(*ipProto));
+    if (auto word = ipProtocolName(*ipProto)) part(*word);
+    else part("ip_proto ", std::to_string(*ipProto));
   }
-  if (srcPort) parts.push_back("sport " + std::to_string(*srcPort));
-  if (dstPort) parts.push_back("dport " + std::to_string(*dstPort));
-  if (parts.empty()) return "any";
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
-  return out;
+  if (srcPort) part("sport ", std::to_string(*srcPort));
+  if (dstPort) part("dport ", std::to_string(*dstPort));
+  return out.empty() ? "any" : out;
 }
 
 std::vector<MatchField> Match::fields() const {
   std::vector<MatchField> out;
+  out.reserve(8);
   auto num = [&](std::string key, uint64_t v) { out.push_back({std::move(key), v}); };
   auto text = [&](std::string key, std::string v) { out.push_back({std::move(key), std::move(v)}); };
   if (tunnel) {
