@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -160,12 +161,20 @@ ordered toJson(const SplitReport& r) {
 }
 
 std::string fingerprint(const SplitReport& r) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a, 64 bits
+  // FNV-1a's constants, eight bytes a step (a byte a step was 3% of a
+  // no-op apply); the shift lets a word's high bits reach the low ones. It
+  // only tells whether the report changed since the last apply.
+  constexpr uint64_t kPrime = 1099511628211ULL;
+  uint64_t h = 1469598103934665603ULL;
   auto bytes = [&](const void* p, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-      h ^= static_cast<const uint8_t*>(p)[i];
-      h *= 1099511628211ULL;
+    const auto* b = static_cast<const uint8_t*>(p);
+    for (; n >= 8; b += 8, n -= 8) {
+      uint64_t word;
+      std::memcpy(&word, b, sizeof word);
+      h = (h ^ word) * kPrime;
+      h ^= h >> 29;
     }
+    for (; n > 0; ++b, --n) h = (h ^ *b) * kPrime;
   };
   auto str = [&](const std::string& s) {
     const uint64_t n = s.size();
