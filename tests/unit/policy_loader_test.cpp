@@ -314,6 +314,24 @@ TEST(PolicyLoader, AnchorsAndAliasesShareParts) {
   EXPECT_EQ(std::get<DeliverStage>(p->chains[1].stages[0].op).to, (Target{TargetKind::kVf, 1}));
 }
 
+// Each chain's nodes are dropped once it is read, unless it defines an
+// anchor: an alias chains later must still find the anchored node intact.
+TEST(PolicyLoader, AnAnchorOutlivesTheChainsReadAfterIt) {
+  std::string text = HEAD "chains:\n"
+                          "  - {name: a, priority: 1, match: &web {ip_proto: tcp, dst_port: 80}, stages: [drop]}\n";
+  for (int i = 2; i < 50; ++i)
+    text += "  - {name: c" + std::to_string(i) + ", priority: " + std::to_string(i) +
+            ", match: {ip_proto: udp, dst_port: " + std::to_string(1000 + i) + "}, stages: [{deliver: {vf: 1}}]}\n";
+  text += "  - {name: z, priority: 50, match: *web, stages: [{deliver: {vf: 0}}]}\n";
+  auto p = loadPolicyText(text, "a.yaml");
+  ASSERT_TRUE(p.ok()) << p.error().describe();
+  ASSERT_EQ(p->chains.size(), 50u);
+  EXPECT_EQ(p->chains.back().match.dstPort, p->chains.front().match.dstPort);
+  EXPECT_EQ(p->chains.back().match.dstPort, std::optional<uint16_t>(80));
+  EXPECT_EQ(p->chains[10].match.dstPort, std::optional<uint16_t>(1011)) << "chains between read as written";
+  EXPECT_EQ(p->chains.back().pos.line, 53) << "the alias chain keeps its own position";
+}
+
 TEST(PolicyLoader, PlainNullsAreNothingAndQuotedOnesAreText) {
   // `match:` with nothing, ~ or null means "everything from the uplink".
   for (const char* empty : {"", " ~", " null", " NULL"}) {
