@@ -146,6 +146,9 @@ std::optional<ApplyFailure> Applier::loadInputs() {
 }
 
 ApplyFailure Applier::fail(const Error& e, FailureKind kind) {
+  // A failure is timed too: from the last step that ended to here (a step
+  // that failed midway, such as loading), and the undo.
+  finishPhase("failed");
   ApplyFailure f{kind, e, false, {}};
   if (executor_) {
     f.changedSomething = executor_->changedAnything();
@@ -153,6 +156,7 @@ ApplyFailure Applier::fail(const Error& e, FailureKind kind) {
     // Everything this run did is undone: the journal goes back to what an
     // earlier interrupted run left (those leftovers are still there).
     if (f.leftovers.empty()) journal_->restore();
+    finishPhase("undo");
   }
   return f;
 }

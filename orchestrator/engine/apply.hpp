@@ -94,7 +94,9 @@ struct ApplyResult {
   bool demuxMoved = false;                    // the demux program moved hook, through the host:
   std::vector<Change> firstPass;              //   what handed its chains to the host and removed it
   std::optional<demux::SplitReport> refusedPlan;  // kPlanRefused: the plan, to show why
-  std::vector<PhaseTime> phases;              // in order; a failed apply lists the steps it finished
+  std::vector<PhaseTime> phases;              // in order; a failed apply lists the steps it ran,
+                                              // then "failed" (from the last one that ended to the
+                                              // failure) and "undo" when it had changes to undo
 
   bool ok() const { return !failure; }
   bool changedKernel() const { return !changes.empty() || !provisioning.empty() || !firstPass.empty(); }

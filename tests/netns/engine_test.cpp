@@ -81,6 +81,20 @@ TEST_F(EngineTest, EveryStepOfAnApplyIsTimedInOrderAndApplyTimingsPrintsThem) {
   EXPECT_NE(cli.err.find("vfsteer: timings (s): load "), std::string::npos) << cli.err;
   EXPECT_NE(cli.err.find(", record "), std::string::npos) << cli.err;
   EXPECT_NE(cli.err.find("(total "), std::string::npos) << cli.err;
+
+  // A failing apply: its steps up to the failure (execute ends with the
+  // kernel's refusal), "failed" from there to the failure being handled,
+  // then the undo.
+  std::string changed = kChains;
+  changed.replace(changed.find("rate_kbps: 800"), 14, "rate_kbps: 900");
+  FaultPlan failing(1);
+  auto bad = applyThrough(writeLabPolicy(changed), failing);
+  ASSERT_FALSE(bad.ok());
+  ASSERT_TRUE(failing.fired());
+  steps.clear();
+  for (const auto& p : bad.phases) steps.push_back(p.phase);
+  EXPECT_EQ(steps, (std::vector<std::string>{"load", "discover", "state", "plan", "provision", "observe", "lower",
+                                             "reconcile", "execute", "failed", "undo"}));
 }
 
 TEST_F(EngineTest, AChangeWritesOnlyWhatItChanges) {
