@@ -185,7 +185,7 @@ Result<Capture> Capture::open(const std::string& netns, const std::string& ifnam
       ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufferBytes, sizeof bufferBytes) != 0) {
     int err = errno;
     ::close(fd);
-    return Error::fromErrno(err, "bind capture on " + ifname);
+    return Error::fromErrno(err, "set up the capture on " + ifname);
   }
   return Capture(fd);
 }
@@ -193,12 +193,15 @@ Result<Capture> Capture::open(const std::string& netns, const std::string& ifnam
 Capture::Capture(Capture&& other) noexcept : fd_(other.fd_), dropped_(other.dropped_) { other.fd_ = -1; }
 
 uint64_t Capture::dropped() {
-  // Reading the statistics resets them, hence the running sum.
+  // Reading the statistics resets them, hence the running sum. Counts that
+  // cannot be read count as drops: a test must not trust such a capture.
   tpacket_stats stats{};
   socklen_t len = sizeof stats;
-  if (::getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0) dropped_ += stats.tp_drops;
+  if (::getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &stats, &len) != 0) return UINT64_MAX;
+  dropped_ += stats.tp_drops;
   return dropped_;
 }
+
 Capture::~Capture() {
   if (fd_ >= 0) ::close(fd_);
 }
