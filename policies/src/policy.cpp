@@ -92,7 +92,6 @@ std::string Match::describe() const {
 
 std::vector<MatchField> Match::fields() const {
   std::vector<MatchField> out;
-  out.reserve(8);
   auto num = [&](std::string key, uint64_t v) { out.push_back({std::move(key), v}); };
   auto text = [&](std::string key, std::string v) { out.push_back({std::move(key), std::move(v)}); };
   if (tunnel) {
