@@ -139,16 +139,6 @@ int main(int argc, char** argv) {
   runVfsteer({"teardown"});
   runVfsteer({"lab", "down"});
   if (auto up = runVfsteer({"lab", "up", "--vfs", std::to_string(kVfs)}); up.status != 0) fail("lab up", up);
-  // One untimed round first: under TCG the first runs of a program pay for
-  // translating its code, which would inflate the N = 1 figures (the fixed
-  // costs every other row is measured against).
-  {
-    const std::string policy = writePolicy(1), batch = writeBatch(1);
-    for (int i = 0; i < 2; ++i) timed({"apply", "-f", policy, "--profile", "mlx5", "--emulate-nic"}, true);
-    timed({"teardown"}, true);
-    timed({"/usr/sbin/tc", "-n", "vfs-host", "-batch", batch}, false);
-    timed({"/usr/sbin/tc", "-n", "vfs-host", "qdisc", "del", "dev", "uplink0", "clsact"}, false);
-  }
   std::vector<Figures> all;
   for (int n : sizes) {
     Figures f;
