@@ -413,6 +413,9 @@ TEST_F(RxMetadataLab, AUserStageReadsTheRxHashAndTheStrippedTagFromMetadata) {
   MetaReader tagger;
   tagger.obj = bpf_object__open_file(VFSTEER_META_READER_BPF, nullptr);
   ASSERT_NE(tagger.obj, nullptr);
+  // Only its tag_egress program is used: its vfs_jmp (pinned by name, in
+  // bpffs's root with no pin directory given) must not be pinned at all.
+  ASSERT_EQ(bpf_map__set_pin_path(bpf_object__find_map_by_name(tagger.obj, "vfs_jmp"), nullptr), 0);
   ASSERT_EQ(bpf_object__load(tagger.obj), 0);
   const int tagFd = bpf_program__fd(bpf_object__find_program_by_name(tagger.obj, "tag_egress"));
   int wireIndex = 0;
