@@ -1,8 +1,9 @@
 // libFuzzer target: the BPF programs that parse packets, run by the kernel
 // on random frames through BPF_PROG_TEST_RUN: the host datapath (its tc and
 // XDP entries, with tables from a policy that uses every match key and
-// stage; once with the classifier made for the policy and once with the
-// tables, which must run the same chain with the same verdict) and the
+// stage; once with the classifier made for the policy and the fast parse,
+// once with the tables and the full parse only, which must run the same
+// chain with the same verdict) and the
 // generated NIC demux program (tc and XDP). Loading them is the verifier
 // check; each run must succeed and return a verdict the hook allows. Needs
 // root (it loads BPF programs and pins the datapath under /sys/fs/bpf).
@@ -52,8 +53,9 @@ chains:
 )";
 
 // The host datapath twice: with the classifier made for the policy (the
-// one a policy this small gets) and with the tables; every frame runs
-// through both, and both must run the same chain.
+// one a policy this small gets) and the fast parse, and with the tables and
+// the full parse only; every frame runs through both, and both must run the
+// same chain.
 struct Programs {
   int hostIngress = -1;
   int hostXdp = -1;
@@ -80,10 +82,11 @@ void removePins() {
   }
 }
 
-// A datapath pinned in `dir` running `tables` with `classifier`.
+// A datapath pinned in `dir` running `tables` with `classifier` and `parser`.
 representors::Datapath loadDatapath(const std::string& dir, representors::HostTables tables,
-                                    representors::HostTables::Classifier classifier) {
-  auto dp = representors::Datapath::create(dir);
+                                    representors::HostTables::Classifier classifier,
+                                    representors::Datapath::Parser parser) {
+  auto dp = representors::Datapath::create(dir, parser);
   if (!dp.ok()) die("the host datapath does not load: " + dp.error().describe());
   for (const auto& prog : tables.userPrograms)
     if (auto s = dp->loadUserProgram(prog); !s.ok()) die(s.error().describe());
@@ -121,9 +124,10 @@ Programs& programs() {
     g_pinDir = "/sys/fs/bpf/vfsteer-fuzz-" + std::to_string(getpid());
     std::atexit(removePins);
     if (!representors::specializable(host->tables)) die("the fuzz policy is too large to specialize");
-    out.datapath = loadDatapath(g_pinDir, host->tables, representors::HostTables::Classifier::kSpecialized);
-    out.tablesDatapath =
-        loadDatapath(g_pinDir + "-tables", host->tables, representors::HostTables::Classifier::kTables);
+    out.datapath = loadDatapath(g_pinDir, host->tables, representors::HostTables::Classifier::kSpecialized,
+                                representors::Datapath::Parser::kFastThenFull);
+    out.tablesDatapath = loadDatapath(g_pinDir + "-tables", host->tables, representors::HostTables::Classifier::kTables,
+                                      representors::Datapath::Parser::kFullOnly);
     out.hostIngress = out.datapath->ingressFd();
     out.hostXdp = out.datapath->xdpFd();
     out.tablesIngress = out.tablesDatapath->ingressFd();

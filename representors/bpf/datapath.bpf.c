@@ -351,10 +351,59 @@ static __always_inline void reset_parsed(struct parsed *p) {
   p->outer_tags_in_packet = 0;
 }
 
+/* 0 turns parse_fast off (Datapath::Parser::kFullOnly, for tests and the
+ * bench); read-only, so the verifier drops the path not taken. */
+const volatile __u32 vfs_fast_parse = 1;
+
+/* The commonest frame without the full parser's generality: untagged
+ * Ethernet, IPv4 that is not a later fragment, TCP, UDP or SCTP, its ports
+ * within the linear data, and UDP not to a port the policy names as a
+ * tunnel. For such a frame this fills p exactly as reset_parsed and the
+ * full parse would (the headers it skips are the ones the frame does not
+ * have) and returns 1; for any other frame it returns 0 and changes
+ * nothing that matters (the caller then resets p and parses in full).
+ * Measured: the full parse, a call to a global function that handles
+ * tags, IPv6 and tunnels, was about a third of a specialized classifier's
+ * run. */
+static __always_inline int parse_fast(void *data, void *data_end, __u32 ifindex,
+                                      const struct vfs_gen_config *gc, struct parsed *p) {
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP)) return 0;
+  struct iphdr *ip = (void *)(eth + 1);
+  if ((void *)(ip + 1) > data_end || ip->ihl < 5 || (ip->frag_off & bpf_htons(0x1fff))) return 0;
+  __u8 proto = ip->protocol;
+  if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP) return 0;
+  __u16 *ports = (void *)ip + ip->ihl * 4;
+  if ((void *)(ports + 2) > data_end) return 0;
+  if (proto == IPPROTO_UDP) {
+#pragma unroll
+    for (int i = 0; i < VFS_MAX_TUNNEL_PORTS; i++)
+      if (gc->tunnel_ports[i].port && gc->tunnel_ports[i].port == ports[1]) return 0;
+  }
+  struct vfs_key *o = &p->outer;
+  __builtin_memset(o, 0, sizeof(*o));
+  o->ifindex = ifindex;
+  o->ethertype = bpf_htons(ETH_P_IP);
+  o->ip_proto = proto;
+  o->sport = ports[0];
+  o->dport = ports[1];
+  o->src4 = ip->saddr;
+  o->dst4 = ip->daddr;
+  __builtin_memcpy(o->dmac, eth->h_dest, 6);
+  __builtin_memcpy(o->smac, eth->h_source, 6);
+  p->has_inner = 0;
+  p->malformed = 0;
+  p->outer_tags_in_packet = 0;
+  return 1;
+}
+
+/* Fills p (reset first) from the frame. */
 static __always_inline void parse(struct __sk_buff *skb, const struct vfs_gen_config *gc,
                                   struct parsed *p) {
   void *data = (void *)(long)skb->data;
   void *data_end = (void *)(long)skb->data_end;
+  if (vfs_fast_parse && !skb->vlan_present && parse_fast(data, data_end, skb->ingress_ifindex, gc, p)) return;
+  reset_parsed(p);
   /* Headers beyond the linear part (a non-linear skb) are pulled in once. */
   if (data + skb->len > data_end && data + VFS_PULL_LEN > data_end)
     bpf_skb_pull_data(skb, skb->len < VFS_PULL_LEN ? skb->len : VFS_PULL_LEN);
@@ -375,6 +424,9 @@ static __always_inline void parse(struct __sk_buff *skb, const struct vfs_gen_co
  * vfs_parse_frame_xdp. */
 static __always_inline void parse_xdp(struct xdp_md *ctx, const struct vfs_gen_config *gc,
                                       struct parsed *p, __u32 accel) {
+  if (vfs_fast_parse && !accel && parse_fast((void *)(long)ctx->data, (void *)(long)ctx->data_end, ctx->ingress_ifindex, gc, p))
+    return;
+  reset_parsed(p);
   struct vfs_key *o = &p->outer;
   o->ifindex = ctx->ingress_ifindex;
   __u8 type = VFS_TUN_NONE, t[8];
@@ -460,7 +512,6 @@ __noinline int vfs_decap(struct __sk_buff *skb, __u32 gen) {
   if (!cfg || !sc || !skb) return -1;
   if (skb->vlan_present && bpf_skb_vlan_pop(skb)) return -1;
   struct parsed *p = &sc->p;
-  reset_parsed(p);
   parse(skb, &cfg->gen[gen & 1], p);
   if (!p->has_inner || p->outer_tags_in_packet) return -1;
   struct ethhdr inner_eth;
@@ -482,7 +533,6 @@ __noinline int vfs_decap_xdp(struct xdp_md *ctx, __u32 gen) {
   struct vfs_scratch *sc = bpf_map_lookup_elem(&vfs_scratch, &one);
   if (!cfg || !sc) return -1;
   struct parsed *p = &sc->p;
-  reset_parsed(p);
   parse_xdp(ctx, &cfg->gen[gen & 1], p, 0); /* a stripped tag is back in the frame by now */
   if (!p->has_inner || p->outer_tags_in_packet > 1) return -1;
   return bpf_xdp_adjust_head(ctx, p->inner_off) ? -1 : 0;
@@ -743,7 +793,6 @@ int vfs_ingress(struct __sk_buff *skb) {
   if (!sc) return VFS_DEFAULT_PATH;
   const struct vfs_gen_config *gc = &cfg->gen[gen];
   struct parsed *p = &sc->p;
-  reset_parsed(p);
   parse(skb, gc, p);
   if (p->malformed) {
     count(VFS_G_MALFORMED);
@@ -836,7 +885,6 @@ static __always_inline int xdp_entry(struct xdp_md *ctx, __u32 accel) {
   __u32 gen = cfg->active & 1;
   const struct vfs_gen_config *gc = &cfg->gen[gen];
   struct parsed *p = &sc->p;
-  reset_parsed(p);
   parse_xdp(ctx, gc, p, accel);
   if (p->malformed) return pass_to_tc(ctx, gen, VFS_HO_MALFORMED, 0);
   sc->spec.gen = gen;

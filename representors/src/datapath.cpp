@@ -183,13 +183,14 @@ Result<std::optional<Datapath>> Datapath::open(const std::string& dir) {
   return std::optional<Datapath>(Datapath(dir, std::move(fds)));
 }
 
-Result<Datapath> Datapath::create(const std::string& dir) {
+Result<Datapath> Datapath::create(const std::string& dir, Parser parser) {
   LibbpfLogScope logScope;
   VFSTEER_TRY(paths::makePrivateDirs(dir));
 
   LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir.c_str());
   vfsteer_datapath* skel = vfsteer_datapath__open_opts(&opts);
   if (!skel) return bpfError(errno, "open the embedded datapath object");
+  skel->rodata->vfs_fast_parse = parser == Parser::kFastThenFull ? 1 : 0;
   auto fail = [&](int err, const std::string& what) -> Error {
     Error e = bpfError(err, what);
     vfsteer_datapath__destroy(skel);

@@ -57,8 +57,12 @@ class Datapath {
 
   // The datapath pinned in `dir`, or nothing when there is none.
   static Result<std::optional<Datapath>> open(const std::string& dir);
+  // How the entries parse a frame. kFullOnly turns off the fast parse of
+  // untagged IPv4 TCP/UDP/SCTP frames (parse_fast in datapath.bpf.c), so
+  // that tests and the bench can hold the fast parse against the full one.
+  enum class Parser { kFastThenFull, kFullOnly };
   // Loads the datapath and pins it in `dir` (which must not hold one).
-  static Result<Datapath> create(const std::string& dir);
+  static Result<Datapath> create(const std::string& dir, Parser parser = Parser::kFastThenFull);
 
   Datapath(Datapath&&) noexcept;
   Datapath& operator=(Datapath&&) noexcept;
