@@ -4,7 +4,10 @@
 // BPF_PROG_TEST_RUN in the same process: the tc entry against a minimal tc
 // program, the XDP entry against a minimal XDP program. For tc also against
 // a "floor": the minimal program plus one hash lookup of a key as long as
-// the datapath's (the least any table-driven classifier does). Then the
+// the datapath's (the least any table-driven classifier does). Each row
+// also runs a second datapath that parses every frame in full (no fast
+// parse; Datapath::Parser::kFullOnly) with the same tables, so that what
+// the fast parse saves shows in the same run. Then the
 // trombone with real frames: the XDP entry run with
 // BPF_F_TEST_XDP_LIVE_FRAMES, so every frame really is redirected out of a
 // veth, with the tables and with the classifier made for the policy,
@@ -333,13 +336,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", dp.error().describe().c_str());
     return 1;
   }
+  auto dpFull = Datapath::create(dir + "-full-parse", Datapath::Parser::kFullOnly);
+  if (!dpFull.ok()) {
+    std::fprintf(stderr, "%s\n", dpFull.error().describe().c_str());
+    (void)dp->destroy();
+    return 1;
+  }
   std::printf("BPF_PROG_TEST_RUN, 64-byte UDP/IPv4 frame, %d runs x %d repetitions (best), one match shape;\n"
               "specialized: the classifier made for the policy, the frame matching its last rule\n",
               kRuns, kRepeat);
-  std::printf("%4s  %8s  %-11s  %14s  %14s  %7s  %12s  %7s\n", "hook", "rules", "program", "vfsteer ns/pkt",
-              "minimal ns/pkt", "ratio", "floor ns/pkt", "ratio");
+  std::printf("%4s  %8s  %-11s  %14s  %10s  %14s  %7s  %12s  %7s\n", "hook", "rules", "program", "vfsteer ns/pkt",
+              "full parse", "minimal ns/pkt", "ratio", "floor ns/pkt", "ratio");
   int status = 0;
   uint32_t gen = dp->activeGeneration();
+  uint32_t genFull = dpFull->activeGeneration();
   nlohmann::json rows = nlohmann::json::array();
   for (int n : sizes) {
     for (auto classifier : {HostTables::Classifier::kTables, HostTables::Classifier::kSpecialized}) {
@@ -348,14 +358,18 @@ int main(int argc, char** argv) {
       if (specialized && !specializable(tables)) continue;
       tables.classifier = classifier;
       gen ^= 1;
+      genFull ^= 1;
       auto written = dp->writeGeneration(gen, tables);
       auto active = written.ok() ? dp->activate(gen) : written;
+      if (active.ok()) active = dpFull->writeGeneration(genFull, tables);
+      if (active.ok()) active = dpFull->activate(genFull);
       if (!active.ok()) {
         std::fprintf(stderr, "%s\n", active.error().describe().c_str());
         status = 1;
         break;
       }
       (void)dp->clearGeneration(gen ^ 1);
+      (void)dpFull->clearGeneration(genFull ^ 1);
       if (!fillFloor(floorMap, n)) {
         std::perror("fill the floor program's table");
         status = 1;
@@ -369,21 +383,22 @@ int main(int argc, char** argv) {
         const bool tc = hook == Hook::kTc;
         const int verdict = tc ? TC_ACT_REDIRECT : XDP_REDIRECT;
         double ours = nsPerPacket(tc ? dp->ingressFd() : dp->xdpFd(), hook, frame, verdict);
+        double full = nsPerPacket(tc ? dpFull->ingressFd() : dpFull->xdpFd(), hook, frame, verdict);
         double base = nsPerPacket(tc ? minimalFd : minimalXdpFd, hook, frame, verdict);
         double floor = tc ? nsPerPacket(floorFd, hook, frame, verdict) : 0;
-        if (ours < 0 || base < 0 || floor < 0) {
+        if (ours < 0 || full < 0 || base < 0 || floor < 0) {
           status = 1;
           break;
         }
-        nlohmann::json row = {{"hook", tc ? "tc" : "xdp"}, {"rules", n},        {"program", program},
-                              {"ns", ours},               {"minimal_ns", base}};
+        nlohmann::json row = {{"hook", tc ? "tc" : "xdp"}, {"rules", n},         {"program", program},
+                              {"ns", ours},               {"full_parse_ns", full}, {"minimal_ns", base}};
         if (tc) {
           row["floor_ns"] = floor;
-          std::printf("%4s  %8d  %-11s  %14.1f  %14.1f  %6.2fx  %12.1f  %6.2fx\n", "tc", n, program, ours, base,
-                      ours / base, floor, ours / floor);
+          std::printf("%4s  %8d  %-11s  %14.1f  %10.1f  %14.1f  %6.2fx  %12.1f  %6.2fx\n", "tc", n, program, ours,
+                      full, base, ours / base, floor, ours / floor);
         } else {
-          std::printf("%4s  %8d  %-11s  %14.1f  %14.1f  %6.2fx  %12s  %7s\n", "xdp", n, program, ours, base,
-                      ours / base, "-", "-");
+          std::printf("%4s  %8d  %-11s  %14.1f  %10.1f  %14.1f  %6.2fx  %12s  %7s\n", "xdp", n, program, ours, full,
+                      base, ours / base, "-", "-");
         }
         rows.push_back(row);
       }
@@ -437,6 +452,7 @@ int main(int argc, char** argv) {
     }
   }
   (void)dp->destroy();
+  (void)dpFull->destroy();
   bpf_object__close(minimal);
   if (status == 0)
     std::printf("%s\n",
