@@ -76,25 +76,14 @@ class ParserDatapath {
     std::vector<uint8_t> values(cpus * stride, kPoison);
     const uint32_t zero = 0;
     EXPECT_EQ(bpf_map_update_elem(scratch_.get(), &zero, values.data(), BPF_ANY), 0) << std::strerror(errno);
-    __sk_buff skb{};
-    skb.ingress_ifindex = 1;
-    skb.ifindex = 1;
-    xdp_md xdp{};
-    xdp.ingress_ifindex = 1;
-    xdp.data_end = static_cast<uint32_t>(frame.size());
-    void* ctx = tc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp);
-    const auto ctxSize = static_cast<uint32_t>(tc ? sizeof skb : sizeof xdp);
-    Bytes out(frame.size() + 256);
-    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_out = out.data(),
-                .data_size_in = static_cast<uint32_t>(frame.size()), .data_size_out = static_cast<uint32_t>(out.size()),
-                .ctx_in = ctx, .ctx_out = ctx, .ctx_size_in = ctxSize, .ctx_size_out = ctxSize, .repeat = 1);
+    const TestRunOnLo ran = testRunOnLo(tc ? dp_->ingressFd() : dp_->xdpFd(), tc, frame);
     Run r;
-    if (bpf_prog_test_run_opts(tc ? dp_->ingressFd() : dp_->xdpFd(), &opts) != 0) {
+    if (ran.err != 0) {
       // tc's test run wants the whole L3 header of the ethertype a frame names.
-      EXPECT_TRUE(errno == EINVAL && tc) << std::strerror(errno);
+      EXPECT_TRUE(ran.err == EINVAL && tc) << std::strerror(ran.err);
       return r;
     }
-    r.verdict = opts.retval;
+    r.verdict = ran.verdict;
     EXPECT_EQ(bpf_map_lookup_elem(scratch_.get(), &zero, values.data()), 0) << std::strerror(errno);
     std::memcpy(&r.parsed, &values[static_cast<size_t>(cpu) * stride] + offsetof(vfs_scratch, p), sizeof r.parsed);
     return r;
@@ -127,7 +116,8 @@ std::vector<Bytes> edgeFrames() {
       ip4(IPPROTO_UDP, FrameBuilder::udp(40000, kGenevePort, FrameBuilder::geneve(7, inner))),
       ip4(IPPROTO_UDP, FrameBuilder::udp(40000, 4790, FrameBuilder::vxlan(42, inner))),  // not a tunnel port
       FrameBuilder::tagged(ip4(IPPROTO_UDP, udp), ETH_P_8021Q, 100),
-      FrameBuilder::ethernet(kDst, kSrc, ETH_P_IPV6, FrameBuilder::ipv6("2001:db8::1", "2001:db8::2", IPPROTO_UDP, udp)),
+      FrameBuilder::ethernet(kDst, kSrc, ETH_P_IPV6,
+                             FrameBuilder::ipv6("2001:db8::1", "2001:db8::2", IPPROTO_UDP, udp)),
   };
   // A VXLAN header whose VNI is not marked valid: not a tunnel.
   Bytes invalidVni = frames[5];
@@ -169,7 +159,8 @@ TEST(FastParse, LeavesWhatTheFullParseLeaves) {
   std::vector<Bytes> frames;
   const std::vector<Bytes> edges = edgeFrames();
   for (const Bytes& f : edges)
-    for (size_t len = ETH_HLEN; len <= f.size(); ++len) frames.emplace_back(f.begin(), f.begin() + static_cast<long>(len));
+    for (size_t len = ETH_HLEN; len <= f.size(); ++len)
+      frames.emplace_back(f.begin(), f.begin() + static_cast<long>(len));
   Generator gen(2026);
   for (int i = 0; i < 3000; ++i) {
     Bytes f = edges[static_cast<size_t>(gen.pick(static_cast<int>(edges.size())))];

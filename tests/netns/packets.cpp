@@ -1,6 +1,8 @@
 #include "packets.hpp"
 
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -260,6 +262,29 @@ Status sendFrames(const std::string& netns, const std::string& ifname, const std
   }
   ::close(fd);
   return okStatus();
+}
+
+TestRunOnLo testRunOnLo(int prog, bool tc, const Bytes& frame) {
+  __sk_buff skb{};
+  skb.ingress_ifindex = 1;
+  skb.ifindex = 1;
+  xdp_md xdp{};
+  xdp.ingress_ifindex = 1;
+  xdp.data_end = static_cast<uint32_t>(frame.size());
+  void* ctx = tc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp);
+  const auto ctxSize = static_cast<uint32_t>(tc ? sizeof skb : sizeof xdp);
+  Bytes out(frame.size() + 256);  // room for a tag or header a program pushes
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_out = out.data(),
+              .data_size_in = static_cast<uint32_t>(frame.size()), .data_size_out = static_cast<uint32_t>(out.size()),
+              .ctx_in = ctx, .ctx_out = ctx, .ctx_size_in = ctxSize, .ctx_size_out = ctxSize, .repeat = 1);
+  TestRunOnLo r;
+  if (bpf_prog_test_run_opts(prog, &opts) != 0) {
+    r.err = errno;
+    return r;
+  }
+  r.verdict = opts.retval;
+  r.mark = tc ? skb.mark : 0;
+  return r;
 }
 
 }  // namespace vfsteer::testing

@@ -67,4 +67,14 @@ class Capture {
 // Sends raw frames out of `ifname` in namespace `netns`.
 Status sendFrames(const std::string& netns, const std::string& ifname, const std::vector<Bytes>& frames);
 
+// One BPF_PROG_TEST_RUN of a tc (`tc`) or XDP program on `frame`, as if it
+// arrived on lo (ifindex 1). `err` is the syscall's errno (0: it ran);
+// `mark` what a tc program left in skb->mark.
+struct TestRunOnLo {
+  int err = 0;
+  uint32_t verdict = 0;
+  uint32_t mark = 0;
+};
+TestRunOnLo testRunOnLo(int prog, bool tc, const Bytes& frame);
+
 }  // namespace vfsteer::testing

@@ -22,6 +22,7 @@
 #include "engine/host_program.hpp"
 #include "generators.hpp"
 #include "host_model.hpp"
+#include "packets.hpp"
 #include "scratch_netns.hpp"
 #include "vfsteer/common/unique_fd.hpp"
 #include "vfsteer/demux/interpreter.hpp"
@@ -203,20 +204,10 @@ struct TestRun {
 };
 
 TestRun runOnRuleFrame(int prog, DemuxHook hook) {
-  std::vector<uint8_t> f = udpFrame(0);
-  __sk_buff skb{};
-  skb.ingress_ifindex = 1;
-  skb.ifindex = 1;
-  xdp_md xdp{};
-  xdp.ingress_ifindex = 1;
-  xdp.data_end = static_cast<uint32_t>(f.size());
   const bool tc = hook == DemuxHook::kTc;
-  void* ctx = tc ? static_cast<void*>(&skb) : static_cast<void*>(&xdp);
-  const auto ctxSize = static_cast<uint32_t>(tc ? sizeof skb : sizeof xdp);
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.data(), .data_size_in = static_cast<uint32_t>(f.size()),
-              .ctx_in = ctx, .ctx_out = ctx, .ctx_size_in = ctxSize, .ctx_size_out = ctxSize, .repeat = 1);
-  EXPECT_EQ(bpf_prog_test_run_opts(prog, &opts), 0) << std::strerror(errno);
-  return {static_cast<int>(opts.retval), tc ? skb.mark : 0};
+  const TestRunOnLo r = testRunOnLo(prog, tc, udpFrame(0));
+  EXPECT_EQ(r.err, 0) << std::strerror(r.err);
+  return {static_cast<int>(r.verdict), r.mark};
 }
 
 int verdictOn(int prog, DemuxHook hook) { return runOnRuleFrame(prog, hook).verdict; }
