@@ -225,6 +225,14 @@ Result<Datapath> Datapath::create(const std::string& dir, Parser parser) {
 Result<Datapath::RxEntry> Datapath::loadRxEntry(const std::string& dir, uint32_t ifindex) {
   LibbpfLogScope logScope;
   if (!fs::exists(dir + "/vfs_config")) return Error(ErrorCode::kNotFound, "no host datapath pinned in " + dir);
+  // libbpf would create and pin a map the directory lacks, next to an older
+  // vfsteer's datapath whose entries do not use it: refuse instead.
+  for (const char* m : kMapNames)
+    if (!fs::exists(dir + "/" + m))
+      return Error(ErrorCode::kNotSupported,
+                   "the host datapath pinned in " + dir + " was loaded by an older vfsteer (it has no " + m +
+                       ") and cannot read the driver's RX metadata; run `vfsteer teardown` and apply again to "
+                       "reload it");
   // The maps are pinned by name: this object's are the datapath's.
   LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir.c_str());
   vfsteer_datapath_rx* skel = vfsteer_datapath_rx__open_opts(&opts);

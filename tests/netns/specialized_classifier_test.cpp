@@ -349,8 +349,8 @@ TEST(SpecializedClassifier, RunsTheChainsItCanWriteOutAsTheDatapathDoes) {
 }
 
 // A datapath an older vfsteer pinned has no classifier arrays: it still
-// opens, classifies with its tables, refuses a classifier with what to do,
-// and tears down.
+// opens, classifies with its tables, refuses a classifier and a port's RX
+// metadata entry with what to do (pinning nothing new), and tears down.
 TEST(SpecializedClassifier, ADatapathPinnedWithoutItStillOpensAndSaysWhatToDo) {
   VFSTEER_REQUIRE_ROOT();
   const std::string dir = "/sys/fs/bpf/vfsteer-spec-old-" + std::to_string(getpid());
@@ -372,6 +372,12 @@ TEST(SpecializedClassifier, ADatapathPinnedWithoutItStillOpensAndSaysWhatToDo) {
   EXPECT_EQ(refused.error().code(), ErrorCode::kNotSupported);
   EXPECT_NE(refused.error().message().find("device.host_classifier: tables"), std::string::npos)
       << refused.error().message();
+  auto rx = Datapath::loadRxEntry(dir, 1);
+  ASSERT_FALSE(rx.ok());
+  EXPECT_EQ(rx.error().code(), ErrorCode::kNotSupported);
+  EXPECT_NE(rx.error().message().find("vfsteer teardown"), std::string::npos) << rx.error().message();
+  for (const char* pin : {"vfs_spec_tc", "vfs_spec_xdp", "vfs_scratch"})
+    EXPECT_FALSE(std::filesystem::exists(dir + "/" + pin)) << pin << " pinned anew";
   EXPECT_TRUE(dp.destroy().ok());
   EXPECT_FALSE(std::filesystem::exists(dir));
 }

@@ -85,6 +85,7 @@ class Datapath {
   // gets its own, loaded on the maps of the datapath pinned in `dir`; it
   // lives while the fd or an XDP attachment holds it. Call from the
   // namespace that holds `ifindex`; it attaches in native (driver) mode only.
+  // Refused (kNotSupported) when `dir` lacks one of this vfsteer's maps.
   struct RxEntry {
     UniqueFd fd;
     uint32_t id = 0;
