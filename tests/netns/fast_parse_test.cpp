@@ -95,6 +95,25 @@ class ParserDatapath {
   UniqueFd scratch_;
 };
 
+// Keeps the calling thread on one CPU while it lives.
+class PinnedToCpu {
+ public:
+  explicit PinnedToCpu(int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ok_ = sched_getaffinity(0, sizeof before_, &before_) == 0 && sched_setaffinity(0, sizeof one, &one) == 0;
+  }
+  ~PinnedToCpu() {
+    if (ok_) (void)sched_setaffinity(0, sizeof before_, &before_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  cpu_set_t before_{};
+  bool ok_ = false;
+};
+
 const Mac kDst = mac("02:00:00:00:00:10"), kSrc = mac("02:00:00:00:00:fe");
 
 Bytes ip4(uint8_t proto, const Bytes& l4) {
@@ -145,11 +164,8 @@ TEST(FastParse, LeavesWhatTheFullParseLeaves) {
   // One CPU, so that the scratch read back is the one the runs wrote.
   const int cpu = sched_getcpu();
   ASSERT_GE(cpu, 0);
-  cpu_set_t one, before;
-  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  PinnedToCpu pinned(cpu);
+  ASSERT_TRUE(pinned.ok()) << std::strerror(errno);
 
   ParserDatapath fast("fast", Datapath::Parser::kFastThenFull);
   ParserDatapath full("full", Datapath::Parser::kFullOnly);
@@ -189,7 +205,6 @@ TEST(FastParse, LeavesWhatTheFullParseLeaves) {
       matched += *b.verdict == (tc ? TC_ACT_SHOT : XDP_DROP);
     }
   }
-  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
   std::printf("fast parse: %zu frames, %zu runs, %zu of the fast parse's shape, %zu matched the rule\n", frames.size(),
               runs, fastShaped, matched);
   // Both kinds of frame, and the rule's, came up.

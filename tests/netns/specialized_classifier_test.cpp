@@ -373,9 +373,11 @@ TEST(SpecializedClassifier, ADatapathPinnedWithoutItStillOpensAndSaysWhatToDo) {
   EXPECT_NE(refused.error().message().find("device.host_classifier: tables"), std::string::npos)
       << refused.error().message();
   auto rx = Datapath::loadRxEntry(dir, 1);
-  ASSERT_FALSE(rx.ok());
-  EXPECT_EQ(rx.error().code(), ErrorCode::kNotSupported);
-  EXPECT_NE(rx.error().message().find("vfsteer teardown"), std::string::npos) << rx.error().message();
+  EXPECT_FALSE(rx.ok());
+  if (!rx.ok()) {
+    EXPECT_EQ(rx.error().code(), ErrorCode::kNotSupported);
+    EXPECT_NE(rx.error().message().find("vfsteer teardown"), std::string::npos) << rx.error().message();
+  }
   for (const char* pin : {"vfs_spec_tc", "vfs_spec_xdp", "vfs_scratch"})
     EXPECT_FALSE(std::filesystem::exists(dir + "/" + pin)) << pin << " pinned anew";
   EXPECT_TRUE(dp.destroy().ok());
