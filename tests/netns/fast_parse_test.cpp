@@ -1,12 +1,13 @@
 // The host datapath's fast parse (parse_fast in datapath.bpf.c: untagged
-// IPv4 TCP/UDP/SCTP frames) against its full parse, run by the kernel. Two
-// datapaths with the same tables, one with the fast parse and one without
-// (Datapath::Parser::kFullOnly); every frame runs through the tc and XDP
-// entries of both, and what each parse left in the per-CPU scratch (struct
-// vfs_parsed, poisoned before every run) and the verdict must be the same,
-// byte for byte. The frames are the edges of the fast parse's conditions
-// (IP header lengths, fragments, protocols, tunnel ports, tags, IPv6), each
-// cut short at every length, and random mutations of them.
+// IPv4 and IPv6 TCP/UDP/SCTP frames) against its full parse, run by the
+// kernel. Two datapaths with the same tables, one with the fast parse and
+// one without (Datapath::Parser::kFullOnly); every frame runs through the
+// tc and XDP entries of both, and what each parse left in the per-CPU
+// scratch (struct vfs_parsed, poisoned before every run) and the verdict
+// must be the same, byte for byte. The frames are the edges of the fast
+// parse's conditions (IP header lengths, fragments, protocols, tunnel
+// ports, tags, IPv6 extension headers), each cut short at every length,
+// and random mutations of them.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -120,6 +121,10 @@ Bytes ip4(uint8_t proto, const Bytes& l4) {
   return FrameBuilder::ethernet(kDst, kSrc, ETH_P_IP, FrameBuilder::ipv4("10.9.0.1", "10.0.0.0", proto, l4));
 }
 
+Bytes ip6(uint8_t proto, const Bytes& l4) {
+  return FrameBuilder::ethernet(kDst, kSrc, ETH_P_IPV6, FrameBuilder::ipv6("2001:db8::1", "2001:db8::2", proto, l4));
+}
+
 // Frames at and around each condition of the fast parse.
 std::vector<Bytes> edgeFrames() {
   const Bytes payload = text("0123456789abcdef");
@@ -135,8 +140,14 @@ std::vector<Bytes> edgeFrames() {
       ip4(IPPROTO_UDP, FrameBuilder::udp(40000, kGenevePort, FrameBuilder::geneve(7, inner))),
       ip4(IPPROTO_UDP, FrameBuilder::udp(40000, 4790, FrameBuilder::vxlan(42, inner))),  // not a tunnel port
       FrameBuilder::tagged(ip4(IPPROTO_UDP, udp), ETH_P_8021Q, 100),
+      ip6(IPPROTO_UDP, udp),
+      ip6(IPPROTO_TCP, FrameBuilder::tcp(1000, 80, payload)),
+      ip6(IPPROTO_SCTP, udp),
+      ip6(58, payload),  // ICMPv6
+      ip6(IPPROTO_UDP, FrameBuilder::udp(40000, kVxlanPort, FrameBuilder::vxlan(42, inner))),
       FrameBuilder::ethernet(kDst, kSrc, ETH_P_IPV6,
-                             FrameBuilder::ipv6("2001:db8::1", "2001:db8::2", IPPROTO_UDP, udp)),
+                             FrameBuilder::ipv6WithHopByHop("2001:db8::1", "2001:db8::2", IPPROTO_UDP, udp)),
+      FrameBuilder::tagged(ip6(IPPROTO_UDP, udp), ETH_P_8021AD, 100),
   };
   // A VXLAN header whose VNI is not marked valid: not a tunnel.
   Bytes invalidVni = frames[5];
@@ -186,8 +197,9 @@ TEST(FastParse, LeavesWhatTheFullParseLeaves) {
     frames.push_back(f);
   }
 
-  // fastShaped: untagged IPv4 TCP/UDP/SCTP by the full parse (later
-  // fragments among them, which the fast parse leaves to the full one).
+  // fastShaped: untagged IPv4 or IPv6 TCP/UDP/SCTP by the full parse (later
+  // fragments and extension headers among them, which the fast parse
+  // leaves to the full one).
   size_t runs = 0, fastShaped = 0, matched = 0;
   for (size_t i = 0; i < frames.size(); ++i) {
     for (bool tc : {true, false}) {
@@ -200,7 +212,8 @@ TEST(FastParse, LeavesWhatTheFullParseLeaves) {
       ASSERT_EQ(std::memcmp(&a.parsed, &b.parsed, sizeof a.parsed), 0) << where << ": the parses differ";
       ++runs;
       const vfs_key& o = b.parsed.outer;
-      fastShaped += !b.parsed.malformed && !b.parsed.has_inner && o.ethertype == htons(ETH_P_IP) && o.tpid0 == 0 &&
+      fastShaped += !b.parsed.malformed && !b.parsed.has_inner &&
+                    (o.ethertype == htons(ETH_P_IP) || o.ethertype == htons(ETH_P_IPV6)) && o.tpid0 == 0 &&
                     (o.ip_proto == IPPROTO_TCP || o.ip_proto == IPPROTO_UDP || o.ip_proto == IPPROTO_SCTP);
       matched += *b.verdict == (tc ? TC_ACT_SHOT : XDP_DROP);
     }
