@@ -1,12 +1,14 @@
 // libFuzzer target: the policy loader, then the planner on every bundled
 // profile. Any input is either a policy or an error that says where; no
-// crash, no hang, no sanitizer report.
+// crash, no hang, no sanitizer report. A policy also goes through apply's
+// cache codec and must come back equal.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "vfsteer/demux/splitter.hpp"
+#include "vfsteer/policies/codec.hpp"
 #include "vfsteer/policies/loader.hpp"
 
 using namespace vfsteer;
@@ -32,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (policy.error().message().rfind("fuzz.yaml", 0) != 0) std::abort();
     return 0;
   }
+  if (policies::decodePolicy(policies::encodePolicy(*policy)) != *policy) std::abort();
   for (const auto& profile : bundledProfiles()) {
     for (auto mode : {policies::OffloadMode::kAuto, policies::OffloadMode::kSkipSw, policies::OffloadMode::kSkipHw}) {
       demux::PlanOptions options;

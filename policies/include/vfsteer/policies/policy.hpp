@@ -1,6 +1,7 @@
 // The validated steering policy (format v1). docs/policy.md documents every
 // field. A Policy that exists has passed validation: code downstream may rely
-// on the invariants listed at each field.
+// on the invariants listed at each field. A field added here goes into
+// src/policy_codec.cpp too (the bytes apply keeps of a loaded policy).
 #pragma once
 
 #include <cstdint>
@@ -36,6 +37,7 @@ struct VfSetting {
   std::optional<uint32_t> maxTxRateMbps;
   std::optional<uint32_t> minTxRateMbps;
   SourcePos pos;
+  bool operator==(const VfSetting&) const = default;
 };
 
 struct Device {
@@ -64,6 +66,7 @@ struct Device {
   // tuple-space tables, e.g. to compare the two.
   bool hostSpecialize = true;
   SourcePos pos;
+  bool operator==(const Device&) const = default;
 };
 
 // The side a packet enters from: the uplink (the wire) or one VF.
@@ -122,6 +125,7 @@ struct Match {
   std::optional<uint16_t> dstPort;
   std::optional<TunnelMatch> tunnel;
   SourcePos pos;
+  bool operator==(const Match&) const = default;
 
   // The keys this match uses, in the profile vocabulary.
   std::vector<MatchKey> keys() const;
@@ -145,33 +149,46 @@ struct Target {
   auto operator<=>(const Target&) const = default;
 };
 
-struct VlanPopStage {};
+struct VlanPopStage {
+  bool operator==(const VlanPopStage&) const = default;
+};
 struct VlanPushStage {
   uint16_t id = 0;
   uint8_t prio = 0;
   VlanProto proto = VlanProto::k8021Q;
+  bool operator==(const VlanPushStage&) const = default;
 };
-struct TunnelDecapStage {};
+struct TunnelDecapStage {
+  bool operator==(const TunnelDecapStage&) const = default;
+};
 struct QueueStage {
   uint16_t queue = 0;
+  bool operator==(const QueueStage&) const = default;
 };
 struct PoliceStage {
   uint64_t rateBitsPerSec = 0;
   uint32_t burstBytes = 0;
+  bool operator==(const PoliceStage&) const = default;
 };
 struct MarkStage {
   uint32_t mark = 0;
+  bool operator==(const MarkStage&) const = default;
 };
 struct MirrorStage {
   Target to;
+  bool operator==(const MirrorStage&) const = default;
 };
-struct DropStage {};
+struct DropStage {
+  bool operator==(const DropStage&) const = default;
+};
 struct BpfStage {
   std::string object;   // path to an ELF object, as written in the policy
   std::string program;  // program (function) name inside it
+  bool operator==(const BpfStage&) const = default;
 };
 struct DeliverStage {
   Target to;
+  bool operator==(const DeliverStage&) const = default;
 };
 
 using StageOp = std::variant<VlanPopStage, VlanPushStage, TunnelDecapStage, QueueStage,
@@ -183,6 +200,7 @@ struct Stage {
   SourcePos pos;
   StageKind kind() const;
   std::string describe() const;  // "vlan_push 100", "deliver vf1", ...
+  bool operator==(const Stage&) const = default;
 };
 
 // Invariants: stages is non-empty, the last stage is deliver or drop and
@@ -195,6 +213,7 @@ struct Chain {
   Match match;
   std::vector<Stage> stages;
   SourcePos pos;
+  bool operator==(const Chain&) const = default;
 };
 
 struct Policy {
@@ -204,6 +223,7 @@ struct Policy {
   std::vector<Chain> chains;
 
   const Chain* findChain(std::string_view name) const;
+  bool operator==(const Policy&) const = default;
 };
 
 inline constexpr uint32_t kMaxChainPriority = 9999;
