@@ -19,14 +19,17 @@ struct ApplyArgs {
   bool timings = false;
 };
 
-// One line on stderr: each step's seconds, in order, and their sum.
-void printTimings(const std::vector<engine::PhaseTime>& phases) {
+// One line on stderr: each step's seconds, in order, and their sum ("load
+// (cached)" when the policy came from the cache an earlier apply kept).
+void printTimings(const engine::ApplyResult& r) {
+  const auto& phases = r.phases;
   std::string line = "vfsteer: timings (s):";
   double total = 0;
   char figure[32];
   for (const auto& p : phases) {
     std::snprintf(figure, sizeof figure, " %.3f", p.took.count());
-    line += (&p == &phases.front() ? " " : ", ") + p.phase + figure;
+    line += (&p == &phases.front() ? " " : ", ") + p.phase + (p.phase == "load" && r.policyCached ? " (cached)" : "") +
+            figure;
     total += p.took.count();
   }
   std::snprintf(figure, sizeof figure, "%.3f", total);
@@ -44,7 +47,7 @@ int runApply(ApplyArgs& args) {
   args.options.lockWait = std::chrono::seconds(args.waitSeconds);
   auto ports = engine::makeRealPorts();
   engine::ApplyResult r = engine::apply(args.options, *ports);
-  if (args.timings) printTimings(r.phases);
+  if (args.timings) printTimings(r);
   printWarnings(r.policyWarnings);
   if (r.failure) {
     // A refused plan shows why, chain by chain.

@@ -9,6 +9,7 @@
 #include "engine/keeper.hpp"
 #include "engine/lower.hpp"
 #include "engine/observe.hpp"
+#include "engine/policy_cache.hpp"
 #include "engine/profiles.hpp"
 #include "engine/provision.hpp"
 #include "engine/reconcile.hpp"
@@ -51,7 +52,11 @@ class Applier {
     phaseStart_ = now;
   }
 
+  std::optional<ApplyFailure> loadPolicy();
   std::optional<ApplyFailure> loadInputs();
+  // After a successful apply: the policy it loaded becomes the instance's
+  // cache entry, unless it came from that entry.
+  void keepPolicy();
   std::optional<ApplyFailure> replan();
   std::optional<ApplyFailure> openPorts();
   std::optional<ApplyFailure> provision();
@@ -87,6 +92,8 @@ class Applier {
   ApplyResult result_;
   std::chrono::steady_clock::time_point phaseStart_ = std::chrono::steady_clock::now();
   std::optional<policies::Policy> policy_;
+  std::string policyText_;      // what policy_ was loaded from, for the cache
+  std::string policyCachedIn_;  // the instance whose cache entry policy_ is, if it is one
   std::optional<policies::Profile> profile_;
   std::optional<representors::Topology> topology_;
   demux::PlanOptions placement_;
@@ -106,11 +113,34 @@ class Applier {
   ChangeSet last_;  // the final round's changes (its after-commit part runs last)
 };
 
-std::optional<ApplyFailure> Applier::loadInputs() {
-  auto policy = opts_.policyText ? policies::loadPolicyText(*opts_.policyText, opts_.policyFile)
-                                 : policies::loadPolicyFile(opts_.policyFile);
+std::optional<ApplyFailure> Applier::loadPolicy() {
+  if (opts_.policyText) {
+    policyText_ = *opts_.policyText;
+  } else {
+    auto text = policies::readPolicyFileText(opts_.policyFile);
+    if (!text.ok()) return ApplyFailure{FailureKind::kBadInput, text.error(), false, {}};
+    policyText_ = std::move(*text);
+  }
+  if (auto cached = findCachedPolicy(store_, opts_.policyFile, policyText_)) {
+    policy_ = std::move(cached->policy);
+    policyCachedIn_ = cached->instance;
+    result_.policyCached = true;
+    return std::nullopt;
+  }
+  auto policy = policies::loadPolicyText(policyText_, opts_.policyFile);
   if (!policy.ok()) return ApplyFailure{FailureKind::kBadInput, policy.error(), false, {}};
   policy_ = std::move(*policy);
+  return std::nullopt;
+}
+
+void Applier::keepPolicy() {
+  if (opts_.dryRun || policyCachedIn_ == result_.instance) return;
+  if (Status s = cachePolicy(store_, result_.instance, opts_.policyFile, policyText_, *policy_); !s.ok())
+    result_.warnings.push_back({"keep the loaded policy for the next apply", s.error()});
+}
+
+std::optional<ApplyFailure> Applier::loadInputs() {
+  if (auto f = loadPolicy()) return f;
   finishPhase("load");
   auto topology = discoverDevice(policy_->device, opts_.discover);
   if (!topology.ok())
@@ -451,6 +481,7 @@ ApplyResult Applier::run() {
   const InstanceState next = nextState();
   result_.recordsChanged = !previous_ || !sameRecords(*previous_, next);
   if (!result_.changedKernel() && !result_.recordsChanged && last_.empty() && !result_.tookOver) {
+    keepPolicy();
     finishPhase("record");
     return result_;
   }
@@ -477,6 +508,7 @@ ApplyResult Applier::run() {
   result_.warnings.insert(result_.warnings.end(), warnings.begin(), warnings.end());
   result_.changes = executor_->done();
   if (Status s = journal_->clear(); !s.ok()) result_.warnings.push_back({"remove the journal", s.error()});
+  keepPolicy();
   finishPhase("record");
   return result_;
 }

@@ -91,6 +91,7 @@ struct ApplyResult {
   std::vector<Warning> warnings;              // after the commit: clean-up that failed
   std::vector<demux::Warning> policyWarnings; // valid but almost certainly wrong (demux/lint.hpp)
   bool recordsChanged = false;                // the state was rewritten
+  bool policyCached = false;                  // loaded from the cache an earlier apply kept
   bool demuxMoved = false;                    // the demux program moved hook, through the host:
   std::vector<Change> firstPass;              //   what handed its chains to the host and removed it
   std::optional<demux::SplitReport> refusedPlan;  // kPlanRefused: the plan, to show why

@@ -25,8 +25,9 @@ namespace {
 // 2: typed objects and the split report (1 was written before the engine).
 constexpr int kStateVersion = 2;
 
-// Written aside and renamed: a crash leaves the old file or the new one.
-Status writeAtomically(const std::string& path, const std::string& text) {
+}  // namespace
+
+Status writeAtomically(const std::string& path, std::string_view text) {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Error::fromErrno(errno, "write " + tmp);
@@ -38,6 +39,8 @@ Status writeAtomically(const std::string& path, const std::string& text) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::fromErrno(errno, "replace " + path);
   return okStatus();
 }
+
+namespace {
 
 json demuxJson(const DemuxProgram& p) {
   return {{"hook", std::string(hookName(p.hook))}, {"device", p.device}, {"emulated", p.emulated},
@@ -247,7 +250,8 @@ Status StateStore::remove(const std::string& instance) const {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(d, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind("state.json", 0) == 0 || name.rfind("split-", 0) == 0) fs::remove(e.path(), ec);
+    if (name.rfind("state.json", 0) == 0 || name.rfind("split-", 0) == 0 || name.rfind(kPolicyCacheFile, 0) == 0)
+      fs::remove(e.path(), ec);
   }
   return okStatus();
 }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/objects.hpp"
@@ -110,6 +111,14 @@ class StateStore {
                        std::chrono::milliseconds wait) const;
   std::string root_;
 };
+
+// Written aside (path + ".tmp", mode 0600) and renamed: a crash leaves the
+// old file or the new one.
+Status writeAtomically(const std::string& path, std::string_view text);
+
+// In an instance's directory, the policy it was applied from, loaded
+// (engine/policy_cache.hpp); `remove` deletes it with the state.
+inline constexpr const char* kPolicyCacheFile = "policy.cache";
 
 // A fingerprint of a file's content (FNV-1a, 64 bits, hex).
 Result<std::string> fileFingerprint(const std::string& path);

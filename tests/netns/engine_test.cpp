@@ -1,12 +1,16 @@
 // The engine on the real kernel, counted through its ports: an apply that
 // changes nothing writes nothing and reads each kind of object once per
-// device; a change writes only what it changes; every step is timed.
+// device; a change writes only what it changes; every step is timed; an
+// unchanged policy file is not parsed again.
 #include <gtest/gtest.h>
 #include <linux/rtnetlink.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
+#include "engine/state.hpp"
 #include "lab_fixture.hpp"
 
 namespace vfsteer::testing {
@@ -130,6 +134,54 @@ TEST_F(EngineTest, AChangeWritesOnlyWhatItChanges) {
                                             "classified by code made for them",
                                             "attach the host datapath to pf0vf3 ingress",
                                             "attach the XDP entry (native, reading RX metadata) on pf0vf3"}));
+}
+
+TEST_F(EngineTest, AReApplyOfTheSameFileTakesThePolicyItKeptAndAnEditIsReadAgain) {
+  const std::string path = writeLabPolicy(kChains);
+  FaultPlan first;
+  auto applied = applyThrough(path, first);
+  ASSERT_TRUE(applied.ok()) << applied.failure->error.describe();
+  EXPECT_FALSE(applied.policyCached);
+  EXPECT_TRUE(std::filesystem::exists(labStateDir() + "/" + engine::kPolicyCacheFile));
+
+  FaultPlan again;
+  auto same = applyThrough(path, again);
+  ASSERT_TRUE(same.ok()) << same.failure->error.describe();
+  EXPECT_TRUE(same.policyCached);
+  EXPECT_TRUE(same.changes.empty());
+
+  // The file edited in place (same path, same size): read again, and the
+  // edit is what gets applied.
+  std::string edited = labPolicyText(kChains);
+  edited.replace(edited.find("rate_kbps: 800"), 14, "rate_kbps: 900");
+  std::ofstream(path, std::ios::trunc) << edited;
+  FaultPlan edit;
+  auto changed = applyThrough(path, edit);
+  ASSERT_TRUE(changed.ok()) << changed.failure->error.describe();
+  EXPECT_FALSE(changed.policyCached);
+  ASSERT_EQ(changed.changes.size(), 1u);
+  EXPECT_NE(changed.changes[0].describe().find("switch the host tables"), std::string::npos)
+      << changed.changes[0].describe();
+
+  // The old text under another path: positions name the path, so it is
+  // loaded, not taken from the cache (and changes the rate back).
+  const std::string other = writeLabPolicy(kChains);
+  FaultPlan back;
+  auto r = applyThrough(other, back);
+  ASSERT_TRUE(r.ok()) << r.failure->error.describe();
+  EXPECT_FALSE(r.policyCached);
+  EXPECT_EQ(r.changes.size(), 1u);
+
+  // The CLI is another binary: the entry this test's binary made is not
+  // its own, so it loads the file (and keeps it); its next apply says
+  // "load (cached)" in its timings.
+  auto cli = vfsteerCli({"apply", "--timings", "-f", other});
+  ASSERT_EQ(cli.status, 0) << cli.err;
+  EXPECT_EQ(cli.err.find("(cached)"), std::string::npos) << cli.err;
+  EXPECT_NE(cli.err.find("timings (s): load "), std::string::npos) << cli.err;
+  cli = vfsteerCli({"apply", "--timings", "-f", other});
+  ASSERT_EQ(cli.status, 0) << cli.err;
+  EXPECT_NE(cli.err.find("timings (s): load (cached) "), std::string::npos) << cli.err;
 }
 
 }  // namespace
