@@ -66,6 +66,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         auto again = tc::encodeAddFilter(*f);
         (void)again.size();
       }
+      // Read once, as observe reads a dump: the same place, and a filter
+      // exactly when it is no head and decodes on its own.
+      auto placed = tc::decodePlacedFilter(msg);
+      auto place = tc::decodeFilterPlace(msg);
+      if (placed.ok() != place.ok()) std::abort();
+      if (placed.ok() && (placed->place.head != place->head || placed->place.chain != place->chain ||
+                          placed->place.priority != place->priority || placed->filter.has_value() != (!place->head && f.ok())))
+        std::abort();
       break;
     }
     case kLink: (void)link::decodeLink(msg); break;

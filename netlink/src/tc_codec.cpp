@@ -741,8 +741,10 @@ bool isFilterHead(const RawMessage& raw) {
   return !p.ok() || p->head;
 }
 
-Result<Filter> decodeFilter(const RawMessage& raw) {
-  VFSTEER_ASSIGN_OR_RETURN(TcReply reply, readTcReply(raw, RTM_NEWTFILTER, "filter"));
+namespace {
+
+// The filter a reply read by readTcReply describes.
+Result<Filter> filterOf(const TcReply& reply) {
   const tcmsg& h = reply.header;
   const AttrTable& t = reply.attrs;
   const FilterPlace place = placeOf(reply);
@@ -774,6 +776,21 @@ Result<Filter> decodeFilter(const RawMessage& raw) {
     return Error(ErrorCode::kNotSupported, "filter kind \"" + kind + "\" is not decoded by vfsteer");
   }
   return f;
+}
+
+}  // namespace
+
+Result<Filter> decodeFilter(const RawMessage& raw) {
+  VFSTEER_ASSIGN_OR_RETURN(TcReply reply, readTcReply(raw, RTM_NEWTFILTER, "filter"));
+  return filterOf(reply);
+}
+
+Result<PlacedFilter> decodePlacedFilter(const RawMessage& raw) {
+  VFSTEER_ASSIGN_OR_RETURN(TcReply reply, readTcReply(raw, RTM_NEWTFILTER, "filter"));
+  PlacedFilter out{placeOf(reply), std::nullopt};
+  if (out.place.head) return out;
+  if (auto f = filterOf(reply); f.ok()) out.filter = std::move(*f);
+  return out;
 }
 
 const AttrPolicy& attrPolicy() { return kTcPolicy; }

@@ -49,17 +49,18 @@ class FilterSorter {
       : device_(device), scope_(scope), out_(out), cookie_(ownerCookie(scope.instance)) {}
 
   void add(const netlink::RawMessage& raw) {
-    auto place = tc::decodeFilterPlace(raw);
-    if (!place.ok()) return;
-    const Place id{place->chain, place->priority, place->protocol};
-    if (place->head) {
+    auto placed = tc::decodePlacedFilter(raw);
+    if (!placed.ok()) return;
+    const tc::FilterPlace& place = placed->place;
+    const Place id{place.chain, place.priority, place.protocol};
+    if (place.head) {
       // A head names a (chain, priority, protocol) in use, also by kinds
       // vfsteer does not decode; it carries nothing else to decode.
       heads_.push_back(id);
       return;
     }
-    auto f = tc::decodeFilter(raw);
-    if (!f.ok()) return;  // a kind vfsteer does not decode: counted through its head
+    auto& f = placed->filter;
+    if (!f) return;  // a kind vfsteer does not decode: counted through its head
     if (claim(*f)) {
       ours_.push_back(id);
       return;

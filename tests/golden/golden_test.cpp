@@ -554,10 +554,25 @@ TEST(RoundTrip, TypedObjectsSurviveEncodeDecodeEncode) {
 std::vector<tc::Filter> filtersIn(const Fixture& fx) {
   std::vector<tc::Filter> out;
   for (const auto& r : fx.replies()) {
-    if (tc::isFilterHead(r)) continue;
+    auto placed = tc::decodePlacedFilter(r);
+    EXPECT_TRUE(placed.ok()) << placed.error().describe();
+    if (tc::isFilterHead(r)) {
+      EXPECT_TRUE(placed.ok() && placed->place.head && !placed->filter);
+      continue;
+    }
     auto f = tc::decodeFilter(r);
     EXPECT_TRUE(f.ok()) << f.error().describe();
-    if (f.ok()) out.push_back(*f);
+    if (!f.ok()) continue;
+    out.push_back(*f);
+    // Read once (as observe does), the same filter as read in two steps.
+    EXPECT_TRUE(placed.ok() && placed->filter);
+    if (!placed.ok() || !placed->filter) continue;
+    EXPECT_FALSE(placed->place.head);
+    EXPECT_EQ(placed->place.priority, f->priority);
+    EXPECT_EQ(placed->place.protocol, f->protocol);
+    EXPECT_EQ(placed->filter->chain, f->chain);
+    EXPECT_EQ(placed->filter->handle, f->handle);
+    EXPECT_EQ(hexOf(bytesOf(tc::encodeAddFilter(*placed->filter))), hexOf(bytesOf(tc::encodeAddFilter(*f))));
   }
   return out;
 }
@@ -597,11 +612,17 @@ TEST(Decode, EveryFilterKindHasAPlaceEvenOnesVfsteerDoesNotDecode) {
     EXPECT_EQ(place->head, !withOptions);
     EXPECT_EQ(tc::isFilterHead(raw), !withOptions);
     EXPECT_FALSE(tc::decodeFilter(raw).ok()) << "matchall is not a kind vfsteer decodes";
+    auto placed = tc::decodePlacedFilter(raw);
+    ASSERT_TRUE(placed.ok()) << placed.error().describe();
+    EXPECT_EQ(placed->place.head, !withOptions);
+    EXPECT_EQ(placed->place.priority, 999);
+    EXPECT_FALSE(placed->filter) << "a head, or a kind vfsteer does not decode";
   }
   // A message that is no filter has no place.
   RawMessage qdisc = filterMessage("matchall", false);
   reinterpret_cast<nlmsghdr*>(qdisc.data())->nlmsg_type = RTM_NEWQDISC;
   EXPECT_FALSE(tc::decodeFilterPlace(qdisc).ok());
+  EXPECT_FALSE(tc::decodePlacedFilter(qdisc).ok());
 }
 
 TEST(Decode, QdiscDump) {

@@ -259,6 +259,15 @@ struct FilterPlace {
   bool head = false;      // no TCA_OPTIONS
 };
 Result<FilterPlace> decodeFilterPlace(const RawMessage& msg);
+// Both of the above from one reading of the message (a dump's every filter
+// is read this way): the place, and the filter unless the message is a
+// head or its kind or options do not decode. An error only for a message
+// that is not a filter.
+struct PlacedFilter {
+  FilterPlace place;
+  std::optional<Filter> filter;
+};
+Result<PlacedFilter> decodePlacedFilter(const RawMessage& msg);
 // True for the per-priority head entry of a dump (no TCA_OPTIONS), and for a
 // message that is not a filter at all.
 bool isFilterHead(const RawMessage& msg);
