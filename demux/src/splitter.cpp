@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
-#include <set>
 
 #include "vfsteer/demux/capabilities.hpp"
 #include "vfsteer/demux/overlap.hpp"
@@ -110,14 +109,18 @@ void fillStages(const Chain& chain, ChainPlan& cp) {
 void noteConditions(const Chain& chain, const Profile& profile, ChainPlan& cp) {
   cp.conditions.clear();
   if (!cp.demuxInNic || profile.conditions.empty()) return;
-  std::vector<std::string> words;
-  for (MatchKey key : chain.match.keys()) words.emplace_back(name(key));
-  if (chain.match.tunnel) words.emplace_back(name(chain.match.tunnel->type));
-  for (size_t i = 0; i < cp.split; ++i) words.emplace_back(name(chain.stages[i].kind()));
-  std::set<std::string> seen;
-  for (const auto& w : words)
-    if (auto it = profile.conditions.find(w); it != profile.conditions.end() && seen.insert(w).second)
-      cp.conditions.push_back(w + ": " + it->second);
+  // The words are the vocabulary's own (string_views of static text); a
+  // chain uses a handful, so "seen" is a search of those noted so far.
+  std::vector<std::string_view> noted;
+  auto note = [&](std::string_view word) {
+    auto it = profile.conditions.find(word);
+    if (it == profile.conditions.end() || std::find(noted.begin(), noted.end(), word) != noted.end()) return;
+    noted.push_back(word);
+    cp.conditions.push_back(it->first + ": " + it->second);
+  };
+  for (MatchKey key : chain.match.keys()) note(name(key));
+  if (chain.match.tunnel) note(name(chain.match.tunnel->type));
+  for (size_t i = 0; i < cp.split; ++i) note(name(chain.stages[i].kind()));
 }
 
 void demoteToHost(ChainPlan& cp, std::string reason) {

@@ -1,5 +1,7 @@
 #include "engine/lower.hpp"
 
+#include <unordered_map>
+
 #include "engine/demux_rules.hpp"
 #include "engine/flower_rules.hpp"
 #include "engine/ntuple_rules.hpp"
@@ -113,8 +115,14 @@ Status lowerFlower(const LowerInputs& in, const HostProgram& host, DesiredState&
   b.cookie = ownerCookie(in.topology.instance());
   b.emulated = in.emulateNic;
   VFSTEER_ASSIGN_OR_RETURN(auto rules, buildFlowerRules(in.policy, in.plan, b));
+  // Rules come device by device: the clsact of the last rule's device is
+  // there already (adding it again would change nothing, at a map insert).
+  std::string clsactAdded;
   for (auto& rule : rules) {
-    out.add(Clsact{rule.device});
+    if (rule.device != clsactAdded) {
+      out.add(Clsact{rule.device});
+      clsactAdded = rule.device;
+    }
     if (rule.exit == demux::NicExit::kGotoChain) {
       // The host's entry in the tc chain the rule jumps to.
       const uint32_t tcChain = rule.gotoTcChain;
@@ -194,7 +202,8 @@ Result<Lowered> lower(const LowerInputs& in) {
   // What only lowering knows, into the split report: the device of each
   // NIC rule, the host hook of each chain.
   out.split = demux::splitReport(in.policy, in.plan);
-  std::map<std::string_view, demux::SplitReport::Chain*> byName;
+  std::unordered_map<std::string_view, demux::SplitReport::Chain*> byName;  // looked up per rule and per chain
+  byName.reserve(out.split.chains.size());
   for (auto& c : out.split.chains) byName[c.name] = &c;
   auto chainNamed = [&](const std::string& name) {
     auto it = byName.find(name);

@@ -92,8 +92,9 @@ struct Profile {
   bool tunnelNeedsOuterDst = false;
   // What a claim needs that vfsteer cannot see (hardware generation,
   // firmware, kernel version), by the claim's word: a stage kind, a match
-  // key or a tunnel type. `plan` names it for chains that use the claim.
-  std::map<std::string, std::string> conditions;
+  // key or a tunnel type. `plan` names it for chains that use the claim
+  // (looked up by the vocabulary's string_views, for every chain).
+  std::map<std::string, std::string, std::less<>> conditions;
   // After a hardware prefix, a hardware miss resumes in a software tc chain
   // with the packet as the prefix left it (mlx5 "chain restore").
   bool missToSoftware = false;
