@@ -92,7 +92,6 @@ std::string Match::describe() const {
 
 std::vector<MatchField> Match::fields() const {
   std::vector<MatchField> out;
-  out.reserve(8);  // most matches have fewer keys: one allocation, no moves as it grows
   auto num = [&](std::string key, uint64_t v) { out.push_back({std::move(key), v}); };
   auto text = [&](std::string key, std::string v) { out.push_back({std::move(key), std::move(v)}); };
   if (tunnel) {
