@@ -72,7 +72,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto place = tc::decodeFilterPlace(msg);
       if (placed.ok() != place.ok()) std::abort();
       if (placed.ok() && (placed->place.head != place->head || placed->place.chain != place->chain ||
-                          placed->place.priority != place->priority || placed->filter.has_value() != (!place->head && f.ok())))
+                          placed->place.priority != place->priority ||
+                          placed->filter.has_value() != (!place->head && f.ok())))
         std::abort();
       break;
     }

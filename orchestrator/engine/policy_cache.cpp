@@ -50,8 +50,9 @@ std::optional<policies::Policy> readEntry(const std::string& path, const std::st
                                           std::string_view text) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return std::nullopt;
-  const auto total = static_cast<size_t>(in.tellg());
-  in.seekg(0);
+  const std::streamoff end = in.tellg();
+  if (end < 0 || !in.seekg(0)) return std::nullopt;
+  const auto total = static_cast<size_t>(end);
   std::string field;
   if (!readExactly(in, kMagic.size(), total, field) || field != kMagic) return std::nullopt;
   for (const std::string* expected : {&binary, &file}) {
