@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "cli_runner.hpp"
+#include "engine/state.hpp"
 #include "vfsteer/common/paths.hpp"
 #include "yaml_scan.hpp"
 
@@ -44,8 +45,8 @@ namespace {
 
 constexpr int kRepetitions = 5;
 constexpr int kVfs = 4;
-// The lab's instance keeps its policy cache entry here (engine/state.hpp).
-const std::string kPolicyCache = std::string(vfsteer::paths::kStateRoot) + "/uplink0:vfs-host/policy.cache";
+// The lab's instance, which keeps its policy cache entry in its state directory.
+constexpr const char* kLabInstance = "uplink0:vfs-host";
 
 [[noreturn]] void fail(const std::string& what, const CliResult& r) {
   std::fprintf(stderr, "%s failed (%d): %s%s\n", what.c_str(), r.status, r.out.c_str(), r.err.c_str());
@@ -153,8 +154,10 @@ int main(int argc, char** argv) {
     for (int rep = 0; rep < kRepetitions; ++rep) {
       f.apply = std::min(f.apply, timed({"apply", "-f", policy, "--profile", "mlx5", "--emulate-nic"}, true));
       f.noop = std::min(f.noop, timed({"apply", "-f", policy, "--profile", "mlx5", "--emulate-nic"}, true));
-      if (std::remove(kPolicyCache.c_str()) != 0) {
-        std::fprintf(stderr, "the apply kept no policy cache entry at %s\n", kPolicyCache.c_str());
+      const std::string entry =
+          *vfsteer::paths::instanceDir(vfsteer::paths::kStateRoot, kLabInstance) + "/" + vfsteer::engine::kPolicyCacheFile;
+      if (std::remove(entry.c_str()) != 0) {
+        std::fprintf(stderr, "the apply kept no policy cache entry at %s\n", entry.c_str());
         return 1;
       }
       f.noopParsed =

@@ -105,7 +105,8 @@ void addApplyCommand(CLI::App& app, int& exitCode) {
   addLockWaitOption(cmd, args->waitSeconds);
   cmd->add_flag("--timings", args->timings,
                 "Print how long each step took (load, discover, state, plan, provision, observe, lower, reconcile, execute, "
-                "record) on stderr");
+                "record) on stderr; \"load (cached)\": the policy came from the copy the last apply of the same file "
+                "kept");
   cmd->footer(
       "Exit status: 0 applied (or nothing to change); 1 bad input (or another vfsteer kept the "
       "instance locked past --wait), nothing changed; 2 the plan "
